@@ -1,0 +1,71 @@
+"""ragan: turn a small set of medical images into more training data, and prove whether it helps.
+
+The pipeline, each stage a function here and a ``ragan`` subcommand::
+
+    prepare_dataset -> train -> (tune) -> generate -> evaluate
+
+Example:
+    >>> import ragan
+    >>> ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=32)
+    >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2)
+    >>> ragan.generate(run, n=100, out="synthetic")
+
+TensorFlow is imported lazily (on first use of a stage that needs it), quietly.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ragan._tf import quiet_environment
+from ragan._version import __version__
+from ragan.config import Boolean, Choice, Config, Float, Int, hparam
+from ragan.errors import RaganError
+from ragan.registry import get_gan, list_gans, register_gan
+
+quiet_environment()
+
+# name -> module that defines it; imported on first access so `import ragan` stays fast.
+_LAZY = {
+    "prepare_dataset": "ragan.data.prepare",
+    "load_dataset": "ragan.data.pipeline",
+    "read_manifest": "ragan.data.manifest",
+    "train": "ragan.training.loop",
+    "generate": "ragan.generation",
+    "load_generator": "ragan.generation",
+    "evaluate": "ragan.evaluation.report",
+    "tune": "ragan.tuning.tuner",
+}
+_SUBMODULES = {"data", "datasets", "models", "training", "evaluation", "tuning", "losses", "layers"}
+
+__all__ = [
+    "__version__",
+    "Boolean",
+    "Choice",
+    "Config",
+    "Float",
+    "Int",
+    "RaganError",
+    "get_gan",
+    "hparam",
+    "list_gans",
+    "register_gan",
+    *_LAZY,
+    *sorted(_SUBMODULES),
+]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"ragan.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'ragan' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

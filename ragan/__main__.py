@@ -1,0 +1,3 @@
+from ragan.cli.main import entry_point
+
+entry_point()

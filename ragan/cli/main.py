@@ -1,0 +1,77 @@
+"""The ``ragan`` console script: one module per subcommand, each calling one library function.
+
+A subcommand module defines ``register(subparsers)`` (adds its parser and sets ``func``) and may
+define ``configure(parser, argv)``, called before parsing, to add flags that depend on earlier
+words (``ragan train wgan_gp --help`` lists WGAN-GP's hyperparameters).
+Errors caused by the user print as one line and exit with status 2; Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ragan._version import __version__
+from ragan.errors import RaganError
+
+SUBCOMMANDS = ("prepare", "hparams", "train", "generate", "evaluate", "mix", "tune", "docker")
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse prints usage + error on two lines; users asked for one clean line."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _available_modules():
+    modules = {}
+    for name in SUBCOMMANDS:
+        try:
+            modules[name] = importlib.import_module(f"ragan.cli.{name}")
+        except ModuleNotFoundError as error:
+            # A subcommand whose module is not present yet in this build is simply not offered.
+            if error.name != f"ragan.cli.{name}":
+                raise
+    return modules
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog="ragan",
+        description="ragan: GAN data augmentation for medical images "
+        "(prepare -> train -> tune -> generate -> evaluate).",
+    )
+    parser.add_argument("--version", action="version", version=f"ragan {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
+    subparsers.required = True
+    for name, module in _available_modules().items():
+        sub = module.register(subparsers)
+        if argv is not None and hasattr(module, "configure") and argv and argv[0] == name:
+            module.configure(sub, argv[1:])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ragan`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        result = args.func(args)
+        return int(result or 0)
+    except RaganError as error:
+        print(f"ragan: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ragan: interrupted; re-run the same command to resume.", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> None:  # console_scripts target
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry_point()

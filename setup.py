@@ -1,0 +1,49 @@
+"""ragan: GAN data augmentation for medical images (Keras 3 on TensorFlow)."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'"([^"]+)"', (HERE / "ragan" / "_version.py").read_text()).group(1)
+
+setup(
+    name="ragan",
+    version=VERSION,
+    description="Turn a small set of medical images into more training data with GANs, and prove "
+    "whether the synthetic images help.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["ragan", "ragan.*"]),
+    package_data={"ragan": ["data/sample/*.npz", "data/sample/*.md", "evaluation/templates/*"]},
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.3",
+        "keras-tuner>=1.4.7",
+        "mlflow>=2.12",
+        "tensorflow-datasets>=4.9",
+        "pillow>=10.0",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        # DICOM input (rescale, windowing, multi-frame); pure Python and small.
+        "pydicom>=2.4",
+        "docker>=7.0",
+        # Progress bars in the prepare/generate/evaluate stages (keras' Progbar needs known totals
+        # and prints to stdout; tqdm writes to stderr and handles unknown lengths).
+        "tqdm>=4.60",
+        # YAML override files for hyperparameters.
+        "PyYAML>=6.0",
+    ],
+    extras_require={
+        "test": ["pytest>=8.0", "pytest-timeout>=2.2"],
+    },
+    entry_points={"console_scripts": ["ragan=ragan.cli.main:entry_point"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

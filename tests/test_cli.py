@@ -1,0 +1,54 @@
+"""The `ragan` console script: version, one-line errors, no tracebacks."""
+
+import subprocess
+import sys
+
+import pytest
+
+from ragan.cli.main import main
+
+
+def run_cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "ragan", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_version():
+    from ragan import __version__
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"ragan {__version__}"
+
+
+@pytest.mark.parametrize("args", [["frobnicate"], ["hparams", "--no-such-flag"]])
+def test_usage_errors_are_one_line(args):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "error:" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_ragan_error_is_printed_as_one_line(capsys, monkeypatch):
+    from ragan.errors import RaganError
+    import ragan.cli.hparams as hparams_cli
+
+    def boom(args):
+        raise RaganError("data='x' is not\na prepared dataset")
+
+    monkeypatch.setattr(hparams_cli, "run", boom)
+    assert main(["hparams"]) == 2
+    err = capsys.readouterr().err
+    assert err == "ragan: error: data='x' is not a prepared dataset\n"
+
+
+def test_import_is_lazy_and_quiet():
+    code = "import sys, ragan; assert 'tensorflow' not in sys.modules; print(ragan.__version__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_tensorflow_startup_noise_is_silenced():
+    code = "import ragan; from ragan._tf import import_tf; tf = import_tf(); tf.constant(1) + 1"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr
