@@ -1,0 +1,385 @@
+"""Generation: the trained generator writes synthetic images that later stages read like real ones.
+
+``ragan generate RUN_OR_MODEL --n N --out DIR`` writes either a folder of PNG files (class
+sub-folders when the model is conditional) or a prepared-format TFRecord directory whose
+manifest is marked ``synthetic`` and records the model, seed and truncation, so
+``ragan evaluate`` reads real and synthetic data the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ragan.errors import RaganError, check_choice, did_you_mean
+
+__all__ = ["GenerationResult", "generate", "load_generator", "resolve_model_path"]
+
+FORMATS = ("png", "tfrecord")
+RUN_FILE = "run.json"
+
+
+# ------------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------------
+def resolve_model_path(run_or_model: str | os.PathLike) -> tuple[Path, dict]:
+    """The ``.keras`` file of a run directory, a model file or an MLflow ``runs:/`` URI.
+
+    Returns the path and the run's metadata (``run.json``; empty when there is none).
+    """
+    text = str(run_or_model)
+    if text.startswith(("runs:/", "models:/", "mlflow-artifacts:/")):
+        try:
+            import mlflow
+
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
+        except Exception as error:  # noqa: BLE001 - any MLflow failure is the user's URI/server
+            raise RaganError(f"cannot download the model {text!r} from MLflow: {error}") from None
+        return resolve_model_path(local)
+    path = Path(text)
+    if not path.exists():
+        raise RaganError(f"model {text!r} does not exist; pass a training run directory or a .keras file.")
+    if path.is_dir():
+        meta: dict = {}
+        run_file = path / RUN_FILE
+        if run_file.is_file():
+            try:
+                meta = json.loads(run_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise RaganError(f"{run_file}: cannot read the run description: {error}") from None
+            candidate = path / meta.get("model", "model.keras")
+        else:
+            candidates = sorted(path.glob("*.keras")) + sorted(path.glob("model/*.keras"))
+            if not candidates:
+                raise RaganError(
+                    f"{text!r} holds no trained model (no {RUN_FILE} and no .keras file); "
+                    "has the training run finished?"
+                )
+            candidate = candidates[0]
+        if not candidate.is_file():
+            raise RaganError(f"{text!r}: the run's model file {candidate.name!r} is missing; has it finished?")
+        return candidate, meta
+    if path.suffix != ".keras":
+        raise RaganError(f"model file {text!r} must be a .keras file saved by ragan.")
+    meta_file = path.parent / RUN_FILE
+    meta = {}
+    if meta_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+    return path, meta
+
+
+def load_generator(run_or_model):
+    """Load a trained ragan GAN (generator, EMA generator and discriminator).
+
+    Args:
+        run_or_model: a training run directory (its ``run.json`` names the model), a ``.keras``
+            file saved by ragan, an MLflow ``runs:/<run_id>/model`` URI, or an already loaded GAN.
+
+    Returns:
+        The :class:`ragan.models.GAN`; ``model.class_names`` holds the class names when known.
+
+    Example:
+        >>> gan = ragan.load_generator("runs/dcgan")
+        >>> images = gan.generate(16, seed=0)
+    """
+    from ragan._tf import import_keras
+
+    keras = import_keras()
+    import ragan.models  # noqa: F401 - registers the built-in GANs for deserialisation
+
+    if isinstance(run_or_model, keras.Model):
+        return run_or_model
+    path, meta = resolve_model_path(run_or_model)
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 - corrupt/foreign files surface as one line
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RaganError(f"{path}: cannot load the model: {first}") from None
+    names = meta.get("class_names")
+    if not names and getattr(model, "num_classes", 0):
+        names = [f"class_{i}" for i in range(model.num_classes)]
+    model.class_names = list(names or [])
+    model.run_metadata = meta
+    return model
+
+
+# ------------------------------------------------------------------------------------------
+# Generation
+# ------------------------------------------------------------------------------------------
+@dataclass
+class GenerationResult:
+    """What :func:`generate` wrote."""
+
+    out: Path
+    format: str
+    num_images: int
+    num_generated: int
+    labels: list[int] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    seed: int = 0
+    truncation: float | None = None
+    filter_threshold: float | None = None
+
+    @property
+    def kept_fraction(self) -> float:
+        return self.num_images / self.num_generated if self.num_generated else 0.0
+
+
+def _resolve_labels(labels, n: int, model) -> np.ndarray | None:
+    """Per-image class indices from class names or indices (``None``: classes in turn).
+
+    A short list means "these classes, in turn" (``--labels pneumonia`` or ``--labels 0,1``);
+    the model's own :meth:`GAN.resolve_labels` checks ranges and unconditional models.
+    """
+    if labels is None or (isinstance(labels, str) and labels == "balanced"):
+        return model.resolve_labels(None, n)
+    if not model.conditional:
+        return model.resolve_labels(labels, n)  # raises: this model takes no labels
+    names = list(getattr(model, "class_names", []) or [])
+    values = [labels] if isinstance(labels, (str, int, np.integer)) else list(labels)
+
+    def to_index(value) -> int:
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        text = str(value).strip()
+        if text in names:
+            return names.index(text)
+        if text.lstrip("-").isdigit():
+            return int(text)
+        raise RaganError(
+            f"label {value!r} is not a class of this model; classes: {', '.join(names)}.{did_you_mean(text, names)}"
+        )
+
+    indices = [to_index(v) for v in values]
+    if len(indices) != n:
+        indices = [indices[i % len(indices)] for i in range(n)]
+    return model.resolve_labels(np.asarray(indices, dtype=np.int64), n)
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+def _partial_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.ragan-partial"
+
+
+def generate(
+    run_or_model,
+    n: int,
+    out: str | os.PathLike,
+    *,
+    format: str = "png",
+    labels=None,
+    seed: int = 0,
+    truncation: float | None = None,
+    batch_size: int = 256,
+    filter_threshold: float | None = None,
+    max_attempts: int = 20,
+    use_ema: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> GenerationResult:
+    """Generate ``n`` images with a trained GAN and write them to ``out``.
+
+    Args:
+        run_or_model: a run directory, ``.keras`` file, MLflow URI or loaded GAN.
+        n: number of images to write.
+        out: output directory; it appears atomically (written aside, then renamed).
+        format: ``"png"`` (a folder, class sub-folders when conditional) or ``"tfrecord"``
+            (the prepared format with a manifest marked synthetic).
+        labels: for conditional models: ``None``/``"balanced"`` (classes in turn), a class
+            index or name for all images, or a list (per image, or classes to cycle through).
+        seed: the same seed gives the same images.
+        truncation: truncation psi passed to the generator (``None`` = off).
+        batch_size: images generated per call.
+        filter_threshold: keep only images whose discriminator probability of being real is
+            at least this value (e.g. 0.7); generation continues until ``n`` are kept or
+            ``max_attempts * n`` were tried.
+        use_ema: use the EMA generator when the model has one.
+        overwrite: replace an existing non-empty ``out``.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`GenerationResult` (counts, labels, kept fraction).
+
+    Example:
+        >>> ragan.generate("runs/dcgan", n=500, out="synthetic", format="tfrecord", seed=1)
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise RaganError(f"n={n!r} must be a positive number of images.")
+    check_choice("format", format, FORMATS)
+    if filter_threshold is not None and not 0.0 <= float(filter_threshold) <= 1.0:
+        raise RaganError(f"filter_threshold={filter_threshold!r} must be a probability in [0, 1].")
+    if batch_size < 1:
+        raise RaganError(f"batch_size={batch_size!r} must be at least 1.")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise RaganError(f"output {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
+
+    model = load_generator(run_or_model)
+    wanted = _resolve_labels(labels, int(n), model)
+    class_names = list(getattr(model, "class_names", []) or [])
+
+    images, kept_labels, generated = _generate_filtered(
+        model, int(n), wanted, seed=int(seed), truncation=truncation, batch_size=int(batch_size),
+        threshold=filter_threshold, max_attempts=int(max_attempts), use_ema=use_ema, progress=progress,
+    )
+    if filter_threshold is not None and len(images) < n:
+        raise RaganError(
+            f"only {len(images)} of {generated} generated images scored >= {filter_threshold} as real; "
+            f"lower filter_threshold or raise max_attempts."
+        )
+
+    partial = _partial_dir(out)
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    meta = model.run_metadata if hasattr(model, "run_metadata") else {}
+    generator_info = {
+        "model": getattr(model, "gan_name", type(model).__name__),
+        "run": str(run_or_model) if not hasattr(run_or_model, "generate") else None,
+        "mlflow_run_id": (meta.get("mlflow") or {}).get("run_id") if isinstance(meta.get("mlflow"), dict) else meta.get("mlflow_run_id"),
+        "seed": int(seed),
+        "truncation": truncation,
+        "use_ema": bool(use_ema),
+        "filter_threshold": filter_threshold,
+        "num_generated": int(generated),
+        "num_kept": int(len(images)),
+    }
+    if format == "png":
+        _write_pngs(partial, images, kept_labels, class_names)
+        (partial / "generation.json").write_text(json.dumps(generator_info, indent=2) + "\n", encoding="utf-8")
+    else:
+        _write_tfrecords(partial, images, kept_labels, class_names, generator_info)
+    if out.exists():
+        trash = out.parent / f".{out.name}.ragan-old"
+        if trash.exists():
+            shutil.rmtree(trash)
+        out.rename(trash)
+        partial.rename(out)
+        shutil.rmtree(trash)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial.rename(out)
+    return GenerationResult(
+        out=out, format=format, num_images=len(images), num_generated=int(generated),
+        labels=[] if kept_labels is None else [int(v) for v in kept_labels],
+        class_names=class_names, seed=int(seed), truncation=truncation, filter_threshold=filter_threshold,
+    )
+
+
+def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, threshold, max_attempts, use_ema, progress):
+    """Generate batches (deterministically from ``seed``) until ``n`` images pass the filter."""
+    from tqdm.auto import tqdm
+
+    kept_images: list[np.ndarray] = []
+    kept_labels: list[np.ndarray] = []
+    count = 0
+    generated = 0
+    round_index = 0
+    limit = n * max(1, max_attempts) if threshold is not None else n
+    bar = tqdm(total=n, desc="generate", unit="img", disable=not progress, leave=False)
+    try:
+        while count < n and generated < limit:
+            size = min(batch_size, n - count) if threshold is None else batch_size
+            if wanted is None:
+                batch_labels = None
+            elif threshold is None:
+                batch_labels = wanted[count:count + size]
+            else:
+                # Still-missing labels in turn, so the kept set keeps the asked class balance.
+                missing = wanted[count:]
+                batch_labels = np.resize(missing, size)
+            # One seed per batch derived from the user's seed: the same seed always gives the same images.
+            batch = model.generate(size, labels=batch_labels, seed=seed * 1_000_003 + round_index,
+                                   batch_size=batch_size, truncation=truncation, use_ema=use_ema)
+            batch = np.asarray(batch, dtype=np.float32)
+            generated += size
+            round_index += 1
+            if threshold is not None:
+                scores = _sigmoid(np.asarray(model.discriminate(batch, batch_labels), dtype=np.float64).reshape(-1))
+                keep = scores >= threshold
+                if batch_labels is not None:
+                    # Keep no more of a class than is still wanted.
+                    keep_idx = []
+                    needed = {int(c): int(np.sum(wanted[count:] == c)) for c in np.unique(wanted[count:])}
+                    for i in np.flatnonzero(keep):
+                        c = int(batch_labels[i])
+                        if needed.get(c, 0) > 0:
+                            needed[c] -= 1
+                            keep_idx.append(i)
+                    keep_idx = np.asarray(keep_idx, dtype=np.int64)
+                else:
+                    keep_idx = np.flatnonzero(keep)[: n - count]
+                batch = batch[keep_idx]
+                batch_labels = None if batch_labels is None else np.asarray(batch_labels)[keep_idx]
+            kept_images.append(_to_uint8(batch))
+            if batch_labels is not None:
+                kept_labels.append(np.asarray(batch_labels, dtype=np.int32))
+            count += len(batch)
+            bar.update(len(batch))
+    finally:
+        bar.close()
+    images = np.concatenate(kept_images)[:n] if kept_images else np.zeros((0,), np.uint8)
+    labels = np.concatenate(kept_labels)[:n] if kept_labels else None
+    return images, labels, generated
+
+
+def _write_pngs(directory: Path, images: np.ndarray, labels, class_names: Sequence[str]) -> None:
+    from PIL import Image
+
+    width = max(6, int(math.log10(max(len(images), 1))) + 1)
+    for index, image in enumerate(images):
+        if labels is not None:
+            name = class_names[int(labels[index])] if int(labels[index]) < len(class_names) else f"class_{int(labels[index])}"
+            folder = directory / name
+        else:
+            folder = directory
+        folder.mkdir(exist_ok=True)
+        array = image[..., 0] if image.shape[-1] == 1 else image
+        Image.fromarray(array).save(folder / f"synthetic-{index:0{width}d}.png", optimize=False)
+
+
+def _write_tfrecords(directory: Path, images: np.ndarray, labels, class_names, generator_info: dict) -> None:
+    from ragan.data.manifest import Manifest, ShardInfo, SplitInfo, shard_name
+    from ragan.data.tfrecord import ShardWriter
+
+    size, channels = int(images.shape[1]), int(images.shape[3])
+    labelled = labels is not None
+    name = shard_name("train", 0, 1)
+    with ShardWriter(directory / name) as writer:
+        for index, image in enumerate(images):
+            writer.write(image, int(labels[index]) if labelled else -1, -1)
+    info = writer.info()
+    names = list(class_names) if labelled else []
+    if labelled and len(names) < int(labels.max()) + 1:
+        names = [f"class_{i}" for i in range(int(labels.max()) + 1)]
+    counts = {c: int(np.sum(labels == i)) for i, c in enumerate(names)} if labelled else {}
+    manifest = Manifest(
+        image_size=size,
+        channels=channels,
+        dtype="uint8",
+        class_names=names,
+        labelled=labelled,
+        splits={"train": SplitInfo(num_examples=len(images), class_counts=counts, shards=[info])},
+        options={"image_size": size, "channels": channels, "bit_depth": 8},
+        source={"kind": "generated"},
+        synthetic=True,
+        generator=generator_info,
+    )
+    manifest.write(directory)
