@@ -1,0 +1,64 @@
+"""ragan's GANs: the :class:`GAN` base class (the extension point) and the registered models.
+
+Importing this package registers ``dcgan``, ``wgan_gp``, ``sngan`` and ``acgan`` and makes them
+loadable from ``.keras`` files with ``safe_mode`` on.
+
+Example:
+    >>> from ragan.models import DCGAN, load_gan
+    >>> gan = DCGAN({"latent_dim": 64}, image_size=32)
+    >>> gan.compile(); gan.fit(dataset, epochs=1)
+    >>> gan.save("dcgan.keras")
+    >>> load_gan("dcgan.keras").generate(8, seed=0).shape
+    (8, 32, 32, 1)
+"""
+
+from __future__ import annotations
+
+import os
+
+from ragan._tf import import_keras
+from ragan.errors import RaganError
+from ragan.models.gan import GAN, GANConfig
+from ragan.models.dcgan import DCGAN, DCGANConfig
+from ragan.models.wgan_gp import WGANGP, WGANGPConfig
+from ragan.models.sngan import SNGAN, SNGANConfig
+from ragan.models.acgan import ACGAN, ACGANConfig
+
+__all__ = [
+    "ACGAN",
+    "ACGANConfig",
+    "DCGAN",
+    "DCGANConfig",
+    "GAN",
+    "GANConfig",
+    "SNGAN",
+    "SNGANConfig",
+    "WGANGP",
+    "WGANGPConfig",
+    "load_gan",
+]
+
+
+def load_gan(path: str | os.PathLike, *, compile: bool = True) -> GAN:
+    """Load a GAN saved with ``gan.save("....keras")`` (``safe_mode`` on).
+
+    Args:
+        path: the ``.keras`` file.
+        compile: also restore the two optimizers (and their state).
+
+    Returns:
+        the :class:`GAN` (generator, discriminator, EMA generator and seed state restored).
+
+    Example:
+        >>> gan = load_gan("runs/dcgan/model.keras")
+    """
+    keras = import_keras()
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise RaganError(f"model file {path!r} does not exist.")
+    if not path.endswith(".keras"):
+        raise RaganError(f"model file {path!r} must be a .keras file saved by ragan.")
+    model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    if not isinstance(model, GAN):
+        raise RaganError(f"model file {path!r} holds a {type(model).__name__}, not a ragan GAN.")
+    return model
