@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 
-from ragan._tf import quiet_environment
+from ragan._tf import import_tf, quiet_environment
 from ragan._version import __version__
 from ragan.config import Boolean, Choice, Config, Float, Int, hparam
 from ragan.errors import RaganError
@@ -48,6 +48,7 @@ __all__ = [
     "RaganError",
     "get_gan",
     "hparam",
+    "import_tf",
     "list_gans",
     "register_gan",
     *_LAZY,

@@ -11,14 +11,74 @@ from typing import Callable
 
 from ragan.errors import RaganError, did_you_mean
 
-__all__ = ["register_gan", "get_gan", "list_gans", "get_config_class"]
+__all__ = ["register_gan", "get_gan", "list_gans", "get_config_class", "load_plugins"]
 
 _GANS: dict[str, type] = {}
 
 
+PLUGINS_ENV = "RAGAN_PLUGINS"
+_loaded_plugins: set[str] = set()
+
+
+def load_plugins(specs: str | list[str] | None = None) -> list[str]:
+    """Import user modules that register their own GANs.
+
+    Args:
+        specs: module names (``my_lab.gans``) or ``.py`` file paths, as a list or a
+            comma-separated string; ``None`` reads the ``RAGAN_PLUGINS`` environment variable.
+            Child processes (multi-worker training, tuner workers) inherit the variable, so
+            they see the same GANs.
+
+    Returns:
+        The specs imported by this call (each is imported once per process).
+
+    Example:
+        >>> # RAGAN_PLUGINS=examples/custom_gan.py ragan train lsgan --data prepared --out runs/lsgan
+        >>> ragan.registry.load_plugins("examples/custom_gan.py")
+    """
+    import importlib
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
+
+    if specs is None:
+        specs = os.environ.get(PLUGINS_ENV, "")
+    if isinstance(specs, str):
+        specs = [part for part in specs.split(",")]
+    loaded = []
+    for spec in (part.strip() for part in specs):
+        if not spec or spec in _loaded_plugins:
+            continue
+        _loaded_plugins.add(spec)
+        try:
+            if spec.endswith(".py") or os.sep in spec:
+                path = Path(spec).expanduser().resolve()
+                if not path.is_file():
+                    raise RaganError(f"plugin file {spec!r} does not exist ({PLUGINS_ENV} / --import).")
+                name = f"ragan_plugin_{path.stem}"
+                module_spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(module_spec)
+                sys.modules[name] = module
+                module_spec.loader.exec_module(module)
+            else:
+                importlib.import_module(spec)
+        except RaganError:
+            _loaded_plugins.discard(spec)
+            raise
+        except ImportError as error:
+            _loaded_plugins.discard(spec)
+            raise RaganError(f"cannot import plugin {spec!r} ({PLUGINS_ENV} / --import): {error}") from None
+        loaded.append(spec)
+    return loaded
+
+
 def _load_builtin_models() -> None:
-    # The built-in GANs register themselves when their modules are imported.
+    # The built-in GANs register themselves when their modules are imported; users' GANs when
+    # their plugin modules are (RAGAN_PLUGINS / ragan --import).
     import ragan.models  # noqa: F401
+
+    load_plugins()
 
 
 def register_gan(name: str, *, config: type) -> Callable[[type], type]:

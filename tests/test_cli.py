@@ -52,3 +52,44 @@ def test_tensorflow_startup_noise_is_silenced():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "", result.stderr
+
+
+PLUGIN = '''
+from dataclasses import dataclass
+import ragan
+from ragan.losses import hinge_discriminator_loss, hinge_generator_loss
+
+
+@dataclass
+class HingeDCConfig(ragan.models.GANConfig):
+    margin_note: float = ragan.hparam(1.0, help="A plugin-only hyperparameter.", min=0)
+
+
+@ragan.register_gan("hinge_dc", config=HingeDCConfig)
+class HingeDC(ragan.models.GAN):
+    """A user's GAN loaded as a plugin."""
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        return hinge_discriminator_loss(real_logits, fake_logits)
+
+    def generator_loss(self, fake_logits):
+        return hinge_generator_loss(fake_logits)
+'''
+
+
+def test_user_gan_plugin_via_import_flag_and_environment(tmp_path):
+    plugin = tmp_path / "my_gans.py"
+    plugin.write_text(PLUGIN)
+    by_flag = run_cli("--import", str(plugin), "hparams", "hinge_dc")
+    assert by_flag.returncode == 0, by_flag.stderr
+    assert "margin_note" in by_flag.stdout and "A plugin-only hyperparameter." in by_flag.stdout
+    import os
+
+    env = dict(os.environ, RAGAN_PLUGINS=str(plugin))
+    listed = subprocess.run([sys.executable, "-m", "ragan", "hparams"], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert listed.returncode == 0 and "hinge_dc" in listed.stdout
+    missing = run_cli("--import", str(tmp_path / "nope.py"), "hparams")
+    assert missing.returncode == 2 and "nope.py" in missing.stderr and "Traceback" not in missing.stderr
+    unknown = run_cli("hparams", "hinge_dcc")
+    assert unknown.returncode == 2 and "hinge_dcc" in unknown.stderr

@@ -15,7 +15,7 @@ import sys
 from ragan._version import __version__
 from ragan.errors import RaganError
 
-SUBCOMMANDS = ("prepare", "hparams", "train", "generate", "evaluate", "mix", "tune", "docker")
+SUBCOMMANDS = ("demo", "prepare", "hparams", "train", "generate", "evaluate", "mix", "tune", "docker")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -44,6 +44,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "(prepare -> train -> tune -> generate -> evaluate).",
     )
     parser.add_argument("--version", action="version", version=f"ragan {__version__}")
+    parser.add_argument(
+        "--import", dest="plugins", action="append", default=[], metavar="MODULE",
+        help="import a module or .py file that registers your own GAN (repeatable; also the "
+        "RAGAN_PLUGINS environment variable, comma-separated)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     subparsers.required = True
     for name, module in _available_modules().items():
@@ -53,10 +58,37 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _import_plugins(argv: list[str]) -> list[str]:
+    """Handle leading ``--import MODULE`` options before the subcommand's parser is built,
+    because subcommands look GAN names up while building their flags. The modules are also
+    added to ``RAGAN_PLUGINS`` so that child processes (workers) import them too."""
+    import os
+
+    from ragan.registry import PLUGINS_ENV, load_plugins
+
+    plugins = []
+    rest = list(argv)
+    while rest and (rest[0] == "--import" or rest[0].startswith("--import=")):
+        option = rest.pop(0)
+        if option == "--import":
+            if not rest:
+                raise RaganError("--import needs a module name or .py file.")
+            plugins.append(rest.pop(0))
+        else:
+            plugins.append(option.split("=", 1)[1])
+    if plugins:
+        load_plugins(plugins)
+        existing = [p for p in os.environ.get(PLUGINS_ENV, "").split(",") if p]
+        resolved = [str(os.path.abspath(p)) if p.endswith(".py") else p for p in plugins]
+        os.environ[PLUGINS_ENV] = ",".join(dict.fromkeys(existing + resolved))
+    return rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ragan`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        argv = _import_plugins(argv)
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         result = args.func(args)
