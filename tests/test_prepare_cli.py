@@ -1,0 +1,111 @@
+"""``ragan prepare``: options map to library arguments, a readable summary, one-line errors."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ragan.data.prepare as prepare_module
+from ragan.cli.main import main
+from tests import filemakers
+
+REPO = Path(__file__).resolve().parents[1]
+LIBRARY_PREPARE = prepare_module.prepare_dataset  # before any test replaces it
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "ragan", "prepare", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+def test_cli_prepares_a_folder_and_prints_a_summary(brain_mri_subset, tmp_path):
+    out = tmp_path / "prepared"
+    result = run_cli(brain_mri_subset, "--out", out, "--image-size", "16", "--workers", "0", "--quiet",
+                     "--shards-per-split", "2")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "prepare:" not in result.stderr  # --quiet: no bars
+
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["image_size"] == 16 and len(manifest["splits"]["train"]["shards"]) == 2
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Prepared 32 images (16x16, 1 channel, uint8)") and str(out) in lines[0]
+    header = lines[1].split()
+    assert header == ["split", "examples", *manifest["class_names"]]
+    train = lines[2].split()
+    assert train[0] == "train" and train[1] == str(manifest["splits"]["train"]["num_examples"])
+    assert train[2:] == [str(manifest["splits"]["train"]["class_counts"][c]) for c in manifest["class_names"]]
+    assert "Skipped 0 unusable files and 0 exact duplicates" in result.stdout
+
+
+def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, capsys):
+    captured = {}
+
+    def fake_prepare(input, out, **kwargs):
+        captured.update(kwargs, input=input, out=out)
+        from ragan.data.manifest import Manifest
+
+        return Manifest(image_size=kwargs["image_size"], channels=kwargs["channels"], dtype="uint8",
+                        class_names=[], labelled=False, splits={})
+
+    monkeypatch.setattr(prepare_module, "prepare_dataset", fake_prepare)
+    table = tmp_path / "groups.csv"
+    table.write_text("path,pid\n")
+    status = main(["prepare", "in_dir", "--out", "out_dir", "--image-size", "32", "--channels", "3", "--bit-depth",
+                   "16", "--resize", "pad", "--split", "0.7,0.2,0.1", "--resplit", "--seed", "7", "--group-by",
+                   "csv", "--group-csv", str(table), "--group-column", "pid", "--window", "40,400",
+                   "--class-names", "a, b", "--keep-duplicates", "--strict", "--overwrite", "--export-zip",
+                   "--shards-per-split", "3", "--workers", "2", "--quiet"])
+    assert status == 0
+    assert captured == dict(
+        input="in_dir", out="out_dir", image_size=32, channels=3, bit_depth=16, resize_mode="pad",
+        split="0.7,0.2,0.1", resplit=True, seed=7, group_by="csv", group_csv=str(table), group_column="pid",
+        window="40,400", class_names=["a", "b"], dedupe=False, strict=True, overwrite=True, export_zip=True,
+        shards_per_split=3, num_workers=2, progress=False,
+    )
+    # And the defaults are the library's defaults.
+    captured.clear()
+    assert main(["prepare", "in_dir", "--out", "out_dir"]) == 0
+    defaults = {name: p.default for name, p in inspect.signature(LIBRARY_PREPARE).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    defaults["split"] = ",".join(str(r) for r in defaults["split"])
+    for name, value in defaults.items():
+        assert captured[name] == value, name
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["{missing}", "--out", "{out}"], "does not exist"),
+        (["{folder}", "--out", "{nonempty}"], "is not empty"),
+        (["{folder}", "--out", "{out}", "--split", "0.8,0.3,0.1"], "split="),
+        (["{folder}", "--out", "{out}", "--resize", "zoom"], "resize_mode='zoom'"),
+        (["{folder}", "--out", "{out}", "--window", "sideways"], "window"),
+        (["{folder}", "--out", "{out}", "--group-by", "csv"], "group_csv"),
+        (["{folder}", "--out", "{out}", "--group-by", "patient"], "invalid choice"),
+        (["{folder}", "--out", "{out}", "--no-such-option"], "unrecognized arguments"),
+        (["{folder}", "--out", "{out}", "--strict", "--workers", "0", "--quiet"], "notes.txt"),
+        (["{folder}"], "--out"),
+    ],
+)
+def test_cli_errors_are_one_line_without_traceback(tmp_path, args, expected):
+    folder = tmp_path / "images"
+    for index in range(3):
+        filemakers.write_image(folder / "a", f"{index}.png", filemakers.gradient(10, 10, 100 + index))
+    (folder / "a" / "notes.txt").write_text("not an image")
+    nonempty = tmp_path / "nonempty"
+    nonempty.mkdir()
+    (nonempty / "keep.txt").write_text("x")
+    values = dict(folder=folder, missing=tmp_path / "missing", out=tmp_path / "out", nonempty=nonempty)
+    result = run_cli(*[arg.format(**values) for arg in args])
+
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "error:" in lines[0] and expected in lines[0] and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    assert (nonempty / "keep.txt").is_file()
