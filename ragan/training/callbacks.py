@@ -1,0 +1,323 @@
+"""Keras callbacks of a ragan training run: step counting, divergence, progress, logging,
+checkpoints and sample grids.
+
+:func:`ragan.train` drives ``GAN.fit`` with one Keras *epoch* per tick (``log_every`` steps), so
+users' own Keras callbacks work unchanged (an "epoch" to them is a tick). The callbacks here share
+one :class:`TrainingState` and run in this order at the end of every tick:
+
+1. :class:`StepCounter` keeps the global step (it is first so the others see the current step);
+2. :class:`DivergenceGuard` stops the run at the first NaN/inf loss (checked after every step);
+3. :class:`TickLogger` computes images/s and s/kimg and sends the tick's mean losses to MLflow;
+4. :class:`ProgressReporter` shows a progress bar (terminal) or one line per tick (log files);
+5. :class:`PeriodicCheckpoint` writes a checkpoint when its interval elapsed in this tick;
+6. :class:`SampleGrids` writes the fixed-noise grid when its interval elapsed in this tick.
+
+Nothing is written after a divergence, so the newest checkpoint is always the last good one.
+
+Example:
+    >>> state = TrainingState(total_steps=1000, batch_size=64)
+    >>> callbacks = [StepCounter(state), DivergenceGuard(state)]
+    >>> gan.fit(dataset, epochs=20, steps_per_epoch=50, callbacks=callbacks, verbose=0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ragan._tf import import_keras
+
+keras = import_keras()
+
+__all__ = [
+    "TrainingState",
+    "StepCounter",
+    "DivergenceGuard",
+    "TickLogger",
+    "ProgressReporter",
+    "PeriodicCheckpoint",
+    "SampleGrids",
+    "sample_grid",
+    "save_sample_grid",
+    "grid_labels",
+]
+
+
+def scalar(value) -> float:
+    """A float from a log value (Python number, NumPy scalar, or shape-``[1]`` array)."""
+    array = np.asarray(value, dtype=np.float64).reshape(-1)
+    return float(array[0]) if array.size else float("nan")
+
+
+@dataclass
+class TrainingState:
+    """What the callbacks of one run share.
+
+    Attributes:
+        total_steps: the step the run ends at.
+        batch_size: the global batch size (images per step).
+        step: steps completed so far (global, across resumes).
+        start_step: the step this session started from (0, or the checkpoint's step).
+        diverged: ``None``, or a one-line description of the first non-finite loss.
+        last_checkpoint: the newest checkpoint written in this session.
+        last_grid: the newest sample grid written in this session.
+        tick: the last tick's record (losses, timing), for progress and summaries.
+    """
+
+    total_steps: int
+    batch_size: int
+    step: int = 0
+    start_step: int = 0
+    diverged: str | None = None
+    last_checkpoint: Path | None = None
+    last_grid: Path | None = None
+    tick: dict = field(default_factory=dict)
+    tick_start_step: int = 0
+    tick_start_time: float = 0.0
+    session_start_time: float = field(default_factory=time.perf_counter)
+
+    def kimg(self, step: int | None = None) -> float:
+        return (self.step if step is None else step) * self.batch_size / 1000.0
+
+    def crossed(self, every: int) -> bool:
+        """Whether a multiple of ``every`` lies in the tick that just ended ``(tick_start, step]``."""
+        return self.step // every > self.tick_start_step // every
+
+
+class StepCounter(keras.callbacks.Callback):
+    """Keep ``state.step`` (global steps done) and the tick's start; must come first."""
+
+    def __init__(self, state: TrainingState):
+        super().__init__()
+        self.state = state
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.state.tick_start_step = self.state.step
+        self.state.tick_start_time = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Keras passes the index of the last step run in this epoch (0-based).
+        self.state.step = self.state.tick_start_step + int(batch) + 1
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stop training at the first non-finite loss and record where it happened."""
+
+    def __init__(self, state: TrainingState):
+        super().__init__()
+        self.state = state
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.state.diverged is not None:
+            return
+        for name, value in (logs or {}).items():
+            number = scalar(value)
+            if not math.isfinite(number):
+                self.state.diverged = f"{name}={number} at step {self.state.step} (kimg {self.state.kimg():.3f})"
+                self.model.stop_training = True
+                return
+
+
+class TickLogger(keras.callbacks.Callback):
+    """Per tick: mean losses, images/s, s/kimg and kimg, to ``state.tick`` and the tracker."""
+
+    def __init__(self, state: TrainingState, tracker=None):
+        super().__init__()
+        self.state = state
+        self.tracker = tracker
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = self.state
+        steps = state.step - state.tick_start_step
+        seconds = max(time.perf_counter() - state.tick_start_time, 1e-9)
+        images = steps * state.batch_size
+        record = {name: scalar(value) for name, value in (logs or {}).items()}
+        record.update(
+            {
+                "kimg": state.kimg(),
+                "images_per_sec": images / seconds,
+                "sec_per_kimg": seconds / (images / 1000.0) if images else float("nan"),
+                "sec_per_tick": seconds,
+            }
+        )
+        state.tick = record
+        if self.tracker is not None and state.diverged is None and steps > 0:
+            self.tracker.log_metrics(record, step=state.step)
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class ProgressReporter(keras.callbacks.Callback):
+    """A progress bar with the losses on a terminal; one line per tick otherwise.
+
+    Args:
+        state: the shared :class:`TrainingState`.
+        stream: where to write (default ``sys.stdout``).
+        interactive: ``None`` = bar when ``stream`` is a terminal.
+    """
+
+    def __init__(self, state: TrainingState, stream=None, interactive: bool | None = None):
+        super().__init__()
+        self.state = state
+        self.stream = stream or sys.stdout
+        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self._last_draw = 0.0
+        self._logs: dict = {}
+
+    def _line(self, logs: dict) -> str:
+        state = self.state
+        total = max(state.total_steps, 1)
+        digits = 1 if state.kimg(state.total_steps) >= 10 else 3
+        parts = [
+            f"step {state.step}/{state.total_steps}",
+            f"kimg {state.kimg():.{digits}f}/{state.kimg(state.total_steps):.{digits}f}",
+        ]
+        parts += [f"{name} {scalar(value):.4g}" for name, value in logs.items()]
+        rate = state.tick.get("images_per_sec")
+        done_this_session = state.step - state.start_step
+        elapsed = time.perf_counter() - state.session_start_time
+        if done_this_session > 0:
+            remaining = (state.total_steps - state.step) * elapsed / done_this_session
+            parts.append(f"ETA {_format_duration(remaining)}")
+        if rate:
+            parts.append(f"{rate:.0f} img/s")
+        if self.interactive:
+            width = 24
+            filled = int(width * state.step / total)
+            bar = "[" + "=" * filled + ">" * (filled < width) + "." * max(width - filled - 1, 0) + "]"
+            return f"{bar} " + "  ".join(parts)
+        return "  ".join(parts)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._logs = dict(logs or {})
+        if not self.interactive:
+            return
+        now = time.perf_counter()
+        if now - self._last_draw >= 0.2:
+            self._last_draw = now
+            self.stream.write("\r" + self._line(self._logs) + "\033[K")
+            self.stream.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        line = self._line({k: v for k, v in (logs or self._logs).items()})
+        if self.interactive:
+            self.stream.write("\r" + line + "\033[K")
+            if self.state.step >= self.state.total_steps or self.state.diverged:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+class PeriodicCheckpoint(keras.callbacks.Callback):
+    """Write a checkpoint at the end of each tick in which ``every`` steps elapsed.
+
+    Args:
+        state: the shared :class:`TrainingState`.
+        save: ``save(step) -> Path`` writes the checkpoint.
+        every: interval in steps.
+    """
+
+    def __init__(self, state: TrainingState, save: Callable[[int], Path], every: int):
+        super().__init__()
+        self.state = state
+        self.save = save
+        self.every = int(every)
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = self.state
+        if state.diverged is None and state.step < state.total_steps and state.crossed(self.every):
+            state.last_checkpoint = self.save(state.step)
+
+
+class SampleGrids(keras.callbacks.Callback):
+    """Write the fixed-noise sample grid at the end of each tick in which ``every`` steps elapsed.
+
+    Args:
+        state: the shared :class:`TrainingState`.
+        write: ``write(step) -> Path`` renders and saves the grid.
+        every: interval in steps.
+    """
+
+    def __init__(self, state: TrainingState, write: Callable[[int], Path], every: int):
+        super().__init__()
+        self.state = state
+        self.write = write
+        self.every = int(every)
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = self.state
+        if state.diverged is None and state.step < state.total_steps and state.crossed(self.every):
+            state.last_grid = self.write(state.step)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sample grids
+# ----------------------------------------------------------------------------------------------
+def grid_shape(image_size: int) -> tuple[int, int]:
+    """Rows and columns of a sample grid: 8x8 up to 64 px, 6x6 at 128 px, 4x4 at 256 px."""
+    if image_size <= 64:
+        return 8, 8
+    return (6, 6) if image_size <= 128 else (4, 4)
+
+
+def grid_labels(num_classes: int, rows: int, cols: int) -> np.ndarray | None:
+    """Row ``r`` of a conditional model's grid shows class ``r % num_classes``."""
+    if not num_classes:
+        return None
+    return ((np.arange(rows * cols) // cols) % num_classes).astype(np.int32)
+
+
+def sample_grid(images: np.ndarray, rows: int, cols: int, padding: int = 1) -> np.ndarray:
+    """Tile float images in [-1, 1] ``(rows*cols, H, W, C)`` into one uint8 image.
+
+    Example:
+        >>> sample_grid(np.zeros((4, 8, 8, 1), np.float32), 2, 2).shape
+        (17, 17, 1)
+    """
+    count, height, width, channels = images.shape
+    if count != rows * cols:
+        raise ValueError(f"{count} images do not fill a {rows}x{cols} grid.")
+    pixels = np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    canvas = np.zeros(
+        (rows * height + (rows - 1) * padding, cols * width + (cols - 1) * padding, channels), np.uint8
+    )
+    for index in range(count):
+        row, col = divmod(index, cols)
+        top, left = row * (height + padding), col * (width + padding)
+        canvas[top : top + height, left : left + width] = pixels[index]
+    return canvas
+
+
+def save_sample_grid(gan, path: str | Path, *, seed: int) -> Path:
+    """Render ``gan``'s fixed-noise grid (EMA generator, fixed latents and labels) to a PNG.
+
+    The latents come from ``seed`` (not from the training noise), so every grid of a run shows
+    the same latents and grids from a resumed run match an uninterrupted one.
+
+    Example:
+        >>> save_sample_grid(gan, "runs/x/samples/grid-0002.000.png", seed=0)   # doctest: +SKIP
+    """
+    from PIL import Image
+
+    rows, cols = grid_shape(gan.image_size)
+    labels = grid_labels(gan.num_classes if gan.conditional else 0, rows, cols)
+    images = gan.generate(rows * cols, labels=labels, seed=seed)
+    canvas = sample_grid(images, rows, cols)
+    mode = "L" if canvas.shape[-1] == 1 else "RGB"
+    picture = Image.fromarray(canvas[..., 0] if mode == "L" else canvas, mode=mode)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp.png")
+    picture.save(temporary, format="PNG")
+    temporary.replace(path)
+    return path

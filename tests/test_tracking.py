@@ -1,0 +1,158 @@
+"""MLflow tracking against a real ``mlflow server``: what a run logs, and surviving its loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ragan
+from ragan.tracking import RunTracker, default_tracking_uri, resolve_tracking_uri, ui_command
+from training_fixtures import tiny_prepared  # noqa: F401 (fixture)
+
+TINY_MODEL = {"latent_dim": 16, "base_filters": 8, "conditional": True}
+TINY_TRAINING = {"batch_size": 8, "steps": 6, "log_every": 2, "checkpoint_every": 2, "sample_every": 4}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class MlflowServer:
+    """``mlflow server`` on a free local port with an SQLite store, in its own process group."""
+
+    def __init__(self, directory: Path):
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.log = open(directory / "server.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", "1", "--backend-store-uri", f"sqlite:///{directory / 'server.db'}",
+             "--default-artifact-root", str(directory / "artifacts")],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {(directory / 'server.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("mlflow server did not become ready in 120 s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            # The server was started in its own session: its group id is its pid.
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    server = MlflowServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+def test_training_run_is_recorded_on_the_server(mlflow_server, tiny_prepared, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    run = ragan.train(
+        "dcgan", data=tiny_prepared, out=tmp_path / "run", config=TINY_MODEL, tracking_uri=mlflow_server.uri,
+        experiment="tracking-test", progress=False, **TINY_TRAINING,
+    )
+    info = json.loads((run / "run.json").read_text())["mlflow"]
+    assert info["tracking_uri"] == mlflow_server.uri and info["failure"] is None
+    client = MlflowClient(mlflow_server.uri)
+    record = client.get_run(info["run_id"])
+    assert record.info.status == "FINISHED"
+    assert client.get_experiment(record.info.experiment_id).name == "tracking-test"
+    params = record.data.params
+    assert params["model.latent_dim"] == "16" and params["model.conditional"] == "True"
+    assert params["training.steps"] == "6" and params["data.class_names"] == "['disc', 'bar']"
+    for name in ("d_loss", "g_loss", "images_per_sec", "sec_per_kimg"):
+        history = client.get_metric_history(info["run_id"], name)
+        assert [m.step for m in history] == [2, 4, 6], name
+        assert all(np.isfinite(m.value) for m in history)
+    grids = {a.path for a in client.list_artifacts(info["run_id"], "samples")}
+    assert grids == {"samples/grid-00000.032.png", "samples/grid-00000.048.png"}
+    assert "config.json" in {a.path for a in client.list_artifacts(info["run_id"])}
+
+    # The logged model is what `ragan generate runs:/ID/model` loads.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    gan = ragan.load_generator(f"runs:/{info['run_id']}/model")
+    assert gan.class_names == ["disc", "bar"]
+    assert gan.generate(2, labels=[0, 1], seed=0).shape == (2, 16, 16, 1)
+    # No local store was created when a server was given.
+    assert not (run / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_server_lost_mid_run_warns_once_and_training_finishes(mlflow_server, tiny_prepared, tmp_path, capfd):
+    from ragan._tf import import_keras
+
+    class KillServerAfterFirstTick(import_keras().callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                mlflow_server.stop()
+
+    started = time.monotonic()
+    run = ragan.train(
+        "dcgan", data=tiny_prepared, out=tmp_path / "run", config=TINY_MODEL, tracking_uri=mlflow_server.uri,
+        progress=False, callbacks=[KillServerAfterFirstTick()], **TINY_TRAINING,
+    )
+    assert time.monotonic() - started < 120
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and (run / "model.keras").is_file()
+    assert info["mlflow"]["failure"]
+    warnings = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"ragan: warning: MLflow tracking at {mlflow_server.uri} failed")
+    assert warnings[0].endswith("training continues without tracking.")
+
+
+def test_unreachable_server_from_the_start(tiny_prepared, tmp_path, capfd):
+    uri = f"http://127.0.0.1:{free_port()}"
+    run = ragan.train(
+        "dcgan", data=tiny_prepared, out=tmp_path / "run", config=TINY_MODEL, tracking_uri=uri,
+        progress=False, **{**TINY_TRAINING, "steps": 2},
+    )
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "failed" in err[0] and uri in err[0]
+
+
+def test_tracking_uri_resolution(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    expected = f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert resolve_tracking_uri(None, tmp_path) == expected == default_tracking_uri(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    assert resolve_tracking_uri(None, tmp_path) == "http://tracking:5000"
+    assert resolve_tracking_uri("http://other:1", tmp_path) == "http://other:1"
+    assert ui_command("http://tracking:5000") is None
+    assert ui_command("sqlite:////x/mlflow.db") == "mlflow ui --backend-store-uri sqlite:////x/mlflow.db"
+
+
+def test_disabled_tracker_does_nothing(tmp_path):
+    tracker = RunTracker(None, "ragan", tmp_path, enabled=False)
+    tracker.start(params={"a": 1})
+    tracker.log_metrics({"loss": 1.0}, step=1)
+    tracker.finish()
+    assert tracker.run_id is None and not any(tmp_path.iterdir())
