@@ -1,0 +1,117 @@
+"""Benchmark: the ragan classifier on the full PneumoniaMNIST (28 px, official splits).
+
+The classifier of the study must be a credible baseline, or "synthetic data helps" only means
+"helps a weak classifier". MedMNIST v2 (Yang et al., Scientific Data 2023) publishes on this test
+split: ResNet-18 (28 px) AUC 0.944 / ACC 0.854, AutoKeras 0.947 / 0.878. This script prepares the
+official .npz with ``ragan.prepare_dataset`` (official splits kept), trains with
+``ragan.evaluation.train_classifier`` (early stopping on validation AUC) and tests once on the test
+split, for each seed. Run by hand, not in CI::
+
+    python benchmarks/classifier_baseline.py                       # small_cnn, 3 seeds
+    python benchmarks/classifier_baseline.py --classifier efficientnet_b0 --epochs 10 --seeds 0
+    python benchmarks/classifier_baseline.py --npz path/to/pneumoniamnist.npz --out results.json
+
+Accuracy uses the 0.5 threshold (argmax), as MedMNIST does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_NPZ = ROOT.parent / "shared" / "data" / "pneumoniamnist" / "pneumoniamnist.npz"
+PUBLISHED = {"ResNet-18 (28)": (0.944, 0.854), "AutoKeras": (0.947, 0.878)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--npz", type=Path, default=DEFAULT_NPZ, help="the official pneumoniamnist.npz")
+    parser.add_argument("--classifier", default="small_cnn")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--augmentation", default="standard", choices=("none", "standard"))
+    parser.add_argument("--class-weight", default="none", choices=("none", "balanced"))
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    if not args.npz.is_file():
+        print(f"PneumoniaMNIST not found at {args.npz}; pass --npz", file=sys.stderr)
+        return 2
+
+    import ragan
+    from ragan._tf import import_tf
+    from ragan.evaluation.classifier import array_dataset, evaluate_classifier, train_classifier
+    from ragan.evaluation.mix import read_split
+
+    tf = import_tf()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    with tempfile.TemporaryDirectory() as work:
+        prepared = Path(work) / "pneumoniamnist"
+        start = time.perf_counter()
+        # dedupe=False: the published figures are on the complete official test split (624 images;
+        # prepare's default would drop the few exact duplicates).
+        ragan.prepare_dataset(args.npz, prepared, image_size=28, channels=1, seed=0, dedupe=False,
+                              class_names=["normal", "pneumonia"], progress=False)
+        prepare_seconds = time.perf_counter() - start
+        splits = {name: read_split(prepared, name) for name in ("train", "val", "test")}
+    for name, split in splits.items():
+        print(f"{name}: {len(split)} images, class counts {np.bincount(split.labels).tolist()}")
+
+    runs = []
+    for seed in seeds:
+        start = time.perf_counter()
+        result = train_classifier(
+            (splits["train"].images, splits["train"].labels),
+            (splits["val"].images, splits["val"].labels),
+            kind=args.classifier, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            augmentation=args.augmentation, class_weight=None if args.class_weight == "none" else "balanced",
+            patience=args.patience, seed=seed,
+        )
+        metrics = evaluate_classifier(result.model, array_dataset(splits["test"].images, splits["test"].labels,
+                                                                  batch_size=256),
+                                      class_names=["normal", "pneumonia"])
+        seconds = time.perf_counter() - start
+        runs.append({"seed": seed, "auc": metrics["auc"], "accuracy": metrics["accuracy"],
+                     "sensitivity": metrics["sensitivity"], "specificity": metrics["specificity"],
+                     "best_epoch": result.best_epoch, "epochs_trained": result.epochs_trained,
+                     "best_val_auc": result.best_val_auc, "seconds": round(seconds, 1)})
+        print(f"seed {seed}: test AUC {metrics['auc']:.4f}  ACC {metrics['accuracy']:.4f}  "
+              f"(sens {metrics['sensitivity']:.3f}, spec {metrics['specificity']:.3f}; best epoch "
+              f"{result.best_epoch}/{result.epochs_trained}, val AUC {result.best_val_auc:.4f}, {seconds:.0f} s)",
+              flush=True)
+
+    auc = np.array([run["auc"] for run in runs])
+    accuracy = np.array([run["accuracy"] for run in runs])
+    spread = (lambda values: values.std(ddof=1) if values.size > 1 else 0.0)
+    print(f"\n{args.classifier}, {args.augmentation} augmentation, class weights {args.class_weight}, "
+          f"{len(seeds)} seed(s): test AUC {auc.mean():.4f} ± {spread(auc):.4f}, "
+          f"ACC {accuracy.mean():.4f} ± {spread(accuracy):.4f}")
+    for name, (published_auc, published_accuracy) in PUBLISHED.items():
+        print(f"  MedMNIST v2 {name}: AUC {published_auc:.3f} / ACC {published_accuracy:.3f}")
+    if args.out is not None:
+        args.out.write_text(json.dumps({
+            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "runs": runs,
+            "auc": {"mean": float(auc.mean()), "std": float(spread(auc))},
+            "accuracy": {"mean": float(accuracy.mean()), "std": float(spread(accuracy))},
+            "published": PUBLISHED,
+            "prepare_seconds": round(prepare_seconds, 1),
+            "machine": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                        "processor": platform.processor() or platform.machine(),
+                        "gpus": len(tf.config.list_physical_devices("GPU"))},
+        }, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

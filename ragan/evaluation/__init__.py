@@ -1,0 +1,87 @@
+"""Evaluation: is the synthetic data any good, and does it help?
+
+* :mod:`~ragan.evaluation.metrics`: FID, KID, precision/recall, PSNR, SSIM, MS-SSIM on arrays.
+* :mod:`~ragan.evaluation.features`: the feature extractors those metrics need (InceptionV3,
+  or a domain classifier's layer).
+* :mod:`~ragan.evaluation.memorisation`: finds synthetic images that copy training images.
+* :mod:`~ragan.evaluation.classifier`: build/train/test the classifier (small CNN, EfficientNet).
+* :mod:`~ragan.evaluation.study`: the classifier study over real/synthetic training mixes.
+* :mod:`~ragan.evaluation.mix`: write a mixed real + synthetic prepared dataset (``ragan mix``).
+* :mod:`~ragan.evaluation.report`: :func:`evaluate`, all of it as ``report.json`` + ``report.html``.
+
+Names are imported on first use, so ``import ragan.evaluation`` stays cheap and TensorFlow is
+imported only by the functions that need it.
+
+Example:
+    >>> import ragan
+    >>> report = ragan.evaluation.evaluate("prepared", "synthetic", out="report")   # doctest: +SKIP
+    >>> ragan.evaluation.fid_from_features(real_features, fake_features)           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# name -> module that defines it.
+_LAZY = {
+    # metrics
+    "fid_from_features": "metrics",
+    "frechet_distance": "metrics",
+    "kid_from_features": "metrics",
+    "precision_recall_from_features": "metrics",
+    "psnr": "metrics",
+    "ssim": "metrics",
+    "ms_ssim": "metrics",
+    "mean_pairwise_ms_ssim": "metrics",
+    # features
+    "FeatureExtractor": "features",
+    "inception_extractor": "features",
+    "model_extractor": "features",
+    # memorisation
+    "MemorisationReport": "memorisation",
+    "memorisation_audit": "memorisation",
+    # classifier
+    "build_classifier": "classifier",
+    "train_classifier": "classifier",
+    "compile_classifier": "classifier",
+    "evaluate_classifier": "classifier",
+    "classification_metrics": "classifier",
+    "predict_probabilities": "classifier",
+    "roc_auc": "classifier",
+    "roc_auc_one_vs_rest": "classifier",
+    "standard_augmentation": "classifier",
+    "array_dataset": "classifier",
+    "TrainingResult": "classifier",
+    "CLASSIFIER_KINDS": "classifier",
+    # study
+    "classifier_study": "study",
+    "StudyResult": "study",
+    "ArmResult": "study",
+    "ARM_KINDS": "study",
+    # mix
+    "mix_datasets": "mix",
+    "MixResult": "mix",
+    "read_split": "mix",
+    # report
+    "evaluate": "report",
+    "EvaluationReport": "report",
+}
+_SUBMODULES = ("metrics", "features", "memorisation", "classifier", "study", "mix", "report")
+
+__all__ = [*_LAZY, *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"ragan.evaluation.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"ragan.evaluation.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'ragan.evaluation' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

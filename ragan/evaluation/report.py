@@ -1,0 +1,957 @@
+"""``ragan.evaluate``: the verdict on a synthetic dataset, as ``report.json`` and ``report.html``.
+
+One call measures everything the project promises about synthetic images, against a real
+prepared dataset:
+
+* **Quality**: FID, KID (mean ± std over random subsets) and precision/recall of the synthetic
+  images against the real training images, per feature extractor. Every row names its extractor
+  and resize method, because feature-space values are only comparable when both match. The
+  *domain* extractor (the penultimate layer of the ragan classifier trained on the real data,
+  seed 0 of the study's ``real`` arm) needs no download and is always used; ImageNet InceptionV3
+  is added when its weights are available (a local file, or ``"imagenet"`` online). The same
+  metrics between the held-out real test images and the training images are reported as a
+  reference: a synthetic set cannot be expected to score better than new real images do.
+* **Diversity**: mean pairwise MS-SSIM within the synthetic set and within the real set (a
+  synthetic value well above the real one suggests mode collapse).
+* **Memorisation**: :func:`~ragan.evaluation.memorisation.memorisation_audit` with the real test
+  images as the baseline; the closest synthetic/training pairs are shown.
+* **Classifier study**: :func:`~ragan.evaluation.study.classifier_study`: does adding synthetic
+  images beat real-only training and the count-matched control, on held-out real images?
+
+The output directory appears atomically (written aside, then renamed) and holds
+``report.json``, the self-contained ``report.html`` (inline CSS, images as data URIs, plots as
+inline SVG), ``study.json``/``study.txt`` and ``domain_classifier.keras`` (the domain extractor,
+so its FIDs can be reproduced). With ``generator_run`` the report files are also logged as
+artifacts (and the headline numbers as metrics) to the generator's MLflow run; a tracking
+failure is a warning, not an error.
+
+Example:
+    >>> import ragan
+    >>> report = ragan.evaluate("prepared", "synthetic", out="report", generator_run="runs/dcgan")  # doctest: +SKIP
+    >>> print("\\n".join(report.summary))                                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import html
+import io
+import json
+import math
+import numbers
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ragan._version import __version__
+from ragan.errors import RaganError, did_you_mean
+
+__all__ = ["EvaluationReport", "evaluate", "EXTRACTORS", "REPORT_JSON", "REPORT_HTML"]
+
+EXTRACTORS = ("domain", "inception")
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+DOMAIN_MODEL_FILE = "domain_classifier.keras"
+# Settings that --quick replaces, for a smoke run in about a minute.
+QUICK = {"epochs": 3, "max_images": 1000, "kid_subsets": 20, "diversity_pairs": 50}
+GRID_COLUMNS = 8
+GALLERY_PAIRS = 8
+
+
+@dataclass
+class EvaluationReport:
+    """What :func:`evaluate` wrote.
+
+    Attributes:
+        out: The report directory.
+        data: The content of ``report.json``.
+        summary: The headline lines (also at the top of the HTML report).
+        study: The :class:`~ragan.evaluation.study.StudyResult`, or None without the study.
+        mlflow: ``{"logged": bool, "run_id", "tracking_uri", "error"}`` when a run was given.
+    """
+
+    out: Path
+    data: dict
+    summary: list = field(default_factory=list)
+    study: object = None
+    mlflow: dict | None = None
+
+    @property
+    def json_path(self) -> Path:
+        return self.out / REPORT_JSON
+
+    @property
+    def html_path(self) -> Path:
+        return self.out / REPORT_HTML
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _log(progress: bool, message: str) -> None:
+    if progress:
+        print(f"ragan evaluate: {message}", file=sys.stderr, flush=True)
+
+
+def _json_ready(value):
+    """numpy scalars/arrays to Python, non-finite floats to None (report.json is strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_ready(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    """Display pixels: uint16 -> 8 bit; floats in [-1, 1] -> 0..255."""
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype == np.uint16:
+        return np.rint(images / 257.0).astype(np.uint8)
+    return np.clip(np.rint((images.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def _png_data_uri(image: np.ndarray) -> str:
+    from PIL import Image
+
+    image = _to_uint8(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _display_scale(image_size: int) -> int:
+    """Integer upscaling so small images (28 px) are visible; nearest neighbour keeps pixels honest."""
+    return max(1, 64 // image_size)
+
+
+def _strip(images: np.ndarray, scale: int, pad: int = 2) -> np.ndarray:
+    """One row of images, ``pad`` px apart (white), each upscaled by ``scale``."""
+    images = _to_uint8(images)
+    count, height, width, channels = images.shape
+    height, width = height * scale, width * scale
+    strip = np.full((height, count * width + (count - 1) * pad, channels), 255, np.uint8)
+    for i, image in enumerate(images):
+        big = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+        strip[:, i * (width + pad): i * (width + pad) + width] = big
+    return strip
+
+
+def _grid_rows(images: np.ndarray, labels, class_names, rng, columns: int = GRID_COLUMNS) -> list[dict]:
+    """Per class (or one row for unlabelled images): a random strip of ``columns`` images."""
+    scale = _display_scale(images.shape[1])
+    rows = []
+    if labels is None:
+        groups = [("all", np.arange(images.shape[0]))]
+    else:
+        groups = [(name, np.flatnonzero(labels == c)) for c, name in enumerate(class_names)]
+    for name, indices in groups:
+        if indices.size == 0:
+            continue
+        chosen = np.sort(rng.choice(indices, size=min(columns, indices.size), replace=False))
+        rows.append({"label": name, "count": int(indices.size), "uri": _png_data_uri(_strip(images[chosen], scale))})
+    return rows
+
+
+def _weights_md5(model) -> str:
+    digest = hashlib.md5()
+    for array in model.get_weights():
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _check_extractors(extractor, inception_weights) -> list[str]:
+    names = [extractor] if isinstance(extractor, str) else list(extractor or [])
+    for name in names:
+        if name not in EXTRACTORS:
+            raise RaganError(
+                f"extractor={name!r} is not allowed; choose from {', '.join(map(repr, EXTRACTORS))}."
+                f"{did_you_mean(name, EXTRACTORS)}"
+            )
+    if inception_weights is not None and "inception" not in names:
+        names.append("inception")
+    # The domain extractor needs no download, so it is always there.
+    return ["domain"] + [name for name in names if name != "domain"]
+
+
+def _check_positive(name: str, value, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise RaganError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}.")
+    return int(value)
+
+
+def _subsample(images: np.ndarray, labels, limit: int, rng):
+    if images.shape[0] <= limit:
+        return images, labels
+    chosen = np.sort(rng.choice(images.shape[0], size=limit, replace=False))
+    return images[chosen], (None if labels is None else labels[chosen])
+
+
+# ---------------------------------------------------------------------------------------------
+# Quality metrics
+
+
+def _quality_rows(extractor, sets: dict, kid_subsets: int, seed: int, progress: bool) -> tuple[list, dict]:
+    """FID, KID, precision and recall of each compared set against the real training images."""
+    from ragan.evaluation.metrics import fid_from_features, kid_from_features, precision_recall_from_features
+
+    import warnings
+
+    from scipy.linalg import LinAlgWarning
+
+    _log(progress, f"features ({extractor.name})")
+    features = {name: extractor(images) for name, images in sets.items()}
+    reference = features["real train"]
+    rows = []
+    for name in ("synthetic", "real test"):
+        if name not in features:
+            continue
+        fake = features[name]
+        described = {
+            "extractor": extractor.name,
+            "resize": extractor.resize,
+            "feature_dim": extractor.feature_dim,
+            "compared": f"{name} vs real train",
+            "num_real": int(reference.shape[0]),
+            "num_compared": int(fake.shape[0]),
+            "reference": name != "synthetic",
+        }
+        subset = min(1000, reference.shape[0], fake.shape[0])
+        kid_mean, kid_std = kid_from_features(reference, fake, num_subsets=kid_subsets, subset_size=subset, seed=seed)
+        pr = precision_recall_from_features(reference, fake, k=3)
+        with warnings.catch_warnings():
+            # Fewer images than feature dimensions make singular covariances: expected, and handled.
+            warnings.simplefilter("ignore", LinAlgWarning)
+            fid = fid_from_features(reference, fake)
+        rows.append({"metric": "FID", "value": fid, "std": None, **described})
+        rows.append({"metric": "KID", "value": kid_mean, "std": kid_std,
+                     "detail": f"{kid_subsets} subsets of {subset}", **described})
+        rows.append({"metric": "precision", "value": pr["precision"], "std": None, "detail": "k=3", **described})
+        rows.append({"metric": "recall", "value": pr["recall"], "std": None, "detail": "k=3", **described})
+    return rows, features
+
+
+# ---------------------------------------------------------------------------------------------
+# MLflow
+
+
+def _mlflow_target(generator_run) -> dict:
+    """``{"tracking_uri", "run_id"}`` from a run directory's ``run.json`` (RaganError when unusable)."""
+    run_dir = Path(generator_run)
+    run_file = run_dir / "run.json" if run_dir.is_dir() else run_dir
+    if not run_file.is_file():
+        raise RaganError(
+            f"generator_run='{generator_run}' has no run.json; pass the training run directory (--run RUN_DIR)."
+        )
+    try:
+        info = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RaganError(f"{run_file}: cannot read the run description ({error}).") from None
+    tracking = info.get("mlflow") if isinstance(info.get("mlflow"), dict) else {}
+    run_id = tracking.get("run_id") or info.get("mlflow_run_id")
+    uri = tracking.get("tracking_uri") or info.get("mlflow_tracking_uri")
+    return {"run_dir": str(run_dir), "run_id": run_id, "tracking_uri": uri}
+
+
+def _metric_key(text: str) -> str:
+    # MLflow keys allow alphanumerics, '_', '-', '.', ' ', '/'.
+    return re.sub(r"[^0-9A-Za-z_\-./ ]", "_", text)
+
+
+def _log_to_mlflow(target: dict, files: Sequence[Path], metrics: dict) -> dict:
+    """Log files as artifacts under ``evaluation/`` and metrics to an existing run; never raises."""
+    from ragan.tracking import HTTP_ENVIRONMENT
+
+    result = dict(target, logged=False, error=None)
+    if not target.get("run_id"):
+        result["error"] = "run.json names no MLflow run id (tracking was off or failed during training)"
+        print(f"ragan: warning: not logged to MLflow: {result['error']}.", file=sys.stderr)
+        return result
+    saved = {key: os.environ.get(key) for key in HTTP_ENVIRONMENT}
+    for key, value in HTTP_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic", "urllib3", "sqlalchemy")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        import time
+
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric
+
+        client = MlflowClient(tracking_uri=target.get("tracking_uri"))
+        client.get_run(target["run_id"])  # a clear failure when the run is not in this store
+        for path in files:
+            client.log_artifact(target["run_id"], str(path), "evaluation")
+        timestamp = int(time.time() * 1000)
+        entries = [Metric(_metric_key(k), float(v), timestamp, 0) for k, v in metrics.items()
+                   if v is not None and math.isfinite(float(v))]
+        for start in range(0, len(entries), 500):
+            client.log_batch(target["run_id"], metrics=entries[start:start + 500])
+        result["logged"] = True
+    except Exception as error:  # noqa: BLE001 - a tracking failure must not lose the report
+        lines = str(error).strip().splitlines()
+        result["error"] = f"{type(error).__name__}: {lines[0][:200] if lines else ''}"
+        print(f"ragan: warning: the report was not logged to MLflow at {target.get('tracking_uri')} "
+              f"({result['error']}); the files are in the output directory.", file=sys.stderr)
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return result
+
+
+def _headline_metrics(data: dict) -> dict:
+    metrics = {}
+    for row in data["quality"]["rows"]:
+        if row["reference"]:
+            continue
+        kind = "domain" if row["extractor"].startswith("ragan_domain") else "inception"
+        metrics[f"eval.{row['metric'].lower()}.{kind}"] = row["value"]
+    memorisation = data.get("memorisation")
+    if memorisation:
+        metrics["eval.memorisation.fraction_flagged"] = memorisation["fraction_flagged"]
+    diversity = data.get("diversity") or {}
+    if diversity.get("synthetic_ms_ssim") is not None:
+        metrics["eval.diversity.synthetic_ms_ssim"] = diversity["synthetic_ms_ssim"]
+    study = data.get("study")
+    if study:
+        for arm in study["arms"]:
+            for metric in ("auc", "accuracy"):
+                if metric in arm["summary"]:
+                    metrics[f"eval.study.{arm['name']}.{metric}"] = arm["summary"][metric]["mean"]
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary
+
+
+def _summary_lines(data: dict) -> list[str]:
+    lines = []
+    rows = data["quality"]["rows"]
+    for extractor in dict.fromkeys(row["extractor"] for row in rows):
+        values = {(r["metric"], r["reference"]): r for r in rows if r["extractor"] == extractor}
+        fid, ref = values.get(("FID", False)), values.get(("FID", True))
+        precision, recall = values.get(("precision", False)), values.get(("recall", False))
+        if fid:
+            text = f"FID {fid['value']:.4g}"
+            if ref:
+                text += f" (held-out real images: {ref['value']:.4g})"
+            if precision and recall:
+                text += f", precision {precision['value']:.3f}, recall {recall['value']:.3f}"
+            lines.append(f"{text} [{extractor}; {fid['resize']}]")
+    diversity = data.get("diversity")
+    if diversity and diversity.get("synthetic_ms_ssim") is not None:
+        lines.append(
+            f"Diversity: mean pairwise MS-SSIM {diversity['synthetic_ms_ssim']:.3f} synthetic vs "
+            f"{diversity['real_ms_ssim']:.3f} real (higher = more alike)"
+        )
+    memorisation = data.get("memorisation")
+    if memorisation:
+        lines.append(
+            f"Memorisation: {memorisation['num_flagged']} of {memorisation['num_synthetic']} synthetic images "
+            f"({100 * memorisation['fraction_flagged']:.1f}%) flagged as near-copies of training images"
+        )
+    study = data.get("study")
+    if study:
+        arms = {arm["name"]: arm for arm in study["arms"]}
+
+        def auc(name):
+            summary = arms[name]["summary"].get("auc")
+            return f"{summary['mean']:.3f} ± {summary['std']:.3f}" if summary else "n/a"
+
+        if "real" in arms:
+            lines.append(f"Classifier AUC on held-out real test images: real only {auc('real')}")
+        for comparison in study["comparisons"]["auc"]:
+            if comparison["baseline"] == "real" and arms[comparison["arm"]].get("control"):
+                continue
+            n = len(comparison["seeds"])
+            verdict = ("better in every seed" if comparison["wins"] == n and n > 1 and comparison["mean_difference"] > 0
+                       else f"better in {comparison['wins']} of {n} seed(s)")
+            lines.append(
+                f"  {comparison['arm']}: AUC {auc(comparison['arm'])}, {comparison['mean_difference']:+.3f} "
+                f"± {comparison['std_difference']:.3f} vs {comparison['baseline']} ({verdict})"
+            )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+
+_CSS = """
+body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
+main{max-width:1100px;margin:0 auto;padding:24px 32px 64px;background:#fff}
+h1{font-size:26px;margin:8px 0 4px}h2{font-size:20px;margin:32px 0 8px;border-bottom:2px solid #e3e6ea;padding-bottom:4px}
+h3{font-size:16px;margin:16px 0 6px}p,li{line-height:1.45}.muted{color:#5b6675;font-size:13px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #dde1e6;padding:4px 8px;text-align:left;vertical-align:middle}
+th{background:#eef1f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.reference td{color:#5b6675;background:#fafbfc}
+.summary{background:#eef6ff;border-left:4px solid #2f6fde;padding:8px 16px;margin:12px 0}
+.summary li{margin:2px 0}.grids{display:flex;flex-wrap:wrap;gap:24px}
+img.strip{image-rendering:pixelated;display:block}
+.gallery{display:flex;flex-wrap:wrap;gap:12px}.pair{border:1px solid #dde1e6;padding:6px;border-radius:4px;font-size:12px}
+.pair.flagged{border-color:#d33;background:#fff3f3}.pair img{image-rendering:pixelated;margin-right:4px}
+code{background:#f0f2f4;padding:1px 4px;border-radius:3px}
+.legend{margin-right:14px;white-space:nowrap}.dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}
+"""
+
+_KIND_COLOURS = {
+    "real": "#4a5568",
+    "real_aug": "#718096",
+    "real+synthetic": "#2f6fde",
+    "count_matched": "#dd8a1f",
+    "synthetic_only": "#7b3fbf",
+}
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _svg_arm_plot(study: dict, metric: str, *, title: str) -> str:
+    """Mean ± std (error bars) and per-seed values of ``metric`` for every arm, as inline SVG."""
+    arms = [arm for arm in study["arms"] if metric in arm["summary"]]
+    if not arms:
+        return ""
+    seeds = [[run["metrics"][metric] for run in arm["runs"] if run["metrics"].get(metric) is not None] for arm in arms]
+    lows = [min([a["summary"][metric]["mean"] - a["summary"][metric]["std"], *s]) for a, s in zip(arms, seeds)]
+    highs = [max([a["summary"][metric]["mean"] + a["summary"][metric]["std"], *s]) for a, s in zip(arms, seeds)]
+    low, high = min(lows), max(highs)
+    span = max(high - low, 0.02)
+    low, high = max(0.0, low - 0.15 * span), min(1.0, high + 0.15 * span)
+    if high - low < 0.02:
+        low, high = max(0.0, high - 0.02), min(1.0, low + 0.02)
+    left, right, top, bottom = 64, 24, 36, 120
+    step = 96
+    width = left + right + step * len(arms)
+    height = 380
+    plot_height = height - top - bottom
+
+    def y(value):
+        return top + (high - value) / (high - low) * plot_height
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="arm-plot" data-metric="{html.escape(metric)}" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="20" font-size="14" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    for i in range(6):
+        value = low + (high - low) * i / 5
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#e3e6ea"/>')
+        parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{value:.3f}</text>')
+    parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_height}" stroke="#333"/>')
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_height}" y2="{top + plot_height}" stroke="#333"/>')
+    reference = next((a for a in arms if a["name"] == "real"), None)
+    if reference is not None:
+        ref_y = y(reference["summary"][metric]["mean"])
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{ref_y:.1f}" y2="{ref_y:.1f}" stroke="#4a5568" '
+                     'stroke-dasharray="5,4"><title>real-only mean</title></line>')
+    for index, (arm, values) in enumerate(zip(arms, seeds)):
+        x = left + step * index + step / 2
+        colour = _KIND_COLOURS.get(arm["kind"], "#333")
+        mean, std = arm["summary"][metric]["mean"], arm["summary"][metric]["std"]
+        tip = html.escape(f"{arm['name']}: {mean:.4f} ± {std:.4f} over {len(values)} seed(s)")
+        parts.append(f'<g class="arm" data-arm="{html.escape(arm["name"])}"><title>{tip}</title>')
+        parts.append(f'<line class="error-bar" x1="{x:.1f}" x2="{x:.1f}" y1="{y(mean - std):.1f}" '
+                     f'y2="{y(mean + std):.1f}" stroke="{colour}" stroke-width="2"/>')
+        for cap in (mean - std, mean + std):
+            parts.append(f'<line x1="{x - 8:.1f}" x2="{x + 8:.1f}" y1="{y(cap):.1f}" y2="{y(cap):.1f}" '
+                         f'stroke="{colour}" stroke-width="2"/>')
+        for k, value in enumerate(values):
+            offset = (k - (len(values) - 1) / 2) * 6
+            parts.append(f'<circle class="seed" cx="{x + 18 + offset:.1f}" cy="{y(value):.1f}" r="2.5" '
+                         f'fill="{colour}" fill-opacity="0.45"/>')
+        parts.append(f'<circle class="mean" cx="{x:.1f}" cy="{y(mean):.1f}" r="5" fill="{colour}"/>')
+        label_y = top + plot_height + 14
+        parts.append(f'<text x="{x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
+                     f'transform="rotate(-35 {x:.1f} {label_y})">{html.escape(arm["name"])}</text>')
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _html_report(data: dict, visuals: dict) -> str:
+    e = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>ragan evaluation report: {e(Path(data['synthetic']['path']).name)}</title>",
+           f"<style>{_CSS}</style></head><body><main>"]
+    out.append("<h1>ragan evaluation report</h1>")
+    out.append(f'<p class="muted">real: <code>{e(data["real"]["path"])}</code> &middot; synthetic: '
+               f'<code>{e(data["synthetic"]["path"])}</code>'
+               + (f' &middot; generator run: <code>{e(str(data["generator_run"]))}</code>'
+                  if data.get("generator_run") else "")
+               + f' &middot; ragan {e(data["ragan_version"])} &middot; {e(data["created"])}</p>')
+    out.append('<section id="summary"><div class="summary"><ul>')
+    out.extend(f"<li>{e(line)}</li>" for line in data["summary"])
+    out.append("</ul></div></section>")
+
+    # Data
+    out.append('<section id="data"><h2>Data</h2><table><tr><th>set</th><th>images</th>')
+    class_names = data["real"]["class_names"]
+    out.extend(f"<th>{e(name)}</th>" for name in class_names)
+    out.append("</tr>")
+    for label, info in [(f"real {name}", data["real"][name]) for name in ("train", "val", "test")] + [
+            ("synthetic", data["synthetic"])]:
+        counts = info.get("class_counts") or {}
+        out.append(f"<tr><td>{e(label)}</td><td class='num'>{info['num_examples']}</td>")
+        out.extend(f"<td class='num'>{counts.get(name, '-') if counts else '-'}</td>" for name in class_names)
+        out.append("</tr>")
+    out.append("</table>")
+    generator = data["synthetic"].get("generator")
+    if generator:
+        out.append(f'<p class="muted">generator: {e(json.dumps(generator))}</p>')
+    out.append("</section>")
+
+    # Samples
+    out.append('<section id="sample-grids"><h2>Samples</h2><div class="grids">')
+    for key, title in (("real", "Real (training split)"), ("synthetic", "Synthetic")):
+        out.append(f'<div class="grid" data-set="{key}"><h3>{title}</h3><table>')
+        for row in visuals["grids"][key]:
+            out.append(f"<tr><td>{e(row['label'])}<br><span class='muted'>{row['count']} images</span></td>"
+                       f"<td><img class='strip' alt='{e(key)} {e(row['label'])} samples' src='{row['uri']}'></td></tr>")
+        out.append("</table></div>")
+    out.append("</div></section>")
+
+    # Quality
+    out.append('<section id="quality"><h2>Quality metrics</h2>')
+    out.append('<p class="muted">Against the real training images. Values are comparable only between rows with '
+               "the same extractor and resize (and similar set sizes: FID is biased upwards for small sets). The grey "
+               "rows compare held-out real test images with the training images: the level new real images reach."
+               "</p>")
+    out.append('<table id="metric-table"><tr><th>metric</th><th>compared</th><th class="num">value</th>'
+               "<th>feature extractor</th><th>resize</th><th class='num'>n real / n compared</th><th>detail</th></tr>")
+    for row in data["quality"]["rows"]:
+        value = _fmt(row["value"], 4) + (f" ± {_fmt(row['std'], 4)}" if row.get("std") is not None else "")
+        out.append(f"<tr class='{'reference' if row['reference'] else 'synthetic'}'><td>{e(row['metric'])}</td>"
+                   f"<td>{e(row['compared'])}</td><td class='num'>{value}</td><td>{e(row['extractor'])}</td>"
+                   f"<td>{e(row['resize'])}</td><td class='num'>{row['num_real']} / {row['num_compared']}</td>"
+                   f"<td>{e(row.get('detail') or '')}</td></tr>")
+    out.append("</table>")
+    for note in data["quality"].get("notes", []):
+        out.append(f'<p class="muted">{e(note)}</p>')
+    diversity = data.get("diversity")
+    if diversity:
+        out.append('<h3 id="diversity">Diversity</h3><table><tr><th>set</th><th class="num">mean pairwise MS-SSIM</th>'
+                   "<th>pairs</th></tr>")
+        out.append(f"<tr><td>synthetic</td><td class='num'>{_fmt(diversity['synthetic_ms_ssim'])}</td>"
+                   f"<td>{diversity['num_pairs']}</td></tr>")
+        out.append(f"<tr><td>real (training)</td><td class='num'>{_fmt(diversity['real_ms_ssim'])}</td>"
+                   f"<td>{diversity['num_pairs']}</td></tr></table>")
+        out.append(f'<p class="muted">{e(diversity["note"])}</p>')
+    out.append("</section>")
+
+    # Study
+    out.append('<section id="study"><h2>Classifier study</h2>')
+    study = data.get("study")
+    if study:
+        settings = study["settings"]
+        out.append(f'<p class="muted">{e(settings["classifier"])}, up to {settings["epochs"]} epochs (early stopping '
+                   f'on real validation AUC), seeds {e(", ".join(map(str, settings["seeds"])))}; tested on the real '
+                   f'test split ({study["data"]["test"]["num_examples"]} images). Error bars: ± one standard '
+                   "deviation over seeds; small dots: single seeds; dashed line: real-only mean.</p>")
+        kinds = list(dict.fromkeys(arm["kind"] for arm in study["arms"]))
+        legend = " ".join(f'<span class="legend"><span class="dot" style="background:{_KIND_COLOURS.get(kind, "#333")}">'
+                          f"</span>{e(kind)}</span>" for kind in kinds)
+        out.append('<div id="study-plot">' + visuals["plots"].get("auc", "") + visuals["plots"].get("accuracy", "")
+                   + f'<p class="muted">{legend}</p></div>')
+        metrics = [m for m in ("auc", "accuracy", "sensitivity", "specificity")
+                   if any(m in arm["summary"] for arm in study["arms"])]
+        out.append('<table id="study-table"><tr><th>arm</th><th>training set</th><th>class counts</th>'
+                   + "".join(f"<th>{e(m)}</th>" for m in metrics) + "</tr>")
+        for arm in study["arms"]:
+            c = arm["composition"]
+            counts = ", ".join(f"{e(k)}: {v}" for k, v in arm["class_counts"].items())
+            out.append(f"<tr><td title='{e(arm['description'])}'>{e(arm['name'])}</td>"
+                       f"<td>{arm['num_train']} = {c['real']} real + {c['synthetic']} synthetic + "
+                       f"{c['repeated_real']} repeated</td><td>{counts}</td>")
+            for metric in metrics:
+                s = arm["summary"].get(metric)
+                out.append(f"<td class='num'>{_fmt(s['mean'])} ± {_fmt(s['std'])}</td>" if s else "<td>n/a</td>")
+            out.append("</tr>")
+        out.append("</table>")
+        if study["comparisons"]["auc"]:
+            out.append("<h3>Paired comparisons (AUC, same seeds)</h3><table><tr><th>arm</th><th>vs</th>"
+                       "<th class='num'>difference</th><th>better in</th></tr>")
+            for comparison in study["comparisons"]["auc"]:
+                out.append(f"<tr><td>{e(comparison['arm'])}</td><td>{e(comparison['baseline'])}</td>"
+                           f"<td class='num'>{comparison['mean_difference']:+.4f} ± {comparison['std_difference']:.4f}</td>"
+                           f"<td>{comparison['wins']} of {len(comparison['seeds'])} seeds</td></tr>")
+            out.append("</table>")
+        for note in study.get("notes", []):
+            out.append(f'<p class="muted">{e(note)}</p>')
+        out.append("<h3>Definitions</h3><ul>")
+        out.extend(f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in study["definitions"].items())
+        out.append("</ul>")
+    else:
+        out.append("<p>The classifier study was not run (<code>study=False</code> / <code>--no-study</code>).</p>")
+    out.append("</section>")
+
+    # Memorisation
+    out.append('<section id="memorisation"><h2>Memorisation audit</h2>')
+    memorisation = data.get("memorisation")
+    if memorisation:
+        out.append(f"<p>{memorisation['num_flagged']} of {memorisation['num_synthetic']} synthetic images "
+                   f"({100 * memorisation['fraction_flagged']:.1f}%) are flagged as near-copies. Rule: "
+                   f"{e(memorisation['rule'])}. Searches: "
+                   + ", ".join(f"{e(name)} ({e(s.get('space', ''))})" for name, s in memorisation["searches"].items())
+                   + ".</p>")
+        out.append('<div class="gallery" id="memorisation-gallery">')
+        for pair in visuals["gallery"]:
+            distances = ", ".join(f"{e(k)} {_fmt(v, 4)}" for k, v in pair["distances"].items())
+            out.append(f"<div class='pair{' flagged' if pair['flagged'] else ''}'>"
+                       f"<img alt='synthetic {pair['synthetic_index']}' src='{pair['synthetic_uri']}'>"
+                       f"<img alt='training {pair['train_index']}' src='{pair['train_uri']}'><br>"
+                       f"synthetic #{pair['synthetic_index']} &harr; train #{pair['train_index']}<br>"
+                       f"{distances}<br>copy score {_fmt(pair['copy_score'])}"
+                       f"{' &middot; <b>flagged</b>' if pair['flagged'] else ''}</div>")
+        out.append("</div>")
+        out.append('<p class="muted">Left: synthetic image; right: its nearest training image. Copy score = distance '
+                   "/ threshold of the search where the pair is closest relative to its threshold (below 1 = flagged)."
+                   "</p>")
+        for note in memorisation.get("notes", []):
+            out.append(f'<p class="muted">{e(note)}</p>')
+    else:
+        out.append("<p>The memorisation audit was not run.</p>")
+    out.append("</section>")
+    out.append(f'<p class="muted">Settings: {e(json.dumps(data["settings"]))}</p>')
+    out.append("</main></body></html>")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage
+
+
+def evaluate(
+    real,
+    synthetic,
+    *,
+    out,
+    generator_run=None,
+    extractor: str | Sequence[str] = "domain",
+    inception_weights=None,
+    study: bool = True,
+    seeds: Sequence[int] = (0, 1, 2),
+    synthetic_fractions: Sequence[float] = (0.0, 0.2, 0.5),
+    add_per_class: int | None = None,
+    rebalance: bool = False,
+    classifier: str = "small_cnn",
+    classifier_weights=None,
+    epochs: int | None = None,
+    batch_size: int = 64,
+    synthetic_class: str | None = None,
+    memorisation: bool = True,
+    max_images: int = 5000,
+    kid_subsets: int = 100,
+    diversity_pairs: int = 200,
+    quick: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> EvaluationReport:
+    """Evaluate synthetic images against real ones and write ``report.json`` and ``report.html``.
+
+    Args:
+        real: The real prepared dataset (labelled, with ``train``, ``val`` and ``test`` splits).
+        synthetic: The synthetic prepared dataset (e.g. ``ragan generate --format tfrecord``).
+        out: Output directory; it appears atomically.
+        generator_run: The generator's training run directory: the report files are logged to
+            its MLflow run (tracking URI and run id from its ``run.json``); failures only warn.
+        extractor: ``"domain"`` and/or ``"inception"``; the domain extractor is always used.
+        inception_weights: InceptionV3 weights for the ``"inception"`` extractor: a local file
+            (e.g. Keras' ``inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5``) or
+            ``"imagenet"`` (download); giving it turns the Inception extractor on.
+        study: Run the classifier study (the slow part); without it one real-only classifier is
+            trained for the domain extractor. Arms needing more synthetic images of a class than
+            the synthetic set holds are left out, with a note in the report.
+        seeds: Seeds of the study (the first also trains the domain extractor).
+        synthetic_fractions: Synthetic fractions of the study's ``real+synthetic@f`` arms.
+        add_per_class: Also run the study's ``real+synthetic+N/class`` arms.
+        rebalance: Also run the study's rebalancing arms.
+        classifier: Classifier kind of the study and of the domain extractor.
+        classifier_weights: EfficientNet initial weights (local file / ``"imagenet"``).
+        epochs: Most epochs per classifier run (default 20; 3 with ``quick``).
+        batch_size: Classifier batch size.
+        synthetic_class: For an unlabelled synthetic set: the real class its images belong to.
+        memorisation: Run the memorisation audit.
+        max_images: At most this many images per set for the feature metrics, diversity and the
+            audit (random subsets, fixed by the first seed).
+        kid_subsets: Random subsets KID is averaged over.
+        diversity_pairs: Image pairs of the MS-SSIM diversity estimate.
+        quick: A smoke run: the first seed only and the :data:`QUICK` settings.
+        overwrite: Replace an existing non-empty ``out``.
+        progress: Progress messages and bars on stderr.
+
+    Returns:
+        An :class:`EvaluationReport`.
+
+    Raises:
+        RaganError: for incompatible datasets (image size, channels, class names), empty sets,
+            invalid options, missing weights files, or an existing ``out``.
+
+    Example:
+        >>> report = ragan.evaluate("prepared", "synthetic", out="report", seeds=(0, 1, 2))   # doctest: +SKIP
+        >>> report.html_path                                                                 # doctest: +SKIP
+        PosixPath('report/report.html')
+    """
+    from ragan.evaluation.classifier import (
+        CLASSIFIER_KINDS,
+        array_dataset,
+        build_classifier,
+        classifier_input_resize,
+        train_classifier,
+    )
+    from ragan.evaluation.study import _check_fractions, _check_seeds, classifier_study, load_study_data
+
+    out = Path(out)
+    extractors = _check_extractors(extractor, inception_weights)
+    seeds = _check_seeds(seeds)
+    fractions = _check_fractions(synthetic_fractions)
+    if classifier not in CLASSIFIER_KINDS:
+        raise RaganError(
+            f"classifier={classifier!r} is not allowed; choose one of {', '.join(map(repr, CLASSIFIER_KINDS))}."
+            f"{did_you_mean(classifier, CLASSIFIER_KINDS)}"
+        )
+    if quick:
+        seeds = seeds[:1]
+        epochs = QUICK["epochs"] if epochs is None else epochs
+        max_images = min(max_images, QUICK["max_images"])
+        kid_subsets = min(kid_subsets, QUICK["kid_subsets"])
+        diversity_pairs = min(diversity_pairs, QUICK["diversity_pairs"])
+    epochs = 20 if epochs is None else epochs
+    _check_positive("epochs", epochs)
+    _check_positive("batch_size", batch_size)
+    _check_positive("max_images", max_images, minimum=10)
+    _check_positive("kid_subsets", kid_subsets)
+    _check_positive("diversity_pairs", diversity_pairs)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise RaganError(f"output '{out}' exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
+    for label, path in (("real", real), ("synthetic", synthetic)):
+        if path is not None and out.resolve() == Path(path).resolve():
+            raise RaganError(f"out='{out}' is the {label} dataset; write the report to a new directory.")
+    mlflow_target = _mlflow_target(generator_run) if generator_run is not None else None
+    if synthetic is None:
+        raise RaganError("synthetic: a synthetic prepared dataset is required (--synthetic DIR).")
+
+    # Checked and read before any message, so that a bad input is reported as one line.
+    data = load_study_data(real, synthetic, synthetic_class=synthetic_class, require_synthetic_labels=False)
+    _log(progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
+    if len(data.train) < 10 or len(data.synthetic) < 10:
+        small = "real train" if len(data.train) < 10 else "synthetic"
+        raise RaganError(f"the {small} set holds fewer than 10 images; the metrics need more.")
+    manifest = data.train.manifest
+    rng = np.random.default_rng(seeds[0])
+
+    partial = out.parent / f".{out.name}.ragan-partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        # 1. Classifier study (also yields the domain extractor's network).
+        study_result = None
+        if study:
+            _log(progress, f"classifier study ({classifier}, seeds {', '.join(map(str, seeds))}, up to {epochs} epochs)")
+            study_result = classifier_study(
+                real, synthetic, synthetic_fractions=fractions, add_per_class=add_per_class, rebalance=rebalance,
+                seeds=seeds, classifier=classifier, weights=classifier_weights, epochs=epochs,
+                batch_size=batch_size, synthetic_class=synthetic_class, progress=progress, data=data,
+                skip_unavailable=True,
+            )
+            for note in study_result.notes:
+                _log(progress, f"note: {note}")
+            study_result.save(partial)
+        domain_model = study_result.reference_model if study_result is not None else None
+        if domain_model is None:
+            _log(progress, f"training the domain classifier ({classifier}, seed {seeds[0]})")
+            shape = manifest.image_shape
+            from ragan._tf import import_keras
+
+            import_keras().utils.set_random_seed(seeds[0])
+            model = build_classifier(classifier, image_size=shape[0], channels=shape[2],
+                                     num_classes=len(data.class_names), weights=classifier_weights)
+            domain_model = train_classifier(
+                array_dataset(data.train.images, data.train.labels, batch_size=batch_size, shuffle=True,
+                              seed=seeds[0]),
+                array_dataset(data.val.images, data.val.labels, batch_size=256),
+                model=model, epochs=epochs, batch_size=batch_size, seed=seeds[0],
+            ).model
+        domain_model.save(partial / DOMAIN_MODEL_FILE)
+
+        # 2. Feature extractors and quality metrics.
+        from ragan.evaluation.features import inception_extractor, model_extractor
+
+        train_images, _ = _subsample(data.train.images, data.train.labels, max_images, rng)
+        synthetic_images, _ = _subsample(data.synthetic.images, None, max_images, rng)
+        test_images, _ = _subsample(data.test.images, data.test.labels, max_images, rng)
+        scale = 2.0 / manifest.max_value
+        synthetic_scale = 2.0 / data.synthetic.manifest.max_value
+        sets = {
+            "real train": train_images.astype(np.float32) * scale - 1.0,
+            "synthetic": synthetic_images.astype(np.float32) * synthetic_scale - 1.0,
+            "real test": test_images.astype(np.float32) * scale - 1.0,
+        }
+        domain_name = (f"ragan_domain_{classifier}:{Path(real).name}:seed{seeds[0]}:"
+                       f"weights_md5={_weights_md5(domain_model)[:12]}")
+        domain = model_extractor(domain_model, name=domain_name)
+        # The images enter at the classifier's own input size; any resize happens inside it.
+        domain.resize = classifier_input_resize(classifier, manifest.image_size)
+        quality_rows = []
+        quality_notes = [
+            f"domain extractor: penultimate layer of the {classifier} trained on the real training split "
+            f"(seed {seeds[0]}), saved as {DOMAIN_MODEL_FILE}; its features are only comparable with reports "
+            "using the same file (same weights_md5).",
+        ]
+        rows, domain_features = _quality_rows(domain, sets, kid_subsets, seeds[0], progress)
+        quality_rows.extend(rows)
+        if "inception" in extractors:
+            inception = inception_extractor("imagenet" if inception_weights is None else inception_weights)
+            rows, _ = _quality_rows(inception, sets, kid_subsets, seeds[0], progress)
+            quality_rows.extend(rows)
+            quality_notes.append(
+                "Inception: the Keras ImageNet InceptionV3 (pool3, 2048-d); not the TF-1 graph of pytorch-fid/TTUR, "
+                "so its FIDs are comparable with other ragan reports only."
+            )
+        else:
+            quality_notes.append(
+                "No ImageNet-Inception FID: pass inception_weights (--inception-weights FILE) with a local copy of "
+                "Keras' inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 to add it."
+            )
+
+        # 3. Diversity.
+        from ragan.evaluation.metrics import mean_pairwise_ms_ssim
+
+        _log(progress, "diversity (pairwise MS-SSIM)")
+        diversity = {
+            "synthetic_ms_ssim": mean_pairwise_ms_ssim(sets["synthetic"], min_value=-1.0, max_value=1.0,
+                                                       num_pairs=diversity_pairs, seed=seeds[0]),
+            "real_ms_ssim": mean_pairwise_ms_ssim(sets["real train"], min_value=-1.0, max_value=1.0,
+                                                  num_pairs=diversity_pairs, seed=seeds[0]),
+            "num_pairs": diversity_pairs,
+            "note": "mean MS-SSIM over random pairs of distinct images within each set; a synthetic value well "
+                    "above the real one suggests mode collapse, one well below it suggests noise.",
+        }
+
+        # 4. Memorisation.
+        memorisation_data, gallery = None, []
+        if memorisation:
+            from ragan.evaluation.memorisation import memorisation_audit
+
+            _log(progress, "memorisation audit")
+            audit = memorisation_audit(
+                sets["real train"], sets["synthetic"], sets["real test"],
+                features=(domain_features["real train"], domain_features["synthetic"], domain_features["real test"]),
+                feature_name=domain.name, value_range=(-1.0, 1.0),
+            )
+            memorisation_data = audit.to_dict()
+            scale_up = _display_scale(manifest.image_size)
+            for pair in audit.closest_pairs(GALLERY_PAIRS):
+                gallery.append(dict(
+                    pair,
+                    synthetic_uri=_png_data_uri(_strip(synthetic_images[pair["synthetic_index"]][None], scale_up)),
+                    train_uri=_png_data_uri(_strip(train_images[pair["train_index"]][None], scale_up)),
+                ))
+
+        # 5. Visuals and files.
+        _log(progress, "writing the report")
+        grid_rng = np.random.default_rng(seeds[0])
+        visuals = {
+            "grids": {
+                "real": _grid_rows(data.train.images, data.train.labels, data.class_names, grid_rng),
+                "synthetic": _grid_rows(data.synthetic.images, data.synthetic_labels, data.class_names, grid_rng),
+            },
+            "gallery": gallery,
+            "plots": {},
+        }
+        study_dict = study_result.to_dict() if study_result is not None else None
+        if study_dict is not None:
+            visuals["plots"] = {
+                "auc": _svg_arm_plot(study_dict, "auc", title="Test ROC AUC per arm (mean ± std over seeds)"),
+                "accuracy": _svg_arm_plot(study_dict, "accuracy", title="Test accuracy per arm (mean ± std over seeds)"),
+            }
+        described = data.describe()
+        report = {
+            "format": "ragan-evaluation-report",
+            "ragan_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+            "real": {"path": str(real), **{k: v for k, v in described.items() if k != "synthetic"}},
+            "synthetic": {"path": str(synthetic), **described["synthetic"]},
+            "generator_run": None if generator_run is None else str(generator_run),
+            "settings": {
+                "extractors": extractors, "inception_weights": None if inception_weights is None else str(inception_weights),
+                "study": bool(study), "seeds": seeds, "synthetic_fractions": fractions, "add_per_class": add_per_class,
+                "rebalance": bool(rebalance), "classifier": classifier,
+                "classifier_weights": None if classifier_weights is None else str(classifier_weights),
+                "epochs": int(epochs), "batch_size": int(batch_size), "synthetic_class": synthetic_class,
+                "memorisation": bool(memorisation), "max_images": int(max_images), "kid_subsets": int(kid_subsets),
+                "diversity_pairs": int(diversity_pairs), "quick": bool(quick),
+            },
+            "quality": {"reference_set": "real train", "rows": quality_rows, "notes": quality_notes},
+            "diversity": diversity,
+            "memorisation": memorisation_data,
+            "study": study_dict,
+            "files": {"html": REPORT_HTML, "domain_classifier": DOMAIN_MODEL_FILE,
+                      **({"study": "study.json"} if study_dict else {})},
+        }
+        report = _json_ready(report)
+        report["summary"] = _summary_lines(report)
+        text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+        (partial / REPORT_JSON).write_text(text, encoding="utf-8")
+        (partial / REPORT_HTML).write_text(_html_report(report, visuals), encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out.exists():
+        trash = out.parent / f".{out.name}.ragan-old"
+        if trash.exists():
+            shutil.rmtree(trash)
+        out.rename(trash)
+        partial.rename(out)
+        shutil.rmtree(trash)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial.rename(out)
+
+    mlflow_result = None
+    if mlflow_target is not None:
+        _log(progress, f"logging to the MLflow run of '{generator_run}'")
+        mlflow_result = _log_to_mlflow(mlflow_target, [out / REPORT_JSON, out / REPORT_HTML],
+                                       _headline_metrics(report))
+    return EvaluationReport(out=out, data=report, summary=report["summary"], study=study_result, mlflow=mlflow_result)

@@ -1,0 +1,275 @@
+"""``ragan evaluate``: report.json sections, a self-contained report.html, MLflow artifacts, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragan.errors import RaganError
+from tests.test_mix import CLASS_NAMES, write_prepared_dataset, write_pneumonia_pair
+
+FAST = dict(seeds=(0,), synthetic_fractions=(0.5,), epochs=1, batch_size=32, kid_subsets=10, diversity_pairs=20,
+            progress=False)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, pneumonia_npz):
+    return write_pneumonia_pair(tmp_path_factory.mktemp("report_data"), pneumonia_npz)
+
+
+@pytest.fixture(scope="module")
+def generator_run(tmp_path_factory):
+    """A training run directory whose run.json points at a real (SQLite) MLflow run."""
+    from mlflow import MlflowClient
+
+    run_dir = tmp_path_factory.mktemp("run")
+    uri = f"sqlite:///{run_dir / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("ragan-test", artifact_location=(run_dir / "mlartifacts").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    (run_dir / "run.json").write_text(json.dumps({"mlflow": {"tracking_uri": uri, "experiment": "ragan-test",
+                                                             "run_id": run_id}}))
+    return run_dir, uri, run_id
+
+
+@pytest.fixture(scope="module")
+def report(pair, generator_run, tmp_path_factory):
+    from ragan.evaluation.report import evaluate
+
+    real, synthetic = pair
+    out = tmp_path_factory.mktemp("report") / "report"
+    return evaluate(real, synthetic, out=out, generator_run=generator_run[0], **FAST)
+
+
+class _Elements(HTMLParser):
+    """Collects tags with their attributes and the id of the section each sits in."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements = []
+        self.stack = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        ids = [a.get("id") for _, a in self.stack if a.get("id")] + ([attrs["id"]] if attrs.get("id") else [])
+        self.elements.append((tag, attrs, ids))
+        if tag not in ("img", "br", "meta", "line", "circle", "input"):
+            self.stack.append((tag, attrs))
+
+    def handle_endtag(self, tag):
+        for index in range(len(self.stack) - 1, -1, -1):
+            if self.stack[index][0] == tag:
+                del self.stack[index:]
+                break
+
+    def inside(self, section, tag=None, cls=None):
+        return [attrs for t, attrs, ids in self.elements if section in ids and (tag is None or t == tag)
+                and (cls is None or cls in (attrs.get("class") or "").split())]
+
+
+def test_report_json_has_every_section(report):
+    data = json.loads(report.json_path.read_text())
+    sections = {"real", "synthetic", "settings", "quality", "diversity", "memorisation", "study", "summary", "files"}
+    assert sections <= set(data)
+    assert data["real"]["train"]["num_examples"] == 200 and data["synthetic"]["num_examples"] == 400
+    rows = data["quality"]["rows"]
+    compared = {(row["metric"], row["compared"]) for row in rows}
+    for metric in ("FID", "KID", "precision", "recall"):
+        assert (metric, "synthetic vs real train") in compared and (metric, "real test vs real train") in compared
+    for row in rows:
+        assert row["extractor"].startswith("ragan_domain_small_cnn:real:seed0:weights_md5=")
+        assert row["resize"] == "none (native 28x28)" and row["value"] is not None
+    kid = next(row for row in rows if row["metric"] == "KID" and not row["reference"])
+    assert kid["std"] is not None and kid["detail"] == "10 subsets of 200"
+    assert 0 < data["diversity"]["synthetic_ms_ssim"] < 1 and data["diversity"]["num_pairs"] == 20
+    memorisation = data["memorisation"]
+    assert memorisation["num_synthetic"] == 400 and memorisation["num_train"] == 200
+    assert len(memorisation["closest_pairs"]) > 0 and memorisation["feature_name"] == rows[0]["extractor"]
+    arms = [arm["name"] for arm in data["study"]["arms"]]
+    assert arms == ["real", "real_aug", "real+synthetic@0.5", "count_matched@0.5", "synthetic_only"]
+    assert any(line.startswith("FID") for line in data["summary"])
+    assert any("count_matched@0.5" in line for line in data["summary"])
+    for name in ("report.json", "report.html", "study.json", "study.txt", "domain_classifier.keras"):
+        assert (report.out / name).is_file(), name
+    assert not list(report.out.parent.glob(".*ragan-partial"))
+
+
+def test_domain_extractor_file_reproduces_the_features(report, pair):
+    """The saved domain classifier is the extractor the report names (same weights hash)."""
+    from ragan._tf import import_keras
+    from ragan.evaluation.report import _weights_md5
+
+    model = import_keras().saving.load_model(report.out / "domain_classifier.keras", compile=False)
+    name = report.data["quality"]["rows"][0]["extractor"]
+    assert name.endswith(_weights_md5(model)[:12])
+
+
+def test_report_html_is_self_contained_with_grids_plot_and_gallery(report):
+    text = report.html_path.read_text()
+    parser = _Elements()
+    parser.feed(text)
+    grids = parser.inside("sample-grids", "img")
+    assert len(grids) >= 4 and all(img["src"].startswith("data:image/png;base64,") for img in grids)
+    svgs = parser.inside("study-plot", "svg")
+    assert [svg.get("data-metric") for svg in svgs] == ["auc", "accuracy"]
+    error_bars = parser.inside("study-plot", "line", "error-bar")
+    assert len(error_bars) == 2 * 5  # one per arm in each of the two plots
+    pairs = parser.inside("memorisation-gallery", "div", "pair")
+    assert len(pairs) == 8
+    assert len(parser.inside("memorisation-gallery", "img")) == 16
+    assert len(parser.inside("metric-table", "tr")) == 1 + 8
+    assert "ragan_domain_small_cnn" in text and "none (native 28x28)" in text
+    # Nothing is fetched from elsewhere: no external scripts, styles or images.
+    for tag, attrs, _ in parser.elements:
+        for key in ("src", "href"):
+            assert not str(attrs.get(key, "")).startswith(("http:", "https:", "//")), (tag, attrs)
+    assert "<script" not in text
+
+
+def test_report_is_logged_to_the_generator_mlflow_run(report, generator_run):
+    from mlflow import MlflowClient
+
+    _, uri, run_id = generator_run
+    assert report.mlflow["logged"] is True and report.mlflow["run_id"] == run_id
+    client = MlflowClient(tracking_uri=uri)
+    artifacts = {Path(item.path).name for item in client.list_artifacts(run_id, "evaluation")}
+    assert {"report.json", "report.html"} <= artifacts
+    metrics = client.get_run(run_id).data.metrics
+    fid = next(row for row in report.data["quality"]["rows"] if row["metric"] == "FID" and not row["reference"])
+    assert metrics["eval.fid.domain"] == pytest.approx(fid["value"])
+    assert "eval.study.real_synthetic_0.5.auc" in metrics
+
+
+def test_unreachable_mlflow_is_a_warning(tmp_path, capsys):
+    from ragan.evaluation.report import _log_to_mlflow
+
+    file = tmp_path / "report.json"
+    file.write_text("{}")
+    result = _log_to_mlflow({"tracking_uri": "http://127.0.0.1:9", "run_id": "0" * 32}, [file], {"eval.fid": 1.0})
+    assert result["logged"] is False and result["error"]
+    err = capsys.readouterr().err
+    assert err.startswith("ragan: warning: the report was not logged to MLflow") and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium); the HTML was checked by parsing only")
+    from PIL import Image
+
+    screenshot = tmp_path / "report.png"
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={screenshot}", "--window-size=1200,2000",
+               report.html_path.resolve().as_uri()]
+    subprocess.run(command, capture_output=True, timeout=120)
+    assert screenshot.is_file(), "chromium wrote no screenshot"
+    pixels = np.asarray(Image.open(screenshot).convert("L"), dtype=np.float32)
+    assert pixels.shape == (2000, 1200)
+    # Not blank: text, tables and the X-ray grids give many dark and mid-grey pixels.
+    assert pixels.std() > 20 and (pixels < 128).mean() > 0.02
+    grey_levels = np.unique(pixels.astype(np.uint8)).size
+    assert grey_levels > 100  # the X-ray sample grids are rendered, not just text
+
+
+def test_report_without_study(pair, tmp_path):
+    from ragan.evaluation.report import evaluate
+
+    real, synthetic = pair
+    result = evaluate(real, synthetic, out=tmp_path / "no_study", study=False, memorisation=False, max_images=100,
+                      **FAST)
+    data = result.data
+    assert data["study"] is None and data["memorisation"] is None
+    assert data["quality"]["rows"][0]["num_real"] == 100 and data["quality"]["rows"][0]["num_compared"] == 100
+    text = result.html_path.read_text()
+    assert "classifier study was not run" in text and "memorisation audit was not run" in text
+    with pytest.raises(RaganError, match="exists and is not empty"):
+        evaluate(real, synthetic, out=tmp_path / "no_study", study=False, **FAST)
+
+
+@pytest.mark.slow
+def test_inception_rows_from_a_local_weights_file(pair, tmp_path):
+    """--inception-weights FILE adds InceptionV3 rows, named after the file, next to the domain rows."""
+    from ragan._tf import import_keras
+    from ragan.evaluation.report import evaluate
+
+    keras = import_keras()
+    weights = tmp_path / "inception_notop.weights.h5"
+    keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg",
+                                   input_shape=(299, 299, 3)).save_weights(weights)
+    real, synthetic = pair
+    result = evaluate(real, synthetic, out=tmp_path / "report", inception_weights=weights, study=False,
+                      memorisation=False, max_images=20, **FAST)
+    rows = result.data["quality"]["rows"]
+    inception = [row for row in rows if row["extractor"].startswith("inception_v3_weights:inception_notop")]
+    assert {row["metric"] for row in inception} == {"FID", "KID", "precision", "recall"}
+    assert all(row["resize"].startswith("bilinear 299x299") and row["feature_dim"] == 2048 for row in inception)
+    assert result.data["settings"]["extractors"] == ["domain", "inception"]
+    assert any(row["extractor"].startswith("ragan_domain") for row in rows)
+
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "ragan", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_evaluate_cli_bad_inputs_are_one_line(pair, tmp_path, pneumonia_npz):
+    real, _ = pair
+    data = np.load(pneumonia_npz)
+    images, labels = data["train_images"][:30], data["train_labels"][:30, 0]
+    big = write_prepared_dataset(tmp_path / "big", {"train": (np.pad(images, ((0, 0), (2, 2), (2, 2))), labels)},
+                                 CLASS_NAMES, synthetic=True)
+    tumour = write_prepared_dataset(tmp_path / "tumour", {"train": (images, labels)}, ["normal", "glioma"],
+                                    synthetic=True)
+    cases = [
+        (big, "holds 32x32x1 images but real dataset"),
+        (tumour, "has classes ['glioma'] that real dataset"),
+    ]
+    for synthetic, expected in cases:
+        result = _run_cli("evaluate", "--real", real, "--synthetic", synthetic, "--out", tmp_path / "out", "--quick")
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2, result.stderr
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert lines[0].startswith("ragan: error: ") and expected in lines[0]
+        assert not (tmp_path / "out").exists()
+    result = _run_cli("evaluate", "--real", real, "--synthetic", big, "--out", tmp_path / "out", "--seeds", "0,x")
+    assert result.returncode == 2 and "--seeds '0,x' is not allowed" in result.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_a_trained_gan(tmp_path, pneumonia_npz):
+    """The whole chain on real data: prepare -> train a tiny conditional DCGAN -> generate -> evaluate."""
+    import ragan
+
+    training = pytest.importorskip("ragan.training.loop")
+    data = np.load(pneumonia_npz)
+    small = tmp_path / "small.npz"
+    np.savez(small, **{f"{split}_{kind}": data[f"{split}_{kind}"][:n]
+                       for split, n in (("train", 300), ("val", 60), ("test", 100)) for kind in ("images", "labels")})
+    prepared = ragan.prepare_dataset(small, tmp_path / "prepared", image_size=16, channels=1, seed=0,
+                                     class_names=CLASS_NAMES, progress=False)
+    assert prepared.image_size == 16
+    run = training.train("dcgan", data=tmp_path / "prepared", out=tmp_path / "run",
+                         config={"conditional": True, "base_filters": 8, "latent_dim": 16},
+                         train_config={"steps": 20, "batch_size": 32, "seed": 0}, progress=False)
+    ragan.generate(run, 200, tmp_path / "synthetic", format="tfrecord", seed=0, progress=False)
+    # Balanced conditional output (100 per class) cannot serve f=0.5 in the real proportions
+    # (about 80 : 220): that arm is left out with a note, f=0.2 runs.
+    report = ragan.evaluate(tmp_path / "prepared", tmp_path / "synthetic", out=tmp_path / "report",
+                            generator_run=run, **dict(FAST, synthetic_fractions=(0.2, 0.5)))
+    notes = report.data["study"]["notes"]
+    assert any(note.startswith("real+synthetic@0.5 left out: synthetic dataset") for note in notes), notes
+    assert report.data["synthetic"]["marked_synthetic"] is True
+    assert report.data["synthetic"]["generator"]["model"] == "dcgan"
+    assert [arm["name"] for arm in report.data["study"]["arms"]][-1] == "synthetic_only"
+    # A 20-step GAN is far from the real images: its FID is worse than held-out real images'.
+    rows = {(r["metric"], r["reference"]): r["value"] for r in report.data["quality"]["rows"]}
+    assert rows[("FID", False)] > rows[("FID", True)]
