@@ -1,0 +1,58 @@
+"""Hyperparameter tuning: KerasTuner searches over a GAN's declared hyperparameters.
+
+* :func:`tune` (also ``ragan.tune`` and ``ragan tune MODEL``): run a study (random search,
+  Bayesian optimisation or Hyperband), every trial a ragan training run and an MLflow run,
+  scored by a quality metric on held-out real images; the best generator lands in ``OUT/best``.
+* :mod:`~ragan.tuning.hypermodel`: the search space from the declared hyperparameters
+  (:func:`build_search_space`) and the KerasTuner :class:`GANHyperModel`.
+* :mod:`~ragan.tuning.objective`: the objective (KID by default) and its feature extractors.
+
+Names are imported on first use: ``import ragan.tuning`` does not import TensorFlow.
+
+Example:
+    >>> import ragan
+    >>> result = ragan.tune("dcgan", "prepared", "studies/dcgan", max_trials=8, kimg_per_trial=20)  # doctest: +SKIP
+    >>> result.best_dir                                                                          # doctest: +SKIP
+    PosixPath('studies/dcgan/best')
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "tune": "tuner",
+    "TuneResult": "tuner",
+    "RaganTuner": "tuner",
+    "TUNERS": "tuner",
+    "GANHyperModel": "hypermodel",
+    "SearchSpace": "hypermodel",
+    "SearchDimension": "hypermodel",
+    "build_search_space": "hypermodel",
+    "describe_declared": "hypermodel",
+    "StudyObjective": "objective",
+    "prepare_objective": "objective",
+    "load_objective": "objective",
+    "pixel_extractor": "objective",
+    "METRICS": "objective",
+    "EXTRACTORS": "objective",
+}
+_SUBMODULES = ("tuner", "hypermodel", "objective")
+
+__all__ = [*_LAZY, *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"ragan.tuning.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"ragan.tuning.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'ragan.tuning' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
