@@ -41,6 +41,18 @@ def test_ragan_error_is_printed_as_one_line(capsys, monkeypatch):
     assert err == "ragan: error: data='x' is not a prepared dataset\n"
 
 
+def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("prepare", "sample:pneumoniamnist", "--out", str(blocker / "prepared"), "--image-size", "16",
+                     "--quiet")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("ragan: error: ") and str(blocker) in lines[0] and "Not a directory" in lines[0]
+    assert blocker.read_text() == "not a folder"
+
+
 def test_import_is_lazy_and_quiet():
     code = "import sys, ragan; assert 'tensorflow' not in sys.modules; print(ragan.__version__)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -179,6 +179,9 @@ def built_image(debian_base_image, wheel_folder):
 def image_container(built_image):
     """A working container of the built image for ``buildah run``."""
     name = _run(["buildah", "from", "--pull=never", built_image], timeout=300).stdout.strip().splitlines()[-1]
+    # `buildah run` mounts the image's own VOLUME over a --volume at the same path (Docker lets the
+    # user's -v win), so the working container forgets the declaration; the image keeps it (checked above).
+    _run(["buildah", "config", "--volume", "/work-", name], timeout=120)
     yield name
     _run(["buildah", "rm", name], timeout=300, check=False)
 

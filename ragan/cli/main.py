@@ -96,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     except RaganError as error:
         print(f"ragan: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        # The file system said no (an output folder that cannot be written, a disk that is full):
+        # the user's problem to fix, so one line naming the path, not a traceback.
+        where = error.filename if error.filename is not None else ""
+        print(f"ragan: error: {where}: {error.strerror or error}" if where else f"ragan: error: {error}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("ragan: interrupted; re-run the same command to resume.", file=sys.stderr)
         return 130
