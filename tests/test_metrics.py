@@ -228,6 +228,21 @@ def test_kid_subset_size_is_clipped_and_seeded():
     assert kid_from_features(real, fake, num_subsets=5, seed=4) != first
 
 
+def test_kid_default_subsets_of_small_sets_have_a_spread():
+    """Subsets as large as the whole set are the same set reshuffled: their spread would be 0."""
+    from ragan.evaluation.metrics import kid_subset_size
+
+    assert kid_subset_size(400, 400) == 200 and kid_subset_size(5000, 1000) == 500
+    assert kid_subset_size(5000, 1001) == 1000 and kid_subset_size(3, 50) == 2
+    rng = np.random.default_rng(8)
+    real, fake = rng.normal(size=(400, 6)), rng.normal(size=(400, 6)) + 0.3
+    mean, std = kid_from_features(real, fake, num_subsets=20)
+    assert mean > 0 and std > 1e-3 * mean
+    whole_mean, whole_std = kid_from_features(real, fake, num_subsets=20, subset_size=400)
+    assert whole_std == pytest.approx(0.0, abs=1e-12)
+    assert mean == pytest.approx(whole_mean, rel=0.2)  # unbiased at any subset size
+
+
 def test_kid_errors():
     with pytest.raises(RaganError, match="at least 2 rows"):
         kid_from_features(np.zeros((1, 3)), np.zeros((5, 3)))

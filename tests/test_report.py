@@ -195,6 +195,35 @@ def test_report_without_study(pair, tmp_path):
         evaluate(real, synthetic, out=tmp_path / "no_study", study=False, **FAST)
 
 
+def test_audit_finds_copies_of_training_images_outside_the_metrics_subsample(tmp_path, pneumonia_npz):
+    """max_images subsamples the metrics; the memorisation audit must still search every training image."""
+    from ragan.evaluation.report import evaluate
+
+    data = np.load(pneumonia_npz)
+    train = data["train_images"][:400], data["train_labels"][:400, 0]
+    real = write_prepared_dataset(tmp_path / "real", {"train": train,
+                                                     "val": (data["val_images"][:40], data["val_labels"][:40, 0]),
+                                                     "test": (data["test_images"][:60], data["test_labels"][:60, 0])},
+                                  CLASS_NAMES)
+    # 20 independent images and 20 exact copies of training images 300..319 (fewer than max_images,
+    # so the synthetic set is not subsampled and its indices stay put).
+    copies = slice(300, 320)
+    synthetic_images = np.concatenate([data["train_images"][1000:1020], data["train_images"][copies]])
+    synthetic_labels = np.concatenate([data["train_labels"][1000:1020, 0], data["train_labels"][copies, 0]])
+    synthetic = write_prepared_dataset(tmp_path / "synthetic", {"train": (synthetic_images, synthetic_labels)},
+                                       CLASS_NAMES, synthetic=True)
+    result = evaluate(real, synthetic, out=tmp_path / "report", study=False, max_images=50,
+                      **{**FAST, "kid_subsets": 5})
+    audit = result.data["memorisation"]
+    assert result.data["quality"]["rows"][0]["num_real"] == 50  # the metrics did subsample
+    flagged = set(audit["flagged"])
+    assert set(range(20, 40)) <= flagged, f"missed copies: {sorted(set(range(20, 40)) - flagged)}"
+    assert not flagged & set(range(20)), f"flagged independent images: {sorted(flagged & set(range(20)))}"
+    # Each copy's nearest training image is the one it copies, found beyond the 50-image subsample.
+    assert audit["num_train"] == 400
+    assert audit["searches"]["pixel"]["nearest_index"][20:] == list(range(300, 320))
+
+
 @pytest.mark.slow
 def test_inception_rows_from_a_local_weights_file(pair, tmp_path):
     """--inception-weights FILE adds InceptionV3 rows, named after the file, next to the domain rows."""

@@ -45,7 +45,8 @@ def register(subparsers):
     parser.add_argument("--synthetic-class", default=None, metavar="CLASS",
                         help="for an unlabelled synthetic set (unconditional GAN): the real class of its images")
     parser.add_argument("--max-images", type=int, default=5000,
-                        help="at most this many images per set for the feature metrics and the audit (default 5000)")
+                        help="at most this many images per set for the feature metrics and the audit's queries; the audit "
+                        "searches every real training image (default 5000)")
     parser.add_argument("--no-study", action="store_true", help="skip the classifier study (the slow part)")
     parser.add_argument("--no-memorisation", action="store_true", help="skip the memorisation audit")
     parser.add_argument("--quick", action="store_true",

@@ -28,6 +28,7 @@ _LAZY = {
     "fid_from_features": "metrics",
     "frechet_distance": "metrics",
     "kid_from_features": "metrics",
+    "kid_subset_size": "metrics",
     "precision_recall_from_features": "metrics",
     "psnr": "metrics",
     "ssim": "metrics",

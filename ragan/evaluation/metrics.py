@@ -26,6 +26,7 @@ __all__ = [
     "fid_from_features",
     "frechet_distance",
     "kid_from_features",
+    "kid_subset_size",
     "precision_recall_from_features",
     "psnr",
     "ssim",
@@ -259,7 +260,22 @@ def _polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x @ y.T / x.shape[1] + 1.0) ** 3
 
 
-def kid_from_features(real, fake, *, num_subsets: int = 100, subset_size: int = 1000,
+KID_SUBSET_SIZE = 1000
+
+
+def kid_subset_size(num_real: int, num_fake: int) -> int:
+    """The KID subset size used when none is given: 1000 rows (Bińkowski et al.; clean-fid and
+    torch-fidelity), or half the smaller set when that has at most 1000 rows.
+
+    Subsets as large as the whole set would all be the same set, reshuffled: the spread over
+    subsets would be exactly zero and say nothing about the estimate's uncertainty, which is what
+    a user of a small medical set needs to see.
+    """
+    smaller = min(int(num_real), int(num_fake))
+    return KID_SUBSET_SIZE if smaller > KID_SUBSET_SIZE else max(2, smaller // 2)
+
+
+def kid_from_features(real, fake, *, num_subsets: int = 100, subset_size: int | None = None,
                       seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance: unbiased MMD² with the kernel ``k(x, y) = (x·y / D + 1)³``.
 
@@ -272,6 +288,7 @@ def kid_from_features(real, fake, *, num_subsets: int = 100, subset_size: int = 
         fake: ``(M, D)`` features of generated images.
         num_subsets: Number of random subsets averaged.
         subset_size: Rows per subset; clipped to ``min(N, M)``, which must be at least 2.
+            ``None``: :func:`kid_subset_size` of the two set sizes.
         seed: Seed of the subset sampling, so a value can be reproduced.
 
     Returns:
@@ -292,6 +309,8 @@ def kid_from_features(real, fake, *, num_subsets: int = 100, subset_size: int = 
     _check_same_dim(real, fake)
     if not isinstance(num_subsets, (int, np.integer)) or num_subsets < 1:
         raise RaganError(f"num_subsets={num_subsets!r} must be a positive integer")
+    if subset_size is None:
+        subset_size = kid_subset_size(real.shape[0], fake.shape[0])
     if not isinstance(subset_size, (int, np.integer)) or subset_size < 2:
         raise RaganError(f"subset_size={subset_size!r} must be an integer >= 2")
     size = min(int(subset_size), real.shape[0], fake.shape[0])

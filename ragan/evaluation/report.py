@@ -215,7 +215,8 @@ def _subsample(images: np.ndarray, labels, limit: int, rng):
 
 def _quality_rows(extractor, sets: dict, kid_subsets: int, seed: int, progress: bool) -> tuple[list, dict]:
     """FID, KID, precision and recall of each compared set against the real training images."""
-    from ragan.evaluation.metrics import fid_from_features, kid_from_features, precision_recall_from_features
+    from ragan.evaluation.metrics import (fid_from_features, kid_from_features, kid_subset_size,
+                                          precision_recall_from_features)
 
     import warnings
 
@@ -238,7 +239,7 @@ def _quality_rows(extractor, sets: dict, kid_subsets: int, seed: int, progress: 
             "num_compared": int(fake.shape[0]),
             "reference": name != "synthetic",
         }
-        subset = min(1000, reference.shape[0], fake.shape[0])
+        subset = kid_subset_size(reference.shape[0], fake.shape[0])
         kid_mean, kid_std = kid_from_features(reference, fake, num_subsets=kid_subsets, subset_size=subset, seed=seed)
         pr = precision_recall_from_features(reference, fake, k=3)
         with warnings.catch_warnings():
@@ -713,7 +714,8 @@ def evaluate(
         synthetic_class: For an unlabelled synthetic set: the real class its images belong to.
         memorisation: Run the memorisation audit.
         max_images: At most this many images per set for the feature metrics, diversity and the
-            audit (random subsets, fixed by the first seed).
+            audit's synthetic and test queries (random subsets, fixed by the first seed); the audit
+            always searches the whole real training split.
         kid_subsets: Random subsets KID is averaged over.
         diversity_pairs: Image pairs of the MS-SSIM diversity estimate.
         quick: A smoke run: the first seed only and the :data:`QUICK` settings.
@@ -875,9 +877,17 @@ def evaluate(
             from ragan.evaluation.memorisation import memorisation_audit
 
             _log(progress, "memorisation audit")
+            # Against every training image, not the metrics' subsample: a copy of an image left out
+            # of the subsample must be found too. The synthetic queries may stay subsampled.
+            audit_train_images, audit_train, audit_train_features = (
+                train_images, sets["real train"], domain_features["real train"])
+            if len(data.train.images) > len(train_images):
+                audit_train_images = data.train.images
+                audit_train = audit_train_images.astype(np.float32) * scale - 1.0
+                audit_train_features = domain(audit_train)
             audit = memorisation_audit(
-                sets["real train"], sets["synthetic"], sets["real test"],
-                features=(domain_features["real train"], domain_features["synthetic"], domain_features["real test"]),
+                audit_train, sets["synthetic"], sets["real test"],
+                features=(audit_train_features, domain_features["synthetic"], domain_features["real test"]),
                 feature_name=domain.name, value_range=(-1.0, 1.0),
             )
             memorisation_data = audit.to_dict()
@@ -886,7 +896,7 @@ def evaluate(
                 gallery.append(dict(
                     pair,
                     synthetic_uri=_png_data_uri(_strip(synthetic_images[pair["synthetic_index"]][None], scale_up)),
-                    train_uri=_png_data_uri(_strip(train_images[pair["train_index"]][None], scale_up)),
+                    train_uri=_png_data_uri(_strip(audit_train_images[pair["train_index"]][None], scale_up)),
                 ))
 
         # 5. Visuals and files.

@@ -74,7 +74,6 @@ PIXEL_FEATURE_SIZE = 32
 # Offset of the objective's generation seed from the study seed: never the training noise.
 GENERATION_SEED_OFFSET = 104_729
 KID_SUBSETS = 100
-KID_SUBSET_SIZE = 1000
 # The domain classifier reads at most this many training images.
 CLASSIFIER_MAX_IMAGES = 20_000
 
@@ -232,7 +231,7 @@ class StudyObjective:
         Raises:
             RaganError: the generator produced non-finite images, or the metric is not finite.
         """
-        from ragan.evaluation.metrics import fid_from_features, kid_from_features
+        from ragan.evaluation.metrics import fid_from_features, kid_from_features, kid_subset_size
 
         labels = None
         if getattr(gan, "conditional", False):
@@ -246,7 +245,7 @@ class StudyObjective:
         else:
             fake_features = self.extractor(fake)
             if self.metric == "kid":
-                size = min(KID_SUBSET_SIZE, self.real_features.shape[0], fake_features.shape[0])
+                size = kid_subset_size(self.real_features.shape[0], fake_features.shape[0])
                 value, std = kid_from_features(self.real_features, fake_features, num_subsets=KID_SUBSETS,
                                                subset_size=size, seed=self.seed)
             else:
