@@ -53,6 +53,21 @@ def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("command, hint", [("train", "re-run it with --resume to continue"),
+                                           ("prepare", "re-run the same command to continue")])
+def test_ctrl_c_says_how_to_continue(command, hint, capsys, monkeypatch):
+    module = __import__(f"ragan.cli.{command}", fromlist=["run"])
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "run", interrupted)
+    parser_args = {"train": ["train", "dcgan", "--data", "d", "--out", "o"],
+                   "prepare": ["prepare", "in", "--out", "o"]}[command]
+    assert main(parser_args) == 130
+    assert capsys.readouterr().err == f"ragan: interrupted; {hint}.\n"
+
+
 def test_import_is_lazy_and_quiet():
     code = "import sys, ragan; assert 'tensorflow' not in sys.modules; print(ragan.__version__)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -258,6 +258,18 @@ def test_init_from_loads_matching_layers_and_reports_the_rest(finished_run, tmp_
     assert seen["embedding"] == (3, 16)
 
 
+def test_unsupported_image_size_is_refused_before_the_run_folder_exists(tmp_path, capsys):
+    """MedMNIST's own 28 px: one line, and no half-made run folder that blocks the retry."""
+    images, labels = tiny_images(count=8, size=28)
+    data = make_prepared(tmp_path / "prepared28", images, labels, ["disc", "bar"])
+    out = tmp_path / "run"
+    code = main(["train", "dcgan", "--data", str(data), "--out", str(out), "--steps", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"data '{data}'" in err and "image_size=28" in err and "16, 32, 64, 128, 256" in err
+    assert not out.exists()
+
+
 def test_mixed_precision_is_refused_on_cpu(tiny_prepared, tmp_path):
     from ragan._tf import import_tf
 

@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("ragan: interrupted; re-run the same command to resume.", file=sys.stderr)
+        # A training run continues only when asked to (an existing run folder is refused without
+        # --resume); the other stages pick up their partial output by themselves.
+        how = "re-run it with --resume" if argv[:1] == ["train"] else "re-run the same command"
+        print(f"ragan: interrupted; {how} to continue.", file=sys.stderr)
         return 130
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 
 from ragan._tf import import_keras
-from ragan.errors import RaganError, check_choice
+from ragan.errors import check_choice
+from ragan.shapes import SUPPORTED_IMAGE_SIZES, check_channels, check_image_size
 
 keras = import_keras()
 layers = keras.layers
@@ -27,33 +28,8 @@ __all__ = [
     "num_resolution_blocks",
 ]
 
-SUPPORTED_IMAGE_SIZES = (16, 32, 64, 128, 256)
 MAX_FILTER_MULTIPLIER = 8
 _NORMS = ("batch", "layer", "none")
-
-
-def check_image_size(image_size) -> int:
-    """Return ``image_size`` as an int, or raise a :class:`RaganError` unless it is a power of two
-    in 16..256.
-
-    Example:
-        >>> check_image_size(64)
-        64
-    """
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size not in SUPPORTED_IMAGE_SIZES:
-        allowed = ", ".join(str(s) for s in SUPPORTED_IMAGE_SIZES)
-        raise RaganError(
-            f"image_size={image_size!r} is not supported; GANs need a power of two, one of {allowed} "
-            "(prepare the dataset at one of these sizes)."
-        )
-    return image_size
-
-
-def check_channels(channels) -> int:
-    """Return ``channels`` unless it is not 1 (grey) or 3 (RGB), which raises a RaganError."""
-    if isinstance(channels, bool) or channels not in (1, 3):
-        raise RaganError(f"channels={channels!r} is not supported; use 1 (greyscale) or 3 (RGB).")
-    return int(channels)
 
 
 def num_resolution_blocks(image_size: int) -> int:

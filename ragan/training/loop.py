@@ -51,6 +51,7 @@ from ragan._version import __version__
 from ragan.config import Config, load_overrides
 from ragan.data.manifest import Manifest, read_manifest
 from ragan.errors import RaganError
+from ragan.shapes import check_channels, check_image_size
 from ragan.training.config import RESUMABLE_CHANGES, TrainConfig, split_overrides
 
 __all__ = ["train", "describe_training", "run_summary", "TrainingDiverged", "CONFIG_FILE", "RUN_FILE"]
@@ -228,6 +229,13 @@ def _plan_run(
     data = Path(data)
     manifest = read_manifest(data)
     manifest.split("train")
+    try:
+        # Every ragan GAN (the base class) needs these; checked here, before the run folder exists,
+        # so that a re-prepared dataset can be trained with the same command.
+        check_image_size(manifest.image_size)
+        check_channels(manifest.channels)
+    except RaganError as error:
+        raise RaganError(f"data '{data}': {error}") from None
     if saved is not None:
         before = saved["data"]
         now = _data_summary(data, manifest)
