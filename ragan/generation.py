@@ -206,10 +206,12 @@ def generate(
             index or name for all images, or a list (per image, or classes to cycle through).
         seed: the same seed gives the same images.
         truncation: truncation psi passed to the generator (``None`` = off).
-        batch_size: images generated per call.
+        batch_size: images per generator call (speed and memory only: the images depend on
+            ``seed``, not on this).
         filter_threshold: keep only images whose discriminator probability of being real is
             at least this value (e.g. 0.7); generation continues until ``n`` are kept or
-            ``max_attempts * n`` were tried.
+            ``max_attempts * max(n, 256)`` were tried. Models whose D is a critic (WGAN-GP,
+            SNGAN's hinge) refuse it.
         use_ema: use the EMA generator when the model has one.
         overwrite: replace an existing non-empty ``out``.
         progress: show a progress bar.
@@ -232,6 +234,12 @@ def generate(
         raise RaganError(f"output {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
 
     model = load_generator(run_or_model)
+    if filter_threshold is not None and not getattr(model, "discriminator_gives_probability", True):
+        raise RaganError(
+            f"filter_threshold: {type(model).__name__}'s discriminator scores are not probabilities "
+            "(a critic or hinge margin), so a probability threshold means nothing for it; generate "
+            "without the filter."
+        )
     wanted = _resolve_labels(labels, int(n), model)
     class_names = list(getattr(model, "class_names", []) or [])
 
@@ -242,7 +250,7 @@ def generate(
     if filter_threshold is not None and len(images) < n:
         raise RaganError(
             f"only {len(images)} of {generated} generated images scored >= {filter_threshold} as real; "
-            f"lower filter_threshold or raise max_attempts."
+            f"lower the filter threshold (or raise max_attempts from Python)."
         )
 
     partial = _partial_dir(out)
@@ -283,8 +291,14 @@ def generate(
     )
 
 
+# Images drawn from one derived seed. Fixed, so --batch-size (a speed/memory setting) never
+# changes which images a seed gives.
+SEED_ROUND = 256
+
+
 def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, threshold, max_attempts, use_ema, progress):
-    """Generate batches (deterministically from ``seed``) until ``n`` images pass the filter."""
+    """Generate rounds of :data:`SEED_ROUND` images (deterministically from ``seed``) until ``n``
+    images pass the filter, or ``max_attempts`` times ``max(n, SEED_ROUND)`` were tried."""
     from tqdm.auto import tqdm
 
     kept_images: list[np.ndarray] = []
@@ -292,11 +306,11 @@ def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, thresh
     count = 0
     generated = 0
     round_index = 0
-    limit = n * max(1, max_attempts) if threshold is not None else n
+    limit = max(n, SEED_ROUND) * max(1, max_attempts) if threshold is not None else n
     bar = tqdm(total=n, desc="generate", unit="img", disable=not progress, leave=False)
     try:
         while count < n and generated < limit:
-            size = min(batch_size, n - count) if threshold is None else batch_size
+            size = min(SEED_ROUND, n - count) if threshold is None else SEED_ROUND
             if wanted is None:
                 batch_labels = None
             elif threshold is None:
@@ -305,7 +319,7 @@ def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, thresh
                 # Still-missing labels in turn, so the kept set keeps the asked class balance.
                 missing = wanted[count:]
                 batch_labels = np.resize(missing, size)
-            # One seed per batch derived from the user's seed: the same seed always gives the same images.
+            # One seed per round derived from the user's seed: the same seed always gives the same images.
             batch = model.generate(size, labels=batch_labels, seed=seed * 1_000_003 + round_index,
                                    batch_size=batch_size, truncation=truncation, use_ema=use_ema)
             batch = np.asarray(batch, dtype=np.float32)

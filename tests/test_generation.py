@@ -43,6 +43,25 @@ def test_png_output_is_per_class_and_reproducible(tiny_run, tmp_path):
     assert info["seed"] == 3 and info["model"] == "dcgan"
 
 
+def test_batch_size_does_not_change_the_images(tiny_run, tmp_path):
+    generate(tiny_run, 40, tmp_path / "small", seed=5, batch_size=7, progress=False)
+    generate(tiny_run, 40, tmp_path / "large", seed=5, batch_size=256, progress=False)
+    small, large = read_pngs(tmp_path / "small"), read_pngs(tmp_path / "large")
+    assert len(small) == 40 and small.keys() == large.keys()
+    assert all(np.array_equal(small[k], large[k]) for k in small)
+
+
+def test_filter_is_refused_for_critic_models(tmp_path):
+    from ragan.models import WGANGP
+
+    gan = WGANGP({"latent_dim": 8, "base_filters": 8}, image_size=16, channels=1)
+    gan.compile()
+    with pytest.raises(RaganError, match="not probabilities"):
+        generate(gan, 4, tmp_path / "w", filter_threshold=0.7, progress=False)
+    assert not (tmp_path / "w").exists()
+    assert generate(gan, 4, tmp_path / "w", progress=False).num_images == 4
+
+
 def test_labels_by_name_and_index(tiny_run, tmp_path):
     result = generate(tiny_run, 4, tmp_path / "p", labels=["pneumonia"], progress=False)
     assert result.labels == [1, 1, 1, 1]

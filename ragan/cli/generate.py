@@ -21,8 +21,9 @@ def register(subparsers):
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same images (default: 0)")
     parser.add_argument("--truncation", type=float, default=None, help="truncation psi for the latent noise (default: off)")
     parser.add_argument("--filter-threshold", type=float, default=None,
-                        help="keep only images the discriminator scores as real with probability >= this (e.g. 0.7)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per generator call (default: 256)")
+                        help="keep only images the discriminator scores as real with probability >= this (e.g. 0.7); "
+                        "not for critic models (wgan_gp, sngan)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per generator call: speed and memory only, the images do not depend on it (default: 256)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA copy")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -143,6 +143,9 @@ class GAN(keras.Model):
     config_class: type = GANConfig
     #: True for models that are conditional by construction (AC-GAN).
     always_conditional: bool = False
+    #: True when ``sigmoid(D(x))`` is a probability that x is real (a cross-entropy-trained D);
+    #: False for critics and margin scores (WGAN, hinge), which the generation filter then refuses.
+    discriminator_gives_probability: bool = True
     #: Scalars the steps return; each gets a ``keras.metrics.Mean`` tracker.
     log_names: tuple[str, ...] = ("d_loss", "g_loss")
 

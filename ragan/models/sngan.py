@@ -70,6 +70,8 @@ class SNGAN(GAN):
             name="discriminator",
         )
 
+    discriminator_gives_probability = False  # hinge margins, not log-odds
+
     def discriminator_loss(self, real_logits, fake_logits):
         return hinge_discriminator_loss(real_logits, fake_logits)
 

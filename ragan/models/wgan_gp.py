@@ -75,6 +75,7 @@ class WGANGP(GAN):
     """
 
     log_names = ("d_loss", "g_loss", "gradient_penalty", "wasserstein_distance")
+    discriminator_gives_probability = False  # a critic: unbounded Wasserstein scores
     #: added inside the square root of the gradient norm (TF-GAN's default).
     penalty_epsilon = 1e-10
 
