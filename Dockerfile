@@ -1,7 +1,7 @@
 # ragan in a container: CUDA-enabled TensorFlow, `ragan` as the entrypoint, runs as a non-root user.
 #
 #   docker build -t ragan .
-#   docker run --gpus all -v "$PWD:/work" ragan train dcgan --data /work/prepared --out /work/runs
+#   docker run --gpus all --user "$(id -u):$(id -g)" -v "$PWD:/work" ragan train dcgan --data /work/prepared --out /work/runs
 #
 # Build arguments:
 #   BASE_IMAGE          any image with python3 = Python 3.11 (the pins in requirements.txt need it). The default, TensorFlow's official GPU image,

@@ -35,6 +35,7 @@ import pytest
 
 from ragan import __version__
 from ragan.errors import RaganError
+from tests.system_tools import ensure_system_tools
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("RAGAN_CI_CACHE") or Path.home() / ".cache" / "ragan-ci")
@@ -74,10 +75,6 @@ class _Phase:
         (CACHE / "image-test-timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no")
-
-
 def _debian_mirror() -> str:
     """The Debian archive apt uses here (CI machines reach only that one), else deb.debian.org."""
     if os.environ.get("RAGAN_CI_DEBIAN_MIRROR"):
@@ -98,18 +95,8 @@ def container_tools() -> None:
     """buildah, podman and debootstrap, installed with apt-get in CI when missing."""
     if os.geteuid() != 0:
         pytest.skip("building the image without a daemon needs root (debootstrap, buildah --isolation chroot)")
-    missing = [tool for tool in TOOL_PACKAGES if shutil.which(tool) is None]
-    if not missing:
-        return
-    packages = [TOOL_PACKAGES[tool] for tool in missing]
-    if not _truthy(os.environ.get("CI")) or shutil.which("apt-get") is None:
-        pytest.skip(f"{', '.join(missing)} not installed (apt-get install {' '.join(packages)}; with CI set, "
-                    "as root on Debian/Ubuntu, this test installs them itself)")
-    environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     with _Phase("apt-get install tools"):
-        # A failing third-party source must not stop the update of Debian's own lists.
-        _run(["apt-get", "update"], timeout=600, check=False, env=environment)
-        _run(["apt-get", "install", "-y", "--no-install-recommends", *packages], timeout=900, env=environment)
+        ensure_system_tools(TOOL_PACKAGES)
 
 
 def _image_exists(name: str) -> bool:

@@ -145,3 +145,18 @@ def test_distributed_training_mirrored_and_two_workers(tmp_path):
     for run in ("mirrored", "multi_worker"):
         assert assert_finished_run(out / run)["step"] == 4
     assert "multi-worker over 2 workers" in (out / "worker-1.log").read_text()
+
+
+@pytest.mark.slow
+def test_tune_quick(tmp_path):
+    out = tmp_path / "tune"
+    stdout = run_example("tune_quick", out)
+    study = out / "study"
+    for summary in ("trials.csv", "trials.md", "trials.png"):
+        assert (study / summary).is_file(), summary
+    rows = (study / "trials.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 2  # a header and the two trials of --quick
+    assert_finished_run(study / "best")
+    synthetic = read_json(out / "synthetic" / "manifest.json")
+    assert synthetic["synthetic"] is True and synthetic["splits"]["train"]["num_examples"] == 40
+    assert "best trial" in stdout and "kid=" in stdout
