@@ -12,7 +12,8 @@ prepared dataset:
   metrics between the held-out real test images and the training images are reported as a
   reference: a synthetic set cannot be expected to score better than new real images do.
 * **Diversity**: mean pairwise MS-SSIM within the synthetic set and within the real set (a
-  synthetic value well above the real one suggests mode collapse).
+  synthetic value well above the real one suggests mode collapse). Skipped, with the reason in
+  the report, for images smaller than MS-SSIM's 11x11 window.
 * **Memorisation**: :func:`~ragan.evaluation.memorisation.memorisation_audit` with the real test
   images as the baseline; the closest synthetic/training pairs are shown.
 * **Classifier study**: :func:`~ragan.evaluation.study.classifier_study`: does adding synthetic
@@ -64,6 +65,8 @@ DOMAIN_MODEL_FILE = "domain_classifier.keras"
 QUICK = {"epochs": 3, "max_images": 1000, "kid_subsets": 20, "diversity_pairs": 50}
 GRID_COLUMNS = 8
 GALLERY_PAIRS = 8
+# Fewest images of each compared set (real train, real test, synthetic) the metrics accept.
+MIN_IMAGES = 10
 
 
 @dataclass
@@ -196,6 +199,28 @@ def _check_extractors(extractor, inception_weights) -> list[str]:
     return ["domain"] + [name for name in names if name != "domain"]
 
 
+def _check_inception_file(inception_weights) -> None:
+    """A missing local weights file, found before any data is read ("imagenet" is tried when built)."""
+    if inception_weights is None or (isinstance(inception_weights, str) and inception_weights == "imagenet"):
+        return
+    if isinstance(inception_weights, (str, os.PathLike)) and not Path(inception_weights).expanduser().is_file():
+        raise RaganError(
+            f"inception_weights='{inception_weights}': no such file; pass the path of a local InceptionV3 no-top "
+            "weights file (.h5, .weights.h5, .keras) or 'imagenet' to download it."
+        )
+
+
+def _build_inception(inception_weights):
+    """The Inception extractor, built before the study so that unusable weights fail in seconds, not hours."""
+    from ragan.evaluation.features import inception_extractor
+
+    try:
+        return inception_extractor("imagenet" if inception_weights is None else inception_weights)
+    except RaganError as error:
+        # inception_extractor names its own argument; here the user passed inception_weights.
+        raise RaganError(re.sub(r"(?<!\w)weights=", "inception_weights=", str(error))) from error
+
+
 def _check_positive(name: str, value, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise RaganError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}.")
@@ -252,6 +277,27 @@ def _quality_rows(extractor, sets: dict, kid_subsets: int, seed: int, progress: 
         rows.append({"metric": "precision", "value": pr["precision"], "std": None, "detail": "k=3", **described})
         rows.append({"metric": "recall", "value": pr["recall"], "std": None, "detail": "k=3", **described})
     return rows, features
+
+
+def _diversity(sets: dict, num_pairs: int, seed: int) -> dict:
+    """Mean pairwise MS-SSIM of the synthetic and real training sets, or why it was skipped."""
+    from ragan.evaluation.metrics import SSIM_FILTER_SIZE, mean_pairwise_ms_ssim
+
+    height, width = sets["real train"].shape[1:3]
+    if min(height, width) < SSIM_FILTER_SIZE:
+        # Like the memorisation audit's SSIM search: too small for the window is a note, not an error.
+        return {"synthetic_ms_ssim": None, "real_ms_ssim": None, "num_pairs": 0,
+                "skipped": f"MS-SSIM diversity skipped: {height}x{width} images are smaller than its "
+                           f"{SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE} window"}
+    return {
+        "synthetic_ms_ssim": mean_pairwise_ms_ssim(sets["synthetic"], min_value=-1.0, max_value=1.0,
+                                                   num_pairs=num_pairs, seed=seed),
+        "real_ms_ssim": mean_pairwise_ms_ssim(sets["real train"], min_value=-1.0, max_value=1.0,
+                                              num_pairs=num_pairs, seed=seed),
+        "num_pairs": num_pairs,
+        "note": "mean MS-SSIM over random pairs of distinct images within each set; a synthetic value well "
+                "above the real one suggests mode collapse, one well below it suggests noise.",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,14 +616,17 @@ def _html_report(data: dict, visuals: dict) -> str:
     for note in data["quality"].get("notes", []):
         out.append(f'<p class="muted">{e(note)}</p>')
     diversity = data.get("diversity")
-    if diversity:
+    if diversity and diversity.get("skipped"):
+        out.append(f'<h3 id="diversity">Diversity</h3><p class="muted">{e(diversity["skipped"])}</p>')
+    elif diversity:
         out.append('<h3 id="diversity">Diversity</h3><table><tr><th>set</th><th class="num">mean pairwise MS-SSIM</th>'
                    "<th>pairs</th></tr>")
         out.append(f"<tr><td>synthetic</td><td class='num'>{_fmt(diversity['synthetic_ms_ssim'])}</td>"
                    f"<td>{diversity['num_pairs']}</td></tr>")
         out.append(f"<tr><td>real (training)</td><td class='num'>{_fmt(diversity['real_ms_ssim'])}</td>"
                    f"<td>{diversity['num_pairs']}</td></tr></table>")
-        out.append(f'<p class="muted">{e(diversity["note"])}</p>')
+        if diversity.get("note"):
+            out.append(f'<p class="muted">{e(diversity["note"])}</p>')
     out.append("</section>")
 
     # Study
@@ -726,8 +775,10 @@ def evaluate(
         An :class:`EvaluationReport`.
 
     Raises:
-        RaganError: for incompatible datasets (image size, channels, class names), empty sets,
-            invalid options, missing weights files, or an existing ``out``.
+        RaganError: for incompatible datasets (image size, channels, class names), empty sets or
+            fewer than 10 images in the real train or test split or the synthetic set, invalid
+            options, missing or unloadable Inception weights, or an existing ``out``; all before
+            the classifier study starts.
 
     Example:
         >>> report = ragan.evaluate("prepared", "synthetic", out="report", seeds=(0, 1, 2))   # doctest: +SKIP
@@ -741,12 +792,16 @@ def evaluate(
         classifier_input_resize,
         train_classifier,
     )
-    from ragan.evaluation.study import _check_fractions, _check_seeds, classifier_study, load_study_data
+    from ragan.evaluation.study import (_check_add_per_class, _check_fractions, _check_seeds, classifier_study,
+                                        load_study_data)
 
     out = Path(out)
     extractors = _check_extractors(extractor, inception_weights)
+    if "inception" in extractors:
+        _check_inception_file(inception_weights)
     seeds = _check_seeds(seeds)
     fractions = _check_fractions(synthetic_fractions)
+    add_per_class = _check_add_per_class(add_per_class)
     if classifier not in CLASSIFIER_KINDS:
         raise RaganError(
             f"classifier={classifier!r} is not allowed; choose one of {', '.join(map(repr, CLASSIFIER_KINDS))}."
@@ -776,11 +831,17 @@ def evaluate(
     # Checked and read before any message, so that a bad input is reported as one line.
     data = load_study_data(real, synthetic, synthetic_class=synthetic_class, require_synthetic_labels=False)
     _log(progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
-    if len(data.train) < 10 or len(data.synthetic) < 10:
-        small = "real train" if len(data.train) < 10 else "synthetic"
-        raise RaganError(f"the {small} set holds fewer than 10 images; the metrics need more.")
+    for label, path, split, count in (("real", real, "train", len(data.train)), ("real", real, "test", len(data.test)),
+                                      ("synthetic", synthetic, "train", len(data.synthetic))):
+        if count < MIN_IMAGES:
+            raise RaganError(
+                f"{label} dataset '{path}': the {split!r} split holds {count} image(s), fewer than the {MIN_IMAGES} "
+                "the metrics need (FID, KID, precision/recall, memorisation baseline)."
+            )
     manifest = data.train.manifest
     rng = np.random.default_rng(seeds[0])
+    # Built now: a weights file that does not load (or an offline 'imagenet') must fail before the study.
+    inception = _build_inception(inception_weights) if "inception" in extractors else None
 
     partial = out.parent / f".{out.name}.ragan-partial"
     if partial.exists():
@@ -818,7 +879,7 @@ def evaluate(
         domain_model.save(partial / DOMAIN_MODEL_FILE)
 
         # 2. Feature extractors and quality metrics.
-        from ragan.evaluation.features import inception_extractor, model_extractor
+        from ragan.evaluation.features import model_extractor
 
         train_images, _ = _subsample(data.train.images, data.train.labels, max_images, rng)
         synthetic_images, _ = _subsample(data.synthetic.images, None, max_images, rng)
@@ -843,8 +904,7 @@ def evaluate(
         ]
         rows, domain_features = _quality_rows(domain, sets, kid_subsets, seeds[0], progress)
         quality_rows.extend(rows)
-        if "inception" in extractors:
-            inception = inception_extractor("imagenet" if inception_weights is None else inception_weights)
+        if inception is not None:
             rows, _ = _quality_rows(inception, sets, kid_subsets, seeds[0], progress)
             quality_rows.extend(rows)
             quality_notes.append(
@@ -858,18 +918,10 @@ def evaluate(
             )
 
         # 3. Diversity.
-        from ragan.evaluation.metrics import mean_pairwise_ms_ssim
-
         _log(progress, "diversity (pairwise MS-SSIM)")
-        diversity = {
-            "synthetic_ms_ssim": mean_pairwise_ms_ssim(sets["synthetic"], min_value=-1.0, max_value=1.0,
-                                                       num_pairs=diversity_pairs, seed=seeds[0]),
-            "real_ms_ssim": mean_pairwise_ms_ssim(sets["real train"], min_value=-1.0, max_value=1.0,
-                                                  num_pairs=diversity_pairs, seed=seeds[0]),
-            "num_pairs": diversity_pairs,
-            "note": "mean MS-SSIM over random pairs of distinct images within each set; a synthetic value well "
-                    "above the real one suggests mode collapse, one well below it suggests noise.",
-        }
+        diversity = _diversity(sets, diversity_pairs, seeds[0])
+        if diversity.get("skipped"):
+            _log(progress, f"note: {diversity['skipped']}")
 
         # 4. Memorisation.
         memorisation_data, gallery = None, []

@@ -545,6 +545,16 @@ def _check_fractions(fractions) -> list[float]:
     return sorted(set(fractions))
 
 
+def _check_add_per_class(add_per_class) -> int | None:
+    if add_per_class is None:
+        return None
+    if isinstance(add_per_class, bool) or not isinstance(add_per_class, numbers.Integral) or add_per_class < 1:
+        raise RaganError(
+            f"add_per_class={add_per_class!r} is not allowed; it must be a positive integer (or None for no such arms)."
+        )
+    return int(add_per_class)
+
+
 def classifier_study(
     real,
     synthetic=None,
@@ -622,6 +632,8 @@ def classifier_study(
 
     seeds = _check_seeds(seeds)
     fractions = _check_fractions(synthetic_fractions)
+    # Checked here, not only by the mix rule: with skip_unavailable a bad value would become a note.
+    add_per_class = _check_add_per_class(add_per_class)
     if classifier not in CLASSIFIER_KINDS:
         raise RaganError(
             f"classifier={classifier!r} is not allowed; choose one of {', '.join(map(repr, CLASSIFIER_KINDS))}."
