@@ -23,6 +23,7 @@ def run_demo(
     kimg: float = 4.0,
     num_images: int = 400,
     evaluate: bool = True,
+    quick: bool = False,
     seed: int = 0,
     progress: bool = True,
     log=print,
@@ -35,6 +36,7 @@ def run_demo(
         kimg: training length in thousands of real images shown.
         num_images: synthetic images to generate.
         evaluate: also run the evaluation stage when it is available.
+        quick: a smoke run of the evaluation (one seed, a few epochs; see ``ragan evaluate --quick``).
         seed: the seed of every stage.
         progress: show progress bars.
         log: where the step-by-step messages go.
@@ -78,8 +80,10 @@ def run_demo(
     paths["run"] = run_dir
 
     synthetic = out / "synthetic"
-    log(f"[3/4] generating {num_images} labelled images -> {synthetic}")
-    generate(run_dir, num_images, synthetic, format="tfrecord", seed=seed, overwrite=True, progress=progress)
+    labels = _labels_in_real_proportions(prepared, num_images)
+    log(f"[3/4] generating {num_images} labelled images in the real classes' proportions -> {synthetic}")
+    generate(run_dir, num_images, synthetic, format="tfrecord", labels=labels, seed=seed, overwrite=True,
+             progress=progress)
     paths["synthetic"] = synthetic
 
     if evaluate and importlib.util.find_spec("ragan.evaluation.report") is not None:
@@ -87,7 +91,8 @@ def run_demo(
 
         report = out / "report"
         log(f"[4/4] evaluating real vs synthetic -> {report}")
-        evaluate_stage(prepared, synthetic, out=report, generator_run=run_dir, overwrite=True, progress=progress)
+        evaluate_stage(prepared, synthetic, out=report, generator_run=run_dir, quick=quick, overwrite=True,
+                       progress=progress)
         paths["report"] = report / "report.html"
     else:
         log("[4/4] evaluation skipped")
@@ -104,6 +109,25 @@ def run_demo(
     if "report" in paths:
         log(f"  report             {paths['report']}")
     return paths
+
+
+def _labels_in_real_proportions(prepared: Path, n: int) -> list[int]:
+    """Class indices for ``n`` images in the training split's class proportions (largest remainder).
+
+    The evaluation mixes synthetic images into the real training set in the real proportions;
+    with balanced synthetic classes the minority class runs out and arms are left out.
+    """
+    import numpy as np
+
+    from ragan.data.manifest import read_manifest
+
+    manifest = read_manifest(prepared)
+    counts = np.array([manifest.split("train").class_counts.get(name, 0) for name in manifest.class_names], float)
+    shares = n * counts / counts.sum()
+    per_class = np.floor(shares).astype(int)
+    for index in np.argsort(per_class - shares)[: n - per_class.sum()]:
+        per_class[index] += 1
+    return [index for index, count in enumerate(per_class) for _ in range(count)]
 
 
 def _check_out(out: Path) -> None:

@@ -16,6 +16,8 @@ def register(subparsers):
     parser.add_argument("--n", type=int, default=400, help="synthetic images to generate (default: 400)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every stage (default: 0)")
     parser.add_argument("--no-evaluate", action="store_true", help="stop after generation")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run of the evaluation: one seed, a few epochs (minutes less on a CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
@@ -25,5 +27,5 @@ def run(args) -> int:
     from ragan.demo import run_demo
 
     run_demo(args.out, image_size=args.image_size, kimg=args.kimg, num_images=args.n,
-             evaluate=not args.no_evaluate, seed=args.seed, progress=not args.quiet)
+             evaluate=not args.no_evaluate, quick=args.quick, seed=args.seed, progress=not args.quiet)
     return 0
