@@ -270,6 +270,10 @@ def test_npz_keeps_its_splits_or_resplits(pneumonia_npz, tmp_path):
     resplit = prepare_dataset(npz, tmp_path / "resplit", resplit=True, split=(0.5, 0.5, 0.0), **FAST)
     assert list(resplit.splits) == ["train", "val"] and resplit.class_names == ["0", "1"]
     assert abs(resplit.splits["train"].num_examples - resplit.splits["val"].num_examples) <= 2
+    # Ratios without resplit would be silently ignored (the input's splits are kept): refused.
+    with pytest.raises(RaganError, match=r"split=\[0.5, 0.5, 0.0\] needs resplit=True"):
+        prepare_dataset(npz, tmp_path / "ignored", split=(0.5, 0.5, 0.0), **FAST)
+    assert not (tmp_path / "ignored").exists()
 
 
 @pytest.mark.slow
@@ -666,3 +670,32 @@ def test_split_ratio_parsing_and_shard_counts():
     assert shard_count(10, 1, requested=None) == 1
     assert shard_count(10_000, 300 << 20) == 5
     assert shard_count(3, 300 << 20, requested=10) == 3
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_prepare_then_load_dataset_gives_back_the_pixels_and_labels(tmp_path, channels):
+    """The whole data path as users run it: image files -> ragan prepare -> load_dataset."""
+    from PIL import Image
+
+    from ragan.data.pipeline import load_dataset
+
+    rng = np.random.default_rng(channels)
+    originals = {}
+    for class_name in ("normal", "pneumonia"):
+        (tmp_path / "in" / class_name).mkdir(parents=True)
+        for index in range(12):
+            pixels = rng.integers(0, 256, size=(16, 16, channels), dtype=np.uint8)
+            mode, array = ("L", pixels[..., 0]) if channels == 1 else ("RGB", pixels)
+            Image.fromarray(array, mode).save(tmp_path / "in" / class_name / f"scan {index}.png")
+            originals[pixels.tobytes()] = class_name
+    manifest = prepare_dataset(tmp_path / "in", tmp_path / "prepared", image_size=16, channels=channels,
+                               split=(0.5, 0.25, 0.25), progress=False)
+    seen = {}
+    for split in ("train", "val", "test"):
+        dataset = load_dataset(tmp_path / "prepared", split, batch_size=5, shuffle=False)
+        for images, labels in dataset:
+            # [-1, 1] floats back to the stored uint8 values.
+            restored = np.rint((images.numpy() + 1.0) * 127.5).astype(np.uint8)
+            for image, label in zip(restored, labels.numpy()):
+                seen[image.tobytes()] = manifest.class_names[int(label)]
+    assert seen == originals  # every image once, pixel for pixel, with its class

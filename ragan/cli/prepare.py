@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-SPLIT_HELP = "train,val,test fractions adding up to 1 (default 0.8,0.1,0.1; val and test may be 0)"
+SPLIT_HELP = ("train,val,test fractions adding up to 1 (default 0.8,0.1,0.1; val and test may be 0); "
+              "for inputs with their own splits (npz, TFDS) only with --resplit")
 
 
 def register(subparsers):
@@ -27,7 +28,7 @@ def register(subparsers):
     parser.add_argument("--bit-depth", type=int, default=8, help="8 or 16 bits per sample (default 8)")
     parser.add_argument("--resize", dest="resize_mode", default="crop",
                         help="crop (centre square), pad (keep all, black borders) or stretch (default crop)")
-    parser.add_argument("--split", default="0.8,0.1,0.1", help=SPLIT_HELP)
+    parser.add_argument("--split", default=None, help=SPLIT_HELP)
     parser.add_argument("--resplit", action="store_true",
                         help="for inputs with their own splits (npz, TFDS): merge and split by --split")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and of the record order (default 0)")

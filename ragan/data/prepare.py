@@ -80,6 +80,7 @@ from ragan.errors import RaganError, check_choice, did_you_mean
 __all__ = ["prepare_dataset", "partial_dir_for", "GROUP_BY_CHOICES", "TARGET_SHARD_BYTES"]
 
 GROUP_BY_CHOICES = (None, "dicom", "csv")
+DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 TARGET_SHARD_BYTES = 64 << 20
 PARTIAL_SUFFIX = ".ragan-partial"
 OLD_SUFFIX = ".ragan-old"
@@ -117,7 +118,7 @@ def prepare_dataset(
     channels: int = 1,
     bit_depth: int = 8,
     resize_mode: str = "crop",
-    split=(0.8, 0.1, 0.1),
+    split=None,
     resplit: bool = False,
     seed: int = 0,
     group_by: str | None = None,
@@ -148,6 +149,7 @@ def prepare_dataset(
         bit_depth: 8 (``uint8``) or 16 (``uint16``, keeps 16-bit PNG/TIFF/DICOM precision).
         resize_mode: ``"crop"`` (centre square), ``"pad"`` (whole image on black) or ``"stretch"``.
         split: ``(train, val, test)`` fractions (or ``"0.8,0.1,0.1"``); val and test may be 0.
+            Default ``(0.8, 0.1, 0.1)``. For an input with its own splits it needs ``resplit``.
         resplit: For inputs with their own splits (npz, TFDS), merge them and split by ``split``;
             by default their splits are kept.
         seed: Seed of every random choice (split assignment, record order).
@@ -236,6 +238,7 @@ class _Options:
     shards_per_split: int | None
     num_workers: int | None
     progress: bool
+    split_given: bool = False  # the caller chose ``split`` (not recorded: the ratios are)
 
     def recorded(self) -> dict:
         """The options as the manifest records them (everything that shapes the output)."""
@@ -293,7 +296,7 @@ def _resolve_window(window):
 
 def _resolve_options(**given) -> _Options:
     validate_options(given["image_size"], given["channels"], given["bit_depth"], given["resize_mode"])
-    ratios = parse_split_ratios(given["split"])
+    ratios = parse_split_ratios(DEFAULT_SPLIT if given["split"] is None else given["split"])
     for name in ("resplit", "dedupe", "strict", "overwrite", "export_zip", "progress"):
         _check_bool(name, given[name])
     seed = _check_int("seed", given["seed"], 0)
@@ -325,6 +328,7 @@ def _resolve_options(**given) -> _Options:
         strict=given["strict"], overwrite=given["overwrite"], export_zip=given["export_zip"],
         shards_per_split=_check_int("shards_per_split", given["shards_per_split"], 1, optional=True),
         num_workers=_check_int("num_workers", given["num_workers"], 0, optional=True), progress=given["progress"],
+        split_given=given["split"] is not None,
     )
 
 
@@ -399,6 +403,9 @@ def _build(input, partial: Path, options: _Options) -> Manifest:
     if options.strict and scanned.skipped:
         path, reason = scanned.skipped[0]
         raise RaganError(f"input file '{path}' cannot be used: {reason} (strict=True stops at the first such file)")
+    if options.split_given and scanned.has_splits and not options.resplit:
+        raise RaganError(f"split={list(options.split)} needs resplit=True (--resplit) for an input with its own "
+                         f"splits ({scanned.kind}); without it those splits are kept as they are")
     if options.group_by is not None and scanned.has_splits and not options.resplit:
         raise RaganError(f"group_by={options.group_by!r} needs resplit=True for an input with its own splits "
                          f"({scanned.kind}): its splits were made without your patient groups")
