@@ -120,12 +120,9 @@ def run(args) -> int:
 
 def _is_chief_process() -> bool:
     """False for the non-chief workers of a multi-worker run (TF_CONFIG): they write no run files."""
-    from ragan.training.strategy import cluster_spec_from_env
+    from ragan.training.strategy import cluster_spec_from_env, is_chief_task
 
     config = cluster_spec_from_env()
     if config is None or sum(len(v) for v in config["cluster"].values()) < 2:
         return True
-    task = config["task"]
-    if task["type"] == "chief":
-        return True
-    return task["type"] == "worker" and int(task["index"]) == 0 and "chief" not in config["cluster"]
+    return is_chief_task(config["task"]["type"], config["task"]["index"], config["cluster"])

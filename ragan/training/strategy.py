@@ -104,13 +104,16 @@ def is_chief(strategy) -> bool:
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
     resolver = strategy.cluster_resolver
-    task_type, task_id = resolver.task_type, resolver.task_id
-    if task_type is None:
+    if resolver.task_type is None:
         return True
+    return is_chief_task(resolver.task_type, resolver.task_id, resolver.cluster_spec().as_dict())
+
+
+def is_chief_task(task_type: str, task_id: int, cluster: dict) -> bool:
+    """The chief is the task of type ``chief``, or worker 0 when ``cluster`` (TF_CONFIG's) has none."""
     if task_type == "chief":
         return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return task_type == "worker" and task_id == 0 and not has_chief
+    return task_type == "worker" and int(task_id) == 0 and "chief" not in cluster
 
 
 def describe_strategy(strategy) -> str:
