@@ -166,8 +166,18 @@ def _resolve_labels(labels, n: int, model) -> np.ndarray | None:
     return model.resolve_labels(np.asarray(indices, dtype=np.int64), n)
 
 
-def _to_uint8(images: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+def _to_pixels(images: np.ndarray, dtype: str) -> np.ndarray:
+    """[-1, 1] floats to the integer pixels of the training data (``uint8`` or ``uint16``)."""
+    top = 65535 if dtype == "uint16" else 255
+    return np.clip(np.rint((images + 1.0) * (top / 2.0)), 0, top).astype(dtype)
+
+
+def _pixel_dtype(model) -> str:
+    """The training data's pixel type, from the run's ``run.json``: a GAN trained on 16-bit images
+    writes 16-bit images (no silent truncation to 8 bits); without run metadata, ``uint8``."""
+    meta = getattr(model, "run_metadata", None) or {}
+    dtype = meta.get("dtype", "uint8") if isinstance(meta, dict) else "uint8"
+    return dtype if dtype in ("uint8", "uint16") else "uint8"
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -242,10 +252,15 @@ def generate(
         )
     wanted = _resolve_labels(labels, int(n), model)
     class_names = list(getattr(model, "class_names", []) or [])
+    dtype = _pixel_dtype(model)
+    if format == "png" and dtype == "uint16" and getattr(model, "channels", 1) == 3:
+        raise RaganError("format='png': this model was trained on 16-bit RGB images, which PNG files from "
+                         "ragan cannot hold (16-bit PNG is greyscale here); use format='tfrecord' (--format tfrecord).")
 
     images, kept_labels, generated = _generate_filtered(
         model, int(n), wanted, seed=int(seed), truncation=truncation, batch_size=int(batch_size),
         threshold=filter_threshold, max_attempts=int(max_attempts), use_ema=use_ema, progress=progress,
+        dtype=dtype,
     )
     if filter_threshold is not None and len(images) < n:
         raise RaganError(
@@ -296,7 +311,8 @@ def generate(
 SEED_ROUND = 256
 
 
-def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, threshold, max_attempts, use_ema, progress):
+def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, threshold, max_attempts, use_ema, progress,
+                       dtype="uint8"):
     """Generate rounds of :data:`SEED_ROUND` images (deterministically from ``seed``) until ``n``
     images pass the filter, or ``max_attempts`` times ``max(n, SEED_ROUND)`` were tried."""
     from tqdm.auto import tqdm
@@ -342,14 +358,14 @@ def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, thresh
                     keep_idx = np.flatnonzero(keep)[: n - count]
                 batch = batch[keep_idx]
                 batch_labels = None if batch_labels is None else np.asarray(batch_labels)[keep_idx]
-            kept_images.append(_to_uint8(batch))
+            kept_images.append(_to_pixels(batch, dtype))
             if batch_labels is not None:
                 kept_labels.append(np.asarray(batch_labels, dtype=np.int32))
             count += len(batch)
             bar.update(len(batch))
     finally:
         bar.close()
-    images = np.concatenate(kept_images)[:n] if kept_images else np.zeros((0,), np.uint8)
+    images = np.concatenate(kept_images)[:n] if kept_images else np.zeros((0,), dtype)
     labels = np.concatenate(kept_labels)[:n] if kept_labels else None
     return images, labels, generated
 
@@ -387,11 +403,11 @@ def _write_tfrecords(directory: Path, images: np.ndarray, labels, class_names, g
     manifest = Manifest(
         image_size=size,
         channels=channels,
-        dtype="uint8",
+        dtype=str(images.dtype),
         class_names=names,
         labelled=labelled,
         splits={"train": SplitInfo(num_examples=len(images), class_counts=counts, shards=[info])},
-        options={"image_size": size, "channels": channels, "bit_depth": 8},
+        options={"image_size": size, "channels": channels, "bit_depth": 16 if images.dtype == np.uint16 else 8},
         source={"kind": "generated"},
         synthetic=True,
         generator=generator_info,

@@ -62,6 +62,32 @@ def test_filter_is_refused_for_critic_models(tmp_path):
     assert generate(gan, 4, tmp_path / "w", progress=False).num_images == 4
 
 
+def test_a_gan_trained_on_16_bit_images_writes_16_bit_images(tmp_path):
+    """No silent truncation to 8 bits: run.json's dtype (the training data's) decides the output."""
+    from ragan.data.manifest import read_manifest
+    from ragan.data.pipeline import load_dataset
+    from ragan.models import DCGAN
+
+    run = tmp_path / "run16"
+    run.mkdir()
+    gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16, channels=1)
+    gan.compile()
+    gan.save(run / "model.keras")
+    (run / "run.json").write_text(json.dumps({"model": "model.keras", "dtype": "uint16"}))
+    generate(run, 6, tmp_path / "records", format="tfrecord", seed=2, progress=False)
+    manifest = read_manifest(tmp_path / "records")
+    assert manifest.dtype == "uint16" and manifest.options["bit_depth"] == 16
+    generate(run, 6, tmp_path / "pngs", seed=2, progress=False)
+    pngs = sorted((tmp_path / "pngs").glob("*.png"))
+    with Image.open(pngs[0]) as first:
+        assert first.mode in ("I;16", "I;16B", "I")
+    pixels = np.stack([np.asarray(Image.open(p), dtype=np.uint16) for p in pngs])
+    assert pixels.max() > 255 and np.any(pixels % 257 != 0)  # real 16-bit values, not 8-bit ones scaled up
+    # The TFRecords and the PNGs hold the same pixels; load_dataset scales uint16 by 65535.
+    images = next(iter(load_dataset(tmp_path / "records", "train", batch_size=6, shuffle=False, with_labels=False)))
+    np.testing.assert_array_equal(np.rint((images.numpy()[..., 0] + 1) * 32767.5).astype(np.uint16), pixels)
+
+
 def test_labels_by_name_and_index(tiny_run, tmp_path):
     result = generate(tiny_run, 4, tmp_path / "p", labels=["pneumonia"], progress=False)
     assert result.labels == [1, 1, 1, 1]

@@ -63,6 +63,7 @@ def test_run_directory_holds_config_checkpoints_grids_and_model(finished_run, ti
 
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "finished" and info["step"] == 6 and info["class_names"] == ["disc", "bar"]
+    assert info["dtype"] == "uint8"  # the training data's pixel type: generation writes the same
     assert (run / info["model"]).is_file()
     assert len(info["mlflow"]["run_id"]) == 32
 

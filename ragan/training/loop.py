@@ -757,6 +757,7 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
                 gan=plan.model_name,
                 image_size=plan.manifest.image_size,
                 channels=plan.manifest.channels,
+                dtype=plan.manifest.dtype,
                 num_classes=plan.num_classes,
                 conditional=bool(gan.conditional),
                 class_names=list(plan.manifest.class_names),
