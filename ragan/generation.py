@@ -29,17 +29,18 @@ RUN_FILE = "run.json"
 # ------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------
-def resolve_model_path(run_or_model: str | os.PathLike) -> tuple[Path, dict]:
+def resolve_model_path(run_or_model: str | os.PathLike, *, tracking_uri: str | None = None) -> tuple[Path, dict]:
     """The ``.keras`` file of a run directory, a model file or an MLflow ``runs:/`` URI.
 
-    Returns the path and the run's metadata (``run.json``; empty when there is none).
+    Returns the path and the run's metadata (``run.json``; empty when there is none). An MLflow
+    URI is resolved against ``tracking_uri``, else ``MLFLOW_TRACKING_URI``.
     """
     text = str(run_or_model)
     if text.startswith(("runs:/", "models:/", "mlflow-artifacts:/")):
         try:
             import mlflow
 
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text, tracking_uri=tracking_uri))
         except Exception as error:  # noqa: BLE001 - any MLflow failure is the user's URI/server
             raise RaganError(f"cannot download the model {text!r} from MLflow: {error}") from None
         return resolve_model_path(local)
@@ -78,12 +79,14 @@ def resolve_model_path(run_or_model: str | os.PathLike) -> tuple[Path, dict]:
     return path, meta
 
 
-def load_generator(run_or_model):
+def load_generator(run_or_model, *, tracking_uri: str | None = None):
     """Load a trained ragan GAN (generator, EMA generator and discriminator).
 
     Args:
         run_or_model: a training run directory (its ``run.json`` names the model), a ``.keras``
             file saved by ragan, an MLflow ``runs:/<run_id>/model`` URI, or an already loaded GAN.
+        tracking_uri: the MLflow server or store of a ``runs:/`` URI (default:
+            ``MLFLOW_TRACKING_URI``; a run's local store is ``sqlite:///RUN_DIR/mlflow.db``).
 
     Returns:
         The :class:`ragan.models.GAN`; ``model.class_names`` holds the class names when known.
@@ -99,7 +102,7 @@ def load_generator(run_or_model):
 
     if isinstance(run_or_model, keras.Model):
         return run_or_model
-    path, meta = resolve_model_path(run_or_model)
+    path, meta = resolve_model_path(run_or_model, tracking_uri=tracking_uri)
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - corrupt/foreign files surface as one line
@@ -201,6 +204,7 @@ def generate(
     filter_threshold: float | None = None,
     max_attempts: int = 20,
     use_ema: bool = True,
+    tracking_uri: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> GenerationResult:
@@ -223,6 +227,7 @@ def generate(
             ``max_attempts * max(n, 256)`` were tried. Models whose D is a critic (WGAN-GP,
             SNGAN's hinge) refuse it.
         use_ema: use the EMA generator when the model has one.
+        tracking_uri: the MLflow server or store of a ``runs:/`` URI (default ``MLFLOW_TRACKING_URI``).
         overwrite: replace an existing non-empty ``out``.
         progress: show a progress bar.
 
@@ -243,7 +248,7 @@ def generate(
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise RaganError(f"output {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
 
-    model = load_generator(run_or_model)
+    model = load_generator(run_or_model, tracking_uri=tracking_uri)
     if filter_threshold is not None and not getattr(model, "discriminator_gives_probability", True):
         raise RaganError(
             f"filter_threshold: {type(model).__name__}'s discriminator scores are not probabilities "

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import ragan
+from ragan.cli.main import main
 from ragan.tracking import RunTracker, default_tracking_uri, resolve_tracking_uri, ui_command
 from training_fixtures import tiny_prepared  # noqa: F401 (fixture)
 
@@ -95,11 +96,18 @@ def test_training_run_is_recorded_on_the_server(mlflow_server, tiny_prepared, tm
     assert grids == {"samples/grid-00000.032.png", "samples/grid-00000.048.png"}
     assert "config.json" in {a.path for a in client.list_artifacts(info["run_id"])}
 
-    # The logged model is what `ragan generate runs:/ID/model` loads.
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
-    gan = ragan.load_generator(f"runs:/{info['run_id']}/model")
+    # The logged model is what `ragan generate runs:/ID/model --tracking-uri URI` loads.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    gan = ragan.load_generator(f"runs:/{info['run_id']}/model", tracking_uri=mlflow_server.uri)
     assert gan.class_names == ["disc", "bar"]
     assert gan.generate(2, labels=[0, 1], seed=0).shape == (2, 16, 16, 1)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)  # or from the environment
+    assert ragan.load_generator(f"runs:/{info['run_id']}/model").class_names == ["disc", "bar"]
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    out = tmp_path / "from_mlflow"
+    assert main(["generate", f"runs:/{info['run_id']}/model", "--tracking-uri", mlflow_server.uri, "--n", "4",
+                 "--out", str(out), "--quiet"]) == 0
+    assert len(list(out.rglob("*.png"))) == 4
     # No local store was created when a server was given.
     assert not (run / "mlflow.db").exists()
 

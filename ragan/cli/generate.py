@@ -25,6 +25,9 @@ def register(subparsers):
                         "not for critic models (wgan_gp, sngan)")
     parser.add_argument("--batch-size", type=int, default=256, help="images per generator call: speed and memory only, the images do not depend on it (default: 256)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA copy")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow server or store of a runs:/ID/model URI (default: MLFLOW_TRACKING_URI; a run's "
+                        "own store is sqlite:///RUN_DIR/mlflow.db)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -40,7 +43,7 @@ def run(args) -> int:
     result = generate(
         args.model, args.n, args.out, format=args.format, labels=labels, seed=args.seed,
         truncation=args.truncation, batch_size=args.batch_size, filter_threshold=args.filter_threshold,
-        use_ema=not args.no_ema, overwrite=args.overwrite, progress=not args.quiet,
+        use_ema=not args.no_ema, tracking_uri=args.tracking_uri, overwrite=args.overwrite, progress=not args.quiet,
     )
     print(f"wrote {result.num_images} images ({result.format}) to {result.out}")
     if result.filter_threshold is not None:
