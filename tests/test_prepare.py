@@ -699,3 +699,34 @@ def test_prepare_then_load_dataset_gives_back_the_pixels_and_labels(tmp_path, ch
             for image, label in zip(restored, labels.numpy()):
                 seen[image.tobytes()] = manifest.class_names[int(label)]
     assert seen == originals  # every image once, pixel for pixel, with its class
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_the_same_command_finishes_to_the_same_bytes(brain_mri_dir, tmp_path):
+    """A real SIGKILL of `ragan prepare` (worker processes and all), not a simulated exception."""
+    import signal
+    import time
+
+    source = brain_mri_dir / "Training"
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "ragan", "prepare", str(source), "--out", str(out), "--image-size", "16",
+               "--shards-per-split", "8", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    journal = partial_dir_for(out) / prepare_module.JOURNAL_FILE
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if journal.is_file() and journal.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "prepare finished before it could be killed: " + process.stderr.read().decode()
+    os.killpg(process.pid, signal.SIGKILL)  # the whole process group: the decoding workers too
+    process.wait()
+    assert not out.exists() and partial_dir_for(out).is_dir()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not partial_dir_for(out).exists()
+    reference = subprocess.run(command[:6] + [str(tmp_path / "reference")] + command[7:], capture_output=True,
+                               text=True, timeout=600)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    assert all_file_bytes(out) == all_file_bytes(tmp_path / "reference")
