@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ragan._files import publish_directory
 from ragan.errors import RaganError, check_choice, did_you_mean
 
 __all__ = ["GenerationResult", "generate", "load_generator", "resolve_model_path"]
@@ -294,16 +295,7 @@ def generate(
         (partial / "generation.json").write_text(json.dumps(generator_info, indent=2) + "\n", encoding="utf-8")
     else:
         _write_tfrecords(partial, images, kept_labels, class_names, generator_info)
-    if out.exists():
-        trash = out.parent / f".{out.name}.ragan-old"
-        if trash.exists():
-            shutil.rmtree(trash)
-        out.rename(trash)
-        partial.rename(out)
-        shutil.rmtree(trash)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial.rename(out)
+    publish_directory(partial, out)
     return GenerationResult(
         out=out, format=format, num_images=len(images), num_generated=int(generated),
         labels=[] if kept_labels is None else [int(v) for v in kept_labels],

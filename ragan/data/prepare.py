@@ -75,6 +75,7 @@ from ragan.data.splits import (
     shard_ranges,
     stratified_split,
 )
+from ragan._files import publish_directory
 from ragan.errors import RaganError, check_choice, did_you_mean
 
 __all__ = ["prepare_dataset", "partial_dir_for", "GROUP_BY_CHOICES", "TARGET_SHARD_BYTES"]
@@ -83,7 +84,6 @@ GROUP_BY_CHOICES = (None, "dicom", "csv")
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 TARGET_SHARD_BYTES = 64 << 20
 PARTIAL_SUFFIX = ".ragan-partial"
-OLD_SUFFIX = ".ragan-old"
 PLAN_FILE = "plan.json"
 JOURNAL_FILE = "progress.jsonl"
 CACHE_DIR = "cache"
@@ -855,13 +855,4 @@ def _publish(partial: Path, out: Path, overwrite: bool) -> None:
         if not overwrite:  # appeared while we worked
             raise RaganError(f"out='{out}' is not empty; pass overwrite=True (--overwrite) to replace it; the "
                              f"finished dataset waits in '{partial}'")
-        old = out.parent / f".{out.name}{OLD_SUFFIX}"
-        if old.exists():
-            shutil.rmtree(old)
-        os.rename(out, old)
-        os.rename(partial, out)
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    if out.is_dir():
-        out.rmdir()
-    os.rename(partial, out)
+    publish_directory(partial, out)

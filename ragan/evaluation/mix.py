@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ragan.data.manifest import Manifest, SplitInfo, read_manifest, shard_name, verify_dataset
+from ragan._files import publish_directory
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -536,15 +537,6 @@ def mix_datasets(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    if out.exists():
-        trash = out.parent / f".{out.name}.ragan-old"
-        if trash.exists():
-            shutil.rmtree(trash)
-        out.rename(trash)
-        partial.rename(out)
-        shutil.rmtree(trash)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial.rename(out)
+    publish_directory(partial, out)
     return MixResult(out=out, manifest=manifest, num_real=num_real, num_synthetic=num_synthetic,
                      synthetic_class_counts=added)

@@ -53,6 +53,7 @@ from typing import Sequence
 import numpy as np
 
 from ragan._version import __version__
+from ragan._files import publish_directory
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = ["EvaluationReport", "evaluate", "EXTRACTORS", "REPORT_JSON", "REPORT_HTML"]
@@ -1000,16 +1001,7 @@ def evaluate(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    if out.exists():
-        trash = out.parent / f".{out.name}.ragan-old"
-        if trash.exists():
-            shutil.rmtree(trash)
-        out.rename(trash)
-        partial.rename(out)
-        shutil.rmtree(trash)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial.rename(out)
+    publish_directory(partial, out)
 
     mlflow_result = None
     if mlflow_target is not None:
