@@ -126,6 +126,9 @@ def test_report_html_is_self_contained_with_grids_plot_and_gallery(report):
     pairs = parser.inside("memorisation-gallery", "div", "pair")
     assert len(pairs) == 8
     assert len(parser.inside("memorisation-gallery", "img")) == 16
+    # The distance distributions, synthetic against held-out real, one pair of rows per search.
+    searches = report.data["memorisation"]["searches"]
+    assert len(parser.inside("memorisation-distances", "tr")) == 1 + 2 * len(searches)
     assert len(parser.inside("metric-table", "tr")) == 1 + 8
     assert "ragan_domain_small_cnn" in text and "none (native 28x28)" in text
     # Nothing is fetched from elsewhere: no external scripts, styles or images.

@@ -483,6 +483,30 @@ _KIND_COLOURS = {
 }
 
 
+DISTANCE_QUANTILES = (0, 1, 5, 25, 50)
+
+
+def _distance_table(memorisation: dict) -> str:
+    """Nearest-training-image distances of the synthetic images against the held-out real ones,
+    per search, as quantiles: copies show up as a synthetic low tail far below the real one."""
+    e = html.escape
+    head = "".join(f"<th class='num'>{'min' if q == 0 else f'{q}%'}</th>" for q in DISTANCE_QUANTILES)
+    rows = []
+    for name, search in memorisation["searches"].items():
+        for label, values in (("synthetic &rarr; train", search.get("nearest_distance")),
+                              ("held-out real &rarr; train", search.get("baseline"))):
+            finite = np.asarray([v for v in values or [] if v is not None], dtype=np.float64)
+            cells = "".join(f"<td class='num'>{_fmt(float(np.percentile(finite, q)), 4)}</td>" if finite.size
+                            else "<td class='num'>n/a</td>" for q in DISTANCE_QUANTILES)
+            rows.append(f"<tr><td>{e(name)}</td><td>{label}</td><td class='num'>{finite.size}</td>{cells}"
+                        f"<td class='num'>{_fmt(search.get('threshold'), 4)}</td></tr>")
+    return ("<table id='memorisation-distances'><tr><th>search</th><th>images</th><th class='num'>n</th>"
+            f"{head}<th class='num'>flag below</th></tr>{''.join(rows)}</table>"
+            "<p class='muted'>Distance of each image to its nearest training image (lower = more alike). "
+            "Synthetic images should look like new real images: a synthetic low tail well below the held-out "
+            "real one means near-copies.</p>")
+
+
 def _fmt(value, digits: int = 3) -> str:
     if value is None:
         return "n/a"
@@ -685,6 +709,7 @@ def _html_report(data: dict, visuals: dict) -> str:
                    f"{e(memorisation['rule'])}. Searches: "
                    + ", ".join(f"{e(name)} ({e(s.get('space', ''))})" for name, s in memorisation["searches"].items())
                    + ".</p>")
+        out.append(_distance_table(memorisation))
         out.append('<div class="gallery" id="memorisation-gallery">')
         for pair in visuals["gallery"]:
             distances = ", ".join(f"{e(k)} {_fmt(v, 4)}" for k, v in pair["distances"].items())
