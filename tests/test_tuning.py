@@ -410,6 +410,35 @@ def test_bayesian_study(study_data, tmp_path):
 
 
 @pytest.mark.slow
+def test_fid_and_user_function_objectives(study_data, tmp_path):
+    import ragan
+
+    search = {**TINY, "d_learning_rate": 2e-4, "g_learning_rate": {"choices": [1e-4, 1e-3]}}
+    common = dict(tuner="random", max_trials=2, kimg_per_trial=TRIAL_KIMG, search=search, extractor="pixels",
+                  objective_images=32, progress=False)
+    fid = ragan.tune("dcgan", study_data, tmp_path / "fid", objective="fid", **common)
+    assert fid.metric == "fid" and [t["status"] for t in fid.trials] == ["COMPLETED"] * 2
+    assert all(t["value"] > 0 for t in fid.trials)
+    assert fid.best["objective"]["value"] == min(t["value"] for t in fid.trials)
+
+    calls = []
+
+    def brightness_gap(real, fake):
+        """A user's objective: how far the mean brightness is from the real images'."""
+        gap = abs(float(real.mean()) - float(fake.mean()))
+        calls.append((real.shape, fake.shape, float(fake.min()), float(fake.max()), gap))
+        return gap
+
+    mine = ragan.tune("dcgan", study_data, tmp_path / "mine", objective=brightness_gap, **common)
+    assert mine.metric == "brightness_gap" and len(calls) == 2
+    for real_shape, fake_shape, low, high, _ in calls:
+        assert real_shape == fake_shape == (32, 16, 16, 1) and -1.0 <= low <= high <= 1.0
+    assert [t["status"] for t in mine.trials] == ["COMPLETED"] * 2
+    assert sorted(t["value"] for t in mine.trials) == pytest.approx(sorted(call[-1] for call in calls))
+    assert mine.best["objective"]["value"] == min(t["value"] for t in mine.trials)
+
+
+@pytest.mark.slow
 def test_hyperband_promotion_continues_both_optimizers(study_data, tmp_path):
     import ragan
 
@@ -454,6 +483,12 @@ def _completed_trials(project: Path) -> list[str]:
     return done
 
 
+def _running_trials(out: Path) -> list[str]:
+    """Trials whose record exists but which KerasTuner has not completed."""
+    done = set(_completed_trials(out / "keras_tuner"))
+    return [p.stem for p in (out / "trials").glob("*.json") if p.stem not in done]
+
+
 @pytest.mark.slow
 def test_killed_study_resumes_without_repeating_finished_trials(study_data, tmp_path):
     out = tmp_path / "study"
@@ -467,11 +502,12 @@ def test_killed_study_resumes_without_repeating_finished_trials(study_data, tmp_
     process = subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
     try:
+        # Killed while the second trial runs: one trial finished, one interrupted mid-way.
         deadline = time.monotonic() + 300
-        while not _completed_trials(out / "keras_tuner"):
+        while not (_completed_trials(out / "keras_tuner") and _running_trials(out)):
             assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "no trial completed within 300 s"
-            time.sleep(0.5)
+            assert time.monotonic() < deadline, "no trial completed and another started within 300 s"
+            time.sleep(0.05)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:
@@ -483,6 +519,7 @@ def test_killed_study_resumes_without_repeating_finished_trials(study_data, tmp_
     model_times = {t: (out / "trials" / t / "model.keras").stat().st_mtime_ns for t in finished_before}
     records = {p.stem: json.loads(p.read_text()) for p in (out / "trials").glob("*.json")}
     interrupted = [t for t, record in records.items() if t not in finished_before]
+    assert finished_before and interrupted, (finished_before, sorted(records))
 
     rerun = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=400)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
