@@ -115,6 +115,34 @@ def test_mlflow_run_in_local_sqlite_store(finished_run):
     assert list((run / "mlartifacts").rglob("grid-00000.048.png"))
 
 
+def test_mlflow_tags_are_on_the_run_while_it_trains(tiny_prepared, tmp_path):
+    """ragan tune nests each trial under its study's run from the start: the tags must be there
+    while the run trains, not only once it has finished."""
+    from mlflow import MlflowClient
+
+    from ragan._tf import import_keras
+
+    out = tmp_path / "tagged"
+    seen = []
+
+    class ReadTags(import_keras().callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            deadline = time.monotonic() + 60  # the run is created by the tracking thread
+            while time.monotonic() < deadline:
+                info = json.loads((out / "run.json").read_text()).get("mlflow") or {}
+                if info.get("run_id"):
+                    run = MlflowClient(info["tracking_uri"]).get_run(info["run_id"])
+                    seen.append((run.info.status, dict(run.data.tags)))
+                    return
+                time.sleep(0.1)
+
+    ragan.train("dcgan", data=tiny_prepared, out=out, config=TINY_MODEL, steps=4, callbacks=[ReadTags()],
+                mlflow_tags={"mlflow.parentRunId": "0" * 32, "team": "radiology"}, progress=False,
+                **TINY_TRAINING)
+    assert seen and seen[0][0] == "RUNNING"
+    assert seen[0][1]["mlflow.parentRunId"] == "0" * 32 and seen[0][1]["team"] == "radiology"
+
+
 @pytest.mark.slow
 def test_resume_continues_exactly_and_in_the_same_mlflow_run(tiny_prepared, tmp_path):
     from mlflow import MlflowClient

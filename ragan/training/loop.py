@@ -494,6 +494,7 @@ def train(
     progress: bool = True,
     strategy=None,
     callbacks: list | None = None,
+    mlflow_tags: Mapping[str, str] | None = None,
     **train_options,
 ) -> Path:
     """Train a registered GAN on a prepared dataset; return the run directory.
@@ -523,6 +524,8 @@ def train(
         progress: print progress and a summary of the outputs.
         strategy: a ``tf.distribute.Strategy`` to use instead of ``train_config.distribution``.
         callbacks: extra Keras callbacks (one Keras epoch = one tick of ``log_every`` steps).
+        mlflow_tags: extra tags of the MLflow run, set when it starts (e.g. ``mlflow.parentRunId``
+            to nest it under another run, as ``ragan tune`` does with its trials).
         **train_options: training options as keywords (``kimg=2``), on top of ``train_config``.
 
     Returns:
@@ -568,14 +571,14 @@ def train(
     try:
         return _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progress, callbacks,
                       multi_worker=is_multi_worker(strategy), strategy_text=describe_strategy(strategy),
-                      keras=import_keras())
+                      keras=import_keras(), mlflow_tags=dict(mlflow_tags or {}))
     finally:
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progress, user_callbacks, *,
-           multi_worker, strategy_text, keras) -> Path:
+           multi_worker, strategy_text, keras, mlflow_tags) -> Path:
     from ragan.data.pipeline import load_dataset
     from ragan.tracking import RunTracker
     from ragan.training import callbacks as cb
@@ -628,7 +631,8 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
         run_id=tracking_info.get("run_id") if plan.resume else None,
         run_name=run_dir.resolve().name,
         params=params,
-        tags={"ragan.model": plan.model_name, "ragan.run_dir": str(run_dir.resolve()), "ragan.version": __version__},
+        tags={"ragan.model": plan.model_name, "ragan.run_dir": str(run_dir.resolve()), "ragan.version": __version__,
+              **mlflow_tags},
     )
     if chief:
         tracker.log_artifact(run_dir / CONFIG_FILE)

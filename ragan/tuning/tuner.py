@@ -471,7 +471,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
             train(
                 study.model_name, study.data, run_dir, config=trial_config.model_config,
                 train_config=trial_config.training, kimg=kimg, resume=resume, tracking_uri=study.tracking_uri,
-                experiment=study.experiment, progress=study.progress,
+                experiment=study.experiment, progress=study.progress, mlflow_tags=_trial_start_tags(study, trial_id),
             )
             result = study.objective.evaluate(load_generator(run_dir))
         except Exception as error:
@@ -584,6 +584,15 @@ def _prepare_run_dir(run_dir: Path, trial_config: TrialConfig, parent_dir: Path 
     return True
 
 
+def _trial_start_tags(study: StudyContext, trial_id: str) -> dict:
+    """Tags a trial's MLflow run gets when it starts: nested under the study's run at once, so a
+    running (or killed) trial shows up in its place, not only once it has finished."""
+    tags = {"ragan.study": str(study.out.resolve()), "ragan.trial_id": str(trial_id)}
+    if study.parent_run_id:
+        tags["mlflow.parentRunId"] = study.parent_run_id
+    return tags
+
+
 def _tag_trial_run(study: StudyContext, record: dict, tracking_uri: str) -> None:
     """Make the trial's MLflow run a child of the study's run; log its objective and status."""
     try:
@@ -591,15 +600,12 @@ def _tag_trial_run(study: StudyContext, record: dict, tracking_uri: str) -> None
         from mlflow.entities import Metric, RunTag
 
         tags = {
-            "ragan.study": str(study.out.resolve()),
-            "ragan.trial_id": record["trial_id"],
+            **_trial_start_tags(study, record["trial_id"]),
+            "mlflow.runName": f"{study.out.resolve().name}/trial-{record['trial_id']}",
             "ragan.trial_status": record["status"],
             "ragan.tuner_id": record["tuner_id"],
             "ragan.trial.hyperparameters": json.dumps(record["hyperparameters"], default=str)[:5000],
-            "mlflow.runName": f"{study.out.resolve().name}/trial-{record['trial_id']}",
         }
-        if study.parent_run_id:
-            tags["mlflow.parentRunId"] = study.parent_run_id
         if record.get("continued_from") is not None:
             tags["ragan.continued_from_trial"] = str(record["continued_from"])
         if record.get("message"):
