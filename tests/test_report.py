@@ -308,3 +308,33 @@ def test_evaluate_a_trained_gan(tmp_path, pneumonia_npz):
     # A 20-step GAN is far from the real images: its FID is worse than held-out real images'.
     rows = {(r["metric"], r["reference"]): r["value"] for r in report.data["quality"]["rows"]}
     assert rows[("FID", False)] > rows[("FID", True)]
+
+
+def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch, capsys):
+    import inspect
+
+    import ragan.evaluation.report as report_module
+    from ragan.cli.main import main
+
+    library_defaults = {name: p.default for name, p in inspect.signature(report_module.evaluate).parameters.items()
+                        if p.default is not inspect.Parameter.empty}
+    captured = {}
+
+    def fake_evaluate(real, synthetic, **kwargs):
+        captured.update(kwargs, real=real, synthetic=synthetic)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(report_module, "evaluate", fake_evaluate)
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--real", "r", "--synthetic", "s", "--out", "o", "--kid-subsets", "7",
+              "--diversity-pairs", "9", "--max-images", "300", "--add-per-class", "5", "--rebalance"])
+    assert captured["kid_subsets"] == 7 and captured["diversity_pairs"] == 9 and captured["max_images"] == 300
+    assert captured["add_per_class"] == 5 and captured["rebalance"] is True
+    captured.clear()
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--real", "r", "--synthetic", "s", "--out", "o"])
+    for name in ("kid_subsets", "diversity_pairs", "max_images", "batch_size", "classifier", "epochs", "rebalance",
+                 "add_per_class", "quick", "overwrite"):
+        assert captured[name] == library_defaults[name], name
+    assert tuple(captured["seeds"]) == tuple(library_defaults["seeds"])
+    assert tuple(captured["synthetic_fractions"]) == tuple(library_defaults["synthetic_fractions"])

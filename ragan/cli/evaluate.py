@@ -47,6 +47,10 @@ def register(subparsers):
     parser.add_argument("--max-images", type=int, default=5000,
                         help="at most this many images per set for the feature metrics and the audit's queries; the audit "
                         "searches every real training image (default 5000)")
+    parser.add_argument("--kid-subsets", type=int, default=100,
+                        help="random subsets KID is averaged over; its spread is over them (default 100)")
+    parser.add_argument("--diversity-pairs", type=int, default=200,
+                        help="image pairs of the MS-SSIM diversity estimate (default 200)")
     parser.add_argument("--no-study", action="store_true", help="skip the classifier study (the slow part)")
     parser.add_argument("--no-memorisation", action="store_true", help="skip the memorisation audit")
     parser.add_argument("--quick", action="store_true",
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         add_per_class=args.add_per_class, rebalance=args.rebalance, classifier=args.classifier,
         classifier_weights=args.classifier_weights, epochs=args.epochs, batch_size=args.batch_size,
         synthetic_class=args.synthetic_class, memorisation=not args.no_memorisation, max_images=args.max_images,
-        quick=args.quick, overwrite=args.overwrite, progress=not args.quiet,
+        kid_subsets=args.kid_subsets, diversity_pairs=args.diversity_pairs, quick=args.quick, overwrite=args.overwrite, progress=not args.quiet,
     )
     print("\n".join(report.summary))
     print(f"report: {report.html_path} (data: {report.json_path})")
