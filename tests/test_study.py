@@ -159,3 +159,36 @@ def test_study_bad_inputs(pair, tmp_path, pneumonia_npz):
         classifier_study(real, synthetic, seeds=(0, 0))
     with pytest.raises(RaganError, match=r"each fraction must be in \[0, 1\)"):
         classifier_study(real, synthetic, synthetic_fractions=(0.2, 1.5))
+
+
+@pytest.mark.slow
+def test_per_class_and_rebalance_arms_train_with_an_efficientnet(pair, tmp_path, pneumonia_npz):
+    """The arms that add N per class and that rebalance the minority class, trained end to end,
+    with the EfficientNet family the study offers beside the small CNN."""
+    from ragan.evaluation.study import classifier_study
+
+    real, _ = pair
+    data = np.load(pneumonia_npz)
+    labels = data["train_labels"][1000:3000, 0]
+    normal = np.flatnonzero(labels == 0)[:130] + 1000
+    pneumonia = np.flatnonzero(labels == 1)[:30] + 1000
+    chosen = np.concatenate([normal, pneumonia])
+    synthetic = write_prepared_dataset(tmp_path / "synthetic",
+                                       {"train": (data["train_images"][chosen], data["train_labels"][chosen, 0])},
+                                       CLASS_NAMES, synthetic=True)
+    result = classifier_study(real, synthetic, synthetic_fractions=(), add_per_class=20, rebalance=True, seeds=(0,),
+                              epochs=1, batch_size=32, classifier="efficientnet_b0", progress=False)
+    arms = {arm.name: arm for arm in result.arms}
+    assert list(arms) == ["real", "real_aug", "real+synthetic+20/class", "count_matched+20/class",
+                          "real+synthetic_rebalance", "count_matched_rebalance", "synthetic_only"]
+    assert arms["real+synthetic+20/class"].composition == {"real": 200, "synthetic": 40, "repeated_real": 0}
+    assert arms["real+synthetic+20/class"].class_counts == {"normal": 61, "pneumonia": 179}
+    assert arms["count_matched+20/class"].composition == {"real": 200, "synthetic": 0, "repeated_real": 40}
+    # Rebalancing tops the minority class (41 normal) up to the majority (159 pneumonia).
+    assert arms["real+synthetic_rebalance"].class_counts == {"normal": 159, "pneumonia": 159}
+    assert arms["count_matched_rebalance"].class_counts == {"normal": 159, "pneumonia": 159}
+    for arm in result.arms:
+        assert len(arm.runs) == 1 and arm.runs[0]["metrics"]["num_examples"] == 100
+        assert 0.0 <= arm.runs[0]["metrics"]["auc"] <= 1.0
+    assert result.settings["classifier"] == "efficientnet_b0"
+    assert any("efficientnet" in layer.name for layer in result.reference_model.layers)
