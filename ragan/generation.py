@@ -263,17 +263,6 @@ def generate(
         raise RaganError("format='png': this model was trained on 16-bit RGB images, which PNG files from "
                          "ragan cannot hold (16-bit PNG is greyscale here); use format='tfrecord' (--format tfrecord).")
 
-    images, kept_labels, generated = _generate_filtered(
-        model, int(n), wanted, seed=int(seed), truncation=truncation, batch_size=int(batch_size),
-        threshold=filter_threshold, max_attempts=int(max_attempts), use_ema=use_ema, progress=progress,
-        dtype=dtype,
-    )
-    if filter_threshold is not None and len(images) < n:
-        raise RaganError(
-            f"only {len(images)} of {generated} generated images scored >= {filter_threshold} as real; "
-            f"lower the filter threshold (or raise max_attempts from Python)."
-        )
-
     partial = _partial_dir(out)
     if partial.exists():
         shutil.rmtree(partial)
@@ -287,17 +276,29 @@ def generate(
         "truncation": truncation,
         "use_ema": bool(use_ema),
         "filter_threshold": filter_threshold,
-        "num_generated": int(generated),
-        "num_kept": int(len(images)),
     }
-    if format == "png":
-        _write_pngs(partial, images, kept_labels, class_names)
-        (partial / "generation.json").write_text(json.dumps(generator_info, indent=2) + "\n", encoding="utf-8")
-    else:
-        _write_tfrecords(partial, images, kept_labels, class_names, generator_info)
+    # Images go to disk round by round, so memory does not grow with n.
+    sink = _ImageSink(partial, format, int(n), class_names)
+    try:
+        kept_labels, generated = _generate_filtered(
+            model, int(n), wanted, seed=int(seed), truncation=truncation, batch_size=int(batch_size),
+            threshold=filter_threshold, max_attempts=int(max_attempts), use_ema=use_ema, progress=progress,
+            dtype=dtype, sink=sink,
+        )
+        if filter_threshold is not None and sink.count < n:
+            raise RaganError(
+                f"only {sink.count} of {generated} generated images scored >= {filter_threshold} as real; "
+                f"lower the filter threshold (or raise max_attempts from Python)."
+            )
+        generator_info.update(num_generated=int(generated), num_kept=int(sink.count))
+        sink.finish(generator_info, dtype=dtype, image_shape=(model.image_size, model.image_size, model.channels))
+    except BaseException:
+        sink.abort()
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     publish_directory(partial, out)
     return GenerationResult(
-        out=out, format=format, num_images=len(images), num_generated=int(generated),
+        out=out, format=format, num_images=int(sink.count), num_generated=int(generated),
         labels=[] if kept_labels is None else [int(v) for v in kept_labels],
         class_names=class_names, seed=int(seed), truncation=truncation, filter_threshold=filter_threshold,
     )
@@ -309,12 +310,12 @@ SEED_ROUND = 256
 
 
 def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, threshold, max_attempts, use_ema, progress,
-                       dtype="uint8"):
+                       dtype, sink):
     """Generate rounds of :data:`SEED_ROUND` images (deterministically from ``seed``) until ``n``
-    images pass the filter, or ``max_attempts`` times ``max(n, SEED_ROUND)`` were tried."""
+    images pass the filter, or ``max_attempts`` times ``max(n, SEED_ROUND)`` were tried; each
+    round's kept images go to ``sink``. Returns the kept labels (or ``None``) and the number tried."""
     from tqdm.auto import tqdm
 
-    kept_images: list[np.ndarray] = []
     kept_labels: list[np.ndarray] = []
     count = 0
     generated = 0
@@ -355,58 +356,82 @@ def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, thresh
                     keep_idx = np.flatnonzero(keep)[: n - count]
                 batch = batch[keep_idx]
                 batch_labels = None if batch_labels is None else np.asarray(batch_labels)[keep_idx]
-            kept_images.append(_to_pixels(batch, dtype))
+            batch_labels = None if batch_labels is None else np.asarray(batch_labels, dtype=np.int32)
+            sink.write(_to_pixels(batch, dtype), batch_labels)
             if batch_labels is not None:
-                kept_labels.append(np.asarray(batch_labels, dtype=np.int32))
+                kept_labels.append(batch_labels)
             count += len(batch)
             bar.update(len(batch))
     finally:
         bar.close()
-    images = np.concatenate(kept_images)[:n] if kept_images else np.zeros((0,), dtype)
-    labels = np.concatenate(kept_labels)[:n] if kept_labels else None
-    return images, labels, generated
+    labels = np.concatenate(kept_labels) if kept_labels else (None if wanted is None else np.zeros(0, np.int32))
+    return labels, generated
 
 
-def _write_pngs(directory: Path, images: np.ndarray, labels, class_names: Sequence[str]) -> None:
-    from PIL import Image
+class _ImageSink:
+    """Writes generated images as they are kept: PNG files (class sub-folders when labelled) or
+    one TFRecord shard with a manifest marked synthetic."""
 
-    width = max(6, int(math.log10(max(len(images), 1))) + 1)
-    for index, image in enumerate(images):
-        if labels is not None:
-            name = class_names[int(labels[index])] if int(labels[index]) < len(class_names) else f"class_{int(labels[index])}"
-            folder = directory / name
-        else:
-            folder = directory
-        folder.mkdir(exist_ok=True)
-        array = image[..., 0] if image.shape[-1] == 1 else image
-        Image.fromarray(array).save(folder / f"synthetic-{index:0{width}d}.png", optimize=False)
+    def __init__(self, directory: Path, format: str, n: int, class_names: Sequence[str]):
+        self.directory, self.format = directory, format
+        self.class_names = list(class_names)
+        self.width = max(6, int(math.log10(max(n, 1))) + 1)
+        self.count = 0
+        self.class_counts: dict[int, int] = {}
+        self.writer = None
+        if format == "tfrecord":
+            from ragan.data.manifest import shard_name
+            from ragan.data.tfrecord import ShardWriter
 
+            self.writer = ShardWriter(directory / shard_name("train", 0, 1))
 
-def _write_tfrecords(directory: Path, images: np.ndarray, labels, class_names, generator_info: dict) -> None:
-    from ragan.data.manifest import Manifest, ShardInfo, SplitInfo, shard_name
-    from ragan.data.tfrecord import ShardWriter
+    def _class_name(self, label: int) -> str:
+        return self.class_names[label] if label < len(self.class_names) else f"class_{label}"
 
-    size, channels = int(images.shape[1]), int(images.shape[3])
-    labelled = labels is not None
-    name = shard_name("train", 0, 1)
-    with ShardWriter(directory / name) as writer:
-        for index, image in enumerate(images):
-            writer.write(image, int(labels[index]) if labelled else -1, -1)
-    info = writer.info()
-    names = list(class_names) if labelled else []
-    if labelled and len(names) < int(labels.max()) + 1:
-        names = [f"class_{i}" for i in range(int(labels.max()) + 1)]
-    counts = {c: int(np.sum(labels == i)) for i, c in enumerate(names)} if labelled else {}
-    manifest = Manifest(
-        image_size=size,
-        channels=channels,
-        dtype=str(images.dtype),
-        class_names=names,
-        labelled=labelled,
-        splits={"train": SplitInfo(num_examples=len(images), class_counts=counts, shards=[info])},
-        options={"image_size": size, "channels": channels, "bit_depth": 16 if images.dtype == np.uint16 else 8},
-        source={"kind": "generated"},
-        synthetic=True,
-        generator=generator_info,
-    )
-    manifest.write(directory)
+    def write(self, images: np.ndarray, labels) -> None:
+        from PIL import Image
+
+        for offset, image in enumerate(images):
+            label = None if labels is None else int(labels[offset])
+            if label is not None:
+                self.class_counts[label] = self.class_counts.get(label, 0) + 1
+            if self.writer is not None:
+                self.writer.write(image, -1 if label is None else label, -1)
+            else:
+                folder = self.directory if label is None else self.directory / self._class_name(label)
+                folder.mkdir(exist_ok=True)
+                array = image[..., 0] if image.shape[-1] == 1 else image
+                Image.fromarray(array).save(folder / f"synthetic-{self.count:0{self.width}d}.png", optimize=False)
+            self.count += 1
+
+    def finish(self, generator_info: dict, *, dtype: str, image_shape: tuple[int, int, int]) -> None:
+        if self.writer is None:
+            (self.directory / "generation.json").write_text(json.dumps(generator_info, indent=2) + "\n",
+                                                           encoding="utf-8")
+            return
+        from ragan.data.manifest import Manifest, SplitInfo
+
+        self.writer.close()
+        labelled = bool(self.class_counts)
+        names = list(self.class_names) if labelled else []
+        if labelled and len(names) < max(self.class_counts) + 1:
+            names = [f"class_{i}" for i in range(max(self.class_counts) + 1)]
+        counts = {name: self.class_counts.get(i, 0) for i, name in enumerate(names)} if labelled else {}
+        size, _, channels = image_shape
+        manifest = Manifest(
+            image_size=size,
+            channels=channels,
+            dtype=dtype,
+            class_names=names,
+            labelled=labelled,
+            splits={"train": SplitInfo(num_examples=self.count, class_counts=counts, shards=[self.writer.info()])},
+            options={"image_size": size, "channels": channels, "bit_depth": 16 if dtype == "uint16" else 8},
+            source={"kind": "generated"},
+            synthetic=True,
+            generator=generator_info,
+        )
+        manifest.write(self.directory)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()

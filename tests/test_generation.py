@@ -51,6 +51,23 @@ def test_batch_size_does_not_change_the_images(tiny_run, tmp_path):
     assert all(np.array_equal(small[k], large[k]) for k in small)
 
 
+def test_images_are_written_round_by_round_not_held_in_memory(tiny_run, tmp_path, monkeypatch):
+    import ragan.generation as generation
+
+    gan = load_generator(tiny_run)
+    real_generate = gan.generate
+    on_disk_before_each_round = []
+
+    def counting_generate(*args, **kwargs):
+        on_disk_before_each_round.append(len(list(generation._partial_dir(tmp_path / "s").rglob("*.png"))))
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(gan, "generate", counting_generate)
+    result = generate(gan, 300, tmp_path / "s", seed=0, progress=False)
+    assert result.num_images == 300 and len(list((tmp_path / "s").rglob("*.png"))) == 300
+    assert on_disk_before_each_round == [0, generation.SEED_ROUND]  # round 1 was on disk before round 2
+
+
 def test_filter_is_refused_for_critic_models(tmp_path):
     from ragan.models import WGANGP
 
@@ -132,7 +149,7 @@ def test_discriminator_filter_keeps_only_confident_images(tiny_run, tmp_path):
     assert np.all(rescored >= threshold - 0.05)  # uint8 rounding moves scores slightly
     with pytest.raises(RaganError, match="scored >= 1.0"):
         generate(tiny_run, 4, tmp_path / "g", filter_threshold=1.0, max_attempts=2, progress=False)
-    assert not (tmp_path / "g").exists()
+    assert not (tmp_path / "g").exists() and not (tmp_path / ".g.ragan-partial").exists()
 
 
 def test_bad_arguments(tiny_run, tmp_path):
