@@ -182,8 +182,8 @@ class MemorisationReport:
             "num_test": self.num_test,
             "feature_name": self.feature_name,
             "rule": (
-                f"flag when distance < {self.threshold_scale:g} x the {self.baseline_percentile:g}th "
-                "percentile of held-out real images' nearest-training distances, in any search"
+                f"flag when distance < {self.threshold_scale:g} x the {self.baseline_percentile:g}% quantile "
+                "of held-out real images' nearest-training distances, in any search"
             ),
             "baseline_percentile": self.baseline_percentile,
             "threshold_scale": self.threshold_scale,
