@@ -812,27 +812,18 @@ def evaluate(
         PosixPath('report/report.html')
     """
     from ragan.evaluation.classifier import (
-        CLASSIFIER_KINDS,
         array_dataset,
         build_classifier,
         classifier_input_resize,
         train_classifier,
     )
-    from ragan.evaluation.study import (_check_add_per_class, _check_fractions, _check_seeds, classifier_study,
-                                        load_study_data)
+    from ragan.evaluation.study import check_study_options, classifier_study, load_study_data
 
     out = Path(out)
     extractors = _check_extractors(extractor, inception_weights)
     if "inception" in extractors:
         _check_inception_file(inception_weights)
-    seeds = _check_seeds(seeds)
-    fractions = _check_fractions(synthetic_fractions)
-    add_per_class = _check_add_per_class(add_per_class)
-    if classifier not in CLASSIFIER_KINDS:
-        raise RaganError(
-            f"classifier={classifier!r} is not allowed; choose one of {', '.join(map(repr, CLASSIFIER_KINDS))}."
-            f"{did_you_mean(classifier, CLASSIFIER_KINDS)}"
-        )
+    seeds, fractions, add_per_class = check_study_options(seeds, synthetic_fractions, add_per_class, classifier)
     if quick:
         seeds = seeds[:1]
         epochs = QUICK["epochs"] if epochs is None else epochs

@@ -555,6 +555,22 @@ def _check_add_per_class(add_per_class) -> int | None:
     return int(add_per_class)
 
 
+def check_study_options(seeds, synthetic_fractions, add_per_class, classifier) -> tuple:
+    """The study's options checked (one-line errors) and normalised: ``(seeds, fractions, add_per_class)``.
+
+    ``add_per_class`` is checked here, not only by the mix rule: with ``skip_unavailable`` a bad
+    value would otherwise become a note.
+    """
+    from ragan.evaluation.classifier import CLASSIFIER_KINDS
+
+    if classifier not in CLASSIFIER_KINDS:
+        raise RaganError(
+            f"classifier={classifier!r} is not allowed; choose one of {', '.join(map(repr, CLASSIFIER_KINDS))}."
+            f"{did_you_mean(classifier, CLASSIFIER_KINDS)}"
+        )
+    return _check_seeds(seeds), _check_fractions(synthetic_fractions), _check_add_per_class(add_per_class)
+
+
 def classifier_study(
     real,
     synthetic=None,
@@ -622,7 +638,6 @@ def classifier_study(
     from tqdm.auto import tqdm
 
     from ragan.evaluation.classifier import (
-        CLASSIFIER_KINDS,
         array_dataset,
         balanced_class_weights,
         build_classifier,
@@ -630,15 +645,7 @@ def classifier_study(
         train_classifier,
     )
 
-    seeds = _check_seeds(seeds)
-    fractions = _check_fractions(synthetic_fractions)
-    # Checked here, not only by the mix rule: with skip_unavailable a bad value would become a note.
-    add_per_class = _check_add_per_class(add_per_class)
-    if classifier not in CLASSIFIER_KINDS:
-        raise RaganError(
-            f"classifier={classifier!r} is not allowed; choose one of {', '.join(map(repr, CLASSIFIER_KINDS))}."
-            f"{did_you_mean(classifier, CLASSIFIER_KINDS)}"
-        )
+    seeds, fractions, add_per_class = check_study_options(seeds, synthetic_fractions, add_per_class, classifier)
     if class_weight not in (None, "balanced"):
         raise RaganError(f"class_weight={class_weight!r} is not allowed; use None or 'balanced'.")
     explicit_arms = arms is not None
