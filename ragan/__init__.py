@@ -15,8 +15,7 @@ TensorFlow is imported lazily (on first use of a stage that needs it), quietly.
 
 from __future__ import annotations
 
-import importlib
-
+from ragan._lazy import lazy_attributes
 from ragan._tf import import_tf, quiet_environment
 from ragan._version import __version__
 from ragan.config import Boolean, Choice, Config, Float, Int, hparam
@@ -27,14 +26,14 @@ quiet_environment()
 
 # name -> module that defines it; imported on first access so `import ragan` stays fast.
 _LAZY = {
-    "prepare_dataset": "ragan.data.prepare",
-    "load_dataset": "ragan.data.pipeline",
-    "read_manifest": "ragan.data.manifest",
-    "train": "ragan.training.loop",
-    "generate": "ragan.generation",
-    "load_generator": "ragan.generation",
-    "evaluate": "ragan.evaluation.report",
-    "tune": "ragan.tuning.tuner",
+    "prepare_dataset": "data.prepare",
+    "load_dataset": "data.pipeline",
+    "read_manifest": "data.manifest",
+    "train": "training.loop",
+    "generate": "generation",
+    "load_generator": "generation",
+    "evaluate": "evaluation.report",
+    "tune": "tuning.tuner",
 }
 _SUBMODULES = {"data", "datasets", "models", "training", "evaluation", "tuning", "losses", "layers"}
 
@@ -56,17 +55,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        module = importlib.import_module(f"ragan.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'ragan' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, _SUBMODULES)

@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from ragan._lazy import lazy_attributes
 
 # name -> module that defines it.
 _LAZY = {
@@ -72,17 +72,4 @@ _SUBMODULES = ("metrics", "features", "memorisation", "classifier", "study", "mi
 __all__ = [*_LAZY, *_SUBMODULES]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"ragan.evaluation.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        module = importlib.import_module(f"ragan.evaluation.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'ragan.evaluation' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, _SUBMODULES)

@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from ragan._lazy import lazy_attributes
 
 _LAZY = {
     "tune": "tuner",
@@ -42,17 +42,4 @@ _SUBMODULES = ("tuner", "hypermodel", "objective")
 __all__ = [*_LAZY, *_SUBMODULES]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"ragan.tuning.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        module = importlib.import_module(f"ragan.tuning.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'ragan.tuning' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, _SUBMODULES)
