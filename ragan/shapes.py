@@ -13,16 +13,16 @@ __all__ = ["SUPPORTED_IMAGE_SIZES", "check_channels", "check_image_size"]
 SUPPORTED_IMAGE_SIZES = (16, 32, 64, 128, 256)
 
 
-def check_image_size(image_size) -> int:
-    """Return ``image_size`` as an int, or raise a :class:`RaganError` unless it is a power of two
-    in 16..256.
+def check_image_size(image_size, sizes=SUPPORTED_IMAGE_SIZES) -> int:
+    """Return ``image_size`` as an int, or raise a :class:`RaganError` unless it is one of
+    ``sizes`` (by default the powers of two in 16..256, which every ragan GAN supports).
 
     Example:
         >>> check_image_size(64)
         64
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size not in SUPPORTED_IMAGE_SIZES:
-        allowed = ", ".join(str(s) for s in SUPPORTED_IMAGE_SIZES)
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size not in sizes:
+        allowed = ", ".join(str(s) for s in sizes)
         raise RaganError(
             f"image_size={image_size!r} is not supported; GANs need a power of two, one of {allowed} "
             "(prepare the dataset at one of these sizes)."

@@ -14,7 +14,7 @@ from ragan.losses.adversarial import (
     wasserstein_discriminator_loss,
     wasserstein_generator_loss,
 )
-from ragan.losses.penalties import gradient_penalty
+from ragan.losses.penalties import gradient_penalty, path_length_penalty, r1_penalty
 
 __all__ = [
     "auxiliary_classifier_loss",
@@ -23,6 +23,8 @@ __all__ = [
     "gradient_penalty",
     "hinge_discriminator_loss",
     "hinge_generator_loss",
+    "path_length_penalty",
+    "r1_penalty",
     "wasserstein_discriminator_loss",
     "wasserstein_generator_loss",
 ]

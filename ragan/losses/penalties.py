@@ -6,7 +6,7 @@ from ragan._tf import import_tf
 
 tf = import_tf()
 
-__all__ = ["gradient_penalty"]
+__all__ = ["gradient_penalty", "path_length_penalty", "r1_penalty"]
 
 
 def gradient_penalty(critic_fn, real, fake, *, epsilon: float = 1e-10, seed=0, target: float = 1.0):
@@ -58,3 +58,58 @@ def gradient_penalty(critic_fn, real, fake, *, epsilon: float = 1e-10, seed=0, t
     squared = tf.reduce_sum(tf.square(gradients), axis=tf.range(1, tf.rank(gradients)))
     norm = tf.sqrt(squared + epsilon)
     return tf.square(norm - target)
+
+
+def r1_penalty(discriminator_fn, real):
+    """R1 penalty per example: ``||grad_x sum D(x)||^2`` at the real images ``x`` (Mescheder et
+    al. 2018), the regulariser of StyleGAN2; multiply it by ``gamma / 2``.
+
+    Differentiable with respect to D's weights (call it inside the tape that trains D).
+
+    Args:
+        discriminator_fn: images -> logits (augmentation included, when D sees augmented images).
+        real: real images ``(B, H, W, C)``.
+
+    Returns:
+        float32 ``(B,)``.
+
+    Example:
+        >>> r1_penalty(lambda x: tf.reduce_sum(3.0 * x, axis=[1, 2, 3]), tf.ones([2, 4, 4, 1])).numpy()
+        array([144., 144.], dtype=float32)
+    """
+    real = tf.convert_to_tensor(real)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        logits = tf.cast(discriminator_fn(real), tf.float32)
+        total = tf.reduce_sum(logits)
+    gradients = tf.cast(tape.gradient(total, real), tf.float32)
+    return tf.reduce_sum(tf.square(gradients), axis=list(range(1, gradients.shape.rank)))
+
+
+def path_length_penalty(gradients, pl_mean, *, decay: float = 0.01):
+    """StyleGAN2's path-length penalty from the gradients ``J_w^T y`` (Karras et al. 2020, eq. 4).
+
+    ``lengths = sqrt(mean over the ws of ||g||^2)`` per example; the running target is moved
+    toward their batch mean, ``target = pl_mean + decay * (mean(lengths) - pl_mean)`` (gradients
+    flow through the batch mean, as in the official code), and the penalty is
+    ``(lengths - target)^2``.
+
+    Args:
+        gradients: ``(B, num_ws, w_dim)``, the gradient of ``sum(G(w) * y)`` with respect to the
+            ws for random images ``y ~ N(0, 1/(H*W))``.
+        pl_mean: the running mean of path lengths (a scalar).
+        decay: how fast the running mean follows.
+
+    Returns:
+        ``(penalty (B,), new pl_mean (scalar))``.
+
+    Example:
+        >>> penalty, mean = path_length_penalty(tf.ones([2, 3, 4]), 0.0, decay=0.5)
+        >>> float(mean), penalty.numpy().tolist()
+        (1.0, [1.0, 1.0])
+    """
+    gradients = tf.cast(gradients, tf.float32)
+    lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=2), axis=1))
+    pl_mean = tf.cast(pl_mean, tf.float32)
+    target = pl_mean + decay * (tf.reduce_mean(lengths) - pl_mean)
+    return tf.square(lengths - target), target

@@ -1,6 +1,6 @@
 """ragan's GANs: the :class:`GAN` base class (the extension point) and the registered models.
 
-Importing this package registers ``dcgan``, ``wgan_gp``, ``sngan`` and ``acgan`` and makes them
+Importing this package registers ``dcgan``, ``wgan_gp``, ``sngan``, ``acgan`` and ``stylegan2`` and makes them
 loadable from ``.keras`` files with ``safe_mode`` on.
 
 Example:
@@ -23,6 +23,7 @@ from ragan.models.dcgan import DCGAN, DCGANConfig
 from ragan.models.wgan_gp import WGANGP, WGANGPConfig
 from ragan.models.sngan import SNGAN, SNGANConfig
 from ragan.models.acgan import ACGAN, ACGANConfig
+from ragan.models.stylegan2 import StyleGAN2, StyleGAN2Config
 
 __all__ = [
     "ACGAN",
@@ -33,6 +34,8 @@ __all__ = [
     "GANConfig",
     "SNGAN",
     "SNGANConfig",
+    "StyleGAN2",
+    "StyleGAN2Config",
     "WGANGP",
     "WGANGPConfig",
     "load_gan",

@@ -31,6 +31,7 @@ from ragan.config import Choice, Config, Float, hparam
 from ragan.errors import RaganError
 from ragan.layers.augment import ada_update, diff_augment, parse_augment_policy
 from ragan.layers.blocks import build_discriminator, build_generator, check_channels, check_image_size
+from ragan.shapes import SUPPORTED_IMAGE_SIZES
 from ragan.losses.adversarial import per_example
 
 tf = import_tf()
@@ -156,6 +157,8 @@ class GAN(keras.Model):
 
     gan_name: str | None = None
     config_class: type = GANConfig
+    #: The image sizes the networks can be built for.
+    supported_image_sizes: tuple[int, ...] = SUPPORTED_IMAGE_SIZES
     #: True for models that are conditional by construction (AC-GAN).
     always_conditional: bool = False
     #: True when ``sigmoid(D(x))`` is a probability that x is real (a cross-entropy-trained D);
@@ -176,7 +179,7 @@ class GAN(keras.Model):
     ):
         super().__init__(**kwargs)
         self.config = self._resolve_config(config)
-        self.image_size = check_image_size(image_size)
+        self.image_size = check_image_size(image_size, self.supported_image_sizes)
         self.channels = check_channels(channels)
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
             raise RaganError(f"num_classes={num_classes!r} must be an integer >= 0.")
@@ -190,9 +193,7 @@ class GAN(keras.Model):
             raise RaganError(
                 f"{why}: it needs a labelled dataset with at least 2 classes, got num_classes={self.num_classes}."
             )
-        self.augment_policy = (
-            parse_augment_policy(self.config.augment_policy) if self.config.augment != "none" else ()
-        )
+        self.augment_policy = self.resolve_augment_policy()
         self.reshape_logs = False
 
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="gan_seed_generator")
@@ -200,10 +201,10 @@ class GAN(keras.Model):
         self.discriminator = self.build_discriminator()
         self._check_network(self.generator, "build_generator")
         self._check_network(self.discriminator, "build_discriminator")
-        self.ema_generator = self._build_ema_generator() if self.config.ema_decay > 0 else None
+        self.ema_generator = self._build_ema_generator() if self.uses_ema() else None
         self.augment_probability = self.add_weight(
             shape=(),
-            initializer=keras.initializers.Constant(1.0 if self.config.augment == "diffaugment" else 0.0),
+            initializer=keras.initializers.Constant(self.initial_augment_probability()),
             dtype="float32",
             trainable=False,
             aggregation="only_first_replica",
@@ -232,6 +233,24 @@ class GAN(keras.Model):
             f"config must be a {wanted.__name__}, a dict of hyperparameters or None, "
             f"not {type(config).__name__}."
         )
+
+    @classmethod
+    def training_defaults(cls, config, image_size: int) -> dict:
+        """Training options this model prefers by default (e.g. ``{"batch_size": 32}``) for a
+        dataset of ``image_size``; the user's options override them. None by default."""
+        return {}
+
+    def resolve_augment_policy(self) -> tuple[str, ...]:
+        """The augmentations D's inputs go through (empty: none)."""
+        return parse_augment_policy(self.config.augment_policy) if self.config.augment != "none" else ()
+
+    def uses_ema(self) -> bool:
+        """Whether the model keeps an EMA copy of the generator."""
+        return self.config.ema_decay > 0
+
+    def initial_augment_probability(self) -> float:
+        """The starting value of ``augment_probability``."""
+        return 1.0 if self.config.augment == "diffaugment" else 0.0
 
     def _check_network(self, network, method: str) -> None:
         if not isinstance(network, keras.Model):

@@ -1,0 +1,12 @@
+"""StyleGAN2-ADA in Keras 3: the official architecture and training, registered as ``stylegan2``.
+
+* :mod:`~ragan.models.stylegan2.model`: :class:`StyleGAN2` (the ragan GAN) and its presets;
+* :mod:`~ragan.models.stylegan2.networks`: the generator and discriminator;
+* :mod:`~ragan.models.stylegan2.ops`: modulated convolution, FIR resampling, minibatch stddev;
+* :mod:`~ragan.models.stylegan2.pickle_reader` / :mod:`~ragan.models.stylegan2.official_names`:
+  reading NVIDIA's published network pickles without PyTorch.
+"""
+
+from ragan.models.stylegan2.model import PRESETS, StyleGAN2, StyleGAN2Config, resolve_preset
+
+__all__ = ["PRESETS", "StyleGAN2", "StyleGAN2Config", "resolve_preset"]
