@@ -85,7 +85,9 @@ def load_generator(run_or_model, *, tracking_uri: str | None = None):
 
     Args:
         run_or_model: a training run directory (its ``run.json`` names the model), a ``.keras``
-            file saved by ragan, an MLflow ``runs:/<run_id>/model`` URI, or an already loaded GAN.
+            file saved by ragan, an MLflow ``runs:/<run_id>/model`` URI, an official StyleGAN2-ADA
+            ``.pkl`` (read without running its code, :mod:`ragan.models.stylegan2.pickle_import`),
+            or an already loaded GAN.
         tracking_uri: the MLflow server or store of a ``runs:/`` URI (default:
             ``MLFLOW_TRACKING_URI``; a run's local store is ``sqlite:///RUN_DIR/mlflow.db``).
 
@@ -103,6 +105,13 @@ def load_generator(run_or_model, *, tracking_uri: str | None = None):
 
     if isinstance(run_or_model, keras.Model):
         return run_or_model
+    from ragan.models.stylegan2.pickle_import import import_network_pickle, is_network_pickle
+
+    if is_network_pickle(run_or_model):
+        model, info = import_network_pickle(run_or_model)
+        model.class_names = [f"class_{i}" for i in range(model.num_classes)]
+        model.run_metadata = {"imported_from": info}
+        return model
     path, meta = resolve_model_path(run_or_model, tracking_uri=tracking_uri)
     try:
         model = keras.saving.load_model(path, safe_mode=True)
@@ -208,6 +217,7 @@ def generate(
     tracking_uri: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    noise_mode: str | None = None,
 ) -> GenerationResult:
     """Generate ``n`` images with a trained GAN and write them to ``out``.
 
@@ -231,6 +241,8 @@ def generate(
         tracking_uri: the MLflow server or store of a ``runs:/`` URI (default ``MLFLOW_TRACKING_URI``).
         overwrite: replace an existing non-empty ``out``.
         progress: show a progress bar.
+        noise_mode: StyleGAN2 only: ``const`` (its stored noise maps; the default),
+            ``random`` or ``none``.
 
     Returns:
         A :class:`GenerationResult` (counts, labels, kept fraction).
@@ -256,6 +268,13 @@ def generate(
             "(a critic or hinge margin), so a probability threshold means nothing for it; generate "
             "without the filter."
         )
+    options = {}
+    if noise_mode is not None:
+        import inspect
+
+        if "noise_mode" not in inspect.signature(model.generate).parameters:
+            raise RaganError(f"noise_mode applies to StyleGAN2 models; this is a {getattr(model, 'gan_name', type(model).__name__)}.")
+        options["noise_mode"] = noise_mode
     wanted = _resolve_labels(labels, int(n), model)
     class_names = list(getattr(model, "class_names", []) or [])
     dtype = _pixel_dtype(model)
@@ -274,6 +293,7 @@ def generate(
         "mlflow_run_id": (meta.get("mlflow") or {}).get("run_id") if isinstance(meta.get("mlflow"), dict) else meta.get("mlflow_run_id"),
         "seed": int(seed),
         "truncation": truncation,
+        **options,
         "use_ema": bool(use_ema),
         "filter_threshold": filter_threshold,
     }
@@ -283,7 +303,7 @@ def generate(
         kept_labels, generated = _generate_filtered(
             model, int(n), wanted, seed=int(seed), truncation=truncation, batch_size=int(batch_size),
             threshold=filter_threshold, max_attempts=int(max_attempts), use_ema=use_ema, progress=progress,
-            dtype=dtype, sink=sink,
+            dtype=dtype, sink=sink, options=options,
         )
         if filter_threshold is not None and sink.count < n:
             raise RaganError(
@@ -307,24 +327,32 @@ def generate(
 # Images drawn from one derived seed. Fixed, so --batch-size (a speed/memory setting) never
 # changes which images a seed gives.
 SEED_ROUND = 256
+# Above 256 px a round is smaller, so that memory stays bounded (16 RGB images of 1024 px are
+# 200 MB as float32); it depends on the model's image size only, so a seed still decides the images.
+LARGE_SEED_ROUND = 16
+
+
+def _seed_round(model) -> int:
+    return SEED_ROUND if getattr(model, "image_size", 0) <= 256 else LARGE_SEED_ROUND
 
 
 def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, threshold, max_attempts, use_ema, progress,
-                       dtype, sink):
+                       dtype, sink, options=None):
     """Generate rounds of :data:`SEED_ROUND` images (deterministically from ``seed``) until ``n``
     images pass the filter, or ``max_attempts`` times ``max(n, SEED_ROUND)`` were tried; each
     round's kept images go to ``sink``. Returns the kept labels (or ``None``) and the number tried."""
     from tqdm.auto import tqdm
 
     kept_labels: list[np.ndarray] = []
+    round_size = _seed_round(model)
     count = 0
     generated = 0
     round_index = 0
-    limit = max(n, SEED_ROUND) * max(1, max_attempts) if threshold is not None else n
+    limit = max(n, round_size) * max(1, max_attempts) if threshold is not None else n
     bar = tqdm(total=n, desc="generate", unit="img", disable=not progress, leave=False)
     try:
         while count < n and generated < limit:
-            size = min(SEED_ROUND, n - count) if threshold is None else SEED_ROUND
+            size = min(round_size, n - count) if threshold is None else round_size
             if wanted is None:
                 batch_labels = None
             elif threshold is None:
@@ -335,7 +363,7 @@ def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, thresh
                 batch_labels = np.resize(missing, size)
             # One seed per round derived from the user's seed: the same seed always gives the same images.
             batch = model.generate(size, labels=batch_labels, seed=seed * 1_000_003 + round_index,
-                                   batch_size=batch_size, truncation=truncation, use_ema=use_ema)
+                                   batch_size=batch_size, truncation=truncation, use_ema=use_ema, **(options or {}))
             batch = np.asarray(batch, dtype=np.float32)
             generated += size
             round_index += 1

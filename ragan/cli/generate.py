@@ -19,7 +19,11 @@ def register(subparsers):
                         help="conditional models: class names or indices, comma-separated, cycled over the "
                         "images (default: all classes in turn)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same images (default: 0)")
-    parser.add_argument("--truncation", type=float, default=None, help="truncation psi for the latent noise (default: off)")
+    parser.add_argument("--truncation", type=float, default=None,
+                        help="truncation psi: StyleGAN2 pulls w toward its average (e.g. 0.7), the other GANs redraw "
+                        "latent values beyond +-psi (default: off)")
+    parser.add_argument("--noise-mode", choices=("const", "random", "none"), default=None,
+                        help="StyleGAN2: its stored noise maps (const, the default), fresh noise (random) or none")
     parser.add_argument("--filter-threshold", type=float, default=None,
                         help="keep only images the discriminator scores as real with probability >= this (e.g. 0.7); "
                         "not for critic models (wgan_gp, sngan)")
@@ -44,6 +48,7 @@ def run(args) -> int:
         args.model, args.n, args.out, format=args.format, labels=labels, seed=args.seed,
         truncation=args.truncation, batch_size=args.batch_size, filter_threshold=args.filter_threshold,
         use_ema=not args.no_ema, tracking_uri=args.tracking_uri, overwrite=args.overwrite, progress=not args.quiet,
+        noise_mode=args.noise_mode,
     )
     print(f"wrote {result.num_images} images ({result.format}) to {result.out}")
     if result.filter_threshold is not None:

@@ -15,7 +15,7 @@ import sys
 from ragan._version import __version__
 from ragan.errors import RaganError
 
-SUBCOMMANDS = ("demo", "prepare", "hparams", "train", "generate", "evaluate", "mix", "tune", "docker")
+SUBCOMMANDS = ("demo", "prepare", "hparams", "train", "generate", "evaluate", "mix", "tune", "import-weights", "docker")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -29,10 +29,10 @@ def _available_modules():
     modules = {}
     for name in SUBCOMMANDS:
         try:
-            modules[name] = importlib.import_module(f"ragan.cli.{name}")
+            modules[name] = importlib.import_module(f"ragan.cli.{name.replace('-', '_')}")
         except ModuleNotFoundError as error:
             # A subcommand whose module is not present yet in this build is simply not offered.
-            if error.name != f"ragan.cli.{name}":
+            if error.name != f"ragan.cli.{name.replace('-', '_')}":
                 raise
     return modules
 

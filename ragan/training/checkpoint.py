@@ -249,6 +249,9 @@ def transfer_weights(source, target) -> dict:
         >>> report["skipped"]                                                             # doctest: +SKIP
         ['discriminator/class_embedding (shape (3, 256) here, (2, 256) in the source)']
     """
+    own_transfer = getattr(target, "transfer_from", None)
+    if callable(own_transfer):
+        return own_transfer(source)
     loaded, skipped = [], []
     for part in ("generator", "discriminator", "ema_generator"):
         destination = getattr(target, part, None)

@@ -223,7 +223,7 @@ def _plan_run(
             data = saved["data"]["path"]
     else:
         model_config = config_class.from_dict(model_overrides, source="config")
-        train_cfg = TrainConfig.from_dict(train_overrides, source="train_config")
+        train_cfg = None  # after the data is known: the model's defaults may depend on its image size
     if data is None:
         raise RaganError("data (a prepared dataset directory) is required; make one with 'ragan prepare'.")
     data = Path(data)
@@ -232,10 +232,15 @@ def _plan_run(
     try:
         # Every ragan GAN (the base class) needs these; checked here, before the run folder exists,
         # so that a re-prepared dataset can be trained with the same command.
-        check_image_size(manifest.image_size)
+        check_image_size(manifest.image_size, gan_class.supported_image_sizes)
         check_channels(manifest.channels)
     except RaganError as error:
         raise RaganError(f"data '{data}': {error}") from None
+    if init_from is not None and saved is None:
+        _check_network_pickle(str(init_from), gan_class, manifest.image_size)
+    if train_cfg is None:
+        defaults = gan_class.training_defaults(model_config, manifest.image_size)
+        train_cfg = TrainConfig.from_dict({**defaults, **train_overrides}, source="train_config")
     if saved is not None:
         before = saved["data"]
         now = _data_summary(data, manifest)
@@ -432,11 +437,35 @@ def _precision(mixed_precision: bool):
         keras.config.set_dtype_policy(previous)
 
 
-def _load_source_model(init_from: str):
+def _check_network_pickle(init_from: str, gan_class, image_size: int) -> None:
+    """An official network pickle as --init-from: only for stylegan2, at the data's resolution
+    (checked before the run folder exists)."""
+    from ragan.models.stylegan2 import StyleGAN2
+    from ragan.models.stylegan2.pickle_import import is_network_pickle, network_pickle_shape
+
+    if not is_network_pickle(init_from):
+        return
+    if not issubclass(gan_class, StyleGAN2):
+        raise RaganError(f"init_from='{init_from}': an official StyleGAN2-ADA pickle can start only a "
+                         f"stylegan2 run, not {gan_class.gan_name}.")
+    size = network_pickle_shape(init_from)["image_size"]
+    if size != image_size:
+        raise RaganError(
+            f"init_from='{init_from}': the network makes {size} px images but the data is {image_size} px; "
+            f"prepare the data at {size} px (ragan prepare --image-size {size}) to start from it."
+        )
+
+
+def _load_source_model(init_from: str, *, image_size: int, channels: int):
     from ragan._tf import import_keras
     from ragan.generation import resolve_model_path
+    from ragan.models.stylegan2.pickle_import import import_network_pickle, is_network_pickle
 
     keras = import_keras()
+    if is_network_pickle(init_from):
+        gan, info = import_network_pickle(init_from, channels=channels)
+        gan.source_info = info
+        return gan
     path, _ = resolve_model_path(init_from)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
@@ -659,14 +688,19 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
                 f"(kimg {tc.kimg_at(start_step):.3f}), {latest.name}")
             tracker.set_tags({"ragan.resumed_at_step": start_step})
         elif plan.init_from:
-            report = transfer_weights(_load_source_model(plan.init_from), gan)
+            source = _load_source_model(plan.init_from, image_size=plan.manifest.image_size,
+                                        channels=plan.manifest.channels)
+            report = transfer_weights(source, gan)
             skipped = report["skipped"]
             log(
                 f"ragan: init-from '{plan.init_from}': loaded {len(report['loaded'])} layers"
                 + (f"; skipped {len(skipped)}: {', '.join(skipped)}" if skipped else "; none skipped")
             )
+            source_info = getattr(source, "source_info", None) or {}
             tracker.set_tags(
-                {"ragan.init_from": plan.init_from, "ragan.init_from.skipped": ", ".join(skipped) or "none"}
+                {"ragan.init_from": plan.init_from, "ragan.init_from.skipped": ", ".join(skipped) or "none",
+                 **({"ragan.init_from.file": source_info["file"], "ragan.init_from.sha256": source_info["sha256"]}
+                    if source_info else {})}
             )
 
         state = cb.TrainingState(

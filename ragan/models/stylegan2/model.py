@@ -245,7 +245,7 @@ class StyleGAN2(GAN):
     """
 
     supported_image_sizes = STYLEGAN2_IMAGE_SIZES
-    log_names = ("d_loss", "g_loss", "r1_penalty", "pl_penalty")
+    log_names = ("d_loss", "g_loss")
 
     def __init__(self, config=None, *, image_size: int = 32, channels: int = 1, num_classes: int = 0,
                  seed: int = 0, **kwargs):
@@ -261,6 +261,9 @@ class StyleGAN2(GAN):
         self.pl_mean = state("pl_mean")
         self.ada_sign_sum = state("ada_sign_sum")
         self.ada_sign_count = state("ada_sign_count")
+        # The regularisers run every few steps: logs show their latest value.
+        self.last_r1_penalty = state("last_r1_penalty")
+        self.last_pl_penalty = state("last_pl_penalty")
 
     @property
     def resolved(self) -> dict:
@@ -433,7 +436,7 @@ class StyleGAN2(GAN):
             scaled = self.g_optimizer.scale_loss(for_gradients)
         self.apply_gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
         self.pl_mean.assign(tf.stop_gradient(new_mean))
-        self._trackers["pl_penalty"].update_state(tf.reduce_mean(penalty))
+        self.last_pl_penalty.assign(tf.reduce_mean(penalty))
         return tf.constant(0)
 
     def _d_main(self, real, labels):
@@ -456,13 +459,14 @@ class StyleGAN2(GAN):
             loss, for_gradients = self.reduce_loss(penalty * (r["r1_gamma"] / 2) * r["r1_interval"])
             scaled = self.d_optimizer.scale_loss(for_gradients)
         self.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
-        self._trackers["r1_penalty"].update_state(tf.reduce_mean(penalty))
+        self.last_r1_penalty.assign(tf.reduce_mean(penalty))
         return tf.constant(0)
 
     def apply_gradients(self, optimizer, tape, loss, variables) -> None:
         # A regulariser does not reach every weight (R1 never reaches D's last bias); those get a
         # zero gradient, as in the official code, instead of a warning.
-        gradients = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        gradients = tape.gradient(loss, variables)
+        gradients = [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(gradients, variables)]
         optimizer.apply_gradients(zip(gradients, variables))
 
     def _every(self, interval: int):
@@ -536,12 +540,56 @@ class StyleGAN2(GAN):
     def update_ema(self) -> None:  # the base class's per-step EMA is replaced by _update_ema
         return None
 
+    def training_logs(self) -> dict:
+        logs = super().training_logs()
+        extra = {}
+        if self.resolved["r1_gamma"] > 0 and self.resolved["r1_interval"] > 0:
+            extra["r1_penalty"] = tf.identity(self.last_r1_penalty.value)
+        if self.resolved["pl_weight"] > 0:
+            extra["pl_penalty"] = tf.identity(self.last_pl_penalty.value)
+        if self.reshape_logs:
+            extra = {name: tf.reshape(value, [1]) for name, value in extra.items()}
+        return {**logs, **extra}
+
+    def transfer_from(self, source) -> dict:
+        """Copy ``source``'s weights variable by variable (official names), where shapes agree:
+        another StyleGAN2 run, or an imported official network (transfer learning)."""
+        from ragan.models.stylegan2.official_names import named_variables
+
+        if not isinstance(source, StyleGAN2):
+            raise RaganError(
+                f"a stylegan2 model can start only from another stylegan2 model or an official .pkl, "
+                f"not from a {getattr(source, 'gan_name', type(source).__name__)}."
+            )
+        loaded, skipped = [], []
+        for part in ("generator", "discriminator", "ema_generator"):
+            destination, origin = getattr(self, part), getattr(source, part)
+            if destination is None:
+                continue
+            if origin is None:
+                origin = source.generator if part == "ema_generator" else None
+            if origin is None:
+                skipped.append(f"{part} (the source has none)")
+                continue
+            theirs = {name: variable for name, variable, _ in named_variables(origin)}
+            for name, variable, _ in named_variables(destination):
+                match = theirs.get(name)
+                if match is None:
+                    skipped.append(f"{part}/{name} (not in the source)")
+                elif tuple(match.shape) != tuple(variable.shape):
+                    skipped.append(f"{part}/{name} (shape {tuple(variable.shape)} here, {tuple(match.shape)} in the source)")
+                else:
+                    variable.assign(match)
+                    loaded.append(f"{part}/{name}")
+        self.augment_probability.assign(source.augment_probability)
+        return {"loaded": loaded, "skipped": skipped}
+
     # ------------------------------------------------------------------------------------------
     # Using a trained model
     # ------------------------------------------------------------------------------------------
     def generate(self, n: int | None = None, labels=None, seed: int | None = None, *, batch_size: int = 64,
                  truncation: float | None = None, use_ema: bool = True, noise_mode: str = "const",
-                 latents=None) -> np.ndarray:
+                 latents=None, clip: bool = True) -> np.ndarray:
         """Generate images, NHWC float32 in [-1, 1].
 
         Args:
@@ -554,6 +602,8 @@ class StyleGAN2(GAN):
             use_ema: generate with the EMA generator.
             noise_mode: ``const`` (the stored noise maps, deterministic), ``random`` or ``none``.
             latents: explicit z ``(n, latent_dim)`` instead of drawing them.
+            clip: clip to [-1, 1] (the generator has no output non-linearity; its images stray
+                slightly outside the range, as the official ones do).
 
         Example:
             >>> images = gan.generate(latents=z, truncation=0.7, noise_mode="const")
@@ -586,7 +636,7 @@ class StyleGAN2(GAN):
             batch_labels = label_array[start:stop] if label_array is not None else np.zeros((stop - start,), np.int32)
             noise_seed = np.array([base_seed, start], np.int32)
             images[start:stop] = function(latents[start:stop], batch_labels, noise_seed).numpy()
-        return images
+        return np.clip(images, -1.0, 1.0, out=images) if clip else images
 
     def map_latents(self, latents, labels=None, truncation: float | None = None, use_ema: bool = True) -> np.ndarray:
         """The ws ``(n, num_ws, w_dim)`` for ``latents`` (truncated toward ``w_avg`` when asked)."""

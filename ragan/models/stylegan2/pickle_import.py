@@ -1,0 +1,225 @@
+"""Official StyleGAN2-ADA network pickles as ragan models: ``ragan import-weights FILE.pkl``.
+
+:func:`import_network_pickle` reads a pickle with the restricted reader of
+:mod:`ragan.models.stylegan2.pickle_reader` (no code from the file runs, PyTorch is not needed),
+builds a :class:`~ragan.models.stylegan2.StyleGAN2` with the same configuration (resolution,
+channels, widths, mapping layers, conditioning, clamp, minibatch group), and loads ``G``, ``D``,
+``G_ema``, ``w_avg`` and the augmentation probability into it. :func:`write_imported_run` saves
+the result as a run folder that ``ragan generate``, ``ragan evaluate --run`` and
+``ragan train stylegan2 --init-from`` use.
+
+Changing the number of channels: an RGB network can start a greyscale (1-channel) model. The
+conversion keeps the network's behaviour on grey images: toRGB weights and biases are averaged
+over the colours (the grey output is the mean of R, G and B), and fromRGB weights are summed over
+the colours and rescaled for the new fan-in (an RGB network fed the same grey value in R, G and B
+sees exactly what the converted network sees). Grey to RGB repeats the channel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ragan.errors import RaganError
+from ragan.models.stylegan2.official_names import from_official, named_variables
+from ragan.models.stylegan2.pickle_reader import read_network_pickle
+
+__all__ = ["import_network_pickle", "is_network_pickle", "network_pickle_shape", "write_imported_run"]
+
+
+def is_network_pickle(path) -> bool:
+    """Whether ``path`` names a ``.pkl`` file (an official network pickle, presumably)."""
+    return str(path).lower().endswith(".pkl")
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _config_from_pickle(path: str, data: dict) -> tuple[dict, dict]:
+    """(ragan StyleGAN2 config, network shape) from the pickle's constructor arguments."""
+    source = data.get("G_ema") or data.get("G")
+    if source is None:
+        raise RaganError(f"{path}: the pickle holds no generator (G or G_ema).")
+    g = source.init_kwargs
+    synthesis = dict(g.get("synthesis_kwargs") or {})
+    mapping = dict(g.get("mapping_kwargs") or {})
+    if synthesis.get("architecture", "skip") != "skip":
+        raise RaganError(f"{path}: the generator architecture {synthesis['architecture']!r} is not supported "
+                         "(ragan's StyleGAN2 generator is the official default, 'skip').")
+    d = data["D"].init_kwargs if data.get("D") is not None else {}
+    epilogue = dict(d.get("epilogue_kwargs") or {})
+    if int((d.get("mapping_kwargs") or {}).get("num_layers", 8)) != 8:
+        raise RaganError(f"{path}: a discriminator label mapping with other than 8 layers is not supported.")
+    conv_clamp = synthesis.get("conv_clamp")
+    config = {
+        "latent_dim": int(g["z_dim"]),
+        "w_dim": int(g["w_dim"]),
+        "mapping_layers": int(mapping.get("num_layers", 8)),
+        "channel_base": int(synthesis.get("channel_base", 32768)),
+        "channel_max": int(synthesis.get("channel_max", 512)),
+        "conv_clamp": None if conv_clamp is None else float(conv_clamp),
+        "num_fp16_res": int(synthesis.get("num_fp16_res", 0)),
+        "conditional": int(g.get("c_dim", 0)) > 0,
+        "d_architecture": str(d.get("architecture", "resnet")),
+        "mbstd_group": int(epilogue.get("mbstd_group_size") or 4),
+    }
+    shape = {
+        "image_size": int(g["img_resolution"]),
+        "channels": int(g["img_channels"]),
+        "num_classes": int(g.get("c_dim", 0)),
+    }
+    return config, shape
+
+
+def network_pickle_shape(path) -> dict:
+    """``{"image_size", "channels", "num_classes"}`` of the network in an official pickle."""
+    path = os.fspath(path)
+    return _config_from_pickle(path, read_network_pickle(path))[1]
+
+
+def _convert_channels(name: str, array: np.ndarray, have: int, want: int) -> np.ndarray:
+    """An official tensor for ``want`` image channels instead of ``have`` (see the module doc)."""
+    if have == want:
+        return array
+    if ".torgb." in name or name.startswith("torgb"):
+        if name.endswith("torgb.weight"):  # (out=colours, in, 1, 1)
+            mean = array.mean(axis=0, keepdims=True)
+            return mean if want == 1 else np.repeat(array, want, axis=0)
+        if name.endswith("torgb.bias"):
+            return array.mean(keepdims=True).reshape(1) if want == 1 else np.repeat(array, want)
+    if name.endswith("fromrgb.weight"):  # (out, in=colours, 1, 1); the run-time gain is 1/sqrt(in)
+        if want == 1:
+            return array.sum(axis=1, keepdims=True) / np.sqrt(have)
+        return np.repeat(array, want, axis=1) / np.sqrt(want)
+    return array
+
+
+def _load_network(network, module, *, path: str, what: str, have_channels: int, want_channels: int) -> None:
+    tensors = module.tensors()
+    for name, variable, layout in named_variables(network):
+        if name not in tensors:
+            raise RaganError(f"{path}: {what} has no tensor {name!r}; it is not a StyleGAN2-ADA network of this shape.")
+        array = _convert_channels(name, np.asarray(tensors[name], np.float32), have_channels, want_channels)
+        value = from_official(array, layout)
+        if tuple(value.shape) != tuple(variable.shape):
+            raise RaganError(
+                f"{path}: {what} tensor {name!r} has shape {tuple(array.shape)}, which does not fit "
+                f"{tuple(variable.shape)}; the pickle's configuration is not one ragan can rebuild."
+            )
+        variable.assign(value)
+
+
+def import_network_pickle(path, *, channels: int | None = None, seed: int = 0):
+    """A :class:`~ragan.models.stylegan2.StyleGAN2` holding an official pickle's networks.
+
+    Args:
+        path: the ``.pkl`` file (e.g. NVIDIA's ``ffhq.pkl`` or a snapshot of your own run).
+        channels: image channels of the model to build (default: the network's); 1 from an RGB
+            network averages its colour outputs (see the module docstring).
+        seed: seed of the model's training randomness (the weights come from the file).
+
+    Returns:
+        ``(gan, info)``; ``info`` holds the source file name, its SHA-256, the networks loaded and
+        the augmentation probability.
+
+    Example:
+        >>> gan, info = import_network_pickle("ffhq.pkl", channels=1)   # doctest: +SKIP
+        >>> images = gan.generate(4, seed=0, truncation=0.7)           # doctest: +SKIP
+    """
+    from ragan.models.stylegan2.model import StyleGAN2
+
+    path = os.fspath(path)
+    data = read_network_pickle(path)
+    config, shape = _config_from_pickle(path, data)
+    have = shape["channels"]
+    want = have if channels is None else int(channels)
+    if want not in (1, 3):
+        raise RaganError(f"channels={channels!r}: use 1 (greyscale) or 3 (RGB).")
+    augment = data.get("augment_pipe")
+    p = 0.0
+    if augment is not None:
+        buffers = augment.tensors()
+        if "p" in buffers:
+            p = float(np.asarray(buffers["p"]).reshape(()))
+    config["augment_p"] = min(max(p, 0.0), 1.0)
+    gan = StyleGAN2(config, image_size=shape["image_size"], channels=want, num_classes=shape["num_classes"], seed=seed)
+    loaded = []
+    for key, network in (("G", gan.generator), ("D", gan.discriminator), ("G_ema", gan.ema_generator)):
+        module = data.get(key)
+        if module is None or network is None:
+            continue
+        _load_network(network, module, path=path, what=key, have_channels=have, want_channels=want)
+        loaded.append(key)
+    if "G" not in loaded and "G_ema" in loaded:
+        for source, target in zip(gan.ema_generator.weights, gan.generator.weights):
+            target.assign(source)
+    if "G_ema" not in loaded and gan.ema_generator is not None:
+        for source, target in zip(gan.generator.weights, gan.ema_generator.weights):
+            target.assign(source)
+    gan.augment_probability.assign(config["augment_p"])
+    info = {
+        "file": os.path.basename(path),
+        "sha256": file_sha256(path),
+        "networks": loaded,
+        "image_size": shape["image_size"],
+        "channels_in_file": have,
+        "channels": want,
+        "num_classes": shape["num_classes"],
+        "augment_p": config["augment_p"],
+        "training_set_kwargs": {k: v for k, v in (data.get("training_set_kwargs") or {}).items()
+                                if isinstance(v, (str, int, float, bool, type(None)))},
+    }
+    return gan, info
+
+
+def write_imported_run(gan, info: dict, out, *, class_names=None, overwrite: bool = False) -> Path:
+    """Save an imported network as a run folder (``model.keras``, ``config.json``, ``run.json``),
+    published atomically; ``ragan generate OUT`` and ``--init-from OUT`` read it."""
+    from ragan._files import publish_directory
+    from ragan.training.loop import CONFIG_FILE, MODEL_FILE, RUN_FILE
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise RaganError(f"output {str(out)!r} exists and is not empty; pass --overwrite to replace it.")
+    names = list(class_names or [])
+    if names and len(names) != gan.num_classes:
+        raise RaganError(f"class_names has {len(names)} names but the network has {gan.num_classes} classes.")
+    if not names and gan.num_classes:
+        names = [f"class_{i}" for i in range(gan.num_classes)]
+    partial = out.parent / f".{out.name}.ragan-partial"
+    if partial.exists():
+        import shutil
+
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    gan.compile()
+    gan.save(partial / MODEL_FILE)
+    config = {
+        "model": "stylegan2",
+        "model_config": gan.config.to_dict(),
+        "imported_from": info,
+        "data": {"image_size": gan.image_size, "channels": gan.channels, "class_names": names},
+    }
+    (partial / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    run = {
+        "model": MODEL_FILE,
+        "status": "imported",
+        "model_name": "stylegan2",
+        "image_size": gan.image_size,
+        "channels": gan.channels,
+        "class_names": names,
+        "dtype": "uint8",
+        "imported_from": info,
+    }
+    (partial / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+    publish_directory(partial, out)
+    return out
