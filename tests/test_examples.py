@@ -160,3 +160,17 @@ def test_tune_quick(tmp_path):
     synthetic = read_json(out / "synthetic" / "manifest.json")
     assert synthetic["synthetic"] is True and synthetic["splits"]["train"]["num_examples"] == 40
     assert "best trial" in stdout and "kid=" in stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "stylegan2_ada_fixtures").is_dir(),
+                    reason="../shared/data/stylegan2_ada_fixtures (the official-format test networks) is absent")
+def test_transfer_learning_from_an_official_pickle(tmp_path):
+    out = tmp_path / "tl"
+    stdout = run_example("transfer_learning", out)
+    assert "imported sg2ada-32px-gray-uncond.pkl" in stdout
+    assert len(list((out / "before").rglob("*.png"))) == 8 and len(list((out / "after").rglob("*.png"))) == 8
+    info = read_json(out / "finetuned" / "run.json")
+    assert info["status"] == "finished"
+    config = read_json(out / "finetuned" / "config.json")
+    assert config["model_config"]["freeze_d"] == 4 and config["model_config"]["channel_max"] == 64

@@ -237,7 +237,11 @@ def _plan_run(
     except RaganError as error:
         raise RaganError(f"data '{data}': {error}") from None
     if init_from is not None and saved is None:
-        _check_network_pickle(str(init_from), gan_class, manifest.image_size)
+        architecture = _check_network_pickle(str(init_from), gan_class, manifest.image_size)
+        if architecture:
+            # The network's own architecture, unless the user set a value: its weights then fit.
+            chosen = {key: value for key, value in model_overrides.items() if value is not None}
+            model_config = config_class.from_dict({**architecture, **chosen}, source="config")
     if train_cfg is None:
         defaults = gan_class.training_defaults(model_config, manifest.image_size)
         train_cfg = TrainConfig.from_dict({**defaults, **train_overrides}, source="train_config")
@@ -437,23 +441,25 @@ def _precision(mixed_precision: bool):
         keras.config.set_dtype_policy(previous)
 
 
-def _check_network_pickle(init_from: str, gan_class, image_size: int) -> None:
+def _check_network_pickle(init_from: str, gan_class, image_size: int) -> dict:
     """An official network pickle as --init-from: only for stylegan2, at the data's resolution
-    (checked before the run folder exists)."""
+    (checked before the run folder exists). Returns the network's architecture settings."""
     from ragan.models.stylegan2 import StyleGAN2
-    from ragan.models.stylegan2.pickle_import import is_network_pickle, network_pickle_shape
+    from ragan.models.stylegan2.pickle_import import is_network_pickle, network_pickle_config
 
     if not is_network_pickle(init_from):
-        return
+        return {}
     if not issubclass(gan_class, StyleGAN2):
         raise RaganError(f"init_from='{init_from}': an official StyleGAN2-ADA pickle can start only a "
                          f"stylegan2 run, not {gan_class.gan_name}.")
-    size = network_pickle_shape(init_from)["image_size"]
+    architecture, shape = network_pickle_config(init_from)
+    size = shape["image_size"]
     if size != image_size:
         raise RaganError(
             f"init_from='{init_from}': the network makes {size} px images but the data is {image_size} px; "
             f"prepare the data at {size} px (ragan prepare --image-size {size}) to start from it."
         )
+    return architecture
 
 
 def _load_source_model(init_from: str, *, image_size: int, channels: int):

@@ -28,7 +28,7 @@ from ragan.errors import RaganError
 from ragan.models.stylegan2.official_names import from_official, named_variables
 from ragan.models.stylegan2.pickle_reader import read_network_pickle
 
-__all__ = ["import_network_pickle", "is_network_pickle", "network_pickle_shape", "write_imported_run"]
+__all__ = ["ARCHITECTURE_KEYS", "import_network_pickle", "is_network_pickle", "network_pickle_config", "write_imported_run"]
 
 
 def is_network_pickle(path) -> bool:
@@ -80,10 +80,17 @@ def _config_from_pickle(path: str, data: dict) -> tuple[dict, dict]:
     return config, shape
 
 
-def network_pickle_shape(path) -> dict:
-    """``{"image_size", "channels", "num_classes"}`` of the network in an official pickle."""
+#: The settings that decide the networks' shapes (a model built with them takes the weights).
+ARCHITECTURE_KEYS = ("latent_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "conv_clamp",
+                     "d_architecture")
+
+
+def network_pickle_config(path) -> tuple[dict, dict]:
+    """``(architecture, shape)`` of the network in an official pickle: the StyleGAN2Config values
+    of :data:`ARCHITECTURE_KEYS`, and ``{"image_size", "channels", "num_classes"}``."""
     path = os.fspath(path)
-    return _config_from_pickle(path, read_network_pickle(path))[1]
+    config, shape = _config_from_pickle(path, read_network_pickle(path))
+    return {key: config[key] for key in ARCHITECTURE_KEYS}, shape
 
 
 def _convert_channels(name: str, array: np.ndarray, have: int, want: int) -> np.ndarray:
