@@ -437,7 +437,6 @@ class StyleGAN2(GAN):
         self.apply_gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
         self.pl_mean.assign(tf.stop_gradient(new_mean))
         self.last_pl_penalty.assign(tf.reduce_mean(penalty))
-        return tf.constant(0)
 
     def _d_main(self, real, labels):
         batch_size = tf.shape(real)[0]
@@ -460,7 +459,6 @@ class StyleGAN2(GAN):
             scaled = self.d_optimizer.scale_loss(for_gradients)
         self.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
         self.last_r1_penalty.assign(tf.reduce_mean(penalty))
-        return tf.constant(0)
 
     def apply_gradients(self, optimizer, tape, loss, variables) -> None:
         # A regulariser does not reach every weight (R1 never reaches D's last bias); those get a
@@ -472,19 +470,64 @@ class StyleGAN2(GAN):
     def _every(self, interval: int):
         return tf.equal(self.step_counter % interval, 0)
 
+    def _due_regularisers(self) -> tuple[bool, bool]:
+        """Whether this step runs the path-length and the R1 regularisation step."""
+        r = self.resolved
+        step = int(self.step_counter.numpy())
+        return (r["pl_weight"] > 0 and step % r["pl_interval"] == 0,
+                r["r1_gamma"] > 0 and r["r1_interval"] > 0 and step % r["r1_interval"] == 0)
+
+    def make_train_function(self, force=False):
+        """One compiled step per combination of due regularisers, chosen before each step.
+
+        Lazy regularisation is a separate optimizer step every few steps; an optimizer update (a
+        synchronisation point under ``tf.distribute``) cannot sit inside ``tf.cond``, so the step
+        to run is chosen in Python, as the official training loop does, from the step counter.
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        if self.steps_per_execution != 1:
+            raise RaganError("stylegan2 trains one step per execution (steps_per_execution=1): "
+                             "its regularisation steps are chosen step by step.")
+        compiled = {}
+
+        def train_function(iterator):
+            due = self._due_regularisers()
+            if due not in compiled:
+                compiled[due] = self._make_function(lambda data, due=due: self._train_step(data, *due))
+            return compiled[due](iterator)
+
+        self.train_function = train_function
+        return train_function
+
     def train_step(self, data):
+        """One training step (the due regularisers decided in the graph; ``fit`` uses
+        :meth:`make_train_function`'s per-step choice instead)."""
+        return self._train_step(data, None, None)
+
+    def _train_step(self, data, pl_due, r1_due):
         r = self.resolved
         real, labels = self.unpack_batch(data)
         batch_size = tf.shape(real)[0]
         global_batch = tf.cast(batch_size * self.num_replicas(), tf.float32)
 
+        def maybe(due, interval, step):
+            if due is None:  # decided in the graph
+
+                def run():
+                    step()
+                    return tf.constant(0)
+
+                tf.cond(self._every(interval), run, lambda: tf.constant(0))
+            elif due:
+                step()
+
         g_loss = self._g_main(batch_size, labels)
         if r["pl_weight"] > 0:
-            tf.cond(self._every(r["pl_interval"]), lambda: self._g_path_length(batch_size, labels),
-                    lambda: tf.constant(0))
+            maybe(pl_due, r["pl_interval"], lambda: self._g_path_length(batch_size, labels))
         d_loss, real_logits = self._d_main(real, labels)
         if r["r1_gamma"] > 0 and r["r1_interval"] > 0:
-            tf.cond(self._every(r["r1_interval"]), lambda: self._d_r1(real, labels), lambda: tf.constant(0))
+            maybe(r1_due, r["r1_interval"], lambda: self._d_r1(real, labels))
 
         self._update_ema(global_batch)
         self.update_augment_probability(real_logits)
