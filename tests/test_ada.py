@@ -49,6 +49,8 @@ def test_pipeline_names_are_data_and_checked():
         ada_augment(np.zeros((2, 16, 8, 1), np.float32), 0.5, SEED)
     with pytest.raises(RaganError, match="1 or 3"):
         ada_augment(np.zeros((2, 16, 16, 2), np.float32), 0.5, SEED)
+    with pytest.raises(RaganError, match="floating"):
+        ada_augment(np.zeros((2, 16, 16, 1), np.uint8), 0.5, SEED)
 
 
 def test_p_zero_is_the_identity_and_unpicked_images_are_untouched():
@@ -138,7 +140,8 @@ def test_same_seed_same_output_other_seed_other_output():
     # A transform's draws do not depend on which others are enabled.
     flip_only = augment(images, 1.0, ("xflip",))
     offset = augment(images, 1.0, ("xflip", "brightness")) - flip_only  # same flips, plus a brightness
-    np.testing.assert_allclose(offset, np.broadcast_to(offset.mean(axis=(1, 2, 3), keepdims=True), offset.shape), atol=1e-6)
+    per_image = np.broadcast_to(offset.mean(axis=(1, 2, 3), keepdims=True), offset.shape)
+    np.testing.assert_allclose(offset, per_image, atol=1e-6)
 
 
 def test_gradients_flow_to_the_images_and_are_the_exact_adjoint():

@@ -572,6 +572,8 @@ def _check_images(images):
     shape = images.shape
     if shape.rank != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
         raise RaganError(f"ada_augment: images must be (batch, size, size, 1 or 3) with a known size; got {shape}.")
+    if not images.dtype.is_floating:
+        raise RaganError(f"ada_augment: images must be floating point (in [-1, 1]); got {images.dtype.name}.")
     if shape[1] != shape[2]:
         raise RaganError(f"ada_augment: images must be square; got {shape[1]}x{shape[2]}.")
     if shape[1] < 4:
