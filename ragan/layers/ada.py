@@ -315,14 +315,15 @@ def _reflect(index, length):
     return tf.where(period >= length, 2 * length - 1 - period, period)
 
 
-def _source_coordinates(inverse_pixels, out_size):
-    """Input (x, y) of every output pixel: ``inverse_pixels @ (column, row, 1)``, each (N, out, out)."""
+def _source_coordinates(inverse_pixels, out_size, shift=0.0):
+    """Input (x, y) + ``shift`` of every output pixel: ``inverse_pixels @ (column, row, 1)``, each
+    (N, out, out); one full-size addition per coordinate, the rest on rows and columns."""
     grid = tf.range(out_size, dtype=tf.float32)
-    m = inverse_pixels[:, :, None, None, :]  # (N, 3, 1, 1, 3)
-    cols, rows = grid[None, None, :], grid[None, :, None]
-    x = m[:, 0, ..., 0] * cols + m[:, 0, ..., 1] * rows + m[:, 0, ..., 2]
-    y = m[:, 1, ..., 0] * cols + m[:, 1, ..., 1] * rows + m[:, 1, ..., 2]
-    return x, y
+    m = inverse_pixels[:, :2, None, :]  # (N, 2, 1, 3)
+    along_columns = m[..., 0] * grid + (m[..., 2] + shift)  # (N, 2, out)
+    along_rows = m[..., 1] * grid  # (N, 2, out)
+    coords = along_columns[:, :, None, :] + along_rows[:, :, :, None]  # (N, 2, out, out)
+    return coords[:, 0], coords[:, 1]
 
 
 def _gather_sum(values, index, weights):
@@ -369,10 +370,10 @@ def _scatter_sum(upstream, index, weights, shape):
     return scatter(upstream)
 
 
-def _mirror(coordinate, length):
-    """Fold a continuous pixel coordinate into [-1/2, length - 1/2] by mirroring about the edges:
-    bilinear interpolation of the mirrored extension reads the same values there."""
-    return (length - 0.5) - tf.abs(tf.math.floormod(coordinate + 0.5, 2.0 * length) - length)
+def _mirror(shifted, length):
+    """Fold a continuous pixel coordinate, given plus 1/2, into [-1/2, length - 1/2] by mirroring
+    about the edges: bilinear interpolation of the mirrored extension reads the same values there."""
+    return (length - 0.5) - tf.abs(tf.math.floormod(shifted, 2.0 * length) - length)
 
 
 def _sample(planes, inverse_pixels, out_size, *, exact):
@@ -381,9 +382,9 @@ def _sample(planes, inverse_pixels, out_size, *, exact):
     mirrored extension of each plane.
     """
     size = planes.shape[1]
-    x, y = _source_coordinates(inverse_pixels, out_size)
     plane_index = tf.reshape(tf.range(tf.shape(planes)[0]), [-1, 1, 1])
     if exact:
+        x, y = _source_coordinates(inverse_pixels, out_size)
         rows = _reflect(tf.cast(tf.round(y), tf.int32), size)
         cols = _reflect(tf.cast(tf.round(x), tf.int32), size)
         return _gather_sum(tf.reshape(planes, [-1, 1]), (plane_index * size + rows) * size + cols, None)
@@ -391,10 +392,12 @@ def _sample(planes, inverse_pixels, out_size, *, exact):
     # so one gather of rows of 4 reads all that a bilinear sample needs.
     padded = tf.pad(planes, [[0, 0], [1, 1], [1, 1]], mode="SYMMETRIC")
     corners = tf.stack([padded[:, :-1, :-1], padded[:, :-1, 1:], padded[:, 1:, :-1], padded[:, 1:, 1:]], -1)
+    x, y = _source_coordinates(inverse_pixels, out_size, shift=0.5)
     x, y = _mirror(x, size), _mirror(y, size)
     x0, y0 = tf.floor(x), tf.floor(y)
     fx, fy = x - x0, y - y0
-    cell = (plane_index * (size + 1) + tf.cast(y0, tf.int32) + 1) * (size + 1) + tf.cast(x0, tf.int32) + 1
+    first_cell = plane_index * (size + 1) ** 2 + (size + 1) + 1  # cell of pixel (0, 0) in each plane
+    cell = tf.cast(y0, tf.int32) * (size + 1) + tf.cast(x0, tf.int32) + first_cell
     weights = tf.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx], axis=-1)
     return _gather_sum(tf.reshape(corners, [-1, 4]), cell, weights)
 
