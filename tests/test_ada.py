@@ -132,6 +132,16 @@ def test_general_resampling_follows_the_same_pixel_convention_as_the_exact_path(
     np.testing.assert_allclose(out, np.rot90(image.numpy()[0]), atol=2e-2)
 
 
+def test_matrix_and_convolution_filters_agree(monkeypatch):
+    planes = tf.constant(noise(3, size=16)[..., 0])
+    fine = tf.constant(noise(3, size=2 * 16 + 2 * ada_module._MARGIN)[..., 0])
+    by_matrix = ada_module._upsample(planes), ada_module._downsample(fine)
+    monkeypatch.setattr(ada_module, "_MATRIX_FILTER_MAX_SIZE", 0)
+    by_convolution = ada_module._upsample(planes), ada_module._downsample(fine)
+    for matrix_result, convolution_result in zip(by_matrix, by_convolution):
+        np.testing.assert_allclose(matrix_result, convolution_result, atol=1e-5)
+
+
 def test_same_seed_same_output_other_seed_other_output():
     images = noise(8, channels=3)
     first = augment(images, 0.7, "bgc", seed=tf.constant([5, 6]))

@@ -38,10 +38,11 @@ How it is computed:
   are copied pixel for pixel, exactly. The others are upsampled 2x with a Lanczos-3 low-pass filter,
   resampled bilinearly on that finer grid, and filtered back down, as the official code does to
   limit aliasing (its filter is a ``sym6`` wavelet; ours is symmetric, so that the mirror padding
-  commutes with the upsampling and no wide padding is needed; it rings a little more on sharp
-  edges, as any sharp low-pass filter does). Only the images that need it pay for this path. The
-  filters are separable convolutions on one plane per channel; the resampling is a gather whose
-  gradient is the exact adjoint, itself differentiable (R1 through the augmentation works).
+  commutes with the upsampling and no wide padding is needed; like any sharp low-pass filter it
+  rings a little on sharp edges, so values can leave the input's range slightly). Only the images
+  that need it pay for this path. The filters are separable, run on one plane per channel, as
+  small banded matrix products up to 128 px and convolutions beyond; the resampling is a gather
+  whose gradient is the exact adjoint, itself differentiable (R1 through the augmentation works).
   TF's registered gradient of ``ImageProjectiveTransformV3`` is only an approximation (it warps
   the output gradient back with the inverse matrix, ignoring the Jacobian and the mirroring),
   which is why that op is not used: the generator is trained through these gradients.
@@ -63,6 +64,7 @@ Reference:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -327,8 +329,8 @@ def _source_coordinates(inverse_pixels, out_size, shift=0.0):
 
 
 def _gather_sum(values, index, weights):
-    """``sum_k weights[..., k] * values[index, k]`` for ``values`` of shape (M, K); ``weights``
-    None means one column of weight 1 (an exact copy).
+    """``sum_k weights[k] * values[index[k]]`` for a flat ``values`` (``k`` along the first axis,
+    so that slices are contiguous); ``weights`` None means one index per output, copied exactly.
 
     Its gradient is the exact adjoint, a weighted ``bincount`` (much faster on CPU than the
     ``unsorted_segment_sum`` that ``tf.gather``'s gradient becomes), and that adjoint's own
@@ -338,34 +340,30 @@ def _gather_sum(values, index, weights):
     @tf.custom_gradient
     def gather(values):
         picked = tf.gather(values, index)
-        out = picked[..., 0] if weights is None else tf.reduce_sum(picked * weights, axis=-1)
+        out = picked if weights is None else tf.reduce_sum(picked * weights, axis=0)
 
         def adjoint(upstream):
-            return _scatter_sum(upstream, index, weights, tf.shape(values))
+            return _scatter_sum(upstream, index, weights, tf.size(values))
 
         return out, adjoint
 
     return gather(values)
 
 
-def _scatter_sum(upstream, index, weights, shape):
-    """The adjoint of :func:`_gather_sum`: ``out[m, k] = sum of weights[..., k] * upstream where
-    index == m``, of the given (M, K) ``shape``."""
+def _scatter_sum(upstream, index, weights, size):
+    """The adjoint of :func:`_gather_sum`: ``out[m] = sum of weights[k] * upstream where
+    index[k] == m``, of length ``size``."""
 
     @tf.custom_gradient
     def scatter(upstream):
-        columns = shape[1]
-        slots = index[..., None] * columns + tf.range(columns)
-        contributions = upstream[..., None] * tf.ones_like(slots, upstream.dtype)
-        if weights is not None:
-            contributions = contributions * weights
-        out = tf.math.bincount(slots, weights=contributions, minlength=shape[0] * columns,
-                               maxlength=shape[0] * columns)
+        contributions = upstream if weights is None else upstream[None] * weights
+        out = tf.raw_ops.DenseBincount(input=tf.reshape(index, [-1]), size=size,
+                                       weights=tf.reshape(contributions, [-1]))
 
         def adjoint(downstream):
-            return _gather_sum(tf.reshape(downstream, shape), index, weights)
+            return _gather_sum(downstream, index, weights)
 
-        return tf.reshape(out, shape), adjoint
+        return out, adjoint
 
     return scatter(upstream)
 
@@ -387,19 +385,20 @@ def _sample(planes, inverse_pixels, out_size, *, exact):
         x, y = _source_coordinates(inverse_pixels, out_size)
         rows = _reflect(tf.cast(tf.round(y), tf.int32), size)
         cols = _reflect(tf.cast(tf.round(x), tf.int32), size)
-        return _gather_sum(tf.reshape(planes, [-1, 1]), (plane_index * size + rows) * size + cols, None)
-    # Each of the (S + 1)^2 cells of the plane padded by one mirrored pixel holds its 4 corners,
-    # so one gather of rows of 4 reads all that a bilinear sample needs.
+        return _gather_sum(tf.reshape(planes, [-1]), (plane_index * size + rows) * size + cols, None)
+    # Mirrored coordinates lie in [-1/2, S - 1/2]: with the plane padded by one mirrored pixel, the
+    # four neighbours of a sample are always inside the padded plane.
     padded = tf.pad(planes, [[0, 0], [1, 1], [1, 1]], mode="SYMMETRIC")
-    corners = tf.stack([padded[:, :-1, :-1], padded[:, :-1, 1:], padded[:, 1:, :-1], padded[:, 1:, 1:]], -1)
+    side = size + 2
     x, y = _source_coordinates(inverse_pixels, out_size, shift=0.5)
     x, y = _mirror(x, size), _mirror(y, size)
     x0, y0 = tf.floor(x), tf.floor(y)
     fx, fy = x - x0, y - y0
-    first_cell = plane_index * (size + 1) ** 2 + (size + 1) + 1  # cell of pixel (0, 0) in each plane
-    cell = tf.cast(y0, tf.int32) * (size + 1) + tf.cast(x0, tf.int32) + first_cell
-    weights = tf.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx], axis=-1)
-    return _gather_sum(tf.reshape(corners, [-1, 4]), cell, weights)
+    first = plane_index * side * side + side + 1  # padded index of pixel (0, 0) of each plane
+    top_left = tf.cast(y0, tf.int32) * side + tf.cast(x0, tf.int32) + first
+    index = top_left[None] + tf.reshape(tf.constant([0, 1, side, side + 1]), [4, 1, 1, 1])
+    weights = tf.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
+    return _gather_sum(tf.reshape(padded, [-1]), index, weights)
 
 
 def _to_planes(images):
@@ -448,12 +447,53 @@ def _downsample_kernel():
 _MARGIN = 2 * _LANCZOS_A - 1
 
 
+# Up to this side the separable filters run as products with small dense banded matrices (the
+# mirror padding folded in): much faster than 1-channel convolutions on CPU, with a matrix-product
+# gradient. Larger images use convolutions, whose cost does not grow with the side.
+_MATRIX_FILTER_MAX_SIZE = 128
+
+
+@functools.lru_cache(maxsize=None)
+def _upsample_matrix(size):
+    """(2S, S) matrix: fine samples from the mirrored extension of one row of S pixels."""
+    even, odd = _upsample_kernels()
+    matrix = np.zeros((2 * size, size), np.float64)
+    for i in range(size):
+        for phase, kernel in enumerate((even, odd)):
+            for d, weight in zip(range(-_LANCZOS_A, _LANCZOS_A + 1), kernel):
+                source = (i + d) % (2 * size)
+                matrix[2 * i + phase, source if source < size else 2 * size - 1 - source] += weight
+    return matrix.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _downsample_matrix(size):
+    """(S, 2S + 2 margin) matrix: the anti-aliasing kernel with stride 2."""
+    kernel = _downsample_kernel()
+    matrix = np.zeros((size, 2 * size + 2 * _MARGIN), np.float64)
+    for i in range(size):
+        matrix[i, 2 * i:2 * i + len(kernel)] = kernel
+    return matrix.astype(np.float32)
+
+
+def _filter_rows_and_columns(planes, matrix):
+    """``matrix @ plane @ matrix.T`` for each plane (N, A, A) with ``matrix`` (B, A)."""
+    n, side = tf.shape(planes)[0], planes.shape[1]
+    out_side = matrix.shape[0]
+    columns = tf.reshape(tf.linalg.matmul(tf.reshape(planes, [-1, side]), matrix, transpose_b=True),
+                         [n, side, out_side])
+    return tf.linalg.matmul(tf.broadcast_to(matrix, [n, out_side, side]), columns)
+
+
 def _upsample(planes):
     """(N, S, S) -> (N, 2S, 2S), fine sample j at original coordinate j / 2 - 1/4 (separable)."""
+    size = planes.shape[1]
+    if size <= _MATRIX_FILTER_MAX_SIZE:
+        return _filter_rows_and_columns(planes, _upsample_matrix(size))
     even, odd = _upsample_kernels()
     width = len(even)
     kernel = np.stack([even, odd], axis=-1).astype(np.float32)  # (w, 2): the two phases
-    n, size, pad = tf.shape(planes)[0], planes.shape[1], _LANCZOS_A
+    n, pad = tf.shape(planes)[0], _LANCZOS_A
     x = tf.pad(planes, [[0, 0], [pad, pad], [pad, pad]], mode="SYMMETRIC")[..., None]
     # Along x: both phases as two output channels, interleaved by the reshape.
     x = tf.nn.conv2d(x, kernel.reshape(1, width, 1, 2), strides=1, padding="VALID")  # (N, S+2p, S, 2)
@@ -464,6 +504,9 @@ def _upsample(planes):
 
 def _downsample(fine):
     """(N, 2S + 2 margin, same) -> (N, S, S): the anti-aliasing kernel with stride 2 (separable)."""
+    size = (fine.shape[1] - 2 * _MARGIN) // 2
+    if size <= _MATRIX_FILTER_MAX_SIZE:
+        return _filter_rows_and_columns(fine, _downsample_matrix(size))
     kernel = _downsample_kernel().astype(np.float32)
     taps = len(kernel)
     x = tf.nn.conv2d(fine[..., None], kernel.reshape(1, taps, 1, 1), strides=[1, 1, 2, 1], padding="VALID")
