@@ -10,6 +10,11 @@ to the images), for the ``bgc`` pipeline. Run by hand, not in CI::
 
 Prints the fastest and the median of ``--repeats`` timed calls (the fastest is the figure to
 quote on a shared machine; the median shows the noise).
+
+Measured here (2 CPU cores shared with other jobs, load average ~15, TF 2.21, batch 32, 1 channel,
+fastest of 40; forward / forward+backward, ms per batch): 32 px: p=0 0.6 / 0.6, p=0.2 ~11-20 /
+~11-23, p=1 ~17-24 / ~17-26; 64 px: p=0 0.7 / 0.6, p=0.2 ~21-30 / ~36, p=1 ~38-70 / ~40-95.
+The medians were 2-4x these; rerun on an idle machine for cleaner figures.
 """
 
 from __future__ import annotations

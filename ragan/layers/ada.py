@@ -51,6 +51,8 @@ How it is computed:
   negates around 0, hue and saturation are identities.
 * ``p == 0`` returns the input tensor itself (``tf.cond``), and images not picked by any transform
   come out bit for bit unchanged.
+* Gradients are reproducible bit for bit (on CPU; exact resume relies on it): the adjoint of the
+  gathers adds its contributions in 64-bit fixed point rather than in a float ``bincount``.
 
 Randomness is TensorFlow's stateless ops driven by the seed; each transform draws from a sub-seed
 folded from its fixed index in :data:`ADA_TRANSFORMS`, so enabling a subset does not change the
