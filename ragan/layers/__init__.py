@@ -1,5 +1,12 @@
-"""Building blocks of ragan's GANs: convolutional stacks and differentiable augmentation."""
+"""Building blocks of ragan's GANs: convolutional stacks and differentiable augmentation (DiffAugment, ADA)."""
 
+from ragan.layers.ada import (
+    ADA_PIPELINES,
+    ADA_TRANSFORMS,
+    ada_adjust,
+    ada_augment,
+    parse_ada_pipeline,
+)
 from ragan.layers.augment import (
     AUGMENTATIONS,
     ada_update,
@@ -20,8 +27,12 @@ from ragan.layers.blocks import (
 )
 
 __all__ = [
+    "ADA_PIPELINES",
+    "ADA_TRANSFORMS",
     "AUGMENTATIONS",
     "SUPPORTED_IMAGE_SIZES",
+    "ada_adjust",
+    "ada_augment",
     "ada_update",
     "build_discriminator",
     "build_generator",
@@ -30,6 +41,7 @@ __all__ = [
     "diff_augment",
     "filters_at",
     "num_resolution_blocks",
+    "parse_ada_pipeline",
     "parse_augment_policy",
     "random_color",
     "random_cutout",
