@@ -801,21 +801,28 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
     return images
 
 
-def decode_chunk(options: DecodeOptions, chunk: Sequence[tuple[int, tuple]]) -> list[tuple[int, bool, object]]:
-    """Decode a chunk of ``(source_id, locator)``: ``(source_id, True, images)`` or ``(id, False, reason)``.
+def decode_chunk(options: DecodeOptions, chunk: Sequence[tuple[int, tuple, int]]) -> list[tuple[int, bool, object]]:
+    """Decode a chunk of ``(source_id, locator, label)`` into finished TFRecords.
 
-    This is the function the worker processes run.
+    Returns ``(source_id, True, records)`` with one complete record per frame (see
+    :func:`ragan.data.tfrecord.encode_record`; the label is the class index or -1), or
+    ``(source_id, False, reason)``. This is the function the worker processes run: the CRC and
+    serialisation work is spread over them, and the main process only appends bytes.
 
     Example:
-        >>> decode_chunk(DecodeOptions(32, 1, 8, "crop", "auto"), [(0, ("file", "missing.png", "image"))])
+        >>> decode_chunk(DecodeOptions(32, 1, 8, "crop", "auto"), [(0, ("file", "missing.png", "image"), -1)])
         [(0, False, 'file not found')]
     """
+    from ragan.data.tfrecord import encode_record
+
     results = []
-    for source_id, locator in chunk:
+    for source_id, locator, label in chunk:
         try:
-            results.append((source_id, True, decode_source(locator, options)))
+            images = decode_source(locator, options)
         except ImageReadError as error:
             results.append((source_id, False, str(error)))
+            continue
+        results.append((source_id, True, [encode_record(image, label, source_id) for image in images]))
     return results
 
 

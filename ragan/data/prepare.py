@@ -632,8 +632,8 @@ class _Decoder:
             close_cached_files()
         return False
 
-    def results(self, tasks: Iterable[tuple[int, tuple]], describe) -> Iterator[tuple[int, bool, object]]:
-        """``(source_id, ok, images or reason)`` per task, in task order; ``describe(id)`` names a source."""
+    def results(self, tasks: Iterable[tuple[int, tuple, int]], describe) -> Iterator[tuple[int, bool, object]]:
+        """``(source_id, ok, records or reason)`` per task, in task order; ``describe(id)`` names a source."""
         chunks = iter_chunks(tasks, CHUNK_SIZE)
         if self.executor is None:
             for chunk in chunks:
@@ -657,7 +657,7 @@ class _Decoder:
             try:
                 finished = future.result()
             except BrokenProcessPool:
-                names = ", ".join(repr(describe(source_id)) for source_id, _ in chunk)
+                names = ", ".join(repr(describe(source_id)) for source_id, *_ in chunk)
                 raise RaganError(
                     "a decoding worker process died (out of memory, or a crash inside an image decoder) while "
                     f"reading one of {names}; re-run with num_workers=0 (--workers 0) to find the file, or free "
@@ -700,15 +700,13 @@ def _worker_pool(num_workers: int) -> ProcessPoolExecutor:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
-        context.set_forkserver_preload(["ragan.data.inputs"])
+        context.set_forkserver_preload(["ragan.data.inputs", "ragan.data.tfrecord"])
     return ProcessPoolExecutor(max_workers=num_workers, mp_context=context, initializer=watch_parent,
                                initargs=(os.getpid(),))
 
 
 def _write_shards(partial, todo, sources, class_index, options, done, cpu_count) -> None:
     from tqdm.auto import tqdm
-
-    from ragan._tf import import_tf
 
     total = sum(len(shard.source_ids) for shard in todo)
     workers = options.num_workers
@@ -717,16 +715,16 @@ def _write_shards(partial, todo, sources, class_index, options, done, cpu_count)
     workers = min(workers, -(-total // CHUNK_SIZE))
     decode_options = DecodeOptions(options.image_size, options.channels, options.bit_depth, options.resize_mode,
                                    options.window)
-    tasks = ((source_id, sources[source_id].locator) for shard in todo for source_id in shard.source_ids)
+    tasks = ((source_id, sources[source_id].locator, class_index.get(sources[source_id].label, -1))
+             for shard in todo for source_id in shard.source_ids)
     with _Decoder(decode_options, workers) as decoder:
         results = decoder.results(tasks, lambda source_id: sources[source_id].path)
-        import_tf()  # while the workers start: TensorFlow takes seconds to import
         with tqdm(total=total, desc="prepare", unit="img", disable=not options.progress, file=sys.stderr) as bar:
             _write_shard_files(partial, todo, results, sources, class_index, options, done, bar)
 
 
 def _write_shard_files(partial, todo, results, sources, class_index, options, done, bar) -> None:
-    """Write each shard from the decoded stream and journal it once it is complete."""
+    """Write each shard from the stream of finished records and journal it once it is complete."""
     from ragan.data.tfrecord import ShardWriter
 
     for shard in todo:
@@ -745,9 +743,8 @@ def _write_shard_files(partial, todo, results, sources, class_index, options, do
                     failed.append([source_id, payload])
                     frames.append([source_id, 0])
                     continue
-                label = class_index.get(source.label, -1)
-                for image in payload:
-                    writer.write(image, label, source_id)
+                for record in payload:
+                    writer.write_record(record)
                 frames.append([source_id, len(payload)])
                 if source.label is not None:
                     counts[source.label] += len(payload)
