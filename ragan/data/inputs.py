@@ -44,9 +44,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ragan.data.preprocess import preprocess_frame
+from ragan.data.preprocess import draft_size, preprocess_eight_bit, preprocess_frame
 from ragan.data.readers import (
     DICOM_EXTENSIONS,
+    EightBitRead,
     IMAGE_EXTENSIONS,
     ImageReadError,
     array_to_frame,
@@ -769,12 +770,16 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
         (32, 32, 1)
     """
     source_kind = locator[0]
+    eight_bit = None
+    if options.bit_depth == 8:  # 8-bit images stay 8-bit: one reduced decode, integer resizing
+        eight_bit = EightBitRead(grey=options.channels == 1, draft_size=lambda width, height: draft_size(
+            width, height, options.image_size, options.resize_mode))
     try:
         if source_kind == "file":
-            frames = read_file(locator[1], kind=locator[2], window=options.window)
+            frames = read_file(locator[1], kind=locator[2], window=options.window, eight_bit=eight_bit)
         elif source_kind == "zip":
             frames = read_file(locator[2], kind=locator[3], window=options.window,
-                               data=_zip_member_bytes(locator[1], locator[2]))
+                               data=_zip_member_bytes(locator[1], locator[2]), eight_bit=eight_bit)
         elif source_kind == "array":
             _, path, offset, shape, dtype = locator
             count = int(np.prod(shape))
@@ -794,6 +799,10 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
     images = []
     for frame in frames:
         try:
+            if frame.pixels.dtype == np.uint8:  # read with eight_bit
+                images.append(preprocess_eight_bit(frame.pixels, image_size=options.image_size,
+                                                   channels=options.channels, resize_mode=options.resize_mode))
+                continue
             images.append(preprocess_frame(frame.pixels, image_size=options.image_size, channels=options.channels,
                                            bit_depth=options.bit_depth, resize_mode=options.resize_mode))
         except ValueError as error:  # NaN pixels and the like: a property of the file

@@ -84,6 +84,9 @@ GROUP_BY_CHOICES = (None, "dicom", "csv")
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 TARGET_SHARD_BYTES = 64 << 20
 PARTIAL_SUFFIX = ".ragan-partial"
+# Bumped whenever the same options give other pixels (2: 8-bit images resized in 8-bit, JPEGs
+# decoded at reduced size), so a resumed run never mixes shards of two versions.
+PIXELS_VERSION = 2
 PLAN_FILE = "plan.json"
 JOURNAL_FILE = "progress.jsonl"
 CACHE_DIR = "cache"
@@ -548,6 +551,7 @@ def _plan_hash(options, description, sources, split_of, group_hashes, planned, s
     plan = {
         "format_version": FORMAT_VERSION,
         "ragan_version": __version__,
+        "pixels": PIXELS_VERSION,
         "options": options.recorded(),
         "source": description,
         "sources": [
