@@ -66,6 +66,7 @@ from ragan.data.inputs import (
 from ragan.data.manifest import FORMAT_VERSION, Manifest, ShardInfo, SplitInfo, file_sha256, shard_name
 from ragan.data.preprocess import validate_options
 from ragan.data.readers import DicomWindow, parse_dicom_window
+from ragan.data.selection import LabelTable, Selection, read_csv_table, read_labels_csv
 from ragan.data.splits import (
     SPLIT_NAMES,
     grouped_split,
@@ -129,6 +130,13 @@ def prepare_dataset(
     group_column: str | None = None,
     window="auto",
     class_names: Sequence[str] | None = None,
+    labels_csv=None,
+    path_column: str | None = None,
+    label_column: str | None = None,
+    label_map=None,
+    include: Sequence[str] | str | None = None,
+    exclude: Sequence[str] | str | None = None,
+    allow_masks: bool = False,
     dedupe: bool = True,
     strict: bool = False,
     overwrite: bool = False,
@@ -160,11 +168,27 @@ def prepare_dataset(
             patient never end up in two splits.
         group_csv: A CSV file with a path column (``path``, ``file``, ``filename``, ``image`` or
             ``relpath``: paths relative to the input, or file names) and ``group_column``.
+            Defaults to ``labels_csv`` (read with its ``path_column``) when that is given.
         group_column: The CSV column holding the patient key.
         window: DICOM window: ``"auto"`` (the file's, else min-max), ``None``/``"none"`` (the full
             stored range), ``"minmax"``, a preset name such as ``"lung"``, or ``(center, width)``.
-        class_names: For integer labels (npz, TFDS), names replacing them, in label order; for
-            folders, the class folder names in the wanted label order.
+        class_names: For integer labels (npz, TFDS, or a labels CSV with values 0..k-1), names
+            replacing them, in label order; for folders, the class folder names in the wanted label
+            order; for a labels CSV, its classes (after ``label_map``) in the wanted order.
+        labels_csv: A CSV file giving each image's class (folder or .zip inputs): one row per image,
+            ``path_column`` naming it (relative to the input, with or without extension; leading
+            folders the input lacks are ignored) and ``label_column`` its class. Images without a
+            row are left out and listed in ``skipped``; rows without an image are counted and listed
+            in the manifest's ``source.labels_csv``.
+        path_column: The column of ``labels_csv`` naming the images.
+        label_column: The column of ``labels_csv`` holding the classes.
+        label_map: Values of ``label_column`` renamed or merged: ``{"nevus": "benign", ...}`` or
+            ``"nevus=benign,melanoma=malignant"``; other values keep their name.
+        include: Glob(s) matched against each file's path relative to the input (``*`` also crosses
+            ``/``); only matching files are used.
+        exclude: Glob(s); matching files are left out (counted in ``source.excluded``).
+        allow_masks: Keep files that look like segmentation masks (a mask-like name such as
+            ``*_mask*`` and only a few distinct pixel values); by default they stop the run.
         dedupe: Drop exact duplicates (same file content); listed in ``manifest.duplicates``.
         strict: Fail on the first unusable file instead of skipping it.
         overwrite: Replace a non-empty ``out`` (only once the new dataset is complete).
@@ -191,10 +215,14 @@ def prepare_dataset(
     options = _resolve_options(
         image_size=image_size, channels=channels, bit_depth=bit_depth, resize_mode=resize_mode, split=split,
         resplit=resplit, seed=seed, group_by=group_by, group_csv=group_csv, group_column=group_column, window=window,
-        class_names=class_names, dedupe=dedupe, strict=strict, overwrite=overwrite, export_zip=export_zip,
+        class_names=class_names, labels_csv=labels_csv, path_column=path_column, label_column=label_column,
+        label_map=label_map, include=include, exclude=exclude, allow_masks=allow_masks, dedupe=dedupe, strict=strict, overwrite=overwrite, export_zip=export_zip,
         shards_per_split=shards_per_split, num_workers=num_workers, progress=progress,
     )
     kind = input_kind(input)
+    if options.selects and kind not in ("folder", "zip"):
+        raise RaganError(f"labels_csv, include, exclude and allow_masks apply to a folder or .zip input; "
+                         f"input={os.fspath(input)!r} is a {kind} input")
     if options.group_by == "dicom" and kind not in ("folder", "zip"):
         raise RaganError(f"group_by='dicom' needs DICOM files (a folder or .zip); input={os.fspath(input)!r} "
                          f"is a {kind} input; use group_by='csv' instead")
@@ -234,6 +262,10 @@ class _Options:
     group_column: str | None
     window: object
     class_names: tuple[str, ...] | None
+    labels: LabelTable | None
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    allow_masks: bool
     dedupe: bool
     strict: bool
     overwrite: bool
@@ -242,6 +274,30 @@ class _Options:
     num_workers: int | None
     progress: bool
     split_given: bool = False  # the caller chose ``split`` (not recorded: the ratios are)
+    group_path_column: str | None = None  # the labels CSV's path column when it is also the group CSV
+
+    @property
+    def selects(self) -> bool:
+        """Whether an option chooses files or labels of a folder/zip (labels CSV, globs, masks)."""
+        return self.labels is not None or bool(self.include or self.exclude) or self.allow_masks
+
+    def selection(self) -> Selection:
+        """A fresh :class:`Selection` for a folder/zip scan (the mask check runs on every one)."""
+        return Selection(self.include, self.exclude, self.allow_masks, self.labels)
+
+    def _recorded_selection(self) -> dict:
+        # Only the options given, so a manifest without them is what it was before they existed.
+        recorded = {}
+        if self.labels is not None:
+            recorded.update(labels_csv=self.labels.path.name, path_column=self.labels.path_column,
+                            label_column=self.labels.label_column, label_map=dict(self.labels.label_map))
+        if self.include:
+            recorded["include"] = list(self.include)
+        if self.exclude:
+            recorded["exclude"] = list(self.exclude)
+        if self.allow_masks:
+            recorded["allow_masks"] = True
+        return recorded
 
     def recorded(self) -> dict:
         """The options as the manifest records them (everything that shapes the output)."""
@@ -261,11 +317,25 @@ class _Options:
             "group_column": self.group_column,
             "window": window,
             "class_names": list(self.class_names) if self.class_names is not None else None,
+            **self._recorded_selection(),
             "dedupe": self.dedupe,
             "strict": self.strict,
             "export_zip": self.export_zip,
             "shards_per_split": self.shards_per_split,
         }
+
+
+def _patterns(name: str, value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    try:
+        patterns = tuple(values)
+    except TypeError:
+        patterns = None
+    if patterns is None or not all(isinstance(p, str) and p.strip() for p in patterns):
+        raise RaganError(f"{name}={value!r} is not allowed; give a glob or a list of globs, e.g. ['*_mask*']")
+    return tuple(p.strip() for p in patterns)
 
 
 def _check_bool(name: str, value) -> bool:
@@ -300,11 +370,32 @@ def _resolve_window(window):
 def _resolve_options(**given) -> _Options:
     validate_options(given["image_size"], given["channels"], given["bit_depth"], given["resize_mode"])
     ratios = parse_split_ratios(DEFAULT_SPLIT if given["split"] is None else given["split"])
-    for name in ("resplit", "dedupe", "strict", "overwrite", "export_zip", "progress"):
+    for name in ("resplit", "dedupe", "strict", "overwrite", "export_zip", "progress", "allow_masks"):
         _check_bool(name, given[name])
     seed = _check_int("seed", given["seed"], 0)
     check_choice("group_by", given["group_by"], GROUP_BY_CHOICES)
+    class_names = given["class_names"]
+    if class_names is not None:
+        if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
+            raise RaganError(f"class_names={class_names!r} is not allowed; give a list of names, e.g. ['normal', 'tumour']")
+        class_names = tuple(class_names)
+        if len(set(class_names)) != len(class_names) or not all(n.strip() for n in class_names):
+            raise RaganError(f"class_names={list(class_names)!r} is not allowed; give distinct, non-empty names")
+    labels = None
+    csv_given = [name for name in ("path_column", "label_column", "label_map") if given[name] is not None]
+    if given["labels_csv"] is not None:
+        missing = [name for name in ("path_column", "label_column") if not given[name]]
+        if missing:
+            raise RaganError(f"labels_csv needs {' and '.join(missing)} (the columns naming each image and its class)")
+        labels = read_labels_csv(given["labels_csv"], str(given["path_column"]), str(given["label_column"]),
+                                 label_map=given["label_map"], class_names=class_names)
+        class_names = None  # applied by the labels table
+    elif csv_given:
+        raise RaganError(f"{', '.join(csv_given)} only apply with labels_csv (the CSV file holding the labels)")
     group_csv, group_column = given["group_csv"], given["group_column"]
+    group_path_column = None
+    if given["group_by"] == "csv" and group_csv is None and labels is not None:
+        group_csv, group_path_column = labels.path, labels.path_column
     if given["group_by"] == "csv":
         if group_csv is None or not group_column:
             raise RaganError("group_by='csv' needs group_csv (the CSV file) and group_column (its patient column)")
@@ -312,14 +403,12 @@ def _resolve_options(**given) -> _Options:
         if not group_csv.is_file():
             raise RaganError(f"group_csv='{group_csv}' does not exist or is not a file")
         group_column = str(group_column)
+        if labels is not None and group_csv.resolve() == labels.path.resolve():
+            group_path_column = labels.path_column
+        _check_group_column(group_csv, group_column)
     elif group_csv is not None or group_column is not None:
         raise RaganError("group_csv and group_column are only used with group_by='csv' "
                          f"(group_by={given['group_by']!r})")
-    class_names = given["class_names"]
-    if class_names is not None:
-        if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
-            raise RaganError(f"class_names={class_names!r} is not allowed; give a list of names, e.g. ['normal', 'tumour']")
-        class_names = tuple(class_names)
     if given["export_zip"] and given["bit_depth"] != 8:
         raise RaganError(f"export_zip=True needs bit_depth=8 (StyleGAN2-ADA reads 8-bit images), got "
                          f"bit_depth={given['bit_depth']}")
@@ -327,12 +416,22 @@ def _resolve_options(**given) -> _Options:
         image_size=int(given["image_size"]), channels=int(given["channels"]), bit_depth=int(given["bit_depth"]),
         resize_mode=given["resize_mode"], split=ratios, resplit=given["resplit"], seed=seed,
         group_by=given["group_by"], group_csv=group_csv, group_column=group_column,
-        window=_resolve_window(given["window"]), class_names=class_names, dedupe=given["dedupe"],
+        window=_resolve_window(given["window"]), class_names=class_names, labels=labels,
+        include=_patterns("include", given["include"]), exclude=_patterns("exclude", given["exclude"]),
+        allow_masks=given["allow_masks"], dedupe=given["dedupe"],
         strict=given["strict"], overwrite=given["overwrite"], export_zip=given["export_zip"],
         shards_per_split=_check_int("shards_per_split", given["shards_per_split"], 1, optional=True),
         num_workers=_check_int("num_workers", given["num_workers"], 0, optional=True), progress=given["progress"],
-        split_given=given["split"] is not None,
+        split_given=given["split"] is not None, group_path_column=group_path_column,
     )
+
+
+def _check_group_column(csv_path: Path, column: str) -> None:
+    """A missing patient column is a one-line error before any work."""
+    fields, _ = read_csv_table(csv_path, "group_csv")
+    if column not in fields:
+        raise RaganError(f"group_column={column!r} is not a column of group_csv='{csv_path}' "
+                         f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}")
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -402,6 +501,7 @@ def _build(input, partial: Path, options: _Options) -> Manifest:
         with_salt=options.group_by is not None,
         io_threads=min(8, max(2, cpu_count)),
         progress=options.progress,
+        selection=options.selection() if input_kind(input) in ("folder", "zip") else None,
     )
     if options.strict and scanned.skipped:
         path, reason = scanned.skipped[0]
@@ -482,7 +582,7 @@ def _groups(sources: list[Source], options: _Options) -> tuple[list[str | None] 
     if options.group_by == "dicom":
         raw = [source.patient_key for source in sources]
     else:
-        raw = _csv_group_keys(options.group_csv, options.group_column, sources)
+        raw = _csv_group_keys(options.group_csv, options.group_column, sources, options.group_path_column)
     salt = hashlib.sha256(b"".join(sorted(source.salt_digest for source in sources))).digest()
     hashes = [None if key is None else hmac.new(salt, key.encode("utf-8"), hashlib.sha256).hexdigest() for key in raw]
     # A file without a patient key is its own group: it cannot be matched with anything.
@@ -490,7 +590,7 @@ def _groups(sources: list[Source], options: _Options) -> tuple[list[str | None] 
     return hashes, keys
 
 
-def _csv_group_keys(csv_path: Path, column: str, sources: list[Source]) -> list[str]:
+def _csv_group_keys(csv_path: Path, column: str, sources: list[Source], path_column: str | None = None) -> list[str]:
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -502,7 +602,8 @@ def _csv_group_keys(csv_path: Path, column: str, sources: list[Source]) -> list[
         raise RaganError(f"group_column={column!r} is not a column of group_csv='{csv_path}' "
                          f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}")
     lowered = {field.lower(): field for field in fields}
-    path_column = next((lowered[name] for name in _CSV_PATH_COLUMNS if name in lowered), None)
+    if path_column is None:
+        path_column = next((lowered[name] for name in _CSV_PATH_COLUMNS if name in lowered), None)
     if path_column is None:
         raise RaganError(f"group_csv='{csv_path}' needs a column naming the files, one of "
                          f"{', '.join(_CSV_PATH_COLUMNS)} (columns: {', '.join(fields) or 'none'})")
@@ -525,6 +626,8 @@ def _csv_group_keys(csv_path: Path, column: str, sources: list[Source]) -> list[
         group = by_suffix.get(source.path)
         if group is None:
             group = by_suffix.get(PurePosixPath(source.path).name)
+        if group is None:  # listed without the extension
+            group = by_suffix.get(os.path.splitext(source.path)[0]) or by_suffix.get(PurePosixPath(source.path).stem)
         if group is None:
             missing.append(source.path)
         keys.append(group)

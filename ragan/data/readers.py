@@ -250,7 +250,7 @@ def _is_symlink_loop(root: str, relative_dir: str) -> bool:
     return any(os.path.realpath(os.path.join(root, *parts[:depth])) == real for depth in range(len(parts)))
 
 
-def scan_folder(root: str | Path) -> tuple[list[SourceFile], list[tuple[str, str]]]:
+def scan_folder(root: str | Path, *, labels_from_folders: bool = True) -> tuple[list[SourceFile], list[tuple[str, str]]]:
     """List the usable image and DICOM files under ``root``, sorted by relative path.
 
     A folder whose images all sit in first-level sub-folders is *labelled*: the sub-folder name is
@@ -262,6 +262,8 @@ def scan_folder(root: str | Path) -> tuple[list[SourceFile], list[tuple[str, str
 
     Args:
         root: The input folder.
+        labels_from_folders: ``False`` when the labels come from elsewhere (a labels CSV): every
+            file is then unlabelled and images may sit at any depth.
 
     Returns:
         ``(files, skipped)``: the :class:`SourceFile` list, and ``(relpath, reason)`` pairs such as
@@ -312,7 +314,7 @@ def scan_folder(root: str | Path) -> tuple[list[SourceFile], list[tuple[str, str
         raise RaganError(f"input folder '{root}' contains no image files{detail}; supported: {allowed} and DICOM")
 
     top_level = [relpath for relpath, _, _ in found if "/" not in relpath]
-    nested = [relpath for relpath, _, _ in found if "/" in relpath]
+    nested = [relpath for relpath, _, _ in found if "/" in relpath] if labels_from_folders else []
     if top_level and nested:
         raise RaganError(
             f"input folder '{root}' has image files both directly inside it (e.g. '{top_level[0]}') and in "
