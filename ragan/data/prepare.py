@@ -60,8 +60,9 @@ from ragan.data.inputs import (
     decode_chunk,
     input_kind,
     iter_chunks,
+    pillow_block_cache,
     scan_input,
-    watch_parent,
+    start_worker,
 )
 from ragan.data.manifest import FORMAT_VERSION, Manifest, ShardInfo, SplitInfo, file_sha256, shard_name
 from ragan.data.preprocess import validate_options
@@ -743,8 +744,9 @@ class _Decoder:
         """``(source_id, ok, records or reason)`` per task, in task order; ``describe(id)`` names a source."""
         chunks = iter_chunks(tasks, CHUNK_SIZE)
         if self.executor is None:
-            for chunk in chunks:
-                yield from decode_chunk(self.options, chunk)
+            with pillow_block_cache():
+                for chunk in chunks:
+                    yield from decode_chunk(self.options, chunk)
             return
         pending: deque = deque()
 
@@ -808,7 +810,7 @@ def _worker_pool(num_workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
         context.set_forkserver_preload(["ragan.data.inputs", "ragan.data.tfrecord"])
-    return ProcessPoolExecutor(max_workers=num_workers, mp_context=context, initializer=watch_parent,
+    return ProcessPoolExecutor(max_workers=num_workers, mp_context=context, initializer=start_worker,
                                initargs=(os.getpid(),))
 
 
