@@ -12,8 +12,9 @@ The stage runs in five steps:
    finished shards (with their SHA-256). A re-run with the same plan keeps the finished shards
    and writes the rest; a different plan starts afresh.
 4. **Write**: worker processes (``forkserver``/``spawn``; they import only readers and
-   preprocessing, never TensorFlow) decode and resize, in order, a bounded number of chunks ahead;
-   the main process writes the shards. Memory use does not grow with the number of images (only
+   preprocessing, never TensorFlow) decode each file once, resize it and encode it as a finished
+   TFRecord (:mod:`ragan.data.records`), in order, a bounded number of chunks ahead; the main
+   process appends the records to the shards. No step imports TensorFlow (only ``export_zip``). Memory use does not grow with the number of images (only
    an in-memory input, an ``.npz`` split or a MedMNIST file, is loaded whole while it is scanned).
 5. **Publish**: ``manifest.json`` (and the optional StyleGAN2-ADA ``dataset.zip``) are written,
    the work files removed and the folder renamed to its final name. With ``overwrite`` an
