@@ -16,6 +16,17 @@ What it measures, each run in a fresh Python process:
   (``getrusage``) is shown too: TensorFlow makes up most of it.
 
 Linux only (it reads ``/proc``).
+
+**Against StyleGAN2-ADA's dataset_tool** (``--reference DIR``, a checkout of
+NVlabs/stylegan2-ada-pytorch): the wall time of the whole ``ragan prepare`` command and of the
+official ``dataset_tool.py`` on the same folder, run back to back ``--rounds`` times in this one
+run, with the ratio of each round and the median. dataset_tool uses its plain resize
+(``--width N --height N``; its ``--transform center-crop`` assumes RGB and fails on greyscale), so
+use square images. It needs Pillow < 11: give ``--reference-python`` a Python that has it
+(e.g. ``python3 -m venv /tmp/dtvenv && /tmp/dtvenv/bin/pip install 'pillow<11' numpy click requests tqdm``)::
+
+    python benchmarks/prepare.py --reference ~/stylegan2-ada-pytorch --reference-python /tmp/dtvenv/bin/python \
+        --data ../shared/data/brain_tumor_mri/Training --compare-size 256 --rounds 3
 """
 
 from __future__ import annotations
@@ -150,6 +161,48 @@ def linked_subset(source: Path, target: Path, per_class: int, copies: int) -> in
     return count
 
 
+def _timed(command: list[str], **kwargs) -> float:
+    """Wall time of a command, start to exit (interpreter start-up and imports included)."""
+    start = time.perf_counter()
+    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kwargs)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-2000:]}")
+    return seconds
+
+
+def compare_with_dataset_tool(args) -> None:
+    """``ragan prepare`` against the official dataset_tool.py, back to back, ``args.rounds`` times."""
+    tool = args.reference / "dataset_tool.py"
+    if not tool.is_file():
+        raise SystemExit(f"--reference {args.reference} holds no dataset_tool.py (give a stylegan2-ada-pytorch checkout)")
+    size = str(args.compare_size)
+    workers = ["--workers", str(args.workers)] if args.workers is not None else []
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE.parent),
+                                                                          os.environ.get("PYTHONPATH")])))
+    print(f"data: {args.data}  files: {sum(1 for p in args.data.rglob('*') if p.is_file())}  "
+          f"cores: {len(os.sched_getaffinity(0))}  size: {size}")
+    print(f"ragan:        {sys.executable} -m ragan prepare DATA --out OUT --image-size {size} --quiet {' '.join(workers)}")
+    print(f"dataset_tool: {args.reference_python} {tool} --source DATA --dest OUT.zip --width {size} --height {size}")
+    print(f"{'round':>5} {'ragan s':>8} {'dataset_tool s':>15} {'speed-up':>9}")
+    ratios = []
+    with tempfile.TemporaryDirectory(prefix="ragan-bench-") as scratch:
+        scratch = Path(scratch)
+        for round_index in range(args.rounds):
+            ragan_out, tool_out = scratch / f"ragan{round_index}", scratch / f"tool{round_index}.zip"
+            ragan_seconds = _timed([sys.executable, "-m", "ragan", "prepare", str(args.data), "--out", str(ragan_out),
+                                    "--image-size", size, "--quiet", *workers], env=environment)
+            tool_seconds = _timed([str(args.reference_python), str(tool), "--source", str(args.data), "--dest",
+                                   str(tool_out), "--width", size, "--height", size], cwd=args.reference)
+            shutil.rmtree(ragan_out, ignore_errors=True)
+            tool_out.unlink(missing_ok=True)
+            ratios.append(tool_seconds / ragan_seconds)
+            print(f"{round_index + 1:>5} {ragan_seconds:>8.1f} {tool_seconds:>15.1f} {ratios[-1]:>8.2f}x", flush=True)
+    ratios.sort()
+    print(f"\nmedian speed-up (dataset_tool time / ragan time): {ratios[len(ratios) // 2]:.2f}x "
+          f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x; target >= 2)")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2:])
@@ -161,9 +214,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="the large run holds this many times more")
     parser.add_argument("--memory-size", type=int, default=64, help="image size of the memory runs")
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="a stylegan2-ada-pytorch checkout: compare with its dataset_tool.py instead")
+    parser.add_argument("--reference-python", type=Path, default=Path(sys.executable),
+                        help="the Python that runs dataset_tool.py (it needs Pillow < 11)")
+    parser.add_argument("--compare-size", type=int, default=256, help="output size of the comparison (default 256)")
+    parser.add_argument("--rounds", type=int, default=3, help="back-to-back rounds of the comparison (default 3)")
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"--data {args.data} does not exist")
+    if args.reference is not None:
+        compare_with_dataset_tool(args)
+        return
 
     workers = ["--workers", str(args.workers)] if args.workers is not None else []
     print(f"data: {args.data}  cores: {len(os.sched_getaffinity(0))}  workers: {args.workers or 'all cores'}")

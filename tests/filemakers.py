@@ -36,6 +36,9 @@ __all__ = [
     "write_monochrome1_dicom",
     "write_enhanced_multiframe_dicom",
     "write_image_folder",
+    "write_busi_like",
+    "write_isic_like",
+    "write_chexpert_like",
     "PATIENT_ID",
     "PATIENT_NAME",
 ]
@@ -308,3 +311,64 @@ def write_image_folder(root, layout: dict[str, str]) -> Path:
         else:
             raise ValueError(f"unknown file kind {what!r} for {relpath!r}")
     return root
+
+
+def _textured(seed: int, size: int = 24) -> np.ndarray:
+    """A greyscale image with many distinct values (a real photo's histogram, not a mask's)."""
+    rng = np.random.default_rng(seed)
+    return (gradient(size, size).astype(int) // 2 + rng.integers(0, 120, (size, size))).astype(np.uint8)
+
+
+def write_busi_like(root, per_class: int = 4) -> Path:
+    """BUSI's layout: class folders holding ``benign (1).png`` and its mask ``benign (1)_mask.png``
+    (0/255), some images with a second mask ``_mask_1``."""
+    root = Path(root)
+    for class_index, name in enumerate(("benign", "malignant", "normal")):
+        for index in range(1, per_class + 1):
+            seed = class_index * 100 + index
+            write_image(root / name, f"{name} ({index}).png", _textured(seed))
+            mask = np.zeros((24, 24), np.uint8)
+            mask[6:6 + index * 3, 8:18] = 255
+            write_image(root / name, f"{name} ({index})_mask.png", mask)
+            if index == 1:
+                write_image(root / name, f"{name} ({index})_mask_1.png", mask[::-1].copy())
+    return root
+
+
+def write_isic_like(root, count: int = 12) -> tuple[Path, Path]:
+    """ISIC 2020's layout: a flat ``train/`` of ``ISIC_*.jpg`` and ``train.csv`` with ``image_name``
+    (no extension), ``patient_id``, ``diagnosis`` and ``target`` (0/1); one row has no image and
+    one image has no row. Returns ``(image folder, csv)``."""
+    root = Path(root)
+    diagnoses = ["nevus", "melanoma", "seborrheic keratosis", "unknown"]
+    lines = ["image_name,patient_id,sex,diagnosis,benign_malignant,target"]
+    for index in range(count):
+        name = f"ISIC_{1000000 + index:07d}"
+        diagnosis = diagnoses[index % 4]
+        target = 1 if diagnosis == "melanoma" else 0
+        write_image(root / "train", f"{name}.jpg", Image.fromarray(_textured(index)).convert("RGB"), quality=95)
+        lines.append(f"{name},IP_{index // 3:07d},female,{diagnosis},{'malignant' if target else 'benign'},{target}")
+    lines.append("ISIC_9999999,IP_9999999,male,nevus,benign,0")  # a row without an image
+    write_image(root / "train", "ISIC_8888888.jpg", Image.fromarray(_textured(99)).convert("RGB"))  # no row
+    csv_path = root / "train.csv"
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root / "train", csv_path
+
+
+def write_chexpert_like(root, patients: int = 6) -> tuple[Path, Path]:
+    """CheXpert's layout: ``CheXpert-v1.0-small/train/patientNNNNN/studyK/view1_frontal.jpg`` and a
+    ``train.csv`` whose ``Path`` column starts with ``CheXpert-v1.0-small/``, a ``Pleural Effusion``
+    column of 1.0/0.0/-1.0 and the patient in the path (also as a ``Patient`` column). Returns
+    ``(the train folder, csv)``."""
+    root = Path(root) / "CheXpert-v1.0-small"
+    lines = ["Path,Patient,Sex,Age,Frontal/Lateral,Pleural Effusion"]
+    for patient in range(1, patients + 1):
+        for study in (1, 2):
+            relative = f"train/patient{patient:05d}/study{study}/view1_frontal.jpg"
+            seed = patient * 10 + study
+            write_image(root / Path(relative).parent, Path(relative).name, _textured(seed), quality=95)
+            value = ("1.0", "0.0", "-1.0")[(patient + study) % 3]
+            lines.append(f"CheXpert-v1.0-small/{relative},patient{patient:05d},Female,{40 + patient},Frontal,{value}")
+    csv_path = root / "train.csv"
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root / "train", csv_path

@@ -272,8 +272,13 @@ def test_unknown_split_lists_available(labelled_dataset):
 
 def test_labels_of_unlabelled_dataset(tmp_path):
     write_prepared(tmp_path, {"train": (make_images(4), None, [4])}, labelled=False)
+    # By default the manifest decides: images only.
+    batch = next(iter(load_dataset(tmp_path, batch_size=4, shuffle=False)))
+    assert tuple(batch.shape) == (4, 8, 8, 1)
     with pytest.raises(RaganError, match="unlabelled.*with_labels=False"):
-        load_dataset(tmp_path)
+        load_dataset(tmp_path, with_labels=True)
+    with pytest.raises(RaganError, match="unlabelled"):
+        load_dataset(tmp_path, one_hot=True)
     with pytest.raises(RaganError, match="one_hot=True"):
         load_dataset(tmp_path, with_labels=False, one_hot=True)
 

@@ -55,9 +55,32 @@ def all_file_bytes(folder: Path) -> dict[str, bytes]:
 
 
 def expected_image(path, **options) -> np.ndarray:
-    frame = read_file(path)[0]
-    return preprocess_frame(frame.pixels, image_size=options.get("image_size", 16), channels=options.get("channels", 1),
-                            bit_depth=options.get("bit_depth", 8), resize_mode=options.get("resize_mode", "crop"))
+    """What a worker makes of one file (8-bit images take the 8-bit path, see test_eight_bit_path_...)."""
+    decode_options = DecodeOptions(options.get("image_size", 16), options.get("channels", 1),
+                                   options.get("bit_depth", 8), options.get("resize_mode", "crop"), "auto")
+    return decode_source(("file", str(path), "image"), decode_options)[0]
+
+
+@pytest.mark.parametrize("size, channels, resize_mode", [(16, 1, "crop"), (100, 3, "pad"), (64, 1, "stretch")])
+def test_eight_bit_path_stays_within_a_few_levels_of_the_float_path(brain_mri_subset, size, channels, resize_mode):
+    # 8-bit images with an 8-bit output are decoded once, as small as JPEG allows, and resized in
+    # Pillow's 8-bit arithmetic; the float path (16-bit outputs) is the reference.
+    for path in sorted(brain_mri_subset.rglob("*.jpg"))[:6]:
+        fast = expected_image(path, image_size=size, channels=channels, resize_mode=resize_mode).astype(int)
+        exact = preprocess_frame(read_file(path)[0].pixels, image_size=size, channels=channels, bit_depth=8,
+                                 resize_mode=resize_mode).astype(int)
+        assert fast.shape == exact.shape == (size, size, channels)
+        assert np.abs(fast - exact).mean() < 1.0 and np.abs(fast - exact).max() <= 16
+
+
+def test_eight_bit_path_without_resizing_is_exact(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 24), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    image = expected_image(tmp_path / "a.png", image_size=24)
+    np.testing.assert_array_equal(image[..., 0], pixels)
+    # A 16-bit output still takes the float path, unchanged.
+    wide = expected_image(tmp_path / "a.png", image_size=24, bit_depth=16)
+    np.testing.assert_array_equal(wide[..., 0], pixels.astype(np.uint16) * 257)
 
 
 def small_npz(source: Path, target: Path, counts=(40, 10, 10)) -> Path:

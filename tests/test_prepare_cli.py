@@ -64,9 +64,18 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
     assert captured == dict(
         input="in_dir", out="out_dir", image_size=32, channels=3, bit_depth=16, resize_mode="pad",
         split="0.7,0.2,0.1", resplit=True, seed=7, group_by="csv", group_csv=str(table), group_column="pid",
-        window="40,400", class_names=["a", "b"], dedupe=False, strict=True, overwrite=True, export_zip=True,
-        shards_per_split=3, num_workers=2, progress=False,
+        window="40,400", class_names=["a", "b"], labels_csv=None, path_column=None, label_column=None,
+        label_map=None, include=None, exclude=None, allow_masks=False, dedupe=False, strict=True, overwrite=True,
+        export_zip=True, shards_per_split=3, num_workers=2, progress=False,
     )
+    captured.clear()
+    assert main(["prepare", "in_dir", "--out", "out_dir", "--labels-csv", "train.csv", "--path-column", "image_name",
+                 "--label-column", "target", "--label-map", "0=benign,1=malignant", "--include", "train/*",
+                 "--include", "extra/*", "--exclude", "*_mask*", "--allow-masks"]) == 0
+    assert {key: captured[key] for key in ("labels_csv", "path_column", "label_column", "label_map", "include",
+                                           "exclude", "allow_masks")} == dict(
+        labels_csv="train.csv", path_column="image_name", label_column="target", label_map="0=benign,1=malignant",
+        include=["train/*", "extra/*"], exclude=["*_mask*"], allow_masks=True)
     # And the defaults are the library's defaults.
     captured.clear()
     assert main(["prepare", "in_dir", "--out", "out_dir"]) == 0

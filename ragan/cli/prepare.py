@@ -34,14 +34,31 @@ def register(subparsers):
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and of the record order (default 0)")
     parser.add_argument("--group-by", choices=("dicom", "csv"), default=None,
                         help="keep each patient in one split: by DICOM PatientID, or by --group-csv")
-    parser.add_argument("--group-csv", default=None, help="CSV with a path column and the --group-column")
+    parser.add_argument("--group-csv", default=None,
+                        help="CSV with a path column and the --group-column (default: --labels-csv)")
     parser.add_argument("--group-column", default=None, help="the CSV column holding the patient key")
     parser.add_argument("--window", default="auto",
                         help="DICOM window: auto (the file's), none (full range), minmax, a preset "
                         "(lung, bone, brain, ...) or CENTER,WIDTH (default auto)")
     parser.add_argument("--class-names", default=None,
-                        help="comma-separated class names: for integer labels (npz, TFDS) in label order, "
-                        "for folders the folder names in the wanted order")
+                        help="comma-separated class names: for integer labels (npz, TFDS, a labels CSV of 0..k-1) "
+                        "in label order, for folders the folder names (for a labels CSV its classes) in the wanted order")
+    parser.add_argument("--labels-csv", default=None,
+                        help="CSV giving each image's class (instead of class folders): one row per image, "
+                        "with --path-column and --label-column")
+    parser.add_argument("--path-column", default=None,
+                        help="column of --labels-csv naming the image: path relative to the input, with or "
+                        "without extension")
+    parser.add_argument("--label-column", default=None, help="column of --labels-csv holding the class")
+    parser.add_argument("--label-map", default=None,
+                        help="rename or merge label values: VALUE=CLASS,... (e.g. nevus=benign,melanoma=malignant)")
+    parser.add_argument("--include", action="append", default=None, metavar="GLOB",
+                        help="use only files whose path relative to the input matches GLOB (repeatable)")
+    parser.add_argument("--exclude", action="append", default=None, metavar="GLOB",
+                        help="leave out files whose path relative to the input matches GLOB (repeatable), "
+                        "e.g. --exclude '*_mask*'")
+    parser.add_argument("--allow-masks", action="store_true",
+                        help="keep files that look like segmentation masks (by default they stop the run)")
     parser.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicate files")
     parser.add_argument("--strict", action="store_true", help="fail on the first unusable file instead of skipping it")
     parser.add_argument("--overwrite", action="store_true",
@@ -81,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
         group_column=args.group_column,
         window=args.window,
         class_names=_class_names(args.class_names),
+        labels_csv=args.labels_csv,
+        path_column=args.path_column,
+        label_column=args.label_column,
+        label_map=args.label_map,
+        include=args.include,
+        exclude=args.exclude,
+        allow_masks=args.allow_masks,
         dedupe=not args.keep_duplicates,
         strict=args.strict,
         overwrite=args.overwrite,
@@ -114,6 +138,15 @@ def format_summary(manifest, out) -> str:
     for row in [columns, *rows]:
         cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
         lines.append("  " + "  ".join(cells))
+    source = manifest.source if isinstance(manifest.source, dict) else {}
+    if source.get("excluded"):
+        lines.append(f"Left out {source['excluded']} files by --include/--exclude.")
+    table = source.get("labels_csv")
+    if isinstance(table, dict):
+        lines.append(f"Labels from '{table['file']}': {table['images_matched']} images matched, "
+                     f"{table['images_without_row']} images without a row (skipped), "
+                     f"{table['rows_without_image']} rows without an image"
+                     + (" (listed in manifest.json)." if table["rows_without_image"] else "."))
     lines.append(f"Skipped {len(manifest.skipped)} unusable files and {len(manifest.duplicates)} exact duplicates"
                  + (" (listed in manifest.json)." if manifest.skipped or manifest.duplicates else "."))
     return "\n".join(lines)

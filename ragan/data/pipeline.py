@@ -89,7 +89,7 @@ def load_dataset(
     cache: bool | str | os.PathLike = False,
     dtype: str = "float32",
     one_hot: bool = False,
-    with_labels: bool = True,
+    with_labels: bool | None = None,
     deterministic: bool = False,
     seed: int | None = None,
     drop_remainder: bool = False,
@@ -112,8 +112,9 @@ def load_dataset(
         dtype: float dtype of the images: ``"float32"``, ``"float16"``, ``"bfloat16"`` or
             ``"float64"``. Images are scaled to ``[-1, 1]``.
         one_hot: give labels as one-hot vectors of ``dtype`` instead of int32 class indices.
-        with_labels: yield ``(images, labels)``; ``False`` yields images only (the only choice
-            for an unlabelled dataset).
+        with_labels: yield ``(images, labels)``; ``False`` yields images only. ``None`` (the
+            default) follows the manifest: pairs for a labelled dataset, images only for an
+            unlabelled one. ``True`` on an unlabelled dataset is an error.
         deterministic: a fixed order given ``seed`` (0 when not given); can be slower than the
             default, which lets parallel decoding deliver batches in whatever order finishes first.
         seed: seed of the shuffles.
@@ -150,10 +151,12 @@ def load_dataset(
     if take is not None:
         _check_positive_int("take", take)
     check_choice("dtype", dtype, FLOAT_DTYPES)
+    if with_labels is None:  # one_hot asks for labels: on an unlabelled dataset that is the error below
+        with_labels = manifest.labelled or one_hot
     if with_labels and not manifest.labelled:
         raise RaganError(
             f"the dataset '{directory}' is unlabelled, so it has no labels to give; "
-            "pass with_labels=False (and one_hot=False)."
+            "leave with_labels at its default (images only) or pass with_labels=False (and one_hot=False)."
         )
     if one_hot and not with_labels:
         raise RaganError("one_hot=True asks for labels but with_labels=False; drop one of them.")

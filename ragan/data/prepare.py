@@ -12,8 +12,9 @@ The stage runs in five steps:
    finished shards (with their SHA-256). A re-run with the same plan keeps the finished shards
    and writes the rest; a different plan starts afresh.
 4. **Write**: worker processes (``forkserver``/``spawn``; they import only readers and
-   preprocessing, never TensorFlow) decode and resize, in order, a bounded number of chunks ahead;
-   the main process writes the shards. Memory use does not grow with the number of images (only
+   preprocessing, never TensorFlow) decode each file once, resize it and encode it as a finished
+   TFRecord (:mod:`ragan.data.records`), in order, a bounded number of chunks ahead; the main
+   process appends the records to the shards. No step imports TensorFlow (only ``export_zip``). Memory use does not grow with the number of images (only
    an in-memory input, an ``.npz`` split or a MedMNIST file, is loaded whole while it is scanned).
 5. **Publish**: ``manifest.json`` (and the optional StyleGAN2-ADA ``dataset.zip``) are written,
    the work files removed and the folder renamed to its final name. With ``overwrite`` an
@@ -60,12 +61,14 @@ from ragan.data.inputs import (
     decode_chunk,
     input_kind,
     iter_chunks,
+    pillow_block_cache,
     scan_input,
-    watch_parent,
+    start_worker,
 )
 from ragan.data.manifest import FORMAT_VERSION, Manifest, ShardInfo, SplitInfo, file_sha256, shard_name
 from ragan.data.preprocess import validate_options
 from ragan.data.readers import DicomWindow, parse_dicom_window
+from ragan.data.selection import LabelTable, Selection, read_csv_table, read_labels_csv
 from ragan.data.splits import (
     SPLIT_NAMES,
     grouped_split,
@@ -84,6 +87,9 @@ GROUP_BY_CHOICES = (None, "dicom", "csv")
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 TARGET_SHARD_BYTES = 64 << 20
 PARTIAL_SUFFIX = ".ragan-partial"
+# Bumped whenever the same options give other pixels (2: 8-bit images resized in 8-bit, JPEGs
+# decoded at reduced size), so a resumed run never mixes shards of two versions.
+PIXELS_VERSION = 2
 PLAN_FILE = "plan.json"
 JOURNAL_FILE = "progress.jsonl"
 CACHE_DIR = "cache"
@@ -126,6 +132,13 @@ def prepare_dataset(
     group_column: str | None = None,
     window="auto",
     class_names: Sequence[str] | None = None,
+    labels_csv=None,
+    path_column: str | None = None,
+    label_column: str | None = None,
+    label_map=None,
+    include: Sequence[str] | str | None = None,
+    exclude: Sequence[str] | str | None = None,
+    allow_masks: bool = False,
     dedupe: bool = True,
     strict: bool = False,
     overwrite: bool = False,
@@ -157,11 +170,27 @@ def prepare_dataset(
             patient never end up in two splits.
         group_csv: A CSV file with a path column (``path``, ``file``, ``filename``, ``image`` or
             ``relpath``: paths relative to the input, or file names) and ``group_column``.
+            Defaults to ``labels_csv`` (read with its ``path_column``) when that is given.
         group_column: The CSV column holding the patient key.
         window: DICOM window: ``"auto"`` (the file's, else min-max), ``None``/``"none"`` (the full
             stored range), ``"minmax"``, a preset name such as ``"lung"``, or ``(center, width)``.
-        class_names: For integer labels (npz, TFDS), names replacing them, in label order; for
-            folders, the class folder names in the wanted label order.
+        class_names: For integer labels (npz, TFDS, or a labels CSV with values 0..k-1), names
+            replacing them, in label order; for folders, the class folder names in the wanted label
+            order; for a labels CSV, its classes (after ``label_map``) in the wanted order.
+        labels_csv: A CSV file giving each image's class (folder or .zip inputs): one row per image,
+            ``path_column`` naming it (relative to the input, with or without extension; leading
+            folders the input lacks are ignored) and ``label_column`` its class. Images without a
+            row are left out and listed in ``skipped``; rows without an image are counted and listed
+            in the manifest's ``source.labels_csv``.
+        path_column: The column of ``labels_csv`` naming the images.
+        label_column: The column of ``labels_csv`` holding the classes.
+        label_map: Values of ``label_column`` renamed or merged: ``{"nevus": "benign", ...}`` or
+            ``"nevus=benign,melanoma=malignant"``; other values keep their name.
+        include: Glob(s) matched against each file's path relative to the input (``*`` also crosses
+            ``/``); only matching files are used.
+        exclude: Glob(s); matching files are left out (counted in ``source.excluded``).
+        allow_masks: Keep files that look like segmentation masks (a mask-like name such as
+            ``*_mask*`` and only a few distinct pixel values); by default they stop the run.
         dedupe: Drop exact duplicates (same file content); listed in ``manifest.duplicates``.
         strict: Fail on the first unusable file instead of skipping it.
         overwrite: Replace a non-empty ``out`` (only once the new dataset is complete).
@@ -188,10 +217,14 @@ def prepare_dataset(
     options = _resolve_options(
         image_size=image_size, channels=channels, bit_depth=bit_depth, resize_mode=resize_mode, split=split,
         resplit=resplit, seed=seed, group_by=group_by, group_csv=group_csv, group_column=group_column, window=window,
-        class_names=class_names, dedupe=dedupe, strict=strict, overwrite=overwrite, export_zip=export_zip,
+        class_names=class_names, labels_csv=labels_csv, path_column=path_column, label_column=label_column,
+        label_map=label_map, include=include, exclude=exclude, allow_masks=allow_masks, dedupe=dedupe, strict=strict, overwrite=overwrite, export_zip=export_zip,
         shards_per_split=shards_per_split, num_workers=num_workers, progress=progress,
     )
     kind = input_kind(input)
+    if options.selects and kind not in ("folder", "zip"):
+        raise RaganError(f"labels_csv, include, exclude and allow_masks apply to a folder or .zip input; "
+                         f"input={os.fspath(input)!r} is a {kind} input")
     if options.group_by == "dicom" and kind not in ("folder", "zip"):
         raise RaganError(f"group_by='dicom' needs DICOM files (a folder or .zip); input={os.fspath(input)!r} "
                          f"is a {kind} input; use group_by='csv' instead")
@@ -231,6 +264,10 @@ class _Options:
     group_column: str | None
     window: object
     class_names: tuple[str, ...] | None
+    labels: LabelTable | None
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    allow_masks: bool
     dedupe: bool
     strict: bool
     overwrite: bool
@@ -239,6 +276,30 @@ class _Options:
     num_workers: int | None
     progress: bool
     split_given: bool = False  # the caller chose ``split`` (not recorded: the ratios are)
+    group_path_column: str | None = None  # the labels CSV's path column when it is also the group CSV
+
+    @property
+    def selects(self) -> bool:
+        """Whether an option chooses files or labels of a folder/zip (labels CSV, globs, masks)."""
+        return self.labels is not None or bool(self.include or self.exclude) or self.allow_masks
+
+    def selection(self) -> Selection:
+        """A fresh :class:`Selection` for a folder/zip scan (the mask check runs on every one)."""
+        return Selection(self.include, self.exclude, self.allow_masks, self.labels)
+
+    def _recorded_selection(self) -> dict:
+        # Only the options given, so a manifest without them is what it was before they existed.
+        recorded = {}
+        if self.labels is not None:
+            recorded.update(labels_csv=self.labels.path.name, path_column=self.labels.path_column,
+                            label_column=self.labels.label_column, label_map=dict(self.labels.label_map))
+        if self.include:
+            recorded["include"] = list(self.include)
+        if self.exclude:
+            recorded["exclude"] = list(self.exclude)
+        if self.allow_masks:
+            recorded["allow_masks"] = True
+        return recorded
 
     def recorded(self) -> dict:
         """The options as the manifest records them (everything that shapes the output)."""
@@ -258,11 +319,25 @@ class _Options:
             "group_column": self.group_column,
             "window": window,
             "class_names": list(self.class_names) if self.class_names is not None else None,
+            **self._recorded_selection(),
             "dedupe": self.dedupe,
             "strict": self.strict,
             "export_zip": self.export_zip,
             "shards_per_split": self.shards_per_split,
         }
+
+
+def _patterns(name: str, value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    try:
+        patterns = tuple(values)
+    except TypeError:
+        patterns = None
+    if patterns is None or not all(isinstance(p, str) and p.strip() for p in patterns):
+        raise RaganError(f"{name}={value!r} is not allowed; give a glob or a list of globs, e.g. ['*_mask*']")
+    return tuple(p.strip() for p in patterns)
 
 
 def _check_bool(name: str, value) -> bool:
@@ -297,11 +372,32 @@ def _resolve_window(window):
 def _resolve_options(**given) -> _Options:
     validate_options(given["image_size"], given["channels"], given["bit_depth"], given["resize_mode"])
     ratios = parse_split_ratios(DEFAULT_SPLIT if given["split"] is None else given["split"])
-    for name in ("resplit", "dedupe", "strict", "overwrite", "export_zip", "progress"):
+    for name in ("resplit", "dedupe", "strict", "overwrite", "export_zip", "progress", "allow_masks"):
         _check_bool(name, given[name])
     seed = _check_int("seed", given["seed"], 0)
     check_choice("group_by", given["group_by"], GROUP_BY_CHOICES)
+    class_names = given["class_names"]
+    if class_names is not None:
+        if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
+            raise RaganError(f"class_names={class_names!r} is not allowed; give a list of names, e.g. ['normal', 'tumour']")
+        class_names = tuple(class_names)
+        if len(set(class_names)) != len(class_names) or not all(n.strip() for n in class_names):
+            raise RaganError(f"class_names={list(class_names)!r} is not allowed; give distinct, non-empty names")
+    labels = None
+    csv_given = [name for name in ("path_column", "label_column", "label_map") if given[name] is not None]
+    if given["labels_csv"] is not None:
+        missing = [name for name in ("path_column", "label_column") if not given[name]]
+        if missing:
+            raise RaganError(f"labels_csv needs {' and '.join(missing)} (the columns naming each image and its class)")
+        labels = read_labels_csv(given["labels_csv"], str(given["path_column"]), str(given["label_column"]),
+                                 label_map=given["label_map"], class_names=class_names)
+        class_names = None  # applied by the labels table
+    elif csv_given:
+        raise RaganError(f"{', '.join(csv_given)} only apply with labels_csv (the CSV file holding the labels)")
     group_csv, group_column = given["group_csv"], given["group_column"]
+    group_path_column = None
+    if given["group_by"] == "csv" and group_csv is None and labels is not None:
+        group_csv, group_path_column = labels.path, labels.path_column
     if given["group_by"] == "csv":
         if group_csv is None or not group_column:
             raise RaganError("group_by='csv' needs group_csv (the CSV file) and group_column (its patient column)")
@@ -309,14 +405,12 @@ def _resolve_options(**given) -> _Options:
         if not group_csv.is_file():
             raise RaganError(f"group_csv='{group_csv}' does not exist or is not a file")
         group_column = str(group_column)
+        if labels is not None and group_csv.resolve() == labels.path.resolve():
+            group_path_column = labels.path_column
+        _check_group_column(group_csv, group_column)
     elif group_csv is not None or group_column is not None:
         raise RaganError("group_csv and group_column are only used with group_by='csv' "
                          f"(group_by={given['group_by']!r})")
-    class_names = given["class_names"]
-    if class_names is not None:
-        if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
-            raise RaganError(f"class_names={class_names!r} is not allowed; give a list of names, e.g. ['normal', 'tumour']")
-        class_names = tuple(class_names)
     if given["export_zip"] and given["bit_depth"] != 8:
         raise RaganError(f"export_zip=True needs bit_depth=8 (StyleGAN2-ADA reads 8-bit images), got "
                          f"bit_depth={given['bit_depth']}")
@@ -324,12 +418,22 @@ def _resolve_options(**given) -> _Options:
         image_size=int(given["image_size"]), channels=int(given["channels"]), bit_depth=int(given["bit_depth"]),
         resize_mode=given["resize_mode"], split=ratios, resplit=given["resplit"], seed=seed,
         group_by=given["group_by"], group_csv=group_csv, group_column=group_column,
-        window=_resolve_window(given["window"]), class_names=class_names, dedupe=given["dedupe"],
+        window=_resolve_window(given["window"]), class_names=class_names, labels=labels,
+        include=_patterns("include", given["include"]), exclude=_patterns("exclude", given["exclude"]),
+        allow_masks=given["allow_masks"], dedupe=given["dedupe"],
         strict=given["strict"], overwrite=given["overwrite"], export_zip=given["export_zip"],
         shards_per_split=_check_int("shards_per_split", given["shards_per_split"], 1, optional=True),
         num_workers=_check_int("num_workers", given["num_workers"], 0, optional=True), progress=given["progress"],
-        split_given=given["split"] is not None,
+        split_given=given["split"] is not None, group_path_column=group_path_column,
     )
+
+
+def _check_group_column(csv_path: Path, column: str) -> None:
+    """A missing patient column is a one-line error before any work."""
+    fields, _ = read_csv_table(csv_path, "group_csv")
+    if column not in fields:
+        raise RaganError(f"group_column={column!r} is not a column of group_csv='{csv_path}' "
+                         f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}")
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -399,6 +503,7 @@ def _build(input, partial: Path, options: _Options) -> Manifest:
         with_salt=options.group_by is not None,
         io_threads=min(8, max(2, cpu_count)),
         progress=options.progress,
+        selection=options.selection() if input_kind(input) in ("folder", "zip") else None,
     )
     if options.strict and scanned.skipped:
         path, reason = scanned.skipped[0]
@@ -479,7 +584,7 @@ def _groups(sources: list[Source], options: _Options) -> tuple[list[str | None] 
     if options.group_by == "dicom":
         raw = [source.patient_key for source in sources]
     else:
-        raw = _csv_group_keys(options.group_csv, options.group_column, sources)
+        raw = _csv_group_keys(options.group_csv, options.group_column, sources, options.group_path_column)
     salt = hashlib.sha256(b"".join(sorted(source.salt_digest for source in sources))).digest()
     hashes = [None if key is None else hmac.new(salt, key.encode("utf-8"), hashlib.sha256).hexdigest() for key in raw]
     # A file without a patient key is its own group: it cannot be matched with anything.
@@ -487,7 +592,7 @@ def _groups(sources: list[Source], options: _Options) -> tuple[list[str | None] 
     return hashes, keys
 
 
-def _csv_group_keys(csv_path: Path, column: str, sources: list[Source]) -> list[str]:
+def _csv_group_keys(csv_path: Path, column: str, sources: list[Source], path_column: str | None = None) -> list[str]:
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -499,7 +604,8 @@ def _csv_group_keys(csv_path: Path, column: str, sources: list[Source]) -> list[
         raise RaganError(f"group_column={column!r} is not a column of group_csv='{csv_path}' "
                          f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}")
     lowered = {field.lower(): field for field in fields}
-    path_column = next((lowered[name] for name in _CSV_PATH_COLUMNS if name in lowered), None)
+    if path_column is None:
+        path_column = next((lowered[name] for name in _CSV_PATH_COLUMNS if name in lowered), None)
     if path_column is None:
         raise RaganError(f"group_csv='{csv_path}' needs a column naming the files, one of "
                          f"{', '.join(_CSV_PATH_COLUMNS)} (columns: {', '.join(fields) or 'none'})")
@@ -522,6 +628,8 @@ def _csv_group_keys(csv_path: Path, column: str, sources: list[Source]) -> list[
         group = by_suffix.get(source.path)
         if group is None:
             group = by_suffix.get(PurePosixPath(source.path).name)
+        if group is None:  # listed without the extension
+            group = by_suffix.get(os.path.splitext(source.path)[0]) or by_suffix.get(PurePosixPath(source.path).stem)
         if group is None:
             missing.append(source.path)
         keys.append(group)
@@ -548,6 +656,7 @@ def _plan_hash(options, description, sources, split_of, group_hashes, planned, s
     plan = {
         "format_version": FORMAT_VERSION,
         "ragan_version": __version__,
+        "pixels": PIXELS_VERSION,
         "options": options.recorded(),
         "source": description,
         "sources": [
@@ -632,12 +741,13 @@ class _Decoder:
             close_cached_files()
         return False
 
-    def results(self, tasks: Iterable[tuple[int, tuple]], describe) -> Iterator[tuple[int, bool, object]]:
-        """``(source_id, ok, images or reason)`` per task, in task order; ``describe(id)`` names a source."""
+    def results(self, tasks: Iterable[tuple[int, tuple, int]], describe) -> Iterator[tuple[int, bool, object]]:
+        """``(source_id, ok, records or reason)`` per task, in task order; ``describe(id)`` names a source."""
         chunks = iter_chunks(tasks, CHUNK_SIZE)
         if self.executor is None:
-            for chunk in chunks:
-                yield from decode_chunk(self.options, chunk)
+            with pillow_block_cache():
+                for chunk in chunks:
+                    yield from decode_chunk(self.options, chunk)
             return
         pending: deque = deque()
 
@@ -657,7 +767,7 @@ class _Decoder:
             try:
                 finished = future.result()
             except BrokenProcessPool:
-                names = ", ".join(repr(describe(source_id)) for source_id, _ in chunk)
+                names = ", ".join(repr(describe(source_id)) for source_id, *_ in chunk)
                 raise RaganError(
                     "a decoding worker process died (out of memory, or a crash inside an image decoder) while "
                     f"reading one of {names}; re-run with num_workers=0 (--workers 0) to find the file, or free "
@@ -700,15 +810,13 @@ def _worker_pool(num_workers: int) -> ProcessPoolExecutor:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
-        context.set_forkserver_preload(["ragan.data.inputs"])
-    return ProcessPoolExecutor(max_workers=num_workers, mp_context=context, initializer=watch_parent,
+        context.set_forkserver_preload(["ragan.data.inputs", "ragan.data.tfrecord"])
+    return ProcessPoolExecutor(max_workers=num_workers, mp_context=context, initializer=start_worker,
                                initargs=(os.getpid(),))
 
 
 def _write_shards(partial, todo, sources, class_index, options, done, cpu_count) -> None:
     from tqdm.auto import tqdm
-
-    from ragan._tf import import_tf
 
     total = sum(len(shard.source_ids) for shard in todo)
     workers = options.num_workers
@@ -717,16 +825,16 @@ def _write_shards(partial, todo, sources, class_index, options, done, cpu_count)
     workers = min(workers, -(-total // CHUNK_SIZE))
     decode_options = DecodeOptions(options.image_size, options.channels, options.bit_depth, options.resize_mode,
                                    options.window)
-    tasks = ((source_id, sources[source_id].locator) for shard in todo for source_id in shard.source_ids)
+    tasks = ((source_id, sources[source_id].locator, class_index.get(sources[source_id].label, -1))
+             for shard in todo for source_id in shard.source_ids)
     with _Decoder(decode_options, workers) as decoder:
         results = decoder.results(tasks, lambda source_id: sources[source_id].path)
-        import_tf()  # while the workers start: TensorFlow takes seconds to import
         with tqdm(total=total, desc="prepare", unit="img", disable=not options.progress, file=sys.stderr) as bar:
             _write_shard_files(partial, todo, results, sources, class_index, options, done, bar)
 
 
 def _write_shard_files(partial, todo, results, sources, class_index, options, done, bar) -> None:
-    """Write each shard from the decoded stream and journal it once it is complete."""
+    """Write each shard from the stream of finished records and journal it once it is complete."""
     from ragan.data.tfrecord import ShardWriter
 
     for shard in todo:
@@ -745,9 +853,8 @@ def _write_shard_files(partial, todo, results, sources, class_index, options, do
                     failed.append([source_id, payload])
                     frames.append([source_id, 0])
                     continue
-                label = class_index.get(source.label, -1)
-                for image in payload:
-                    writer.write(image, label, source_id)
+                for record in payload:
+                    writer.write_record(record)
                 frames.append([source_id, len(payload)])
                 if source.label is not None:
                     counts[source.label] += len(payload)

@@ -54,6 +54,7 @@ __all__ = [
     "ImageReadError",
     "DicomWindow",
     "Frame",
+    "EightBitRead",
     "scan_folder",
     "read_file",
     "read_patient_id",
@@ -163,12 +164,32 @@ class DicomWindow:
             )
 
 
+@dataclass(frozen=True)
+class EightBitRead:
+    """How :func:`read_file` may read an 8-bit image when the output is 8-bit too.
+
+    Args:
+        grey: Only greyscale is wanted: a colour JPEG may be decoded straight to its luma plane.
+        draft_size: ``(width, height) -> (width, height) or None``: the smallest size the image may
+            be decoded at (JPEG's reduced-size decoding picks 1/2, 1/4 or 1/8 of the full size while
+            both sides stay at least this large); ``None`` for the full size.
+
+    Example:
+        >>> read_file("gg (1).jpg", eight_bit=EightBitRead(grey=True))[0].pixels.dtype
+        dtype('uint8')
+    """
+
+    grey: bool
+    draft_size: object = None
+
+
 @dataclass
 class Frame:
     """One decoded image (one page of a TIFF, one frame of a multi-frame DICOM).
 
     Args:
-        pixels: ``float32`` array in ``[0, 1]`` of shape ``(height, width, channels)``, channels 1 or 3.
+        pixels: ``float32`` array in ``[0, 1]`` of shape ``(height, width, channels)``, channels 1 or 3
+            (``uint8`` values 0..255 when read with :class:`EightBitRead`).
         source_bits: 8 or 16: the bit depth of the original data (16 for anything above 8 bits).
         patient_id: DICOM PatientID, raw. The caller may hash it as a group key; it must never be
             written out. ``None`` for non-DICOM sources or when the tag is empty.
@@ -229,7 +250,7 @@ def _is_symlink_loop(root: str, relative_dir: str) -> bool:
     return any(os.path.realpath(os.path.join(root, *parts[:depth])) == real for depth in range(len(parts)))
 
 
-def scan_folder(root: str | Path) -> tuple[list[SourceFile], list[tuple[str, str]]]:
+def scan_folder(root: str | Path, *, labels_from_folders: bool = True) -> tuple[list[SourceFile], list[tuple[str, str]]]:
     """List the usable image and DICOM files under ``root``, sorted by relative path.
 
     A folder whose images all sit in first-level sub-folders is *labelled*: the sub-folder name is
@@ -241,6 +262,8 @@ def scan_folder(root: str | Path) -> tuple[list[SourceFile], list[tuple[str, str
 
     Args:
         root: The input folder.
+        labels_from_folders: ``False`` when the labels come from elsewhere (a labels CSV): every
+            file is then unlabelled and images may sit at any depth.
 
     Returns:
         ``(files, skipped)``: the :class:`SourceFile` list, and ``(relpath, reason)`` pairs such as
@@ -291,7 +314,7 @@ def scan_folder(root: str | Path) -> tuple[list[SourceFile], list[tuple[str, str
         raise RaganError(f"input folder '{root}' contains no image files{detail}; supported: {allowed} and DICOM")
 
     top_level = [relpath for relpath, _, _ in found if "/" not in relpath]
-    nested = [relpath for relpath, _, _ in found if "/" in relpath]
+    nested = [relpath for relpath, _, _ in found if "/" in relpath] if labels_from_folders else []
     if top_level and nested:
         raise RaganError(
             f"input folder '{root}' has image files both directly inside it (e.g. '{top_level[0]}') and in "
@@ -375,6 +398,7 @@ def read_file(
     window: DicomWindow | str | None = "auto",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     data: bytes | None = None,
+    eight_bit: EightBitRead | None = None,
 ) -> list[Frame]:
     """Read one image or DICOM file into frames with pixels in ``[0, 1]``.
 
@@ -403,6 +427,10 @@ def read_file(
         max_pixels: Largest width x height accepted; bigger files raise ``ImageReadError`` before
             their pixels are decoded (protection against decompression bombs).
         data: The file's bytes, when they do not come from ``path`` (e.g. a zip member).
+        eight_bit: For an 8-bit output: a single-frame 8-bit greyscale or RGB image then comes
+            back as one frame with ``uint8`` pixels (no float conversion), decoded by JPEG at a
+            reduced size and/or in greyscale when :class:`EightBitRead` allows it. Other files
+            are read as usual.
 
     Returns:
         A list of :class:`Frame` (at least one).
@@ -433,7 +461,7 @@ def read_file(
     if kind == "dicom":
         return _read_dicom(data, window=window, max_pixels=max_pixels)
     try:
-        return _read_image(data, max_pixels=max_pixels)
+        return _read_image(data, max_pixels=max_pixels, eight_bit=eight_bit)
     except _UnidentifiedImage:
         if is_dicom_bytes(data):
             return _read_dicom(data, window=window, max_pixels=max_pixels)
@@ -498,8 +526,10 @@ def _decode_error(error: BaseException) -> ImageReadError:
     return ImageReadError(f"corrupt image ({first_line[:120]})")
 
 
-def _read_image(data: bytes, *, max_pixels: int) -> list[Frame]:
+def _read_image(data: bytes, *, max_pixels: int, eight_bit: EightBitRead | None = None) -> list[Frame]:
     image = _open_limited(data, max_pixels)
+    if eight_bit is not None and image.mode in ("L", "RGB") and getattr(image, "n_frames", 1) == 1:
+        return [_read_eight_bit(image, eight_bit, max_pixels)]
     frames = []
     with image, warnings.catch_warnings():
         # Pillow warns about odd metadata (corrupt EXIF, unknown chunks); the pixels are what matters.
@@ -519,6 +549,34 @@ def _read_image(data: bytes, *, max_pixels: int) -> list[Frame]:
         except (OSError, SyntaxError, ValueError, EOFError, zlib.error, MemoryError) as error:
             raise _decode_error(error) from None
     return frames
+
+
+def _read_eight_bit(image: Image.Image, request: EightBitRead, max_pixels: int) -> Frame:
+    """Decode a single-frame ``L``/``RGB`` image to ``uint8`` pixels, once, as small as allowed."""
+    with image, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageReadError(_bomb_message(width, height, max_pixels))
+        if width == 0 or height == 0:
+            raise ImageReadError(f"image has no pixels ({width}x{height})")
+        if image.format == "JPEG":
+            # libjpeg decodes straight to greyscale (the Y plane) and/or at 1/2, 1/4, 1/8 scale
+            # in the DCT domain: a fraction of the work of a full decode.
+            mode = "L" if request.grey and image.mode == "RGB" else None
+            size = request.draft_size(width, height) if request.draft_size is not None else None
+            if mode is not None or size is not None:
+                image.draft(mode, size or (width, height))
+        try:
+            image.load()
+            if image.getexif().get(0x0112, 1) != 1:
+                image = ImageOps.exif_transpose(image)
+        except (OSError, SyntaxError, ValueError, EOFError, zlib.error, MemoryError) as error:
+            raise _decode_error(error) from None
+        pixels = np.asarray(image)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    return Frame(pixels, 8)
 
 
 def _grey_palette(image: Image.Image) -> bool:

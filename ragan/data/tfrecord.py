@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -23,10 +24,11 @@ from typing import Callable
 import numpy as np
 
 from ragan._tf import import_tf
-from ragan.data.manifest import Manifest, ShardInfo, file_sha256
+from ragan.data.manifest import Manifest, ShardInfo
+from ragan.data.records import example_bytes, frame_record
 from ragan.errors import RaganError
 
-__all__ = ["encode_example", "ShardWriter", "decode_batch_fn", "FEATURE_KEYS"]
+__all__ = ["encode_example", "encode_record", "ShardWriter", "decode_batch_fn", "FEATURE_KEYS"]
 
 FEATURE_KEYS = ("image", "label", "source_id")
 _DTYPES = {np.dtype(np.uint8): "<u1", np.dtype(np.uint16): "<u2"}
@@ -45,7 +47,7 @@ def _image_bytes(image: np.ndarray) -> bytes:
 
 
 def encode_example(image: np.ndarray, label: int, source_id: int) -> bytes:
-    """Serialise one image as a ``tf.train.Example``.
+    """Serialise one image as a ``tf.train.Example`` (without importing TensorFlow).
 
     Args:
         image: ``uint8`` or ``uint16`` array of shape ``(H, W, C)`` (or ``(H, W)`` for one channel).
@@ -53,27 +55,27 @@ def encode_example(image: np.ndarray, label: int, source_id: int) -> bytes:
         source_id: index into the manifest's ``sources``, or ``-1`` for a generated image.
 
     Returns:
-        The serialized record; the same inputs always give the same bytes.
+        The serialized record, the bytes of TensorFlow's ``SerializeToString(deterministic=True)``;
+        the same inputs always give the same bytes.
 
     Example:
         >>> record = encode_example(np.zeros((4, 4, 1), np.uint8), label=0, source_id=3)
         >>> isinstance(record, bytes)
         True
     """
-    tf = import_tf()
-    feature = tf.train.Feature
-    example = tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                "image": feature(bytes_list=tf.train.BytesList(value=[_image_bytes(image)])),
-                "label": feature(int64_list=tf.train.Int64List(value=[int(label)])),
-                "source_id": feature(int64_list=tf.train.Int64List(value=[int(source_id)])),
-            }
-        )
-    )
-    # Proto maps serialise in arbitrary order unless asked not to; prepared datasets must be
-    # byte-for-byte reproducible.
-    return example.SerializeToString(deterministic=True)
+    return example_bytes(_image_bytes(image), label, source_id)
+
+
+def encode_record(image: np.ndarray, label: int, source_id: int) -> bytes:
+    """One image as a complete TFRecord (framing and checksums included), for :meth:`ShardWriter.write_record`.
+
+    The decoding workers of ``prepare`` call this, so the CRC work is spread over them.
+
+    Example:
+        >>> len(encode_record(np.zeros((4, 4, 1), np.uint8), 0, 0)) - len(encode_example(np.zeros((4, 4, 1), np.uint8), 0, 0))
+        16
+    """
+    return frame_record(encode_example(image, label, source_id))
 
 
 class ShardWriter:
@@ -81,7 +83,8 @@ class ShardWriter:
 
     Records go to ``path + ".partial"``; a clean :meth:`close` (or leaving the ``with`` block
     without an exception) renames it to ``path`` and hashes it. On an exception the partial file
-    is deleted, so an interrupted run leaves no shard that looks finished.
+    is deleted, so an interrupted run leaves no shard that looks finished. The file is written
+    without TensorFlow (see :mod:`ragan.data.records`), with the bytes ``tf.io.TFRecordWriter`` writes.
 
     Args:
         path: the shard's final path, e.g. ``prepared/train-00000-of-00004.tfrecord``.
@@ -101,34 +104,39 @@ class ShardWriter:
     """
 
     def __init__(self, path: str | os.PathLike):
-        tf = import_tf()
         self.path = Path(path)
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         self.num_examples = 0
         self.sha256: str | None = None
-        self._writer = tf.io.TFRecordWriter(str(self.partial_path))
+        self._file = open(self.partial_path, "wb")
+        self._hash = hashlib.sha256()
         self._closed = False
 
     def write(self, image: np.ndarray, label: int, source_id: int) -> None:
         """Append one image (see :func:`encode_example` for the arguments)."""
+        self.write_record(encode_record(image, label, source_id))
+
+    def write_record(self, record: bytes) -> None:
+        """Append one complete record made by :func:`encode_record`."""
         if self._closed:
             raise RuntimeError(f"ShardWriter for '{self.path}' is already closed.")
-        self._writer.write(encode_example(image, label, source_id))
+        self._file.write(record)
+        self._hash.update(record)
         self.num_examples += 1
 
     def close(self) -> None:
-        """Finish the shard: flush, rename to the final name and compute its SHA-256."""
+        """Finish the shard: close, rename to the final name, keep its SHA-256."""
         if self._closed:
             return
-        self._writer.close()
+        self._file.close()
         self._closed = True
         os.replace(self.partial_path, self.path)
-        self.sha256 = file_sha256(self.path)
+        self.sha256 = self._hash.hexdigest()
 
     def abort(self) -> None:
         """Stop writing and delete the partial file."""
         if not self._closed:
-            self._writer.close()
+            self._file.close()
             self._closed = True
         self.partial_path.unlink(missing_ok=True)
 
