@@ -270,3 +270,21 @@ def test_works_under_tf_distribute():
 
     out = strategy.experimental_local_results(run())[0].numpy()
     np.testing.assert_allclose(out, augment(images, 0.8, "bgc"), rtol=1e-4, atol=1e-5)
+
+
+def test_second_order_gradients_inside_tf_function():
+    """R1 through the augmentation: the gradient of a gradient, in a compiled step (as in training)."""
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)).astype(np.float32))
+    weights = tf.Variable(tf.ones([16, 16, 1]))
+
+    @tf.function
+    def penalty_gradient():
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(images)
+                total = tf.reduce_sum(tf.square(ada_augment(images, 1.0, tf.constant([1, 2]))) * weights)
+            penalty = tf.reduce_sum(tf.square(inner.gradient(total, images)))
+        return outer.gradient(penalty, weights)
+
+    gradient = penalty_gradient().numpy()
+    assert gradient.shape == (16, 16, 1) and np.all(np.isfinite(gradient)) and np.abs(gradient).max() > 0

@@ -51,8 +51,9 @@ How it is computed:
   negates around 0, hue and saturation are identities.
 * ``p == 0`` returns the input tensor itself (``tf.cond``), and images not picked by any transform
   come out bit for bit unchanged.
-* Gradients are reproducible bit for bit (on CPU; exact resume relies on it): the adjoint of the
-  gathers adds its contributions in 64-bit fixed point rather than in a float ``bincount``.
+* Gradients are reproducible bit for bit (on CPU; exact resume relies on it): the gathers'
+  gradient is TensorFlow's segment sum, which adds in a fixed order on CPU (a float ``bincount``
+  does not).
 
 Randomness is TensorFlow's stateless ops driven by the seed; each transform draws from a sub-seed
 folded from its fixed index in :data:`ADA_TRANSFORMS`, so enabling a subset does not change the
@@ -334,48 +335,13 @@ def _gather_sum(values, index, weights):
     """``sum_k weights[k] * values[index[k]]`` for a flat ``values`` (``k`` along the first axis,
     so that slices are contiguous); ``weights`` None means one index per output, copied exactly.
 
-    Its gradient is the exact adjoint, a weighted ``bincount`` (much faster on CPU than the
-    ``unsorted_segment_sum`` that ``tf.gather``'s gradient becomes), and that adjoint's own
-    gradient is this function again, so gradients of any order (R1 through the augmentation) work.
+    Plain ``tf.gather``: its gradient (a segment sum, deterministic on CPU) is differentiable
+    again, so R1 through the augmentation (a gradient of a gradient, inside the compiled training
+    step) works. A hand-written adjoint with ``tf.custom_gradient`` was faster but its second
+    derivative fails inside ``tf.function``.
     """
-
-    @tf.custom_gradient
-    def gather(values):
-        picked = tf.gather(values, index)
-        out = picked if weights is None else tf.reduce_sum(picked * weights, axis=0)
-
-        def adjoint(upstream):
-            return _scatter_sum(upstream, index, weights, tf.size(values))
-
-        return out, adjoint
-
-    return gather(values)
-
-
-def _scatter_sum(upstream, index, weights, size):
-    """The adjoint of :func:`_gather_sum`: ``out[m] = sum of weights[k] * upstream where
-    index[k] == m``, of length ``size``."""
-
-    @tf.custom_gradient
-    def scatter(upstream):
-        contributions = upstream if weights is None else upstream[None] * weights
-        # A float bincount adds in a thread-dependent order (not reproducible bit for bit, which
-        # exact resume needs); integers add associatively. So the contributions are summed in
-        # 64-bit fixed point, scaled by a power of two that puts the largest at 2^40: no overflow
-        # below 2^23 contributions per pixel, and an absolute error of 2^-41 of the largest.
-        peak = tf.reduce_max(tf.abs(contributions))
-        exponent = tf.clip_by_value(tf.math.ceil(tf.math.log(peak) / math.log(2.0)), -80.0, 80.0)
-        scale = tf.pow(2.0, 40.0 - exponent)
-        fixed = tf.cast(tf.round(tf.reshape(contributions, [-1]) * scale), tf.int64)
-        total = tf.raw_ops.DenseBincount(input=tf.reshape(index, [-1]), size=size, weights=fixed)
-        out = tf.cast(total, upstream.dtype) / scale
-
-        def adjoint(downstream):
-            return _gather_sum(downstream, index, weights)
-
-        return out, adjoint
-
-    return scatter(upstream)
+    picked = tf.gather(values, index)
+    return picked if weights is None else tf.reduce_sum(picked * weights, axis=0)
 
 
 def _mirror(shifted, length):
