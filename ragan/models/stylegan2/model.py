@@ -564,21 +564,14 @@ class StyleGAN2(GAN):
         if self.num_replicas() > 1:
             context = tf.distribute.get_replica_context()
             signs, count = context.all_reduce("sum", signs), context.all_reduce("sum", count)
-        self.ada_sign_sum.assign_add(signs)
-        self.ada_sign_count.assign_add(count)
-        interval = self.config.ada_interval
-
-        def adjust():
-            images = self.ada_sign_count * 1.0
-            new_p = ada_adjust(self.augment_probability, self.ada_sign_sum / tf.maximum(self.ada_sign_count, 1.0),
-                               target=self.config.ada_target, images_since_last=images,
-                               ada_kimg=self.resolved["ada_kimg"])
-            self.augment_probability.assign(new_p)
-            self.ada_sign_sum.assign(0.0)
-            self.ada_sign_count.assign(0.0)
-            return tf.constant(0)
-
-        tf.cond(tf.equal((self.step_counter + 1) % interval, 0), adjust, lambda: tf.constant(0))
+        total, count = self.ada_sign_sum + signs, self.ada_sign_count + count
+        # No tf.cond: assigning a mirrored variable inside one is refused under tf.distribute.
+        due = tf.equal((self.step_counter + 1) % self.config.ada_interval, 0)
+        adjusted = ada_adjust(self.augment_probability, total / tf.maximum(count, 1.0), target=self.config.ada_target,
+                              images_since_last=count, ada_kimg=self.resolved["ada_kimg"])
+        self.augment_probability.assign(tf.where(due, adjusted, self.augment_probability))
+        self.ada_sign_sum.assign(tf.where(due, 0.0, total))
+        self.ada_sign_count.assign(tf.where(due, 0.0, count))
 
     def update_ema(self) -> None:  # the base class's per-step EMA is replaced by _update_ema
         return None
