@@ -3,7 +3,10 @@
 A subcommand module defines ``register(subparsers)`` (adds its parser and sets ``func``) and may
 define ``configure(parser, argv)``, called before parsing, to add flags that depend on earlier
 words (``ragan train wgan_gp --help`` lists WGAN-GP's hyperparameters).
-Errors caused by the user print as one line and exit with status 2; Ctrl-C exits with 130.
+Errors caused by the user print as one line and exit with status 2. SIGINT (Ctrl-C) and SIGTERM
+(a cluster ending the job) print one line and exit with 130 / 143: every stage publishes its output
+folder only when complete, and ``ragan train`` first checkpoints the step it was in (see
+:mod:`ragan._interrupt`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import importlib
 import sys
 
+from ragan._interrupt import Interrupted, handle_signals
 from ragan._version import __version__
 from ragan.errors import RaganError
 
@@ -88,10 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ragan`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        argv = _import_plugins(argv)
-        parser = build_parser(argv)
-        args = parser.parse_args(argv)
-        result = args.func(args)
+        with handle_signals():
+            argv = _import_plugins(argv)
+            parser = build_parser(argv)
+            args = parser.parse_args(argv)
+            result = args.func(args)
         return int(result or 0)
     except RaganError as error:
         print(f"ragan: error: {error}", file=sys.stderr)
@@ -103,12 +108,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ragan: error: {where}: {error.strerror or error}" if where else f"ragan: error: {error}",
               file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        if isinstance(error, Interrupted) and error.message.startswith("SIG"):
+            # ragan train checkpointed and says how to continue.
+            print(f"ragan: {error.message}", file=sys.stderr, flush=True)
+            return error.exit_status
         # A training run continues only when asked to (an existing run folder is refused without
-        # --resume); the other stages pick up their partial output by themselves.
+        # --resume); the other stages publish nothing partial and pick up their work when re-run.
         how = "re-run it with --resume" if argv[:1] == ["train"] else "re-run the same command"
-        print(f"ragan: interrupted; {how} to continue.", file=sys.stderr)
-        return 130
+        why = error.message if isinstance(error, Interrupted) else "interrupted"
+        print(f"ragan: {why}; nothing partial was published; {how} to continue.", file=sys.stderr, flush=True)
+        return error.exit_status if isinstance(error, Interrupted) else 130
 
 
 def entry_point() -> None:  # console_scripts target

@@ -38,7 +38,9 @@ import contextlib
 import json
 import os
 import platform
+import shlex
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -47,6 +49,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ragan._interrupt import Interrupted, handle_signals, signal_name
 from ragan._version import __version__
 from ragan.config import Config, load_overrides
 from ragan.data.manifest import Manifest, read_manifest
@@ -64,6 +67,9 @@ SAMPLES_DIR = "samples"
 # Offset of the sample grids' latent seed from the run's seed, so the grid's noise is never the
 # same stream as the training noise.
 GRID_SEED_OFFSET = 7919
+# Seconds an interrupted run waits for MLflow to take its last records (clusters send SIGKILL
+# some 30 s after SIGTERM).
+KILLED_TRACKING_TIMEOUT = 10.0
 # Decoded training images are kept in memory when they need at most this many bytes.
 CACHE_LIMIT_BYTES = 512 << 20
 
@@ -172,6 +178,7 @@ def _plan_run(
     """Resolve the model, configs, data and run directory (no TensorFlow work). See :func:`train`."""
     if out is None:
         raise RaganError("out (the run directory) is required.")
+    resume = _resume_flag(resume)
     run_dir = Path(out)
     model_name, gan_class = _resolve_gan(model)
     config_class = gan_class.config_class
@@ -268,6 +275,18 @@ def _plan_run(
         init_from=str(init_from) if init_from is not None else None,
         notes=notes,
     )
+
+
+def _resume_flag(resume) -> bool:
+    """``resume`` as a bool: ``True`` and ``"auto"`` mean the same (continue a run when there is one)."""
+    if resume in (True, False, None, "auto"):
+        return bool(resume)
+    raise RaganError(f"resume={resume!r} is not allowed; use True, False or 'auto'.")
+
+
+def resume_command(model_name: str, run_dir: str | os.PathLike) -> str:
+    """The command that continues the run in ``run_dir``: ``ragan train dcgan --out runs/x --resume``."""
+    return f"ragan train {model_name} --out {shlex.quote(str(run_dir))} --resume"
 
 
 def _versions() -> dict:
@@ -511,10 +530,13 @@ def train(
             config dataclass, or a YAML/JSON file (which may also hold training options, flat or
             under ``model:``/``training:``).
         train_config: training options: ``None``, a dict of overrides or a :class:`TrainConfig`.
-        resume: continue the run in ``out`` from its newest checkpoint (same step, optimizer
-            state, noise state, data order and MLflow run). Only the options in
-            ``RESUMABLE_CHANGES`` (length, intervals, XLA, distribution) may change. With no
-            run in ``out`` yet, a new run starts.
+        resume: ``True`` (or ``"auto"``): continue the run in ``out`` from its newest readable
+            checkpoint (same step, optimizer state, noise state, data order and MLflow run); a
+            truncated or corrupted newest checkpoint is reported and the previous one used. Only
+            the options in ``RESUMABLE_CHANGES`` (length, intervals, XLA, distribution) may
+            change. With no run in ``out`` yet (missing or empty folder) a new run starts; a
+            folder holding anything else is refused. So the same call serves a first start and
+            every restart of a pre-empted job.
         init_from: another run directory or ``.keras`` file whose generator/discriminator
             weights start this run where layer shapes match (transfer learning; optimizers start
             fresh). Ignored when resuming from a checkpoint.
@@ -534,6 +556,10 @@ def train(
     Raises:
         RaganError: invalid options, data or run directory (one line, naming the problem).
         TrainingDiverged: a loss became NaN/inf; the newest checkpoint is the last good one.
+        ragan._interrupt.Interrupted: SIGTERM or SIGINT arrived (a ``KeyboardInterrupt``): the
+            step under way finished, a checkpoint was written at it, the MLflow run was marked
+            KILLED and ``run.json`` says ``"interrupted"``; its message names the command that
+            continues the run. In the main thread only (where Python handles signals).
 
     Example:
         >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2,
@@ -594,7 +620,13 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
     # Checkpoints are read from the run directory (shared by all workers) and written to work_dir.
     reader = CheckpointManager(run_dir / CHECKPOINT_DIR, keep=tc.keep_checkpoints)
     writer = CheckpointManager(work_dir / CHECKPOINT_DIR, keep=tc.keep_checkpoints)
-    latest = reader.latest() if plan.resume else None
+    latest = None
+    if plan.resume:
+        latest, problems = reader.latest_readable()
+        for problem in problems:
+            print(f"ragan: warning: {problem}; "
+                  + (f"resuming from the previous one, {latest.name}" if latest is not None else "no older one is left"),
+                  file=sys.stderr, flush=True)
     finished_before = (
         latest is not None
         and plan.saved_run.get("status") == "finished"
@@ -638,6 +670,10 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
         tracker.log_artifact(run_dir / CONFIG_FILE)
 
     status = "FAILED"
+    # SIGTERM/SIGINT only ask the loop to stop after the current step (StopOnSignal), then it
+    # checkpoints and raises Interrupted below.
+    signals = handle_signals(graceful=True)
+    signals.__enter__()
     try:
         keras.utils.set_random_seed(tc.seed)
         with _precision(tc.mixed_precision) as policy, strategy.scope():
@@ -715,7 +751,14 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
             + (f", {policy}" if policy != "float32" else "")
             + f" -> {run_dir}"
         )
-        keras_callbacks = [cb.StepCounter(state), cb.DivergenceGuard(state), cb.TickLogger(state, tracker)]
+        from ragan.training.strategy import any_worker
+
+        keras_callbacks = [
+            cb.StepCounter(state),
+            cb.DivergenceGuard(state),
+            cb.StopOnSignal(state, any_worker(strategy) if multi_worker else None),
+            cb.TickLogger(state, tracker),
+        ]
         if progress:
             keras_callbacks.append(cb.ProgressReporter(state))
         keras_callbacks += [
@@ -739,6 +782,21 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
             raise TrainingDiverged(
                 f"training diverged: {state.diverged}; {where}. Lower g_learning_rate/d_learning_rate "
                 "(or try another model/loss) and train again."
+            )
+
+        if state.interrupted is not None:
+            step = state.step
+            checkpoint = writer.path_for(step)
+            if not checkpoint.is_file():
+                save_checkpoint(step)
+            if chief:
+                _update_run_file(run_dir, status="interrupted")
+            status = "KILLED"
+            raise Interrupted(
+                state.interrupted,
+                f"{signal_name(state.interrupted)}: stopped after step {step}/{total_steps} (kimg "
+                f"{tc.kimg_at(step):.3f}), checkpoint {run_dir / CHECKPOINT_DIR / checkpoint.name}; "
+                f"continue with: {resume_command(plan.model_name, run_dir)}",
             )
 
         # The end of the run: checkpoint, grid, model, run.json.
@@ -789,7 +847,9 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
         status = "KILLED"
         raise
     finally:
-        tracker.finish(status)
+        signals.__exit__(None, None, None)
+        # A pre-empted job has seconds before SIGKILL: do not wait long for a slow server then.
+        tracker.finish(status, **({"timeout": KILLED_TRACKING_TIMEOUT} if status == "KILLED" else {}))
         if chief and tracker.failure is not None and (run_dir / RUN_FILE).is_file():
             _update_run_file(run_dir, mlflow={"failure": tracker.failure})
     if progress and chief:

@@ -29,7 +29,9 @@ import os
 from ragan._tf import import_tf
 from ragan.errors import RaganError, check_choice
 
-__all__ = ["select_strategy", "describe_strategy", "is_chief", "is_multi_worker", "cluster_spec_from_env"]
+__all__ = [
+    "select_strategy", "describe_strategy", "is_chief", "is_multi_worker", "cluster_spec_from_env", "any_worker",
+]
 
 
 def cluster_spec_from_env() -> dict | None:
@@ -126,3 +128,25 @@ def describe_strategy(strategy) -> str:
         return f"mirrored over {strategy.num_replicas_in_sync} devices"
     device = "GPU:0" if tf.config.list_logical_devices("GPU") else "CPU:0"
     return f"one device ({device})"
+
+
+def any_worker(strategy):
+    """``agree(flag) -> bool``: whether ``flag`` is true on any worker of ``strategy`` (a collective).
+
+    Every worker must call it the same number of times, in the same order (after each step).
+
+    Example:
+        >>> agree = any_worker(strategy)          # doctest: +SKIP
+        >>> agree(stop_requested() is not None)   # the same answer on every worker
+    """
+    tf = import_tf()
+
+    @tf.function
+    def total(flag):
+        per_replica = strategy.run(lambda: tf.identity(flag))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def agree(flag: bool) -> bool:
+        return float(total(tf.constant(1.0 if flag else 0.0))) > 0.0
+
+    return agree
