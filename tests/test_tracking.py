@@ -36,7 +36,13 @@ class MlflowServer:
     def __init__(self, directory: Path):
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
-        self.log = open(directory / "server.log", "wb")
+        self.directory = directory
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again: same port, same store) and wait until it answers."""
+        directory = self.directory
+        self.log = open(directory / "server.log", "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", "1", "--backend-store-uri", f"sqlite:///{directory / 'server.db'}",
@@ -113,8 +119,11 @@ def test_training_run_is_recorded_on_the_server(mlflow_server, tiny_prepared, tm
 
 
 @pytest.mark.slow
-def test_server_lost_mid_run_warns_once_and_training_finishes(mlflow_server, tiny_prepared, tmp_path, capfd):
+def test_server_lost_mid_run_warns_and_training_finishes(mlflow_server, tiny_prepared, tmp_path, capfd,
+                                                         monkeypatch):
     from ragan._tf import import_keras
+
+    monkeypatch.setattr("ragan.tracking.RECONNECT_TIMEOUT", 3.0)  # the server never comes back here
 
     class KillServerAfterFirstTick(import_keras().callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -131,9 +140,42 @@ def test_server_lost_mid_run_warns_once_and_training_finishes(mlflow_server, tin
     assert info["status"] == "finished" and (run / "model.keras").is_file()
     assert info["mlflow"]["failure"]
     warnings = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
-    assert len(warnings) == 1, warnings
-    assert warnings[0].startswith(f"ragan: warning: MLflow tracking at {mlflow_server.uri} failed")
-    assert warnings[0].endswith("training continues without tracking.")
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith(f"ragan: warning: MLflow tracking at {mlflow_server.uri} is unreachable")
+    assert warnings[0].endswith("sent when it answers again; training continues.")
+    assert warnings[1].startswith(f"ragan: warning: MLflow tracking at {mlflow_server.uri} failed (unreachable until")
+    assert warnings[1].endswith("training continues without tracking.")
+
+
+@pytest.mark.slow
+def test_server_stopped_and_restarted_mid_run_receives_every_tick(mlflow_server, tiny_prepared, tmp_path, capfd):
+    """Fault drill: the metrics logged while the server was down reach it; the run ends FINISHED."""
+    from mlflow import MlflowClient
+
+    from ragan._tf import import_keras
+
+    class StopAfterTick1RestartAfterTick3(import_keras().callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                mlflow_server.stop()
+            elif epoch == 2:
+                mlflow_server.start()
+
+    run = ragan.train(
+        "dcgan", data=tiny_prepared, out=tmp_path / "run", config=TINY_MODEL, tracking_uri=mlflow_server.uri,
+        progress=False, callbacks=[StopAfterTick1RestartAfterTick3()], **{**TINY_TRAINING, "steps": 8},
+    )
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and info["mlflow"]["failure"] is None
+    client = MlflowClient(mlflow_server.uri)
+    record = client.get_run(info["mlflow"]["run_id"])
+    assert record.info.status == "FINISHED"
+    for name in ("d_loss", "g_loss", "images_per_sec"):
+        assert [m.step for m in client.get_metric_history(record.info.run_id, name)] == [2, 4, 6, 8], name
+    grids = {a.path for a in client.list_artifacts(record.info.run_id, "samples")}
+    assert grids == {"samples/grid-00000.032.png", "samples/grid-00000.064.png"}
+    err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ragan:")]
+    assert len(err) == 2 and "is unreachable" in err[0] and "answers again" in err[1], err
 
 
 def test_unreachable_server_from_the_start(tiny_prepared, tmp_path, capfd):
