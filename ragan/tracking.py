@@ -95,14 +95,15 @@ def _first_line(error: BaseException) -> str:
 
 
 class _QuietLogs:
-    """Keep MLflow's INFO chatter and urllib3's retry warnings off the user's terminal."""
+    """Keep MLflow's chatter, its logged tracebacks and urllib3's retry warnings off the user's
+    terminal: a failure is reported once, in one line, by the tracker."""
 
     def __enter__(self):
         self._saved = {}
         for name in _QUIET_LOGGERS:
             logger = logging.getLogger(name)
             self._saved[name] = logger.level
-            logger.setLevel(logging.ERROR)
+            logger.setLevel(logging.CRITICAL)
         return self
 
     def __exit__(self, *exc):

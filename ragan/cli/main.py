@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from ragan._interrupt import Interrupted, handle_signals
@@ -88,6 +89,19 @@ def _import_plugins(argv: list[str]) -> list[str]:
     return rest
 
 
+_DISK_FULL = re.compile(r"No space left on device|File too large|Disk quota exceeded", re.IGNORECASE)
+
+
+def _output_of(argv: list[str]) -> str:
+    """The ``--out`` of the command line (every stage that writes has one), or ``""``."""
+    for index, word in enumerate(argv):
+        if word == "--out" and index + 1 < len(argv):
+            return argv[index + 1]
+        if word.startswith("--out="):
+            return word.split("=", 1)[1]
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ragan`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -103,11 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as error:
         # The file system said no (an output folder that cannot be written, a disk that is full):
-        # the user's problem to fix, so one line naming the path, not a traceback.
-        where = error.filename if error.filename is not None else ""
+        # the user's problem to fix, so one line naming the path, not a traceback. A failed write()
+        # does not say which file it was; then the output being written is named.
+        where = error.filename if error.filename is not None else _output_of(argv)
         print(f"ragan: error: {where}: {error.strerror or error}" if where else f"ragan: error: {error}",
               file=sys.stderr)
         return 2
+    except Exception as error:
+        # TensorFlow's file writers (TFRecord shards) report a full disk as an OpError whose
+        # message is "PATH; No space left on device" (or "File too large" under a size limit).
+        message = str(getattr(error, "message", "") or error).strip()
+        if type(error).__module__.startswith("tensorflow") and _DISK_FULL.search(message):
+            print(f"ragan: error: {message.splitlines()[0]}", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt as error:
         if isinstance(error, Interrupted) and error.message.startswith("SIG"):
             # ragan train checkpointed and says how to continue.

@@ -49,7 +49,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ragan._interrupt import Interrupted, handle_signals, signal_name
+from ragan._interrupt import Interrupted, handle_signals, signal_name, stop_requested
 from ragan._version import __version__
 from ragan.config import Config, load_overrides
 from ragan.data.manifest import Manifest, read_manifest
@@ -595,9 +595,13 @@ def train(
         # scratch directory that is thrown away.
         work_dir = Path(tempfile.mkdtemp(prefix="ragan-worker-"))
     try:
-        return _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progress, callbacks,
-                      multi_worker=is_multi_worker(strategy), strategy_text=describe_strategy(strategy),
-                      keras=import_keras(), mlflow_tags=dict(mlflow_tags or {}))
+        # From here SIGTERM/SIGINT only ask the run to stop after the current step (StopOnSignal);
+        # it then checkpoints and raises Interrupted. A signal once the last step is done changes
+        # nothing: the run completes (and records itself) normally.
+        with handle_signals(graceful=True):
+            return _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progress, callbacks,
+                          multi_worker=is_multi_worker(strategy), strategy_text=describe_strategy(strategy),
+                          keras=import_keras(), mlflow_tags=dict(mlflow_tags or {}))
     finally:
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -670,10 +674,6 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
         tracker.log_artifact(run_dir / CONFIG_FILE)
 
     status = "FAILED"
-    # SIGTERM/SIGINT only ask the loop to stop after the current step (StopOnSignal), then it
-    # checkpoints and raises Interrupted below.
-    signals = handle_signals(graceful=True)
-    signals.__enter__()
     try:
         keras.utils.set_random_seed(tc.seed)
         with _precision(tc.mixed_precision) as policy, strategy.scope():
@@ -767,7 +767,9 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
             *(user_callbacks or []),
         ]
         started = time.perf_counter()
-        if state.step < total_steps:
+        if stop_requested() is not None and not multi_worker:
+            state.interrupted = stop_requested()  # before the first step (workers decide together, after it)
+        elif state.step < total_steps:
             _fit_in_ticks(gan, strategy, make_dataset, state, min(tc.log_every, total_steps), keras_callbacks)
 
         if state.diverged is not None:
@@ -847,7 +849,6 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
         status = "KILLED"
         raise
     finally:
-        signals.__exit__(None, None, None)
         # A pre-empted job has seconds before SIGKILL: do not wait long for a slow server then.
         tracker.finish(status, **({"timeout": KILLED_TRACKING_TIMEOUT} if status == "KILLED" else {}))
         if chief and tracker.failure is not None and (run_dir / RUN_FILE).is_file():
