@@ -125,10 +125,7 @@ def run(args) -> int:
 
 
 def _is_chief_process() -> bool:
-    """False for the non-chief workers of a multi-worker run (TF_CONFIG): they write no run files."""
-    from ragan.training.strategy import cluster_spec_from_env, is_chief_task
+    """False for the non-chief workers of a multi-worker run (TF_CONFIG, Slurm): they write no run files."""
+    from ragan.training.strategy import is_chief_process
 
-    config = cluster_spec_from_env()
-    if config is None or sum(len(v) for v in config["cluster"].values()) < 2:
-        return True
-    return is_chief_task(config["task"]["type"], config["task"]["index"], config["cluster"])
+    return is_chief_process()
