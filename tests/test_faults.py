@@ -91,7 +91,7 @@ def test_generate_sigterm_kill_9_and_full_disk_publish_nothing_then_the_same_com
     stopped = interrupt_once_started(command, writing, signal.SIGTERM)
     assert stopped.returncode == 143, stopped.stderr
     assert ragan_lines(stopped.stderr) == [
-        "ragan: interrupted by SIGTERM; nothing partial was published; re-run the same command to continue."
+        "ragan: interrupted by SIGTERM; re-run the same command to continue."
     ]
     assert not out.exists() and leftovers(out) == []
 
@@ -147,7 +147,7 @@ def test_evaluate_kill_9_sigterm_and_full_disk_then_the_same_command_gives_the_s
     command = [sys.executable, "-m", "ragan", *map(str, args), "--out", str(out)]
     stopped = interrupt_once_started(command, partial.is_dir, signal.SIGTERM)
     assert stopped.returncode == 143, stopped.stderr
-    assert ragan_lines(stopped.stderr)[-1].startswith("ragan: interrupted by SIGTERM; nothing partial was published")
+    assert ragan_lines(stopped.stderr)[-1] == "ragan: interrupted by SIGTERM; re-run the same command to continue."
     assert not out.exists() and leftovers(out) == []
     killed = interrupt_once_started(command, partial.is_dir, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL and not out.exists()

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         # --resume); the other stages publish nothing partial and pick up their work when re-run.
         how = "re-run it with --resume" if argv[:1] == ["train"] else "re-run the same command"
         why = error.message if isinstance(error, Interrupted) else "interrupted"
-        print(f"ragan: {why}; nothing partial was published; {how} to continue.", file=sys.stderr, flush=True)
+        print(f"ragan: {why}; {how} to continue.", file=sys.stderr, flush=True)
         return error.exit_status if isinstance(error, Interrupted) else 130
 
 
