@@ -465,7 +465,8 @@ def _load_source_model(init_from: str):
 
 
 def _fit_in_ticks(gan, strategy, make_dataset, state, tick_steps: int, callbacks: list) -> None:
-    """Run ``fit`` over the remaining steps: whole ticks, then one shorter tick if needed.
+    """Run ``fit`` over the remaining steps: whole ticks, then one shorter tick if needed (and first
+    the rest of a tick an interrupted run was stopped in).
 
     Each ``fit`` call gets a dataset positioned at the current step, so the stream of batches is
     the same however the run is split into calls (or sessions): step ``k`` trains on batch ``k-1``
@@ -479,9 +480,12 @@ def _fit_in_ticks(gan, strategy, make_dataset, state, tick_steps: int, callbacks
     # same strategy for the step and the input but skips that build.
     gan._distribute_strategy = None  # noqa: SLF001 - Keras 3.15 has no public switch for this
     remaining = state.total_steps - state.step
-    full_ticks, rest = divmod(remaining, tick_steps)
+    # A run stopped mid-tick (SIGTERM) first finishes that tick, so its ticks (and logged metrics)
+    # fall on the same steps as an uninterrupted run's.
+    lead = min(remaining, -state.step % tick_steps)
+    full_ticks, rest = divmod(remaining - lead, tick_steps)
     epoch = 0
-    for steps_per_epoch, epochs in ((tick_steps, full_ticks), (rest, 1 if rest else 0)):
+    for steps_per_epoch, epochs in ((lead, 1 if lead else 0), (tick_steps, full_ticks), (rest, 1 if rest else 0)):
         if epochs == 0:
             continue
         with strategy.scope():
