@@ -114,15 +114,22 @@ class _QuietLogs:
 
 def _unreachable(error: BaseException) -> bool:
     """Whether ``error`` means the server could not be reached (worth retrying), not a refusal."""
-    import requests
+    transient: tuple = (ConnectionError, TimeoutError)
+    refused: tuple = ()
+    try:  # MLflow's HTTP client (a dependency of MLflow, not of ragan)
+        import requests
 
+        transient += (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                      requests.exceptions.RetryError)
+        refused = (requests.exceptions.InvalidURL,)
+    except ImportError:
+        pass
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, requests.exceptions.InvalidURL):
+        if isinstance(error, refused):
             return False
-        if isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                              requests.exceptions.RetryError, ConnectionError, TimeoutError)):
+        if isinstance(error, transient):
             return True
         error = error.__cause__ or error.__context__
     return False

@@ -206,3 +206,56 @@ def test_disabled_tracker_does_nothing(tmp_path):
     tracker.log_metrics({"loss": 1.0}, step=1)
     tracker.finish()
     assert tracker.run_id is None and not any(tmp_path.iterdir())
+
+
+def test_only_a_server_that_cannot_be_reached_is_waited_for():
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    from ragan.tracking import _unreachable
+
+    try:
+        try:
+            raise requests.exceptions.ConnectionError("Connection refused")
+        except requests.exceptions.ConnectionError as cause:
+            raise MlflowException(f"API request to http://127.0.0.1:1 failed with exception {cause}")  # noqa: B904
+    except MlflowException as error:  # how MLflow's REST client reports a server that is down
+        down = error
+    assert _unreachable(down)
+    assert not _unreachable(MlflowException("RESOURCE_DOES_NOT_EXIST: run not found"))
+    assert not _unreachable(OSError(28, "No space left on device"))
+
+
+def test_records_kept_while_unreachable_are_sent_in_order(tmp_path, monkeypatch, capfd):
+    from mlflow import MlflowClient
+
+    monkeypatch.setattr("ragan.tracking.RETRY_SECONDS", 0.05)
+    down = {"now": False}
+    send = RunTracker._do_log_metrics
+
+    def flaky(self, *args):
+        if down["now"]:
+            raise ConnectionError("Connection refused")
+        return send(self, *args)
+
+    monkeypatch.setattr(RunTracker, "_do_log_metrics", flaky)
+    tracker = RunTracker(None, "ragan", tmp_path)
+    tracker.start(params={"a": 1})
+    tracker.log_metrics({"loss": 1.0}, step=1)
+    down["now"] = True
+    tracker.log_metrics({"loss": 2.0}, step=2)
+    deadline = time.monotonic() + 60
+    while tracker._unreachable_reason is None and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.01)
+    tracker.log_metrics({"loss": 3.0}, step=3)
+    down["now"] = False
+    tracker.log_metrics({"loss": 4.0}, step=4)
+    tracker.finish()
+    assert tracker.failure is None
+    client = MlflowClient(tracker.tracking_uri)
+    history = client.get_metric_history(tracker.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
+    assert client.get_run(tracker.run_id).info.status == "FINISHED"
+    err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ragan:")]
+    assert len(err) == 2 and "is unreachable (ConnectionError: Connection refused)" in err[0]
+    assert err[1].startswith(f"ragan: MLflow tracking at {tracker.tracking_uri} answers again;")
