@@ -14,8 +14,13 @@ Where runs go:
   set are kept) for the duration of the run.
 
 All MLflow calls run on one background thread, in order: a slow server never slows training.
-If any call fails (server down, disk full, bad URI) ragan prints one warning line, drops the
-rest of the run's tracking and training carries on; :attr:`RunTracker.failure` says why.
+A server that stops answering mid-run (restarted, network cut) costs nothing: ragan prints one
+warning line, keeps the run's records (metrics with their original step and time, tags,
+artifacts, the final status) in order in memory and sends them when the server answers again,
+trying every ``RETRY_SECONDS`` while the run goes on and for up to ``reconnect_timeout`` seconds
+when it ends. Any other failure (disk full, bad URI, a server that never answered, or one still
+down at the end) prints one warning line, drops the rest of the run's tracking and training
+carries on; :attr:`RunTracker.failure` says why.
 ``mlflow.tensorflow.autolog`` is deliberately not used: it hung with repeating datasets and
 logged the wrong optimizer for GANs; everything is logged explicitly through ``MlflowClient``.
 
@@ -51,6 +56,10 @@ HTTP_ENVIRONMENT = {
 # MLflow limits one log_batch call to 100 parameters.
 _PARAMS_PER_CALL = 100
 _QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "sqlalchemy")
+# While the server is unreachable, buffered records are retried at most this often.
+RETRY_SECONDS = 5.0
+# How long finish() keeps retrying an unreachable server before giving up (seconds).
+RECONNECT_TIMEOUT = 120.0
 
 
 def default_tracking_uri(run_dir: str | os.PathLike) -> str:
@@ -86,20 +95,44 @@ def _first_line(error: BaseException) -> str:
 
 
 class _QuietLogs:
-    """Keep MLflow's INFO chatter and urllib3's retry warnings off the user's terminal."""
+    """Keep MLflow's chatter, its logged tracebacks and urllib3's retry warnings off the user's
+    terminal: a failure is reported once, in one line, by the tracker."""
 
     def __enter__(self):
         self._saved = {}
         for name in _QUIET_LOGGERS:
             logger = logging.getLogger(name)
             self._saved[name] = logger.level
-            logger.setLevel(logging.ERROR)
+            logger.setLevel(logging.CRITICAL)
         return self
 
     def __exit__(self, *exc):
         for name, level in self._saved.items():
             logging.getLogger(name).setLevel(level)
         return False
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means the server could not be reached (worth retrying), not a refusal."""
+    transient: tuple = (ConnectionError, TimeoutError)
+    refused: tuple = ()
+    try:  # MLflow's HTTP client (a dependency of MLflow, not of ragan)
+        import requests
+
+        transient += (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                      requests.exceptions.RetryError)
+        refused = (requests.exceptions.InvalidURL,)
+    except ImportError:
+        pass
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, refused):
+            return False
+        if isinstance(error, transient):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _warn(message: str) -> None:
@@ -116,6 +149,8 @@ class RunTracker:
         enabled: ``False`` makes every method a no-op (non-chief workers).
         warn: receives the one warning line when tracking fails.
         on_start: called with the run id once the MLflow run exists (on the tracking thread).
+        reconnect_timeout: seconds :meth:`finish` waits for an unreachable server to come back
+            (default ``RECONNECT_TIMEOUT``); a shorter ``finish(timeout=...)`` wins.
 
     Attributes:
         run_id: the MLflow run id once started (``None`` before, or when tracking failed at start).
@@ -137,6 +172,7 @@ class RunTracker:
         enabled: bool = True,
         warn: Callable[[str], None] = _warn,
         on_start: Callable[[str], None] | None = None,
+        reconnect_timeout: float | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.tracking_uri = resolve_tracking_uri(tracking_uri, run_dir)
@@ -153,6 +189,12 @@ class RunTracker:
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._saved_environment: dict[str, str | None] = {}
+        self.reconnect_timeout = RECONNECT_TIMEOUT if reconnect_timeout is None else float(reconnect_timeout)
+        # Records waiting for an unreachable server, in order, and when it was last tried.
+        self._pending: list = []
+        self._last_attempt = 0.0
+        self._deadline: float | None = None
+        self._unreachable_reason: str | None = None
 
     # ------------------------------------------------------------------ public API (non-blocking)
     def start(
@@ -207,10 +249,15 @@ class RunTracker:
         return self.run_id
 
     def finish(self, status: str = "FINISHED", timeout: float = 300.0) -> None:
-        """Log what is queued, mark the run ``status`` (FINISHED, FAILED or KILLED), stop the thread."""
+        """Log what is queued, mark the run ``status`` (FINISHED, FAILED or KILLED), stop the thread.
+
+        Records kept while the server was unreachable are sent first; an unreachable server is
+        retried for at most ``min(timeout, reconnect_timeout)`` seconds.
+        """
         if not self.enabled or self._thread is None:
             return
         self._submit(self._do_finish, status)
+        self._deadline = time.monotonic() + max(0.0, min(timeout - 5.0, self.reconnect_timeout))
         self._queue.put(None)
         self._thread.join(timeout)
         if self._thread.is_alive() and self.failure is None:
@@ -251,22 +298,61 @@ class RunTracker:
         while True:
             item = self._queue.get()
             if item is None:
+                self._drain()
                 return
-            function, args = item
             if self.failure is not None:
                 continue
+            self._pending.append(item)
+            if len(self._pending) == 1 or time.monotonic() - self._last_attempt >= RETRY_SECONDS:
+                self._send_pending()
+
+    def _drain(self) -> None:
+        """At the end: retry what an unreachable server has not taken yet, until the deadline."""
+        while self._pending and self.failure is None:
+            wait = RETRY_SECONDS - (time.monotonic() - self._last_attempt)
+            if self._deadline is not None and time.monotonic() + max(wait, 0.0) > self._deadline:
+                self._fail(f"unreachable until the run ended; {len(self._pending)} record(s) not logged: "
+                           f"{self._unreachable_reason}")
+                return
+            if wait > 0:
+                time.sleep(wait)
+            self._send_pending()
+
+    def _send_pending(self) -> None:
+        """Send the buffered records in order; keep the rest when the server cannot be reached."""
+        was_down = self._unreachable_reason is not None
+        sent = 0
+        while self._pending and self.failure is None:
+            function, args = self._pending[0]
+            self._last_attempt = time.monotonic()
             try:
                 with _QuietLogs():
                     function(*args)
             except BaseException as error:  # noqa: BLE001 - any tracking failure must not stop training
-                self.failure = f"{_first_line(error)}"
-                self.warn(
-                    f"MLflow tracking at {self.tracking_uri} failed ({self.failure}); "
-                    "training continues without tracking."
-                )
+                if function != self._do_start and _unreachable(error):
+                    if self._unreachable_reason is None:
+                        self.warn(
+                            f"MLflow tracking at {self.tracking_uri} is unreachable ({_first_line(error)}); "
+                            "its records are kept and sent when it answers again; training continues."
+                        )
+                    self._unreachable_reason = _first_line(error)
+                    return
+                self._fail(_first_line(error))
+                return
             finally:
                 if function == self._do_start:
                     self._started.set()
+            self._pending.pop(0)
+            sent += 1
+        if was_down and not self._pending and self.failure is None:
+            self._unreachable_reason = None
+            print(f"ragan: MLflow tracking at {self.tracking_uri} answers again; {sent} kept record(s) sent.",
+                  file=sys.stderr, flush=True)
+
+    def _fail(self, reason: str) -> None:
+        self.failure = reason
+        self._pending.clear()
+        self.warn(f"MLflow tracking at {self.tracking_uri} failed ({reason}); training continues without tracking.")
 
     def _do_start(self, run_id, run_name, params, tags) -> None:
         with _QuietLogs():

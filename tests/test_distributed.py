@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +140,99 @@ def test_only_the_chief_prints_the_quiet_summary(monkeypatch, cluster, task, chi
 
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
     assert _is_chief_process() is chief
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free local ports (Slurm's workers on a node use such a run)."""
+    for _ in range(50):
+        first = free_ports(1)[0]
+        if first + count > 65535:
+            continue
+        probes = []
+        try:
+            for port in range(first, first + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError("no run of free ports found")
+
+
+def slurm_environment(rank: int, tasks: int) -> dict:
+    """The variables ``srun --ntasks=2`` gives each task on one node (no TF_CONFIG)."""
+    return environment(
+        SLURM_JOB_ID="4242", SLURM_NTASKS=str(tasks), SLURM_STEP_NUM_TASKS=str(tasks), SLURM_PROCID=str(rank),
+        SLURM_LOCALID=str(rank), SLURM_NODEID="0", SLURM_STEP_NODELIST="127.0.0.1",
+        SLURM_STEP_TASKS_PER_NODE=str(tasks), SLURM_JOB_NUM_NODES="1",
+        RAGAN_SLURM_PORT=str(consecutive_free_ports(tasks)) if rank == 0 else "",
+    )
+
+
+@pytest.mark.slow
+def test_two_slurm_tasks_without_tf_config_stop_together_on_sigterm_and_resume(tiny_prepared, tmp_path):
+    """srun-style workers build their cluster from Slurm's variables; a SIGTERM to one worker stops
+    both after the same step (no hang), and the same command with --resume auto continues the run."""
+    out = tmp_path / "slurm"
+    base = [sys.executable, "-m", "ragan", "train", "dcgan", "--data", str(tiny_prepared), "--out", str(out),
+            *TINY_FLAGS, "--checkpoint-every", "10", "--sample-every", "1000", "--resume", "auto"]
+
+    def start(steps: int) -> list[subprocess.Popen]:
+        environments = [slurm_environment(rank, 2) for rank in range(2)]
+        environments[1]["RAGAN_SLURM_PORT"] = environments[0]["RAGAN_SLURM_PORT"]
+        return [subprocess.Popen(base + ["--steps", str(steps)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=env) for env in environments]
+
+    def finish(workers) -> list[tuple[str, str]]:
+        try:
+            return [worker.communicate(timeout=400) for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+
+    workers = start(steps=400)
+    manager = CheckpointManager(out / "checkpoints")
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and manager.latest() is None and all(w.poll() is None for w in workers):
+        time.sleep(0.1)
+    assert all(w.poll() is None for w in workers), "a worker ended before it could be stopped"
+    workers[1].send_signal(signal.SIGTERM)  # the non-chief only: the chief must follow, not wait forever
+    outputs = finish(workers)
+    for worker, (stdout, stderr) in zip(workers, outputs):
+        assert worker.returncode == 143, stderr
+        assert "multi-worker over 2 workers (2 replicas)" in stdout
+    steps = {int(re.search(r"ragan: SIGTERM: stopped after step (\d+)/", stderr).group(1)) for _, stderr in outputs}
+    assert len(steps) == 1
+    stopped_at = steps.pop()
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["step"] == stopped_at
+    assert manager.latest().name == f"ckpt-{stopped_at:09d}.npz"
+
+    workers = start(steps=stopped_at + 2)
+    outputs = finish(workers)
+    for worker, (stdout, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr
+        assert f"from step {stopped_at}" in stdout
+    assert_finished_run(out, stopped_at + 2)
+
+
+def test_slurm_batch_script_without_srun_is_refused(monkeypatch):
+    from ragan.errors import RaganError
+    from ragan.training.strategy import is_chief_process, slurm_step_tasks
+
+    for name in ("TF_CONFIG", "SLURM_STEP_NUM_TASKS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    with pytest.raises(RaganError, match="start training with srun"):
+        slurm_step_tasks()
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "4")
+    monkeypatch.setenv("SLURM_PROCID", "3")
+    assert slurm_step_tasks() == 4 and is_chief_process() is False
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    assert is_chief_process() is True

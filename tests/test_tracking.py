@@ -36,7 +36,13 @@ class MlflowServer:
     def __init__(self, directory: Path):
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
-        self.log = open(directory / "server.log", "wb")
+        self.directory = directory
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again: same port, same store) and wait until it answers."""
+        directory = self.directory
+        self.log = open(directory / "server.log", "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", "1", "--backend-store-uri", f"sqlite:///{directory / 'server.db'}",
@@ -113,8 +119,11 @@ def test_training_run_is_recorded_on_the_server(mlflow_server, tiny_prepared, tm
 
 
 @pytest.mark.slow
-def test_server_lost_mid_run_warns_once_and_training_finishes(mlflow_server, tiny_prepared, tmp_path, capfd):
+def test_server_lost_mid_run_warns_and_training_finishes(mlflow_server, tiny_prepared, tmp_path, capfd,
+                                                         monkeypatch):
     from ragan._tf import import_keras
+
+    monkeypatch.setattr("ragan.tracking.RECONNECT_TIMEOUT", 3.0)  # the server never comes back here
 
     class KillServerAfterFirstTick(import_keras().callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -131,9 +140,42 @@ def test_server_lost_mid_run_warns_once_and_training_finishes(mlflow_server, tin
     assert info["status"] == "finished" and (run / "model.keras").is_file()
     assert info["mlflow"]["failure"]
     warnings = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
-    assert len(warnings) == 1, warnings
-    assert warnings[0].startswith(f"ragan: warning: MLflow tracking at {mlflow_server.uri} failed")
-    assert warnings[0].endswith("training continues without tracking.")
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith(f"ragan: warning: MLflow tracking at {mlflow_server.uri} is unreachable")
+    assert warnings[0].endswith("sent when it answers again; training continues.")
+    assert warnings[1].startswith(f"ragan: warning: MLflow tracking at {mlflow_server.uri} failed (unreachable until")
+    assert warnings[1].endswith("training continues without tracking.")
+
+
+@pytest.mark.slow
+def test_server_stopped_and_restarted_mid_run_receives_every_tick(mlflow_server, tiny_prepared, tmp_path, capfd):
+    """Fault drill: the metrics logged while the server was down reach it; the run ends FINISHED."""
+    from mlflow import MlflowClient
+
+    from ragan._tf import import_keras
+
+    class StopAfterTick1RestartAfterTick3(import_keras().callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                mlflow_server.stop()
+            elif epoch == 2:
+                mlflow_server.start()
+
+    run = ragan.train(
+        "dcgan", data=tiny_prepared, out=tmp_path / "run", config=TINY_MODEL, tracking_uri=mlflow_server.uri,
+        progress=False, callbacks=[StopAfterTick1RestartAfterTick3()], **{**TINY_TRAINING, "steps": 8},
+    )
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and info["mlflow"]["failure"] is None
+    client = MlflowClient(mlflow_server.uri)
+    record = client.get_run(info["mlflow"]["run_id"])
+    assert record.info.status == "FINISHED"
+    for name in ("d_loss", "g_loss", "images_per_sec"):
+        assert [m.step for m in client.get_metric_history(record.info.run_id, name)] == [2, 4, 6, 8], name
+    grids = {a.path for a in client.list_artifacts(record.info.run_id, "samples")}
+    assert grids == {"samples/grid-00000.032.png", "samples/grid-00000.064.png"}
+    err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ragan:")]
+    assert len(err) == 2 and "is unreachable" in err[0] and "answers again" in err[1], err
 
 
 def test_unreachable_server_from_the_start(tiny_prepared, tmp_path, capfd):
@@ -164,3 +206,56 @@ def test_disabled_tracker_does_nothing(tmp_path):
     tracker.log_metrics({"loss": 1.0}, step=1)
     tracker.finish()
     assert tracker.run_id is None and not any(tmp_path.iterdir())
+
+
+def test_only_a_server_that_cannot_be_reached_is_waited_for():
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    from ragan.tracking import _unreachable
+
+    try:
+        try:
+            raise requests.exceptions.ConnectionError("Connection refused")
+        except requests.exceptions.ConnectionError as cause:
+            raise MlflowException(f"API request to http://127.0.0.1:1 failed with exception {cause}")  # noqa: B904
+    except MlflowException as error:  # how MLflow's REST client reports a server that is down
+        down = error
+    assert _unreachable(down)
+    assert not _unreachable(MlflowException("RESOURCE_DOES_NOT_EXIST: run not found"))
+    assert not _unreachable(OSError(28, "No space left on device"))
+
+
+def test_records_kept_while_unreachable_are_sent_in_order(tmp_path, monkeypatch, capfd):
+    from mlflow import MlflowClient
+
+    monkeypatch.setattr("ragan.tracking.RETRY_SECONDS", 0.05)
+    down = {"now": False}
+    send = RunTracker._do_log_metrics
+
+    def flaky(self, *args):
+        if down["now"]:
+            raise ConnectionError("Connection refused")
+        return send(self, *args)
+
+    monkeypatch.setattr(RunTracker, "_do_log_metrics", flaky)
+    tracker = RunTracker(None, "ragan", tmp_path)
+    tracker.start(params={"a": 1})
+    tracker.log_metrics({"loss": 1.0}, step=1)
+    down["now"] = True
+    tracker.log_metrics({"loss": 2.0}, step=2)
+    deadline = time.monotonic() + 60
+    while tracker._unreachable_reason is None and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.01)
+    tracker.log_metrics({"loss": 3.0}, step=3)
+    down["now"] = False
+    tracker.log_metrics({"loss": 4.0}, step=4)
+    tracker.finish()
+    assert tracker.failure is None
+    client = MlflowClient(tracker.tracking_uri)
+    history = client.get_metric_history(tracker.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
+    assert client.get_run(tracker.run_id).info.status == "FINISHED"
+    err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ragan:")]
+    assert len(err) == 2 and "is unreachable (ConnectionError: Connection refused)" in err[0]
+    assert err[1].startswith(f"ragan: MLflow tracking at {tracker.tracking_uri} answers again;")

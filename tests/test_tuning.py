@@ -534,3 +534,49 @@ def test_killed_study_resumes_without_repeating_finished_trials(study_data, tmp_
     with open(out / "trials.csv") as handle:
         assert [row["status"] for row in csv.DictReader(handle)] == ["COMPLETED"] * 2
     assert (out / "best" / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_trial_checkpoints_it_and_the_same_command_continues_it(study_data, tmp_path):
+    from ragan.training.checkpoint import CheckpointManager
+
+    out = tmp_path / "study"
+    command = [
+        sys.executable, "-m", "ragan", "tune", "dcgan", "--data", str(study_data), "--out", str(out),
+        "--max-trials", "1", "--kimg-per-trial", "0.8", "--extractor", "pixels", "--objective-images", "32",
+        "--range", "g_learning_rate=1e-4,1e-3", "--set",
+        *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4, "checkpoint_every": 5}.items()), "--quiet",
+    ]
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    checkpoints = CheckpointManager(out / "trials" / "0" / "checkpoints")
+    try:
+        deadline = time.monotonic() + 300
+        while process.poll() is None and checkpoints.latest() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 143, stderr[-2000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("ragan:")]
+    assert lines == [f"ragan: SIGTERM: trial 0 stopped; its run '{out / 'trials' / '0'}' checkpointed the step it "
+                     "was in; re-run the same 'ragan tune' command to continue the study from there."]
+    trial_run = json.loads((out / "trials" / "0" / "run.json").read_text())
+    stopped_at = trial_run["step"]
+    assert trial_run["status"] == "interrupted" and 5 <= stopped_at < 50
+    runs, client = _mlflow_runs(trial_run["mlflow"]["tracking_uri"])
+    assert runs[trial_run["mlflow"]["run_id"]].info.status == "KILLED"
+    study = json.loads((out / "study.json").read_text())
+    assert runs[study["mlflow"]["run_id"]].info.status == "KILLED"
+
+    rerun = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=400)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    trial_run = json.loads((out / "trials" / "0" / "run.json").read_text())
+    assert trial_run["status"] == "finished" and trial_run["step"] == 50
+    record = client.get_run(trial_run["mlflow"]["run_id"])
+    assert record.info.status == "FINISHED" and record.data.tags["ragan.resumed_at_step"] == str(stopped_at)

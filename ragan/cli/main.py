@@ -3,15 +3,20 @@
 A subcommand module defines ``register(subparsers)`` (adds its parser and sets ``func``) and may
 define ``configure(parser, argv)``, called before parsing, to add flags that depend on earlier
 words (``ragan train wgan_gp --help`` lists WGAN-GP's hyperparameters).
-Errors caused by the user print as one line and exit with status 2; Ctrl-C exits with 130.
+Errors caused by the user print as one line and exit with status 2. SIGINT (Ctrl-C) and SIGTERM
+(a cluster ending the job) print one line and exit with 130 / 143: every stage publishes its output
+folder only when complete, and ``ragan train`` first checkpoints the step it was in (see
+:mod:`ragan._interrupt`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
+from ragan._interrupt import Interrupted, handle_signals
 from ragan._version import __version__
 from ragan.errors import RaganError
 
@@ -84,31 +89,59 @@ def _import_plugins(argv: list[str]) -> list[str]:
     return rest
 
 
+_DISK_FULL = re.compile(r"No space left on device|File too large|Disk quota exceeded", re.IGNORECASE)
+
+
+def _output_of(argv: list[str]) -> str:
+    """The ``--out`` of the command line (every stage that writes has one), or ``""``."""
+    for index, word in enumerate(argv):
+        if word == "--out" and index + 1 < len(argv):
+            return argv[index + 1]
+        if word.startswith("--out="):
+            return word.split("=", 1)[1]
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ragan`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        argv = _import_plugins(argv)
-        parser = build_parser(argv)
-        args = parser.parse_args(argv)
-        result = args.func(args)
+        with handle_signals():
+            argv = _import_plugins(argv)
+            parser = build_parser(argv)
+            args = parser.parse_args(argv)
+            result = args.func(args)
         return int(result or 0)
     except RaganError as error:
         print(f"ragan: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
         # The file system said no (an output folder that cannot be written, a disk that is full):
-        # the user's problem to fix, so one line naming the path, not a traceback.
-        where = error.filename if error.filename is not None else ""
+        # the user's problem to fix, so one line naming the path, not a traceback. A failed write()
+        # does not say which file it was; then the output being written is named.
+        where = error.filename if error.filename is not None else _output_of(argv)
         print(f"ragan: error: {where}: {error.strerror or error}" if where else f"ragan: error: {error}",
               file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except Exception as error:
+        # TensorFlow's file writers (TFRecord shards) report a full disk as an OpError whose
+        # message is "PATH; No space left on device" (or "File too large" under a size limit).
+        message = str(getattr(error, "message", "") or error).strip()
+        if type(error).__module__.startswith("tensorflow") and _DISK_FULL.search(message):
+            print(f"ragan: error: {message.splitlines()[0]}", file=sys.stderr)
+            return 2
+        raise
+    except KeyboardInterrupt as error:
+        if isinstance(error, Interrupted) and error.message.startswith("SIG"):
+            # ragan train checkpointed and says how to continue.
+            print(f"ragan: {error.message}", file=sys.stderr, flush=True)
+            return error.exit_status
         # A training run continues only when asked to (an existing run folder is refused without
-        # --resume); the other stages pick up their partial output by themselves.
+        # --resume); the other stages publish nothing partial and pick up their work when re-run.
         how = "re-run it with --resume" if argv[:1] == ["train"] else "re-run the same command"
-        print(f"ragan: interrupted; {how} to continue.", file=sys.stderr)
-        return 130
+        why = error.message if isinstance(error, Interrupted) else "interrupted"
+        print(f"ragan: {why}; {how} to continue.", file=sys.stderr, flush=True)
+        return error.exit_status if isinstance(error, Interrupted) else 130
 
 
 def entry_point() -> None:  # console_scripts target

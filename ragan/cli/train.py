@@ -20,7 +20,8 @@ def register(subparsers):
         description="Train MODEL on the train split of a prepared dataset. The run directory receives "
         "config.json, checkpoints/, samples/grid-<kimg>.png, model.keras and run.json; every run is an "
         "MLflow run (default store: sqlite:///RUN_DIR/mlflow.db). Interrupted runs continue exactly "
-        "with --resume. 'ragan train MODEL --help' lists MODEL's hyperparameters.",
+        "with --resume. SIGTERM/SIGINT finish the current step, checkpoint it and exit 143/130. "
+        "'ragan train MODEL --help' lists MODEL's hyperparameters.",
     )
     parser.add_argument("model", metavar="MODEL", help="a registered GAN (see 'ragan hparams'), e.g. dcgan")
     parser.add_argument("--data", default=None, help="prepared dataset directory (optional with --resume)")
@@ -29,7 +30,11 @@ def register(subparsers):
         "--config", default=None, metavar="FILE",
         help="YAML/JSON file of model hyperparameters and training options (flat, or under model:/training:)",
     )
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    parser.add_argument(
+        "--resume", nargs="?", const="auto", default=None, choices=("auto",),
+        help="continue the run in --out from its newest readable checkpoint; start one when --out is missing "
+        "or empty ('--resume auto' is the same, spelled out for requeued jobs)",
+    )
     parser.add_argument(
         "--init-from", default=None, metavar="RUN_OR_FILE",
         help="start from the weights of another run (or .keras file) where layer shapes match",
@@ -47,14 +52,15 @@ def register(subparsers):
 
 def _model_word(argv: list[str]) -> str | None:
     skip_next = False
+    previous = None
     for word in argv:
         if skip_next:
             skip_next = False
-            continue
-        if word.startswith("-"):
+        elif word.startswith("-"):
             skip_next = word not in _SWITCHES and "=" not in word
-            continue
-        return word
+        elif not (word == "auto" and previous == "--resume"):  # --resume takes an optional 'auto'
+            return word
+        previous = word
     return None
 
 
@@ -98,7 +104,7 @@ def run(args) -> int:
         raise RaganError("--data is required (a prepared dataset directory; make one with 'ragan prepare').")
 
     common = dict(
-        config=model_overrides, train_config=train_overrides, resume=args.resume, init_from=args.init_from,
+        config=model_overrides, train_config=train_overrides, resume=bool(args.resume), init_from=args.init_from,
     )
     if args.dry_run:
         from ragan.training.loop import describe_training
@@ -119,10 +125,7 @@ def run(args) -> int:
 
 
 def _is_chief_process() -> bool:
-    """False for the non-chief workers of a multi-worker run (TF_CONFIG): they write no run files."""
-    from ragan.training.strategy import cluster_spec_from_env, is_chief_task
+    """False for the non-chief workers of a multi-worker run (TF_CONFIG, Slurm): they write no run files."""
+    from ragan.training.strategy import is_chief_process
 
-    config = cluster_spec_from_env()
-    if config is None or sum(len(v) for v in config["cluster"].values()) < 2:
-        return True
-    return is_chief_task(config["task"]["type"], config["task"]["index"], config["cluster"])
+    return is_chief_process()

@@ -7,6 +7,7 @@ one :class:`TrainingState` and run in this order at the end of every tick:
 
 1. :class:`StepCounter` keeps the global step (it is first so the others see the current step);
 2. :class:`DivergenceGuard` stops the run at the first NaN/inf loss (checked after every step);
+   :class:`StopOnSignal` stops it after the step during which SIGTERM/SIGINT arrived;
 3. :class:`TickLogger` computes images/s and s/kimg and sends the tick's mean losses to MLflow;
 4. :class:`ProgressReporter` shows a progress bar (terminal) or one line per tick (log files);
 5. :class:`PeriodicCheckpoint` writes a checkpoint when its interval elapsed in this tick;
@@ -39,6 +40,7 @@ __all__ = [
     "TrainingState",
     "StepCounter",
     "DivergenceGuard",
+    "StopOnSignal",
     "TickLogger",
     "ProgressReporter",
     "PeriodicCheckpoint",
@@ -65,6 +67,7 @@ class TrainingState:
         step: steps completed so far (global, across resumes).
         start_step: the step this session started from (0, or the checkpoint's step).
         diverged: ``None``, or a one-line description of the first non-finite loss.
+        interrupted: ``None``, or the signal (SIGTERM, SIGINT) that stopped the run after ``step``.
         last_checkpoint: the newest checkpoint written in this session.
         last_grid: the newest sample grid written in this session.
         tick: the last tick's record (losses, timing), for progress and summaries.
@@ -75,6 +78,7 @@ class TrainingState:
     step: int = 0
     start_step: int = 0
     diverged: str | None = None
+    interrupted: int | None = None
     last_checkpoint: Path | None = None
     last_grid: Path | None = None
     tick: dict = field(default_factory=dict)
@@ -122,6 +126,39 @@ class DivergenceGuard(keras.callbacks.Callback):
                 self.state.diverged = f"{name}={number} at step {self.state.step} (kimg {self.state.kimg():.3f})"
                 self.model.stop_training = True
                 return
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Stop training after the step during which SIGTERM or SIGINT arrived.
+
+    The signal is recorded by :func:`ragan._interrupt.handle_signals` (graceful mode); the run
+    then checkpoints at ``state.step`` and exits. In a multi-worker run all workers must stop at the
+    same step, or the next collective would wait forever: ``agree(stop) -> bool`` combines every
+    worker's answer after each step (see :func:`ragan.training.strategy.any_worker`), so a signal
+    received by any worker stops all of them after the same step.
+
+    Args:
+        state: the shared :class:`TrainingState` (``state.interrupted`` is set).
+        agree: ``None`` in a single process; the cross-worker decision otherwise.
+    """
+
+    def __init__(self, state: TrainingState, agree: Callable[[bool], bool] | None = None):
+        super().__init__()
+        self.state = state
+        self.agree = agree
+
+    def on_train_batch_end(self, batch, logs=None):
+        import signal
+
+        from ragan._interrupt import stop_requested
+
+        signum = stop_requested()
+        stop = signum is not None
+        if self.agree is not None:
+            stop = self.agree(stop)
+        if stop:
+            self.state.interrupted = signum if signum is not None else int(signal.SIGTERM)
+            self.model.stop_training = True
 
 
 class TickLogger(keras.callbacks.Callback):

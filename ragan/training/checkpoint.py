@@ -32,6 +32,8 @@ import io
 import json
 import os
 import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,8 @@ __all__ = [
 
 _NAME = re.compile(r"^ckpt-(\d{9})\.npz$")
 _META_KEY = "__meta__"
+# What reading a truncated or corrupted .npz raises (zip CRCs catch flipped bytes).
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 class NonFiniteCheckpointError(RaganError):
@@ -59,10 +63,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: temporary file, fsync, rename, fsync directory."""
     path = Path(path)
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        # A full disk (ENOSPC, or EFBIG under a file-size limit) leaves no torn temporary file
+        # behind, and the error names the file that could not be written.
+        temporary.unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from None
     os.replace(temporary, path)
     _fsync_directory(path.parent)
     return path
@@ -181,10 +191,44 @@ class CheckpointManager:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return json.loads(bytes(data[_META_KEY]).decode("utf-8"))
-        except (OSError, ValueError, KeyError) as error:
+        except _UNREADABLE as error:
             raise RaganError(
                 f"checkpoint '{path}' cannot be read ({error}); delete it to fall back to an older one."
             ) from None
+
+    @staticmethod
+    def verify(path: str | os.PathLike) -> dict:
+        """Read every array of checkpoint ``path`` back; return its record.
+
+        Raises:
+            RaganError: the file is truncated or corrupted (the zip checksums do not match).
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data[_META_KEY]).decode("utf-8"))
+                for index in range(len(meta["variables"])):
+                    data[f"v{index:05d}"]
+        except _UNREADABLE as error:
+            raise RaganError(f"checkpoint '{path}' cannot be read ({error or type(error).__name__})") from None
+        return meta
+
+    def latest_readable(self) -> tuple[Path | None, list[str]]:
+        """The newest checkpoint that reads back whole, and why each newer one could not be used.
+
+        Example:
+            >>> manager.latest_readable()      # doctest: +SKIP
+            (PosixPath('runs/x/checkpoints/ckpt-000000010.npz'),
+             ["checkpoint 'runs/x/checkpoints/ckpt-000000012.npz' cannot be read (Bad CRC-32 ...)"])
+        """
+        problems = []
+        for path in reversed(self.checkpoints()):
+            try:
+                self.verify(path)
+            except RaganError as error:
+                problems.append(str(error))
+                continue
+            return path, problems
+        return None, problems
 
     def restore(self, gan, path: str | os.PathLike) -> dict:
         """Assign the values in checkpoint ``path`` to ``gan`` and its optimizers; return its record.
@@ -197,7 +241,7 @@ class CheckpointManager:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(bytes(data[_META_KEY]).decode("utf-8"))
                 values = [data[f"v{index:05d}"] for index in range(len(meta["variables"]))]
-        except (OSError, ValueError, KeyError) as error:
+        except _UNREADABLE as error:
             raise RaganError(
                 f"checkpoint '{path}' cannot be read ({error}); delete it to fall back to an older one."
             ) from None

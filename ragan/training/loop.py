@@ -38,7 +38,9 @@ import contextlib
 import json
 import os
 import platform
+import shlex
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -47,6 +49,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ragan._interrupt import Interrupted, handle_signals, signal_name, stop_requested
 from ragan._version import __version__
 from ragan.config import Config, load_overrides
 from ragan.data.manifest import Manifest, read_manifest
@@ -64,6 +67,9 @@ SAMPLES_DIR = "samples"
 # Offset of the sample grids' latent seed from the run's seed, so the grid's noise is never the
 # same stream as the training noise.
 GRID_SEED_OFFSET = 7919
+# Seconds an interrupted run waits for MLflow to take its last records (clusters send SIGKILL
+# some 30 s after SIGTERM).
+KILLED_TRACKING_TIMEOUT = 10.0
 # Decoded training images are kept in memory when they need at most this many bytes.
 CACHE_LIMIT_BYTES = 512 << 20
 
@@ -172,6 +178,7 @@ def _plan_run(
     """Resolve the model, configs, data and run directory (no TensorFlow work). See :func:`train`."""
     if out is None:
         raise RaganError("out (the run directory) is required.")
+    resume = _resume_flag(resume)
     run_dir = Path(out)
     model_name, gan_class = _resolve_gan(model)
     config_class = gan_class.config_class
@@ -277,6 +284,18 @@ def _plan_run(
         init_from=str(init_from) if init_from is not None else None,
         notes=notes,
     )
+
+
+def _resume_flag(resume) -> bool:
+    """``resume`` as a bool: ``True`` and ``"auto"`` mean the same (continue a run when there is one)."""
+    if resume in (True, False, None, "auto"):
+        return bool(resume)
+    raise RaganError(f"resume={resume!r} is not allowed; use True, False or 'auto'.")
+
+
+def resume_command(model_name: str, run_dir: str | os.PathLike) -> str:
+    """The command that continues the run in ``run_dir``: ``ragan train dcgan --out runs/x --resume``."""
+    return f"ragan train {model_name} --out {shlex.quote(str(run_dir))} --resume"
 
 
 def _versions() -> dict:
@@ -481,7 +500,8 @@ def _load_source_model(init_from: str, *, image_size: int, channels: int):
 
 
 def _fit_in_ticks(gan, strategy, make_dataset, state, tick_steps: int, callbacks: list) -> None:
-    """Run ``fit`` over the remaining steps: whole ticks, then one shorter tick if needed.
+    """Run ``fit`` over the remaining steps: whole ticks, then one shorter tick if needed (and first
+    the rest of a tick an interrupted run was stopped in).
 
     Each ``fit`` call gets a dataset positioned at the current step, so the stream of batches is
     the same however the run is split into calls (or sessions): step ``k`` trains on batch ``k-1``
@@ -495,9 +515,12 @@ def _fit_in_ticks(gan, strategy, make_dataset, state, tick_steps: int, callbacks
     # same strategy for the step and the input but skips that build.
     gan._distribute_strategy = None  # noqa: SLF001 - Keras 3.15 has no public switch for this
     remaining = state.total_steps - state.step
-    full_ticks, rest = divmod(remaining, tick_steps)
+    # A run stopped mid-tick (SIGTERM) first finishes that tick, so its ticks (and logged metrics)
+    # fall on the same steps as an uninterrupted run's.
+    lead = min(remaining, -state.step % tick_steps)
+    full_ticks, rest = divmod(remaining - lead, tick_steps)
     epoch = 0
-    for steps_per_epoch, epochs in ((tick_steps, full_ticks), (rest, 1 if rest else 0)):
+    for steps_per_epoch, epochs in ((lead, 1 if lead else 0), (tick_steps, full_ticks), (rest, 1 if rest else 0)):
         if epochs == 0:
             continue
         with strategy.scope():
@@ -546,10 +569,13 @@ def train(
             config dataclass, or a YAML/JSON file (which may also hold training options, flat or
             under ``model:``/``training:``).
         train_config: training options: ``None``, a dict of overrides or a :class:`TrainConfig`.
-        resume: continue the run in ``out`` from its newest checkpoint (same step, optimizer
-            state, noise state, data order and MLflow run). Only the options in
-            ``RESUMABLE_CHANGES`` (length, intervals, XLA, distribution) may change. With no
-            run in ``out`` yet, a new run starts.
+        resume: ``True`` (or ``"auto"``): continue the run in ``out`` from its newest readable
+            checkpoint (same step, optimizer state, noise state, data order and MLflow run); a
+            truncated or corrupted newest checkpoint is reported and the previous one used. Only
+            the options in ``RESUMABLE_CHANGES`` (length, intervals, XLA, distribution) may
+            change. With no run in ``out`` yet (missing or empty folder) a new run starts; a
+            folder holding anything else is refused. So the same call serves a first start and
+            every restart of a pre-empted job.
         init_from: another run directory or ``.keras`` file whose generator/discriminator
             weights start this run where layer shapes match (transfer learning; optimizers start
             fresh). Ignored when resuming from a checkpoint.
@@ -569,6 +595,10 @@ def train(
     Raises:
         RaganError: invalid options, data or run directory (one line, naming the problem).
         TrainingDiverged: a loss became NaN/inf; the newest checkpoint is the last good one.
+        ragan._interrupt.Interrupted: SIGTERM or SIGINT arrived (a ``KeyboardInterrupt``): the
+            step under way finished, a checkpoint was written at it, the MLflow run was marked
+            KILLED and ``run.json`` says ``"interrupted"``; its message names the command that
+            continues the run. In the main thread only (where Python handles signals).
 
     Example:
         >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2,
@@ -604,9 +634,13 @@ def train(
         # scratch directory that is thrown away.
         work_dir = Path(tempfile.mkdtemp(prefix="ragan-worker-"))
     try:
-        return _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progress, callbacks,
-                      multi_worker=is_multi_worker(strategy), strategy_text=describe_strategy(strategy),
-                      keras=import_keras(), mlflow_tags=dict(mlflow_tags or {}))
+        # From here SIGTERM/SIGINT only ask the run to stop after the current step (StopOnSignal);
+        # it then checkpoints and raises Interrupted. A signal once the last step is done changes
+        # nothing: the run completes (and records itself) normally.
+        with handle_signals(graceful=True):
+            return _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progress, callbacks,
+                          multi_worker=is_multi_worker(strategy), strategy_text=describe_strategy(strategy),
+                          keras=import_keras(), mlflow_tags=dict(mlflow_tags or {}))
     finally:
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -629,7 +663,13 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
     # Checkpoints are read from the run directory (shared by all workers) and written to work_dir.
     reader = CheckpointManager(run_dir / CHECKPOINT_DIR, keep=tc.keep_checkpoints)
     writer = CheckpointManager(work_dir / CHECKPOINT_DIR, keep=tc.keep_checkpoints)
-    latest = reader.latest() if plan.resume else None
+    latest = None
+    if plan.resume:
+        latest, problems = reader.latest_readable()
+        for problem in problems:
+            print(f"ragan: warning: {problem}; "
+                  + (f"resuming from the previous one, {latest.name}" if latest is not None else "no older one is left"),
+                  file=sys.stderr, flush=True)
     finished_before = (
         latest is not None
         and plan.saved_run.get("status") == "finished"
@@ -755,7 +795,14 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
             + (f", {policy}" if policy != "float32" else "")
             + f" -> {run_dir}"
         )
-        keras_callbacks = [cb.StepCounter(state), cb.DivergenceGuard(state), cb.TickLogger(state, tracker)]
+        from ragan.training.strategy import any_worker
+
+        keras_callbacks = [
+            cb.StepCounter(state),
+            cb.DivergenceGuard(state),
+            cb.StopOnSignal(state, any_worker(strategy) if multi_worker else None),
+            cb.TickLogger(state, tracker),
+        ]
         if progress:
             keras_callbacks.append(cb.ProgressReporter(state))
         keras_callbacks += [
@@ -764,7 +811,9 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
             *(user_callbacks or []),
         ]
         started = time.perf_counter()
-        if state.step < total_steps:
+        if stop_requested() is not None and not multi_worker:
+            state.interrupted = stop_requested()  # before the first step (workers decide together, after it)
+        elif state.step < total_steps:
             _fit_in_ticks(gan, strategy, make_dataset, state, min(tc.log_every, total_steps), keras_callbacks)
 
         if state.diverged is not None:
@@ -779,6 +828,21 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
             raise TrainingDiverged(
                 f"training diverged: {state.diverged}; {where}. Lower g_learning_rate/d_learning_rate "
                 "(or try another model/loss) and train again."
+            )
+
+        if state.interrupted is not None:
+            step = state.step
+            checkpoint = writer.path_for(step)
+            if not checkpoint.is_file():
+                save_checkpoint(step)
+            if chief:
+                _update_run_file(run_dir, status="interrupted")
+            status = "KILLED"
+            raise Interrupted(
+                state.interrupted,
+                f"{signal_name(state.interrupted)}: stopped after step {step}/{total_steps} (kimg "
+                f"{tc.kimg_at(step):.3f}), checkpoint {run_dir / CHECKPOINT_DIR / checkpoint.name}; "
+                f"continue with: {resume_command(plan.model_name, run_dir)}",
             )
 
         # The end of the run: checkpoint, grid, model, run.json.
@@ -829,7 +893,8 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
         status = "KILLED"
         raise
     finally:
-        tracker.finish(status)
+        # A pre-empted job has seconds before SIGKILL: do not wait long for a slow server then.
+        tracker.finish(status, **({"timeout": KILLED_TRACKING_TIMEOUT} if status == "KILLED" else {}))
         if chief and tracker.failure is not None and (run_dir / RUN_FILE).is_file():
             _update_run_file(run_dir, mlflow={"failure": tracker.failure})
     if progress and chief:

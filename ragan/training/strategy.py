@@ -3,12 +3,15 @@
 ``distribution="auto"`` picks
 
 * ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` describes a cluster of more than one task,
+  or, without ``TF_CONFIG``, when the process is one of several tasks of a Slurm job step
+  (``srun``: ``SLURM_STEP_NUM_TASKS`` > 1); then TensorFlow's ``SlurmClusterResolver`` builds the
+  cluster from Slurm's variables, so ``srun ragan train ...`` is all it takes (see docs/hpc.md),
 * ``MirroredStrategy`` over all visible GPUs when there are at least two,
 * the default (single-device) strategy otherwise.
 
 ``"mirrored"`` mirrors over all visible GPUs, or over all logical CPU devices when there is no
-GPU (that is how the tests exercise it on CPU); ``"multi_worker"`` insists on ``TF_CONFIG``;
-``"none"`` always uses one device.
+GPU (that is how the tests exercise it on CPU); ``"multi_worker"`` insists on ``TF_CONFIG`` or a
+Slurm job step of several tasks; ``"none"`` always uses one device.
 
 In a multi-worker run every worker executes the same program (collective ops need all of them),
 but only the *chief* writes the run directory, checkpoints, grids and MLflow records; the other
@@ -25,11 +28,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 
 from ragan._tf import import_tf
 from ragan.errors import RaganError, check_choice
 
-__all__ = ["select_strategy", "describe_strategy", "is_chief", "is_multi_worker", "cluster_spec_from_env"]
+__all__ = [
+    "select_strategy", "describe_strategy", "is_chief", "is_multi_worker", "cluster_spec_from_env", "any_worker",
+    "slurm_step_tasks", "slurm_cluster_resolver", "is_chief_process",
+]
+# The first port of a Slurm job's workers on each node (tasks on one node use the next ones):
+# RAGAN_SLURM_PORT, else derived from the job id so that jobs sharing a node do not collide.
+SLURM_PORT_ENV = "RAGAN_SLURM_PORT"
 
 
 def cluster_spec_from_env() -> dict | None:
@@ -53,6 +64,86 @@ def _cluster_size(config: dict) -> int:
     return sum(len(addresses) for addresses in config["cluster"].values())
 
 
+def slurm_step_tasks() -> int:
+    """How many tasks the current Slurm job step runs (1 outside Slurm or outside ``srun``).
+
+    Raises:
+        RaganError: the job has several tasks (``SLURM_NTASKS``) but this process was started
+            by the batch script itself, not by ``srun``, so it is not one of them.
+    """
+    step_tasks = os.environ.get("SLURM_STEP_NUM_TASKS", "").strip()
+    job_tasks = os.environ.get("SLURM_NTASKS", "").strip()
+    if step_tasks:
+        return int(step_tasks)
+    if job_tasks and int(job_tasks) > 1:
+        raise RaganError(
+            f"SLURM_NTASKS={job_tasks} but this process is not one of the job's tasks; start training "
+            "with srun (srun ragan train ...), which runs one worker per task."
+        )
+    return 1
+
+
+def _visible_gpus() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [gpu for gpu in visible.split(",") if gpu.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listed = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(index) for index, line in enumerate(line for line in listed.splitlines() if line.startswith("GPU "))]
+
+
+def slurm_cluster_resolver():
+    """TensorFlow's ``SlurmClusterResolver`` for this ``srun`` job step: one worker per task.
+
+    Worker ``i`` is the task with ``SLURM_PROCID=i``; the tasks on a node listen on consecutive
+    ports from ``RAGAN_SLURM_PORT`` (default: 15000 + 8 x (job id mod 5000)). When several tasks
+    share a node that sees several GPUs, each task gets an equal share of them
+    (``CUDA_VISIBLE_DEVICES``); a task Slurm already bound to fewer GPUs keeps its own.
+    """
+    from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import expand_tasks_per_node
+
+    tf = import_tf()
+    try:
+        tasks_on_node = expand_tasks_per_node(os.environ["SLURM_STEP_TASKS_PER_NODE"])
+        rank = int(os.environ["SLURM_PROCID"])
+        os.environ["SLURM_STEP_NODELIST"]  # read by the resolver
+    except KeyError as missing:
+        raise RaganError(f"Slurm job step without {missing.args[0]}; start training with srun.") from None
+    port = os.environ.get(SLURM_PORT_ENV) or str(15000 + 8 * (int(os.environ.get("SLURM_JOB_ID", "0")) % 5000))
+    if not port.isdigit():
+        raise RaganError(f"{SLURM_PORT_ENV}={port!r} must be a port number.")
+    per_node = max(tasks_on_node)
+    gpus = _visible_gpus()
+    if per_node > 1 and len(gpus) >= per_node:
+        share = len(gpus) // per_node
+        local = int(os.environ.get("SLURM_LOCALID", rank % per_node))
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[local * share : (local + 1) * share])
+    # GPU placement is done above; the resolver's own (which runs nvidia-smi) is turned off.
+    return tf.distribute.cluster_resolver.SlurmClusterResolver(
+        port_base=int(port), gpus_per_node=per_node, gpus_per_task=1, auto_set_gpu=False
+    )
+
+
+def is_chief_process() -> bool:
+    """Whether this process writes the run's files, from the environment alone (before TF starts):
+    false for the non-chief workers of a ``TF_CONFIG`` cluster or of a Slurm job step."""
+    config = cluster_spec_from_env()
+    if config is not None:
+        if _cluster_size(config) < 2:
+            return True
+        return is_chief_task(config["task"]["type"], config["task"]["index"], config["cluster"])
+    try:
+        if slurm_step_tasks() > 1:
+            return int(os.environ.get("SLURM_PROCID", "0")) == 0
+    except (RaganError, ValueError):
+        pass
+    return True
+
+
 def select_strategy(distribution: str = "auto"):
     """Return the ``tf.distribute.Strategy`` for ``distribution``.
 
@@ -72,8 +163,13 @@ def select_strategy(distribution: str = "auto"):
     check_choice("distribution", distribution, ("auto", "mirrored", "multi_worker", "none"))
     tf = import_tf()
     cluster = cluster_spec_from_env() if distribution in ("auto", "multi_worker") else None
+    if cluster is None and distribution in ("auto", "multi_worker") and slurm_step_tasks() > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=slurm_cluster_resolver())
     if distribution == "multi_worker" and cluster is None:
-        raise RaganError("distribution='multi_worker' needs the TF_CONFIG environment variable describing the cluster.")
+        raise RaganError(
+            "distribution='multi_worker' needs the TF_CONFIG environment variable describing the cluster, "
+            "or a Slurm job step of several tasks (srun)."
+        )
     if cluster is not None and (distribution == "multi_worker" or _cluster_size(cluster) > 1):
         return tf.distribute.MultiWorkerMirroredStrategy()
     if distribution == "none":
@@ -126,3 +222,25 @@ def describe_strategy(strategy) -> str:
         return f"mirrored over {strategy.num_replicas_in_sync} devices"
     device = "GPU:0" if tf.config.list_logical_devices("GPU") else "CPU:0"
     return f"one device ({device})"
+
+
+def any_worker(strategy):
+    """``agree(flag) -> bool``: whether ``flag`` is true on any worker of ``strategy`` (a collective).
+
+    Every worker must call it the same number of times, in the same order (after each step).
+
+    Example:
+        >>> agree = any_worker(strategy)          # doctest: +SKIP
+        >>> agree(stop_requested() is not None)   # the same answer on every worker
+    """
+    tf = import_tf()
+
+    @tf.function
+    def total(flag):
+        per_replica = strategy.run(lambda: tf.identity(flag))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def agree(flag: bool) -> bool:
+        return float(total(tf.constant(1.0 if flag else 0.0))) > 0.0
+
+    return agree

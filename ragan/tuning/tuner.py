@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ragan._interrupt import Interrupted, signal_name
 from ragan.data.manifest import read_manifest
 from ragan.errors import RaganError, check_choice, did_you_mean
 from ragan.tuning.hypermodel import GANHyperModel, SearchSpace, TrialConfig, build_search_space, keras_tuner
@@ -474,6 +475,16 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 experiment=study.experiment, progress=study.progress, mlflow_tags=_trial_start_tags(study, trial_id),
             )
             result = study.objective.evaluate(load_generator(run_dir))
+        except Interrupted as error:
+            if not error.message.startswith("SIG"):
+                raise
+            # The trial's training checkpointed the step it was in and marked its MLflow run KILLED;
+            # its record stays RUNNING, so the same command continues this trial from there.
+            raise Interrupted(
+                error.signum,
+                f"{signal_name(error.signum)}: trial {trial_id} stopped; its run '{run_dir}' checkpointed the step "
+                "it was in; re-run the same 'ragan tune' command to continue the study from there.",
+            ) from None
         except Exception as error:
             failed_on = "RaganError" if isinstance(error, RaganError) else type(error).__name__
             message = _first_line(error) if isinstance(error, RaganError) else f"{failed_on}: {_first_line(error)}"
