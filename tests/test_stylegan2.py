@@ -353,7 +353,7 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     from ragan.training.checkpoint import CheckpointManager
 
     def fresh():
-        gan = tiny(r1_interval=2, pl_interval=2, augment="fixed", augment_p=0.5)
+        gan = tiny(r1_interval=2, pl_interval=2, augment="ada", augment_p=0.5, ada_kimg=1, ada_interval=2)
         gan.compile()
         return gan
 
@@ -369,10 +369,12 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     manager.restore(resumed, manager.latest())
     assert float(resumed.pl_mean.numpy()) == float(first.pl_mean.numpy()) != 0.0
     assert int(resumed.step_counter.numpy()) == 3
+    assert float(resumed.augment_probability.numpy()) == float(first.augment_probability.numpy()) != 0.5
     resumed.fit(data.skip(3), steps_per_epoch=2, epochs=1, verbose=0)
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert float(resumed.pl_mean.numpy()) == pytest.approx(float(straight.pl_mean.numpy()), rel=1e-5)
+    assert float(resumed.augment_probability.numpy()) == pytest.approx(float(straight.augment_probability.numpy()))
 
 
 def test_freeze_d_keeps_the_first_layers_fixed():
@@ -454,14 +456,16 @@ def test_cli_trains_on_the_bundled_sample_and_generates(tmp_path):
     run = tmp_path / "run"
     result = run_cli("train", "stylegan2", "--data", prepared, "--out", run, "--cfg", "small", "--channel-max", "32",
                      "--latent-dim", "32", "--w-dim", "32", "--conditional", "true", "--steps", "4",
-                     "--batch-size", "8", "--log-every", "2", "--augment", "ada", "--ada-kimg", "0.01")
+                     "--batch-size", "8", "--log-every", "2", "--augment", "ada", "--augment-p", "0.5",
+                     "--ada-kimg", "10")
     assert result.returncode == 0, result.stderr
     assert "augment_p" in result.stdout + result.stderr
     assert (run / "model.keras").is_file() and list((run / "samples").glob("grid-*.png"))
     config = json.loads((run / "config.json").read_text())
     assert config["model_config"]["cfg"] == "small" and config["training"]["batch_size"] == 8
     gan = load_gan(run / "model.keras")
-    assert gan.conditional and float(gan.augment_probability.numpy()) > 0
+    # ADA moved p once (after 4 steps of 8 images) by 32 / (ada_kimg * 1000).
+    assert gan.conditional and abs(abs(float(gan.augment_probability.numpy()) - 0.5) - 32 / 10_000) < 1e-6
     out = tmp_path / "synthetic"
     result = run_cli("generate", run, "--n", "6", "--out", out, "--truncation", "0.7", "--noise-mode", "random",
                      "--seed", "2", "--quiet")
@@ -512,7 +516,7 @@ from ragan.models import StyleGAN2
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     gan = StyleGAN2({"cfg": "small", "latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16,
-                     "augment": "ada", "ada_kimg": 0.01, "r1_interval": 2, "pl_interval": 2, "conditional": True},
+                     "augment": "ada", "augment_p": 0.5, "ada_kimg": 10, "r1_interval": 2, "pl_interval": 2, "conditional": True},
                     image_size=16, num_classes=2)
     gan.compile()
 images = np.random.default_rng(0).uniform(-1, 1, (40, 16, 16, 1)).astype("float32")
@@ -535,6 +539,6 @@ def test_trains_under_mirrored_strategy_with_lazy_regularisation_and_ada(tmp_pat
     assert result.returncode == 0, result.stderr[-3000:]
     words = result.stdout.split()
     values = dict(zip(words[::2], words[1::2]))
-    # 5 steps, path-length steps at 0, 2 and 4; ADA adjusted at step 4 with images_since_last = 32.
+    # 5 steps, path-length steps at 0, 2 and 4; ADA moved p once, after 4 steps of 8 images.
     assert values["steps"] == "5" and values["g_updates"] == "8"
-    assert float(values["p"]) > 0 and float(values["pl_mean"]) > 0
+    assert abs(abs(float(values["p"]) - 0.5) - 32 / 10_000) < 1e-6 and float(values["pl_mean"]) > 0
