@@ -82,7 +82,7 @@ def test_clear_gain_helps_clear_loss_hurts_and_small_splits_are_underpowered():
     assert small["underpowered"] is True
     assert small["detectable_difference"] == pytest.approx(2.8016 * small["standard_error_test"], rel=1e-3)
     assert small["detectable_difference"] > gain["detectable_difference"]
-    line = verdict_line(dict(small, arm="real+synthetic@0.2", baseline="real"))
+    line = verdict_line(dict(small, arm="real+synthetic@0.2", baseline="real", verdict="no evidence either way"))
     assert line.startswith("real+synthetic@0.2 vs real: ") and "too small to detect a difference of 0.02" in line
 
 

@@ -273,7 +273,8 @@ def verdict_line(comparison: dict) -> str:
             f"{comparison['mean_difference']:+.3f}, {_percent(comparison['confidence'])} CI "
             f"{comparison['ci_low']:+.3f} to {comparison['ci_high']:+.3f}; better in {comparison['wins']} of "
             f"{seeds} seed{'s' if seeds != 1 else ''})")
-    if comparison.get("underpowered"):
+    # The size warning matters where the interval straddles zero: "no evidence" may then mean "too few images".
+    if comparison.get("underpowered") and comparison["verdict"] == VERDICTS[1]:
         text += (f" - the test split ({comparison['num_test']} images) is too small to detect a difference of "
                  f"{comparison['effect_size']:g}: it detects about {comparison['detectable_difference']:.3f} or more")
     return text
