@@ -2,11 +2,12 @@
 
 For each kept fraction of the official training split (stratified by class; the official val and
 test splits stay whole), each GAN of ``--gans`` is trained on that subset for a fixed budget
-(``--gan-steps``) at 32 px (the 28 px images resized: GANs need a power of two), generates labelled images in the real class proportions, and the classifier
-study runs four arms over ``--seeds``: real, real + standard augmentation, real + synthetic
-(``--synthetic-fraction`` of the training set) and its count-matched control. Every comparison is
-printed with its paired difference over seeds, the 95 % bootstrap interval over test images and
-seeds, and its verdict (see ``ragan.evaluation.statistics``). Run by hand::
+(``--gan-steps``) at 32 px (the 28 px images resized: GANs need a power of two), generates
+labelled images in the real class proportions, and the classifier study runs four arms over
+``--seeds``: real, real + standard augmentation, real + synthetic (``--synthetic-fraction`` of the
+training set) and its count-matched control. Every comparison is printed with its paired
+difference over seeds, the 95 % bootstrap interval over test images and seeds, and its verdict
+(see ``ragan.evaluation.statistics``). Run by hand::
 
     python benchmarks/augmentation_study.py                                  # 5/10/25 %, dcgan, 5 seeds
     python benchmarks/augmentation_study.py --fractions 0.05 --seeds 0,1,2 --gan-steps 1500

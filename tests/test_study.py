@@ -81,7 +81,8 @@ def test_study_result_serialises_and_compares(study):
     assert comparison["ci_low"] <= comparison["mean_difference"] <= comparison["ci_high"]
     assert comparison["verdict"] in ("helps", "no evidence either way", "hurts")
     assert comparison["num_test"] == 100 and comparison["underpowered"] is True
-    assert comparison["verdict_line"].startswith(f"real+synthetic@0.5 vs count_matched@0.5: {comparison['verdict']} (AUC")
+    assert comparison["verdict_line"].startswith(
+        f"real+synthetic@0.5 vs count_matched@0.5: {comparison['verdict']} (AUC")
     assert [v["arm"] for v in data["verdicts"]] == ["real+synthetic@0.5", "synthetic_only"]
     # The kept test predictions reproduce every run's AUC (the intervals are recomputable from study.json).
     from ragan.evaluation.classifier import roc_auc_one_vs_rest

@@ -333,7 +333,8 @@ SIMILARITY_WHY = (
 
 
 def _similarity_table(sets: dict, train_all: np.ndarray, seed: int, progress: bool) -> dict:
-    """PSNR, SSIM, MS-GMSD, MDSI and HaarPSI of synthetic and held-out real images against their nearest training image."""
+    """PSNR, SSIM, MS-GMSD, MDSI and HaarPSI of synthetic and held-out real images against their
+    nearest real training image."""
     from ragan.evaluation import metrics as pixel_metrics
 
     _log(progress, "similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
@@ -864,8 +865,8 @@ def _html_report(data: dict, visuals: dict) -> str:
                 css = {"helps": "helps", "hurts": "hurts"}.get(verdict, "")
                 out.append(f"<tr data-verdict='{e(verdict or '')}'><td>{e(comparison['arm'])}</td>"
                            f"<td>{e(comparison['baseline'])}</td>"
-                           f"<td class='num'>{comparison['mean_difference']:+.4f} ± {comparison['std_difference']:.4f}</td>"
-                           f"<td class='num'>{interval}</td><td class='{css}'>{e(verdict or 'n/a')}</td>"
+                           f"<td class='num'>{comparison['mean_difference']:+.4f} ± "
+                           f"{comparison['std_difference']:.4f}</td><td class='num'>{interval}</td><td class='{css}'>{e(verdict or 'n/a')}</td>"
                            f"<td>{comparison['wins']} of {len(comparison['seeds'])} seeds</td>"
                            f"<td class='num'>{detectable}</td></tr>")
             out.append("</table>")
