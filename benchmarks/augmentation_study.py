@@ -14,6 +14,12 @@ difference over seeds, the 95 % bootstrap interval over test images and seeds, a
     python benchmarks/augmentation_study.py --gans dcgan,stylegan2 --out results.json
 
 A GAN name the registry does not know is reported (with its did-you-mean) and skipped.
+
+Measured here (2 shared CPU cores, heavily loaded; reduced: --fractions 0.05 --seeds 0,1,2
+--gan-steps 1000 --epochs 10; 66 min): real AUC 0.858 +- 0.037, real + standard augmentation
+0.930 +- 0.012, real + synthetic 0.924 +- 0.012, count-matched 0.942 +- 0.003. Real + synthetic vs
+real: +0.067 [+0.022, +0.120] helps; vs real + augmentation: -0.006 [-0.036, +0.017] no evidence
+either way; vs count-matched: -0.018 [-0.038, -0.003] hurts.
 """
 
 from __future__ import annotations
