@@ -1,6 +1,7 @@
 """Metric maths: hand-computed cases and independent NumPy/SciPy reference implementations."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -382,3 +383,104 @@ def test_mean_pairwise_ms_ssim_detects_mode_collapse():
     assert mean_pairwise_ms_ssim(diverse, max_value=1.0, num_pairs=30) == diverse_score  # seeded
     with pytest.raises(RaganError, match="at least 2 images"):
         mean_pairwise_ms_ssim(diverse[:1], max_value=1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# MS-GMSD, MDSI, HaarPSI
+
+
+def _structured_pair(height, width, channels):
+    """Two different smooth-plus-texture images in [0, 1], built from closed-form patterns."""
+    i, j = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    a = np.stack([0.5 + 0.25 * np.sin(0.7 * i + 0.3 * k) * np.cos(0.45 * j)
+                  + 0.2 * np.sin(1.9 * i * j / (height + k + 1)) for k in range(channels)], -1)
+    b = np.stack([0.5 + 0.25 * np.sin(0.7 * i + 0.5 + 0.3 * k) * np.cos(0.4 * j)
+                  + 0.1 * np.cos(1.3 * (i + 2 * j)) for k in range(channels)], -1)
+    return np.clip(a, 0, 1), np.clip(b, 0, 1)
+
+
+# Values of the reference implementation, piq 0.8.0 (multi_scale_gmsd, mdsi, haarpsi with their
+# defaults, data_range=1) on the pairs above; test_gradient_metrics_match_piq recomputes them.
+PIQ_REFERENCE = {
+    (28, 28, 1): (0.1692426807597058, 0.4100642853717987, 0.4212894280903301),
+    (33, 30, 1): (0.17647382984167237, 0.40983065211497777, 0.4250281326609398),
+    (32, 32, 3): (0.1645985760803135, 0.4360476703056787, 0.5093347568564703),
+}
+
+
+@pytest.mark.parametrize("shape", list(PIQ_REFERENCE))
+def test_gradient_metrics_reproduce_the_reference_values(shape):
+    from ragan.evaluation.metrics import haarpsi, mdsi, ms_gmsd
+
+    a, b = _structured_pair(*shape)
+    for function, expected in zip((ms_gmsd, mdsi, haarpsi), PIQ_REFERENCE[shape]):
+        assert function(a, b, max_value=1.0) == pytest.approx(expected, rel=1e-6), function.__name__
+        # The same pixels stored as [-1, 1] or 0..255 give the same value.
+        assert function(a * 2 - 1, b * 2 - 1, min_value=-1.0, max_value=1.0) == pytest.approx(expected, rel=1e-6)
+        assert function(a * 255, b * 255, max_value=255) == pytest.approx(expected, rel=1e-6)
+
+
+def test_gradient_metrics_match_piq():
+    """Against the reference implementation itself, on random batches (skipped without piq/torch)."""
+    torch = pytest.importorskip("torch")
+    try:
+        import piq
+    except Exception as error:  # noqa: BLE001 - e.g. a torchvision built for another torch
+        pytest.skip(f"piq does not import here: {type(error).__name__}: {error}")
+    from ragan.evaluation.metrics import haarpsi, mdsi, ms_gmsd
+
+    rng = np.random.default_rng(0)
+    for shape in ((3, 28, 28, 1), (2, 37, 32, 1), (2, 32, 32, 3)):
+        a = rng.uniform(size=shape)
+        b = np.clip(a + rng.normal(0, 0.1, shape), 0, 1)
+        x, y = (torch.tensor(np.moveaxis(v, -1, 1)) for v in (a, b))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # piq warns that MDSI is defined for colour images
+            expected = [piq.multi_scale_gmsd(x, y, reduction="none"), piq.mdsi(x, y, reduction="none"),
+                        piq.haarpsi(x, y, reduction="none")]
+        for function, reference in zip((ms_gmsd, mdsi, haarpsi), expected):
+            np.testing.assert_allclose(function(a, b, max_value=1.0), reference.numpy(), rtol=1e-5,
+                                       err_msg=function.__name__)
+
+
+def test_gradient_metrics_properties():
+    from ragan.evaluation.metrics import haarpsi, mdsi, ms_gmsd
+
+    rng = np.random.default_rng(1)
+    a = rng.uniform(size=(4, 32, 32, 1))
+    # Identical images: the perfect score.
+    np.testing.assert_allclose(ms_gmsd(a, a, max_value=1.0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(mdsi(a, a, max_value=1.0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(haarpsi(a, a, max_value=1.0), 1.0, atol=1e-9)
+    # MS-GMSD and HaarPSI are symmetric in the two images; MDSI is not (a: distorted, b: reference).
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1)
+    for function in (ms_gmsd, haarpsi):
+        np.testing.assert_allclose(function(a, b, max_value=1.0), function(b, a, max_value=1.0), rtol=1e-9)
+    assert not np.allclose(mdsi(a, b, max_value=1.0), mdsi(b, a, max_value=1.0))
+    # More distortion, worse scores: MS-GMSD and MDSI grow, HaarPSI falls.
+    worse = np.clip(a + rng.normal(0, 0.3, a.shape), 0, 1)
+    assert np.all(ms_gmsd(a, worse, max_value=1.0) > ms_gmsd(a, b, max_value=1.0))
+    assert np.all(mdsi(a, worse, max_value=1.0) > mdsi(a, b, max_value=1.0))
+    assert np.all(haarpsi(a, worse, max_value=1.0) < haarpsi(a, b, max_value=1.0))
+    assert np.all((haarpsi(a, worse, max_value=1.0) > 0) & (haarpsi(a, worse, max_value=1.0) < 1))
+    # A single image gives a float; too-small images a one-line error.
+    assert isinstance(haarpsi(a[0], b[0], max_value=1.0), float)
+    with pytest.raises(RaganError, match="MS-GMSD needs images of at least 17x17"):
+        ms_gmsd(a[:, :16, :16], a[:, :16, :16], max_value=1.0)
+    with pytest.raises(RaganError, match="HaarPSI needs images of at least 16x16"):
+        haarpsi(a[:, :12, :12], a[:, :12, :12], max_value=1.0)
+    with pytest.raises(RaganError, match="pixel values span"):
+        mdsi(a * 255, a * 255, max_value=1.0)
+
+
+def test_nearest_images_is_the_highest_psnr_match():
+    from ragan.evaluation.metrics import nearest_images, psnr
+
+    rng = np.random.default_rng(2)
+    references = rng.uniform(size=(50, 8, 8, 1))
+    queries = np.clip(references[[7, 3, 41]] + rng.normal(0, 0.02, (3, 8, 8, 1)), 0, 1)
+    indices, errors = nearest_images(queries, references, block_size=2)
+    assert indices.tolist() == [7, 3, 41]
+    for query, index, error in zip(queries, indices, errors):
+        values = psnr(np.repeat(query[None], 50, axis=0), references, max_value=1.0)
+        assert index == int(np.argmax(values)) and error == pytest.approx(np.mean((query - references[index]) ** 2))

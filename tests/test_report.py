@@ -103,6 +103,59 @@ def test_report_json_has_every_section(report):
     assert not list(report.out.parent.glob(".*ragan-partial"))
 
 
+def test_report_states_the_verdict_with_intervals(report):
+    data = json.loads(report.json_path.read_text())
+    verdict = data["verdict"]
+    assert verdict["verdict"] in ("helps", "no evidence either way", "hurts")
+    assert verdict["headline"] and any("held-out real images" in s for s in verdict["sentences"])
+    comparisons = data["study"]["comparisons"]["auc"]
+    assert {(c["arm"], c["baseline"]) for c in comparisons} >= {
+        ("real+synthetic@0.5", "real"), ("real+synthetic@0.5", "real_aug"), ("real+synthetic@0.5", "count_matched@0.5")}
+    for comparison in comparisons:
+        assert comparison["ci_low"] <= comparison["mean_difference"] <= comparison["ci_high"]
+        assert comparison["num_test"] == 100 and comparison["effect_size"] == 0.02
+        # 100 test images cannot detect an AUC difference of 0.02.
+        assert comparison["underpowered"] is True and comparison["detectable_difference"] > 0.02
+        assert f"  {comparison['verdict_line']}" in data["summary"]
+    if verdict["verdict"] == "no evidence either way":
+        assert any("too small to detect" in s for s in verdict["sentences"])
+    assert any("one training seed" in s for s in verdict["sentences"])  # FAST runs one seed
+    # The verdict is the first thing in the HTML body, before the summary and every table.
+    text = report.html_path.read_text()
+    assert text.index('id="verdict"') < text.index('id="summary"') < text.index("<table")
+    parser = _Elements()
+    parser.feed(text)
+    rows = [attrs for tag, attrs, ids in parser.elements if tag == "tr" and "comparison-table" in ids][1:]
+    assert [row["data-verdict"] for row in rows] == [c["verdict"] for c in comparisons]
+
+
+def test_report_similarity_table_pairs_nearest_training_images(report, pair):
+    from ragan.evaluation.mix import read_split
+
+    data = json.loads(report.json_path.read_text())
+    similarity = data["similarity"]
+    assert [row["metric"] for row in similarity["rows"]] == ["PSNR", "SSIM", "MS-GMSD", "MDSI", "HaarPSI"]
+    assert "nearest real training image" in similarity["pairing"] and "AIDL21" in similarity["why_not_random_pairs"]
+    assert similarity["num_images"] == {"synthetic": 400, "real test": 100} and similarity["num_train"] == 200
+    rows = {row["metric"]: row for row in similarity["rows"]}
+    for row in rows.values():
+        for key in ("synthetic", "real_test"):
+            assert row[key]["mean"] is not None and row[key]["n"] + row[key]["identical"] == similarity["num_images"][
+                "synthetic" if key == "synthetic" else "real test"]
+    assert 0 < rows["SSIM"]["synthetic"]["mean"] < 1 and 0 < rows["HaarPSI"]["real_test"]["mean"] < 1
+    assert rows["MS-GMSD"]["synthetic"]["mean"] > 0 and rows["PSNR"]["better"] == "higher"
+    # PSNR against the nearest image is the best PSNR against any training image (checked for the test images).
+    from ragan.evaluation.metrics import psnr
+
+    real, _ = pair
+    train, test = read_split(real, "train"), read_split(real, "test")
+    best = [psnr(np.repeat(image[None], len(train), 0), train.images, max_value=255).max() for image in test.images]
+    assert rows["PSNR"]["real_test"]["mean"] == pytest.approx(np.mean(best), rel=1e-4)
+    parser = _Elements()
+    parser.feed(report.html_path.read_text())
+    assert len(parser.inside("similarity-table", "tr")) == 1 + 5
+
+
 def test_domain_extractor_file_reproduces_the_features(report, pair):
     """The saved domain classifier is the extractor the report names (same weights hash)."""
     from ragan._tf import import_keras
@@ -184,6 +237,11 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert pixels.std() > 20 and (pixels < 128).mean() > 0.02
     grey_levels = np.unique(pixels.astype(np.uint8)).size
     assert grey_levels > 100  # the X-ray sample grids are rendered, not just text
+    # The first screen opens with the coloured verdict box (green, amber or red), not white.
+    colour = np.asarray(Image.open(screenshot).convert("RGB"), dtype=np.int16)[60:260, 40:1100]
+    boxes = {"helps": (234, 247, 239), "no evidence either way": (255, 248, 230), "hurts": (253, 236, 234)}
+    expected = np.array(boxes[report.data["verdict"]["verdict"]])
+    assert (np.abs(colour - expected).sum(axis=-1) < 6).mean() > 0.2
 
 
 def test_report_without_study(pair, tmp_path):
@@ -327,14 +385,16 @@ def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch,
     monkeypatch.setattr(report_module, "evaluate", fake_evaluate)
     with pytest.raises(SystemExit):
         main(["evaluate", "--real", "r", "--synthetic", "s", "--out", "o", "--kid-subsets", "7",
-              "--diversity-pairs", "9", "--max-images", "300", "--add-per-class", "5", "--rebalance"])
+              "--diversity-pairs", "9", "--max-images", "300", "--add-per-class", "5", "--rebalance",
+              "--effect-size", "0.05"])
+    assert captured["effect_size"] == 0.05
     assert captured["kid_subsets"] == 7 and captured["diversity_pairs"] == 9 and captured["max_images"] == 300
     assert captured["add_per_class"] == 5 and captured["rebalance"] is True
     captured.clear()
     with pytest.raises(SystemExit):
         main(["evaluate", "--real", "r", "--synthetic", "s", "--out", "o"])
     for name in ("kid_subsets", "diversity_pairs", "max_images", "batch_size", "classifier", "epochs", "rebalance",
-                 "add_per_class", "quick", "overwrite"):
+                 "add_per_class", "quick", "overwrite", "effect_size"):
         assert captured[name] == library_defaults[name], name
     assert tuple(captured["seeds"]) == tuple(library_defaults["seeds"])
     assert tuple(captured["synthetic_fractions"]) == tuple(library_defaults["synthetic_fractions"])

@@ -70,13 +70,28 @@ def test_study_result_serialises_and_compares(study):
     assert data["data"]["test"] == {"num_examples": 100, "class_counts": {"normal": 43, "pneumonia": 57}}
     assert data["settings"]["seeds"] == [0, 1] and "count_matched" in data["definitions"]
     pairs = {(c["arm"], c["baseline"]) for c in data["comparisons"]["auc"]}
-    assert pairs == {("real+synthetic@0.5", "count_matched@0.5"), ("real+synthetic@0.5", "real"),
-                     ("synthetic_only", "real")}
+    assert pairs == {("real+synthetic@0.5", "count_matched@0.5"), ("real+synthetic@0.5", "real_aug"),
+                     ("real+synthetic@0.5", "real"), ("synthetic_only", "real_aug"), ("synthetic_only", "real")}
     comparison = next(c for c in data["comparisons"]["auc"] if c["baseline"] == "count_matched@0.5")
     arms = {arm.name: arm for arm in result.arms}
     expected = [a - b for a, b in zip(arms["real+synthetic@0.5"].values("auc"), arms["count_matched@0.5"].values("auc"))]
     assert comparison["mean_difference"] == pytest.approx(np.mean(expected))
     assert comparison["wins"] == sum(d > 0 for d in expected)
+    # The interval, its verdict and the power warning: 100 test images cannot detect 0.02 AUC.
+    assert comparison["ci_low"] <= comparison["mean_difference"] <= comparison["ci_high"]
+    assert comparison["verdict"] in ("helps", "no evidence either way", "hurts")
+    assert comparison["num_test"] == 100 and comparison["underpowered"] is True
+    assert comparison["verdict_line"].startswith(
+        f"real+synthetic@0.5 vs count_matched@0.5: {comparison['verdict']} (AUC")
+    assert [v["arm"] for v in data["verdicts"]] == ["real+synthetic@0.5", "synthetic_only"]
+    # The kept test predictions reproduce every run's AUC (the intervals are recomputable from study.json).
+    from ragan.evaluation.classifier import roc_auc_one_vs_rest
+
+    for arm in data["arms"]:
+        for run in arm["runs"]:
+            auc, _ = roc_auc_one_vs_rest(data["test_labels"], run["test_probabilities"])
+            assert auc == pytest.approx(run["metrics"]["auc"], abs=1e-6)
+    assert "Paired AUC differences" in result.table()
     assert json.loads((out / "study.json").read_text())["arms"][0]["name"] == "real"
     table = (out / "study.txt").read_text()
     for arm in result.arms:

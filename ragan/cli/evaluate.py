@@ -51,6 +51,9 @@ def register(subparsers):
                         help="random subsets KID is averaged over; its spread is over them (default 100)")
     parser.add_argument("--diversity-pairs", type=int, default=200,
                         help="image pairs of the MS-SSIM diversity estimate (default 200)")
+    parser.add_argument("--effect-size", type=float, default=0.02,
+                        help="smallest AUC difference worth detecting: comparisons whose test split is too small to "
+                        "detect it say so (default 0.02)")
     parser.add_argument("--no-study", action="store_true", help="skip the classifier study (the slow part)")
     parser.add_argument("--no-memorisation", action="store_true", help="skip the memorisation audit")
     parser.add_argument("--quick", action="store_true",
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         classifier_weights=args.classifier_weights, epochs=args.epochs, batch_size=args.batch_size,
         synthetic_class=args.synthetic_class, memorisation=not args.no_memorisation, max_images=args.max_images,
         kid_subsets=args.kid_subsets, diversity_pairs=args.diversity_pairs, quick=args.quick, overwrite=args.overwrite, progress=not args.quiet,
+        effect_size=args.effect_size,
     )
     print("\n".join(report.summary))
     print(f"report: {report.html_path} (data: {report.json_path})")

@@ -1,11 +1,13 @@
 """Evaluation: is the synthetic data any good, and does it help?
 
-* :mod:`~ragan.evaluation.metrics`: FID, KID, precision/recall, PSNR, SSIM, MS-SSIM on arrays.
+* :mod:`~ragan.evaluation.metrics`: FID, KID, precision/recall, PSNR, SSIM, MS-SSIM, MS-GMSD,
+  MDSI, HaarPSI on arrays.
 * :mod:`~ragan.evaluation.features`: the feature extractors those metrics need (InceptionV3,
   or a domain classifier's layer).
 * :mod:`~ragan.evaluation.memorisation`: finds synthetic images that copy training images.
 * :mod:`~ragan.evaluation.classifier`: build/train/test the classifier (small CNN, EfficientNet).
 * :mod:`~ragan.evaluation.study`: the classifier study over real/synthetic training mixes.
+* :mod:`~ragan.evaluation.statistics`: paired bootstrap intervals and the helps/hurts verdict.
 * :mod:`~ragan.evaluation.mix`: write a mixed real + synthetic prepared dataset (``ragan mix``).
 * :mod:`~ragan.evaluation.report`: :func:`evaluate`, all of it as ``report.json`` + ``report.html``.
 
@@ -34,6 +36,13 @@ _LAZY = {
     "ssim": "metrics",
     "ms_ssim": "metrics",
     "mean_pairwise_ms_ssim": "metrics",
+    "ms_gmsd": "metrics",
+    "mdsi": "metrics",
+    "haarpsi": "metrics",
+    "nearest_images": "metrics",
+    # statistics
+    "paired_difference": "statistics",
+    "verdict": "statistics",
     # features
     "FeatureExtractor": "features",
     "inception_extractor": "features",
@@ -67,7 +76,7 @@ _LAZY = {
     "evaluate": "report",
     "EvaluationReport": "report",
 }
-_SUBMODULES = ("metrics", "features", "memorisation", "classifier", "study", "mix", "report")
+_SUBMODULES = ("metrics", "features", "memorisation", "classifier", "study", "statistics", "mix", "report")
 
 __all__ = [*_LAZY, *_SUBMODULES]
 

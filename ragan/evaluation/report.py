@@ -14,10 +14,17 @@ prepared dataset:
 * **Diversity**: mean pairwise MS-SSIM within the synthetic set and within the real set (a
   synthetic value well above the real one suggests mode collapse). Skipped, with the reason in
   the report, for images smaller than MS-SSIM's 11x11 window.
+* **Similarity to the nearest real image**: PSNR, SSIM, MS-GMSD, MDSI and HaarPSI of each synthetic
+  image (and, as the reference, each held-out real image) against its nearest real training image
+  (smallest mean squared pixel difference); not against random real images, which mostly measures
+  how much real images differ from each other.
 * **Memorisation**: :func:`~ragan.evaluation.memorisation.memorisation_audit` with the real test
   images as the baseline; the closest synthetic/training pairs are shown.
 * **Classifier study**: :func:`~ragan.evaluation.study.classifier_study`: does adding synthetic
-  images beat real-only training and the count-matched control, on held-out real images?
+  images beat real-only training, standard augmentation and the count-matched control, on held-out
+  real images? Every comparison carries a 95 % bootstrap interval and a verdict ("helps", "no
+  evidence either way", "hurts"; :mod:`~ragan.evaluation.statistics`), and the report opens with
+  that verdict in plain words.
 
 The output directory appears atomically (written aside, then renamed) and holds
 ``report.json``, the self-contained ``report.html`` (inline CSS, images as data URIs, plots as
@@ -301,6 +308,66 @@ def _diversity(sets: dict, num_pairs: int, seed: int) -> dict:
     }
 
 
+# Images of each set the similarity table pairs with their nearest training image (a random subset).
+SIMILARITY_IMAGES = 1000
+# metric -> (function name in ragan.evaluation.metrics, smallest image side, which way is better)
+SIMILARITY_METRICS = {
+    "PSNR": ("psnr", 1, "higher"),
+    "SSIM": ("ssim", 11, "higher"),
+    "MS-GMSD": ("ms_gmsd", 17, "lower"),
+    "MDSI": ("mdsi", 1, "lower"),
+    "HaarPSI": ("haarpsi", 16, "higher"),
+}
+SIMILARITY_PAIRING = (
+    "each image is paired with its nearest real training image: the one with the smallest mean squared pixel "
+    "difference (the highest PSNR) among all real training images; the held-out real test images, paired the same "
+    "way, give the level new real images reach"
+)
+SIMILARITY_WHY = (
+    "Pairing random images, as the AIDL21 project did, compares two unrelated patients: the scores then measure how "
+    "much real images differ from one another (anatomy, position, exposure), nearly the same for any plausible "
+    "generator, and say little about the synthetic images. Against the nearest real image the scores ask whether a "
+    "synthetic image is as close to some real image as a new real image is: much closer suggests copies (see the "
+    "memorisation audit), much further suggests images unlike any real one."
+)
+
+
+def _similarity_table(sets: dict, train_all: np.ndarray, seed: int, progress: bool) -> dict:
+    """PSNR, SSIM, MS-GMSD, MDSI and HaarPSI of synthetic and held-out real images against their
+    nearest real training image."""
+    from ragan.evaluation import metrics as pixel_metrics
+
+    _log(progress, "similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
+    rng = np.random.default_rng(seed)
+    side = min(train_all.shape[1:3])
+    rows, skipped, counts = [], [], {}
+    pairs = {}
+    for name in ("synthetic", "real test"):
+        images, _ = _subsample(sets[name], None, SIMILARITY_IMAGES, rng)
+        indices, _ = pixel_metrics.nearest_images(images, train_all)
+        pairs[name] = (images, train_all[indices])
+        counts[name] = int(images.shape[0])
+    for metric, (function_name, minimum, better) in SIMILARITY_METRICS.items():
+        if side < minimum:
+            skipped.append(f"{metric} skipped: {side}x{side} images are smaller than its {minimum}x{minimum} minimum")
+            continue
+        function = getattr(pixel_metrics, function_name)
+        row = {"metric": metric, "better": better}
+        for name, (images, nearest) in pairs.items():
+            # MDSI is not symmetric: the compared image first, the training image as the reference.
+            values = np.asarray(function(images, nearest, min_value=-1.0, max_value=1.0), dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            key = "synthetic" if name == "synthetic" else "real_test"
+            row[key] = {"mean": float(finite.mean()) if finite.size else None,
+                        "std": float(finite.std(ddof=1)) if finite.size > 1 else None,
+                        "median": float(np.median(finite)) if finite.size else None,
+                        "n": int(finite.size), "identical": int(np.sum(~np.isfinite(values)))}
+        rows.append(row)
+    return {"pairing": SIMILARITY_PAIRING, "why_not_random_pairs": SIMILARITY_WHY, "rows": rows,
+            "num_images": counts, "num_train": int(train_all.shape[0]), "skipped": skipped,
+            "value_range": [-1.0, 1.0]}
+
+
 # ---------------------------------------------------------------------------------------------
 # MLflow
 
@@ -391,6 +458,9 @@ def _headline_metrics(data: dict) -> dict:
     diversity = data.get("diversity") or {}
     if diversity.get("synthetic_ms_ssim") is not None:
         metrics["eval.diversity.synthetic_ms_ssim"] = diversity["synthetic_ms_ssim"]
+    for row in (data.get("similarity") or {}).get("rows", []):
+        if row["synthetic"]["mean"] is not None:
+            metrics[f"eval.nearest.{row['metric'].lower()}"] = row["synthetic"]["mean"]
     study = data.get("study")
     if study:
         for arm in study["arms"]:
@@ -441,16 +511,82 @@ def _summary_lines(data: dict) -> list[str]:
         if "real" in arms:
             lines.append(f"Classifier AUC on held-out real test images: real only {auc('real')}")
         for comparison in study["comparisons"]["auc"]:
-            if comparison["baseline"] == "real" and arms[comparison["arm"]].get("control"):
+            if "verdict_line" in comparison:
+                lines.append(f"  {comparison['verdict_line']}")
                 continue
             n = len(comparison["seeds"])
-            verdict = ("better in every seed" if comparison["wins"] == n and n > 1 and comparison["mean_difference"] > 0
-                       else f"better in {comparison['wins']} of {n} seed(s)")
             lines.append(
                 f"  {comparison['arm']}: AUC {auc(comparison['arm'])}, {comparison['mean_difference']:+.3f} "
-                f"± {comparison['std_difference']:.3f} vs {comparison['baseline']} ({verdict})"
+                f"± {comparison['std_difference']:.3f} vs {comparison['baseline']} (better in {comparison['wins']} "
+                f"of {n} seed(s))"
             )
     return lines
+
+
+_PLAIN = {
+    "helps": "Yes: adding the synthetic images helped the classifier",
+    "hurts": "No: adding the synthetic images made the classifier worse",
+    "no evidence either way": "Not shown: the synthetic images did not clearly beat every alternative",
+}
+_AGAINST = {"helps": "better than", "hurts": "worse than", "no evidence either way": "no clear difference from"}
+
+
+def _plain_verdict(data: dict) -> dict:
+    """The answer for a clinician: one headline and a few sentences, from the study's verdicts.
+
+    The headline comes from the real + synthetic arms (adding synthetic images): "helps" when one
+    of them beats every baseline, "hurts" when all of them are worse than real-only training,
+    otherwise not shown. A synthetic-only arm gets its own sentence.
+    """
+    study = data.get("study")
+    if not study or not study.get("verdicts"):
+        return {"verdict": None, "headline": "No verdict on usefulness: the classifier study was not run.",
+                "sentences": ["Run the report with the classifier study to learn whether the synthetic images help "
+                              "a classifier on real patients' images."]}
+    names = study["data"]["class_names"]
+    test = study["data"]["test"]["num_examples"]
+    arms = {arm["name"]: arm for arm in study["arms"]}
+    verdicts = study["verdicts"]
+    adding = [v for v in verdicts if v["kind"] == "real+synthetic"] or verdicts
+    kinds = [v["verdict"] for v in adding]
+    overall = "helps" if "helps" in kinds else "hurts" if all(k == "hurts" for k in kinds) else "no evidence either way"
+    task = f"telling {names[1]} from {names[0]}" if len(names) == 2 else f"telling {len(names)} classes apart"
+    sentences = [f"Question: does adding synthetic images to the real training images make a classifier better at "
+                 f"{task} on {test} held-out real images it never saw? Measured by AUC (how well it ranks cases: "
+                 "0.5 = chance, 1 = perfect); the 95 % intervals allow for which test images and which training runs "
+                 "happened to be drawn."]
+    labels = {"real": "real images only", "real_aug": "real images with standard augmentation"}
+    underpowered = []
+    for entry in verdicts:
+        arm = arms[entry["arm"]]
+        if arm["kind"] == "synthetic_only":
+            title = "Synthetic images only"
+        elif arm["composition"]["synthetic"]:
+            title = (f"Real + synthetic images ({entry['arm']}: {arm['composition']['synthetic']} synthetic added to "
+                     f"{arm['composition']['real']} real)")
+        else:
+            title = entry["arm"]
+        parts = []
+        for comparison in entry["comparisons"]:
+            label = labels.get(comparison["baseline"], "the same number of repeated real images"
+                               if comparison["baseline"].startswith("count_matched") else comparison["baseline"])
+            parts.append(f"{_AGAINST[comparison['verdict']]} {label} ({comparison['mean_difference']:+.3f} AUC, "
+                         f"95 % interval {comparison['ci_low']:+.3f} to {comparison['ci_high']:+.3f})")
+            if comparison["underpowered"] and comparison["verdict"] == "no evidence either way":
+                underpowered.append(comparison["detectable_difference"])
+        sentences.append(f"{title}: " + "; ".join(parts) + ".")
+    if underpowered:
+        effect = verdicts[0]["comparisons"][0]["effect_size"]
+        low, high = min(underpowered), max(underpowered)
+        reach = f"{low:.3f}" if round(low, 3) == round(high, 3) else f"{low:.3f} to {high:.3f}"
+        sentences.append(f"The test split ({test} images) is too small to detect an AUC difference of {effect:g}: it "
+                         f"detects about {reach} or more, so \"no clear difference\" does not mean \"no effect\". "
+                         "A larger test set would be needed to settle it.")
+    if len(study["settings"]["seeds"]) == 1:
+        sentences.append("Only one training seed was run: the intervals cover the choice of test images, not the "
+                         "run-to-run variation of training.")
+    sentences.append("This is a research measurement on one dataset, not evidence of clinical benefit.")
+    return {"verdict": overall, "headline": _PLAIN[overall], "sentences": sentences}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,6 +607,11 @@ img.strip{image-rendering:pixelated;display:block}
 .gallery{display:flex;flex-wrap:wrap;gap:12px}.pair{border:1px solid #dde1e6;padding:6px;border-radius:4px;font-size:12px}
 .pair.flagged{border-color:#d33;background:#fff3f3}.pair img{image-rendering:pixelated;margin-right:4px}
 code{background:#f0f2f4;padding:1px 4px;border-radius:3px}
+.verdict{border-radius:6px;padding:12px 18px;margin:12px 0;border-left:6px solid #5b6675;background:#f3f4f6}
+.verdict h2{border:none;margin:0 0 6px;padding:0;font-size:22px}.verdict p{margin:4px 0}
+.verdict.helps{border-color:#1f8a4c;background:#eaf7ef}.verdict.hurts{border-color:#c0392b;background:#fdecea}
+.verdict.none{border-color:#b7791f;background:#fff8e6}
+td.helps{color:#1f8a4c;font-weight:600}td.hurts{color:#c0392b;font-weight:600}
 .legend{margin-right:14px;white-space:nowrap}.dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}
 """
 
@@ -592,6 +733,12 @@ def _html_report(data: dict, visuals: dict) -> str:
                + (f' &middot; generator run: <code>{e(str(data["generator_run"]))}</code>'
                   if data.get("generator_run") else "")
                + f' &middot; ragan {e(data["ragan_version"])} &middot; {e(data["created"])}</p>')
+    plain = data["verdict"]
+    css = {"helps": "helps", "hurts": "hurts", "no evidence either way": "none"}.get(plain["verdict"], "")
+    out.append(f'<section id="verdict" class="verdict {css}" data-verdict="{e(plain["verdict"] or "")}">'
+               f'<h2>{e(plain["headline"])}</h2>')
+    out.extend(f"<p>{e(sentence)}</p>" for sentence in plain["sentences"])
+    out.append("</section>")
     out.append('<section id="summary"><div class="summary"><ul>')
     out.extend(f"<li>{e(line)}</li>" for line in data["summary"])
     out.append("</ul></div></section>")
@@ -652,6 +799,27 @@ def _html_report(data: dict, visuals: dict) -> str:
                    f"<td>{diversity['num_pairs']}</td></tr></table>")
         if diversity.get("note"):
             out.append(f'<p class="muted">{e(diversity["note"])}</p>')
+    similarity = data.get("similarity")
+    if similarity:
+        counts = similarity["num_images"]
+        out.append('<h3 id="similarity">Similarity to the nearest real training image</h3>'
+                   '<table id="similarity-table"><tr><th>metric</th><th>better</th>'
+                   f"<th class='num'>synthetic (n={counts['synthetic']})</th><th class='num'>median</th>"
+                   f"<th class='num'>held-out real (n={counts['real test']})</th><th class='num'>median</th></tr>")
+        for row in similarity["rows"]:
+            cells = []
+            for key in ("synthetic", "real_test"):
+                stats = row[key]
+                value = _fmt(stats["mean"]) + (f" ± {_fmt(stats['std'])}" if stats["std"] is not None else "")
+                if stats["identical"]:
+                    value += f" ({stats['identical']} identical, left out)"
+                cells.append(f"<td class='num'>{value}</td><td class='num'>{_fmt(stats['median'])}</td>")
+            out.append(f"<tr><td>{e(row['metric'])}</td><td>{e(row['better'])}</td>{''.join(cells)}</tr>")
+        out.append("</table>")
+        out.append(f'<p class="muted">Pairing: {e(similarity["pairing"])} ({similarity["num_train"]} training images; '
+                   f"mean ± std over the images). {e(similarity['why_not_random_pairs'])}</p>")
+        for note in similarity.get("skipped", []):
+            out.append(f'<p class="muted">{e(note)}</p>')
     out.append("</section>")
 
     # Study
@@ -684,13 +852,31 @@ def _html_report(data: dict, visuals: dict) -> str:
             out.append("</tr>")
         out.append("</table>")
         if study["comparisons"]["auc"]:
-            out.append("<h3>Paired comparisons (AUC, same seeds)</h3><table><tr><th>arm</th><th>vs</th>"
-                       "<th class='num'>difference</th><th>better in</th></tr>")
+            out.append("<h3>Paired comparisons (AUC, same seeds, same test images)</h3><table id='comparison-table'>"
+                       "<tr><th>arm</th><th>vs</th><th class='num'>difference (mean ± std over seeds)</th>"
+                       "<th class='num'>95 % interval</th><th>verdict</th><th>better in</th>"
+                       "<th class='num'>detectable difference</th></tr>")
             for comparison in study["comparisons"]["auc"]:
-                out.append(f"<tr><td>{e(comparison['arm'])}</td><td>{e(comparison['baseline'])}</td>"
-                           f"<td class='num'>{comparison['mean_difference']:+.4f} ± {comparison['std_difference']:.4f}</td>"
-                           f"<td>{comparison['wins']} of {len(comparison['seeds'])} seeds</td></tr>")
+                verdict = comparison.get("verdict")
+                interval = (f"{comparison['ci_low']:+.4f} to {comparison['ci_high']:+.4f}" if verdict else "n/a")
+                detectable = (f"{comparison['detectable_difference']:.4f}"
+                              + (" (test split too small)" if comparison["underpowered"] else "")
+                              if verdict else "n/a")
+                css = {"helps": "helps", "hurts": "hurts"}.get(verdict, "")
+                out.append(f"<tr data-verdict='{e(verdict or '')}'><td>{e(comparison['arm'])}</td>"
+                           f"<td>{e(comparison['baseline'])}</td>"
+                           f"<td class='num'>{comparison['mean_difference']:+.4f} ± "
+                           f"{comparison['std_difference']:.4f}</td><td class='num'>{interval}</td><td class='{css}'>{e(verdict or 'n/a')}</td>"
+                           f"<td>{comparison['wins']} of {len(comparison['seeds'])} seeds</td>"
+                           f"<td class='num'>{detectable}</td></tr>")
             out.append("</table>")
+            effect = settings.get("effect_size")
+            out.append('<p class="muted">Interval: 95 % percentile bootstrap of the seed-mean difference (2000 '
+                       "replicates redrawing the test images within each class, the same draw for both arms, and "
+                       "the seeds). Verdict: helps / hurts when the whole interval lies above / below 0. Detectable "
+                       "difference: 2.80 × the bootstrap standard error over test images (80 % power at the 5 % "
+                       f"level); above {_fmt(effect)} (effect_size) the test split is too small to detect a "
+                       "difference of that size.</p>")
         for note in study.get("notes", []):
             out.append(f'<p class="muted">{e(note)}</p>')
         out.append("<h3>Definitions</h3><ul>")
@@ -762,6 +948,7 @@ def evaluate(
     quick: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    effect_size: float = 0.02,
 ) -> EvaluationReport:
     """Evaluate synthetic images against real ones and write ``report.json`` and ``report.html``.
 
@@ -794,6 +981,8 @@ def evaluate(
         kid_subsets: Random subsets KID is averaged over.
         diversity_pairs: Image pairs of the MS-SSIM diversity estimate.
         quick: A smoke run: the first seed only and the :data:`QUICK` settings.
+        effect_size: The smallest AUC difference worth detecting; comparisons whose test split is too
+            small to detect it say so (see :mod:`ragan.evaluation.statistics`).
         overwrite: Replace an existing non-empty ``out``.
         progress: Progress messages and bars on stderr.
 
@@ -824,6 +1013,9 @@ def evaluate(
     if "inception" in extractors:
         _check_inception_file(inception_weights)
     seeds, fractions, add_per_class = check_study_options(seeds, synthetic_fractions, add_per_class, classifier)
+    from ragan.evaluation.statistics import check_effect_size
+
+    effect_size = check_effect_size(effect_size)
     if quick:
         seeds = seeds[:1]
         epochs = QUICK["epochs"] if epochs is None else epochs
@@ -873,7 +1065,7 @@ def evaluate(
                 real, synthetic, synthetic_fractions=fractions, add_per_class=add_per_class, rebalance=rebalance,
                 seeds=seeds, classifier=classifier, weights=classifier_weights, epochs=epochs,
                 batch_size=batch_size, synthetic_class=synthetic_class, progress=progress, data=data,
-                skip_unavailable=True,
+                skip_unavailable=True, effect_size=effect_size,
             )
             for note in study_result.notes:
                 _log(progress, f"note: {note}")
@@ -940,6 +1132,9 @@ def evaluate(
         if diversity.get("skipped"):
             _log(progress, f"note: {diversity['skipped']}")
 
+        # 3b. Similarity of each image to its nearest real training image.
+        similarity = _similarity_table(sets, data.train.images.astype(np.float32) * scale - 1.0, seeds[0], progress)
+
         # 4. Memorisation.
         memorisation_data, gallery = None, []
         if memorisation:
@@ -1000,16 +1195,18 @@ def evaluate(
                 "classifier_weights": None if classifier_weights is None else str(classifier_weights),
                 "epochs": int(epochs), "batch_size": int(batch_size), "synthetic_class": synthetic_class,
                 "memorisation": bool(memorisation), "max_images": int(max_images), "kid_subsets": int(kid_subsets),
-                "diversity_pairs": int(diversity_pairs), "quick": bool(quick),
+                "diversity_pairs": int(diversity_pairs), "quick": bool(quick), "effect_size": effect_size,
             },
             "quality": {"reference_set": "real train", "rows": quality_rows, "notes": quality_notes},
             "diversity": diversity,
+            "similarity": similarity,
             "memorisation": memorisation_data,
             "study": study_dict,
             "files": {"html": REPORT_HTML, "domain_classifier": DOMAIN_MODEL_FILE,
                       **({"study": "study.json"} if study_dict else {})},
         }
         report = _json_ready(report)
+        report["verdict"] = _plain_verdict(report)
         report["summary"] = _summary_lines(report)
         text = json.dumps(report, indent=2, allow_nan=False) + "\n"
         (partial / REPORT_JSON).write_text(text, encoding="utf-8")

@@ -26,7 +26,8 @@ Every arm trains the same classifier on a different training set, early-stops on
 Seeds change the network initialisation, the shuffling, the augmentation and which synthetic
 images (and repeated real images) are drawn. Per arm the study reports every seed's test
 metrics, their mean and sample standard deviation, and the class counts of the training set;
-synthetic arms are also compared, seed by seed, with their control and with ``real``.
+synthetic arms are also compared, seed by seed, with their control, ``real_aug`` and ``real``, with a
+bootstrap interval over the test images and seeds and a verdict (:mod:`ragan.evaluation.statistics`).
 
 Example:
     >>> import ragan
@@ -49,6 +50,7 @@ from typing import Sequence
 import numpy as np
 
 from ragan.errors import RaganError, did_you_mean
+from ragan.evaluation.statistics import EFFECT_SIZE, check_effect_size
 from ragan.evaluation.mix import (
     SplitArrays,
     check_geometry,
@@ -82,6 +84,17 @@ DEFINITIONS = {
     "auc": "ROC AUC on the test split; binary: of the positive class, multi-class: macro one-vs-rest",
     "sensitivity": "recall of the positive class (binary tasks; the second class unless positive_class is set)",
     "specificity": "recall of the negative class (binary tasks)",
+    "difference": "per seed, the arm's test metric minus the baseline's (same seed, same test images), averaged "
+                  "over seeds",
+    "interval": "95 % percentile bootstrap interval of that difference: each of 2000 replicates redraws the test "
+                "images with replacement within each class (the same redraw for both arms) and, with 2 or more "
+                "seeds, the seeds (the same for both arms), and recomputes the difference",
+    "verdict": "'helps' when the whole interval is above 0, 'hurts' when it is below 0, otherwise 'no evidence "
+               "either way'; an arm helps overall only if it helps against every baseline (real only, real + "
+               "standard augmentation, count-matched control)",
+    "detectable difference": "(z_0.975 + z_0.8) x the bootstrap standard error of the difference over test "
+                             "images alone = the true difference an interval excluding 0 finds in 80 % of "
+                             "studies; larger than effect_size = the test split is too small for that effect",
 }
 
 
@@ -144,8 +157,16 @@ class ArmResult:
             "augmentation": self.augmentation,
             "control": self.control,
             "summary": self.summary(),
-            "runs": list(self.runs),
+            "runs": [_run_dict(run) for run in self.runs],
         }
+
+
+def _run_dict(run: dict) -> dict:
+    """A run as JSON values; the test predictions in full (rounding would tie saturated scores and move the AUC)."""
+    probabilities = run.get("test_probabilities")
+    if probabilities is None:
+        return dict(run)
+    return dict(run, test_probabilities=np.asarray(probabilities, dtype=np.float64).tolist())
 
 
 def _mean_std(values: Sequence[float]) -> dict:
@@ -176,6 +197,8 @@ class StudyResult:
     data: dict
     notes: list = field(default_factory=list)
     reference_model: object = field(default=None, repr=False)
+    test_labels: np.ndarray | None = field(default=None, repr=False)
+    _comparisons: dict = field(default_factory=dict, repr=False)
 
     def arm(self, name: str) -> ArmResult:
         """The arm called ``name``."""
@@ -186,26 +209,33 @@ class StudyResult:
         raise RaganError(f"arm {name!r} is not in this study; arms: {', '.join(names)}.{did_you_mean(name, names)}")
 
     def comparisons(self, metric: str = "auc") -> list[dict]:
-        """Seed-paired differences of each synthetic arm against its control and against ``real``.
+        """Seed-paired differences of each synthetic arm against its control, ``real_aug`` and ``real``.
 
         Each entry: ``arm``, ``baseline``, ``metric``, ``mean_difference``, ``std_difference``,
-        ``wins`` (seeds where the arm is better), ``seeds`` (seeds compared).
+        ``wins`` (seeds where the arm is better), ``seeds`` (seeds compared), and, when the runs
+        kept their test predictions, the bootstrap interval and verdict of
+        :func:`~ragan.evaluation.statistics.paired_difference` (``ci_low``, ``ci_high``,
+        ``verdict``, ``underpowered``, ...) with its one-line ``verdict_line``.
         """
+        if metric in self._comparisons:
+            return self._comparisons[metric]
+        from ragan.evaluation.statistics import paired_difference, verdict_line
+
         by_name = {arm.name: arm for arm in self.arms}
         result = []
         for arm in self.arms:
             if arm.kind not in ("real+synthetic", "synthetic_only"):
                 continue
-            baselines = [name for name in (arm.control, "real") if name and name in by_name]
+            baselines = [name for name in (arm.control, "real_aug", "real") if name and name in by_name]
             for baseline in baselines:
-                mine = {run["seed"]: run["metrics"].get(metric) for run in arm.runs}
-                theirs = {run["seed"]: run["metrics"].get(metric) for run in by_name[baseline].runs}
-                seeds = [s for s in mine if mine[s] is not None and theirs.get(s) is not None]
+                mine = {run["seed"]: run for run in arm.runs if run["metrics"].get(metric) is not None}
+                theirs = {run["seed"]: run for run in by_name[baseline].runs if run["metrics"].get(metric) is not None}
+                seeds = [s for s in mine if s in theirs]
                 if not seeds:
                     continue
-                differences = [mine[s] - theirs[s] for s in seeds]
+                differences = [mine[s]["metrics"][metric] - theirs[s]["metrics"][metric] for s in seeds]
                 stats = _mean_std(differences)
-                result.append({
+                entry = {
                     "arm": arm.name,
                     "baseline": baseline,
                     "metric": metric,
@@ -213,7 +243,43 @@ class StudyResult:
                     "std_difference": stats["std"],
                     "wins": int(sum(d > 0 for d in differences)),
                     "seeds": seeds,
-                })
+                }
+                predictions = [(mine[s].get("test_probabilities"), theirs[s].get("test_probabilities")) for s in seeds]
+                if self.test_labels is not None and all(a is not None and b is not None for a, b in predictions):
+                    interval = paired_difference(
+                        self.test_labels, [np.asarray(a) for a, _ in predictions],
+                        [np.asarray(b) for _, b in predictions], metric=metric,
+                        effect_size=self.settings.get("effect_size", EFFECT_SIZE),
+                    )
+                    entry.update({k: v for k, v in interval.items() if k not in ("metric", "per_seed")})
+                    entry["verdict_line"] = verdict_line(entry)
+                result.append(entry)
+        self._comparisons[metric] = result
+        return result
+
+    def verdicts(self) -> list[dict]:
+        """Per synthetic arm: its AUC verdict against every baseline, and one overall.
+
+        Overall ``helps`` needs an interval above zero against every baseline run (real only,
+        real + standard augmentation and the count-matched control): a gain that more gradient
+        steps or standard augmentation also give is not the synthetic images' doing. ``hurts``
+        when the interval against real-only training lies below zero; otherwise no evidence.
+        Arms without intervals (predictions not kept) are left out.
+        """
+        result = []
+        for arm in self.arms:
+            rows = [c for c in self.comparisons("auc") if c["arm"] == arm.name and "verdict" in c]
+            if not rows:
+                continue
+            against_real = next((c for c in rows if c["baseline"] == "real"), None)
+            if all(c["verdict"] == "helps" for c in rows):
+                overall = "helps"
+            elif against_real is not None and against_real["verdict"] == "hurts":
+                overall = "hurts"
+            else:
+                overall = "no evidence either way"
+            result.append({"arm": arm.name, "kind": arm.kind, "verdict": overall,
+                           "underpowered": any(c["underpowered"] for c in rows), "comparisons": rows})
         return result
 
     def to_dict(self) -> dict:
@@ -224,7 +290,9 @@ class StudyResult:
             "definitions": dict(DEFINITIONS),
             "arms": [arm.to_dict() for arm in self.arms],
             "comparisons": {metric: self.comparisons(metric) for metric in ("auc", "accuracy")},
+            "verdicts": self.verdicts(),
             "notes": list(self.notes),
+            "test_labels": None if self.test_labels is None else [int(v) for v in self.test_labels],
         }
 
     def to_json(self) -> str:
@@ -252,6 +320,11 @@ class StudyResult:
         seeds = self.settings.get("seeds", [])
         lines.append(f"(test: real '{self.settings.get('real')}' test split, n={self.data['test']['num_examples']}; "
                      f"mean ± std over {len(seeds)} seed(s))")
+        verdict_lines = [c["verdict_line"] for c in self.comparisons("auc") if "verdict_line" in c]
+        if verdict_lines:
+            lines.append("")
+            lines.append("Paired AUC differences (bootstrap over test images and seeds):")
+            lines.extend(f"  {line}" for line in verdict_lines)
         return "\n".join(lines)
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -593,6 +666,7 @@ def classifier_study(
     progress: bool = True,
     skip_unavailable: bool = False,
     data: StudyData | None = None,
+    effect_size: float = EFFECT_SIZE,
 ) -> StudyResult:
     """Train the classifier on each arm's training set for several seeds; test on real images.
 
@@ -622,6 +696,8 @@ def classifier_study(
         skip_unavailable: Leave out (with a note) the arms needing more synthetic images of a
             class than the synthetic set holds, instead of raising.
         data: Already loaded :class:`StudyData` (the report passes it to avoid reading twice).
+        effect_size: The smallest AUC difference worth detecting: comparisons whose test split
+            cannot detect it are flagged ``underpowered`` (see :mod:`ragan.evaluation.statistics`).
 
     Returns:
         A :class:`StudyResult`.
@@ -641,11 +717,13 @@ def classifier_study(
         array_dataset,
         balanced_class_weights,
         build_classifier,
-        evaluate_classifier,
+        classification_metrics,
+        predict_probabilities,
         train_classifier,
     )
 
     seeds, fractions, add_per_class = check_study_options(seeds, synthetic_fractions, add_per_class, classifier)
+    effect_size = check_effect_size(effect_size)
     if class_weight not in (None, "balanced"):
         raise RaganError(f"class_weight={class_weight!r} is not allowed; use None or 'balanced'.")
     explicit_arms = arms is not None
@@ -745,11 +823,14 @@ def classifier_study(
                     learning_rate=learning_rate, class_weight=weights_by_class, patience=patience, seed=seed,
                     compile=False,
                 )
-                metrics = evaluate_classifier(trained.model, test_dataset, class_names=data.class_names,
-                                              positive_class=positive_class)
+                # The predictions are kept: the intervals resample the test images, not the seeds alone.
+                test_labels, probabilities = predict_probabilities(trained.model, test_dataset)
+                metrics = classification_metrics(test_labels, probabilities, class_names=data.class_names,
+                                                 positive_class=positive_class)
                 arm.runs.append({
                     "seed": seed,
                     "metrics": metrics,
+                    "test_probabilities": probabilities,
                     "best_epoch": trained.best_epoch,
                     "epochs_trained": trained.epochs_trained,
                     "best_val_auc": trained.best_val_auc,
@@ -780,9 +861,10 @@ def classifier_study(
         "rebalance": bool(rebalance),
         "synthetic_class": synthetic_class,
         "positive_class": positive_class,
+        "effect_size": effect_size,
     }
     result = StudyResult(arms=results, settings=settings, data=data.describe(), notes=notes,
-                         reference_model=reference_model)
+                         reference_model=reference_model, test_labels=np.asarray(data.test.labels))
     if out is not None:
         result.save(out)
     return result
