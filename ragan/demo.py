@@ -22,7 +22,7 @@ __all__ = ["DEMO_GAN", "QUICK_KIMG", "run_demo"]
 DEMO_GAN = {
     "model": "dcgan",
     "config": {"conditional": True, "base_filters": 32, "latent_dim": 64, "augment": "diffaugment"},
-    "kimg": 40.0,
+    "kimg": 100.0,
     "batch_size": 64,
 }
 #: Training length of ``--quick`` (a smoke test of the whole pipeline, not a usable generator).
