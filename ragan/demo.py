@@ -1,7 +1,7 @@
 """The main job: the whole pipeline on the bundled PneumoniaMNIST sample, offline.
 
-``ragan demo`` prepares the sample that ships with the package, trains a small conditional
-DCGAN briefly, generates labelled synthetic images and (when the evaluation stage is
+``ragan demo`` prepares the sample that ships with the package, trains the GAN named in
+:data:`DEMO_GAN` (a small conditional DCGAN with DiffAugment), generates labelled synthetic images and (when the evaluation stage is
 installed) writes the verdict report. Every step is resumable: re-running the same command
 reuses what is already complete.
 """
@@ -13,14 +13,27 @@ from pathlib import Path
 
 from ragan.errors import RaganError
 
-__all__ = ["run_demo"]
+__all__ = ["DEMO_GAN", "QUICK_KIMG", "run_demo"]
+
+#: The demo's GAN, in one place: the registered model, its hyperparameters and its training length
+#: (thousands of real images shown). Another registered GAN (e.g. a StyleGAN2-ADA preset) is swapped
+#: in here. DiffAugment because the sample has only 400 training images; the generator's
+#: class-conditional BatchNorm keeps it drawing varied images per class (ragan.layers.blocks).
+DEMO_GAN = {
+    "model": "dcgan",
+    "config": {"conditional": True, "base_filters": 32, "latent_dim": 64, "augment": "diffaugment"},
+    "kimg": 100.0,
+    "batch_size": 64,
+}
+#: Training length of ``--quick`` (a smoke test of the whole pipeline, not a usable generator).
+QUICK_KIMG = 4.0
 
 
 def run_demo(
     out: str | Path = "runs/demo",
     *,
     image_size: int = 32,
-    kimg: float = 4.0,
+    kimg: float | None = None,
     num_images: int = 400,
     evaluate: bool = True,
     quick: bool = False,
@@ -33,10 +46,12 @@ def run_demo(
     Args:
         out: the folder that receives ``prepared/``, ``run/``, ``synthetic/`` and ``report/``.
         image_size: training resolution (a power of two, 16..256).
-        kimg: training length in thousands of real images shown.
+        kimg: training length in thousands of real images shown (default: ``DEMO_GAN["kimg"]``, or
+            ``QUICK_KIMG`` with ``quick``).
         num_images: synthetic images to generate.
         evaluate: also run the evaluation stage when it is available.
-        quick: a smoke run of the evaluation (one seed, a few epochs; see ``ragan evaluate --quick``).
+        quick: a smoke run: ``QUICK_KIMG`` of training (unless ``kimg`` is given) and a short
+            evaluation (one seed, a few epochs; see ``ragan evaluate --quick``).
         seed: the seed of every stage.
         progress: show progress bars.
         log: where the step-by-step messages go.
@@ -65,14 +80,17 @@ def run_demo(
 
     run_dir = out / "run"
     resume = (run_dir / "config.json").is_file()
-    log(f"[2/4] training a conditional DCGAN for {kimg:g} kimg -> {run_dir}" + (" (resuming)" if resume else ""))
+    if kimg is None:
+        kimg = QUICK_KIMG if quick else DEMO_GAN["kimg"]
+    log(f"[2/4] training a conditional {DEMO_GAN['model']} for {kimg:g} kimg -> {run_dir}"
+        + (" (resuming)" if resume else ""))
     run_dir = Path(
         train(
-            "dcgan",
+            DEMO_GAN["model"],
             data=prepared,
             out=run_dir,
-            config={"conditional": True, "base_filters": 32, "latent_dim": 64},
-            train_config={"kimg": kimg, "batch_size": 64, "seed": seed},
+            config=dict(DEMO_GAN["config"]),
+            train_config={"kimg": kimg, "batch_size": DEMO_GAN["batch_size"], "seed": seed},
             resume=resume,
             progress=progress,
         )

@@ -273,14 +273,14 @@ def test_init_from_loads_matching_layers_and_reports_the_rest(finished_run, tmp_
     class RecordStart(import_keras().callbacks.Callback):
         def on_train_begin(self, logs=None):
             seen["up_8"] = [w.copy() for w in self.model.generator.get_layer("up_8").get_weights()]
-            seen["embedding"] = self.model.generator.get_layer("label_embedding").get_weights()[0].shape
+            seen["embedding"] = self.model.generator.get_layer("project_bn_class_scale").get_weights()[0].shape
 
     ragan.train(
         "dcgan", data=three_classes, out=tmp_path / "transfer", config=TINY_MODEL, init_from=source_run,
         steps=2, callbacks=[RecordStart()], **TINY_TRAINING,
     )
     printed = capsys.readouterr().out
-    assert "skipped" in printed and "generator/label_embedding (shape (3, 16) here, (2, 16) in the source)" in printed
+    assert "skipped" in printed and "generator/project_bn_class_scale (shape (3, 16) here, (2, 16) in the source)" in printed
     assert "discriminator/class_embedding" in printed
     for got, expected in zip(seen["up_8"], source.generator.get_layer("up_8").get_weights()):
         np.testing.assert_array_equal(got, expected)

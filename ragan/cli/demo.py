@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from ragan.demo import DEMO_GAN, QUICK_KIMG
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
         "demo",
         help="Run the whole pipeline on the bundled PneumoniaMNIST sample (prepare, train, generate, evaluate).",
-        description="Prepare the PneumoniaMNIST sample that ships with ragan, train a small conditional DCGAN "
-        "briefly, generate labelled synthetic images and evaluate them. Re-running resumes.",
+        description="Prepare the PneumoniaMNIST sample that ships with ragan, train a small conditional "
+        f"{DEMO_GAN['model']} (ragan.demo.DEMO_GAN), generate labelled synthetic images and evaluate them. "
+        "Re-running resumes.",
     )
     parser.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    parser.add_argument("--kimg", type=float, default=4.0, help="training length in thousands of images (default: 4)")
+    parser.add_argument("--kimg", type=float, default=None,
+                        help=f"training length in thousands of images (default: {DEMO_GAN['kimg']:g}; "
+                        f"{QUICK_KIMG:g} with --quick)")
     parser.add_argument("--image-size", type=int, default=32, help="resolution, a power of two (default: 32)")
     parser.add_argument("--n", type=int, default=400, help="synthetic images to generate (default: 400)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every stage (default: 0)")
     parser.add_argument("--no-evaluate", action="store_true", help="stop after generation")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run of the evaluation: one seed, a few epochs (minutes less on a CPU)")
+                        help=f"a smoke run: {QUICK_KIMG:g} kimg of training (unless --kimg is given) and an evaluation "
+                        "with one seed and a few epochs (minutes less on a CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser

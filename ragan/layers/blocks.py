@@ -95,8 +95,9 @@ def build_generator(
         image_size: output side in pixels (16..256, a power of two).
         channels: 1 or 3.
         base_filters: filters of the highest-resolution block (``ngf``).
-        num_classes: when > 0 the model takes ``[z, labels]`` and concatenates a learned label
-            embedding (``latent_dim`` wide) to z (conditional GAN, Mirza & Osindero 2014).
+        num_classes: when > 0 the model takes ``[z, labels]`` and every BatchNorm gets a learned
+            per-class scale and offset (class-conditional BatchNorm; see
+            :func:`_class_conditional_batch_norm` for why not a label embedding next to z).
         seed: seed of the initial weights (``None``: Keras's global randomness).
         name: the model's name.
 
@@ -116,23 +117,19 @@ def build_generator(
     channels = check_channels(channels)
     init = _SeededInitializers(seed)
     latents = keras.Input(shape=(latent_dim,), name="latents")
-    inputs = [latents]
-    x = latents
-    if num_classes:
-        labels = keras.Input(shape=(), dtype="int32", name="labels")
-        inputs.append(labels)
-        # Unit-variance like z: a label embedding started near zero (Keras's default) is ignored
-        # by the generator for a long time.
-        embedded = layers.Embedding(
-            num_classes, latent_dim, embeddings_initializer=init.normal(stddev=1.0), name="label_embedding"
-        )(labels)
-        x = layers.Concatenate(name="latents_and_labels")([latents, embedded])
+    labels = keras.Input(shape=(), dtype="int32", name="labels") if num_classes else None
+
+    def normalise(x, name):
+        if not num_classes:
+            return _batch_norm(name, init)(x)
+        return _class_conditional_batch_norm(x, labels, num_classes, name, init)
+
     # A ConvTranspose 4x4 from a 1x1 map (the original DCGAN first layer) is exactly a Dense
     # layer reshaped to 4x4.
     top_filters = filters_at(blocks, base_filters)
-    x = layers.Dense(4 * 4 * top_filters, use_bias=False, kernel_initializer=init.normal(), name="project")(x)
+    x = layers.Dense(4 * 4 * top_filters, use_bias=False, kernel_initializer=init.normal(), name="project")(latents)
     x = layers.Reshape((4, 4, top_filters), name="to_4x4")(x)
-    x = _batch_norm("project_bn", init)(x)
+    x = normalise(x, "project_bn")
     x = layers.ReLU(name="project_relu")(x)
     for level in range(blocks - 1, 0, -1):
         resolution = image_size // 2**level
@@ -140,13 +137,39 @@ def build_generator(
             filters_at(level, base_filters), 4, strides=2, padding="same", use_bias=False,
             kernel_initializer=init.normal(), name=f"up_{resolution}",
         )(x)
-        x = _batch_norm(f"up_{resolution}_bn", init)(x)
+        x = normalise(x, f"up_{resolution}_bn")
         x = layers.ReLU(name=f"up_{resolution}_relu")(x)
     x = layers.Conv2DTranspose(
         channels, 4, strides=2, padding="same", kernel_initializer=init.normal(), name=f"up_{image_size}"
     )(x)
     images = layers.Activation("tanh", dtype="float32", name="images")(x)
-    return keras.Model(inputs if num_classes else latents, images, name=name)
+    return keras.Model([latents, labels] if num_classes else latents, images, name=name)
+
+
+def _class_conditional_batch_norm(x, labels, num_classes: int, name: str, init: _SeededInitializers):
+    """BatchNorm without its own scale and offset, followed by a per-class scale and offset
+    (conditional BatchNorm, de Vries et al. 2017; the generator of Miyato & Koyama 2018).
+
+    Why not concatenate a label embedding to z: the class difference then enters *before* the
+    BatchNorms, where it is most of each feature's batch variance, so normalising divides z's share
+    down to nothing and the generator draws one image per label (measured: mean pairwise MS-SSIM
+    0.93-0.98 within a class after 5-20 kimg on the PneumoniaMNIST sample, against 0.60 for the real
+    images and 0.64 for the same network unconditioned). Here the statistics are z's alone and the
+    class only shifts and scales the normalised features.
+    """
+    channels = x.shape[-1]
+    x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, center=False, scale=False, name=name)(x)
+    scale = layers.Embedding(num_classes, channels, embeddings_initializer=init.normal(mean=1.0),
+                             name=f"{name}_class_scale")(labels)
+    # Unit-variance class offsets: classes differ from the first step (offsets started at zero are
+    # learnt too slowly for the label to matter early in training), and as constants per class they
+    # shift the normalised features without shrinking z's share of them.
+    offset = layers.Embedding(num_classes, channels, embeddings_initializer=init.normal(stddev=1.0),
+                              name=f"{name}_class_offset")(labels)
+    scale = layers.Reshape((1, 1, channels), name=f"{name}_class_scale_4d")(scale)
+    offset = layers.Reshape((1, 1, channels), name=f"{name}_class_offset_4d")(offset)
+    x = layers.Multiply(name=f"{name}_scaled")([x, scale])
+    return layers.Add(name=f"{name}_shifted")([x, offset])
 
 
 def build_discriminator(

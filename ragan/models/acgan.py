@@ -36,7 +36,7 @@ class ACGANConfig(GANConfig):
 class ACGAN(GAN):
     """Auxiliary-classifier GAN: G is conditioned on a class, D predicts real/fake and the class.
 
-    G is the DCGAN generator with a label embedding concatenated to z. D is the DCGAN
+    G is the DCGAN generator with class-conditional BatchNorms. D is the DCGAN
     discriminator with two heads on the same features: one real/fake logit and ``num_classes``
     class logits. With ``CE`` the softmax cross-entropy of the class head and ``BCE`` the
     non-saturating adversarial loss of :class:`DCGAN`:

@@ -33,7 +33,7 @@ class DCGAN(GAN):
     LeakyReLU(0.2) blocks, BatchNorm on all but the first, and a linear logit. Weights start from
     N(0, 0.02). D minimises ``BCE(D(x), 1) + BCE(D(G(z)), 0)``; G minimises ``BCE(D(G(z)), 1)``
     (the non-saturating loss, :func:`ragan.losses.dcgan_generator_loss`). With
-    ``conditional=True`` G concatenates a label embedding to z and D gets a projection head.
+    ``conditional=True`` G has class-conditional BatchNorms and D gets a projection head.
 
     Args:
         config: a :class:`DCGANConfig`, a dict of overrides, or ``None``.

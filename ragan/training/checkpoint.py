@@ -277,7 +277,7 @@ def transfer_weights(source, target) -> dict:
     Layers are matched by name within the generator, the discriminator and the EMA generator
     (ragan's networks name every layer); a layer is copied only when all its weight shapes agree,
     so a model trained on another dataset can start a new one even when, say, the number of
-    classes differs (the label embeddings are then skipped). When ``source`` has no EMA generator,
+    classes differs (the per-class layers are then skipped). When ``source`` has no EMA generator,
     ``target``'s starts as a copy of its (transferred) generator. Optimizer state is not copied.
 
     Args:
@@ -286,7 +286,7 @@ def transfer_weights(source, target) -> dict:
 
     Returns:
         ``{"loaded": [...], "skipped": [...]}``: ``"network/layer"`` names, skipped ones with the
-        reason, e.g. ``"generator/label_embedding (shape (2, 64) here, (4, 64) in the source)"``.
+        reason, e.g. ``"generator/project_bn_class_scale (shape (2, 256) here, (4, 256) in the source)"``.
 
     Example:
         >>> report = transfer_weights(keras.saving.load_model("runs/a/model.keras"), gan)  # doctest: +SKIP

@@ -1,0 +1,153 @@
+"""Benchmark: seconds per classifier run of the study, in the main job's configuration.
+
+The classifier study (``ragan evaluate``, ``ragan demo``) trains the small CNN once per arm and
+seed. This script times such runs the way the study does them (one compiled model re-initialised
+per run, early stopping on the real validation AUC, balanced class weights, test on the real test
+split) on the main job's data: the bundled PneumoniaMNIST sample prepared at 32 px, with the
+largest arm's 800 training images (the 400 real ones plus 400 augmented repeats, as in the
+count-matched control). Run by hand, not in CI::
+
+    python benchmarks/classifier_study.py                      # this tree, seeds 0..4
+    python benchmarks/classifier_study.py --compare HEAD~3     # and an older commit, back to back
+
+``--compare REF`` checks REF out in a temporary ``git worktree`` and runs the same timing there in
+a subprocess right after this tree's, so both are measured under the same machine load; it prints
+the ratio of the medians.
+
+Measured here (2 CPU cores shared with other jobs, load average ~10, TF 2.21, seeds 0,1,2, up to
+20 epochs, patience 5) against the small CNN with 32/256 filters: median 43.8 s per run against
+165.6 s, a 3.78x speed-up (311,442 parameters instead of 1,207,714; median 11 epochs both). Absolute
+seconds depend on the load; compare the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def time_runs(prepared: Path, seeds: list[int], *, epochs: int, patience: int, train_images: int) -> list[dict]:
+    """Time one study-like classifier run per seed with the ragan found on ``sys.path``."""
+    import numpy as np
+
+    from ragan.evaluation.classifier import (
+        array_dataset,
+        balanced_class_weights,
+        build_classifier,
+        evaluate_classifier,
+        train_classifier,
+    )
+    from ragan.evaluation.mix import read_split
+    from ragan.evaluation.study import _ReusableClassifier
+
+    train, val, test = (read_split(prepared, name) for name in ("train", "val", "test"))
+    repeats = np.resize(np.arange(len(train.labels)), max(train_images - len(train.labels), 0))
+    images = np.concatenate([train.images, train.images[repeats]])
+    labels = np.concatenate([train.labels, train.labels[repeats]])
+    mask = np.arange(len(labels)) >= len(train.labels)  # the repeats are augmented, as in the control arm
+    shape = train.images.shape[1:]
+    start = time.perf_counter()
+    reusable = _ReusableClassifier(
+        lambda: build_classifier("small_cnn", image_size=shape[0], channels=shape[2], num_classes=2),
+        learning_rate=1e-3,
+    )
+    build_seconds = time.perf_counter() - start
+    val_dataset = array_dataset(val.images, val.labels, batch_size=256)
+    test_dataset = array_dataset(test.images, test.labels, batch_size=256)
+    runs = []
+    for seed in seeds:
+        start = time.perf_counter()
+        model = reusable.fresh(seed)
+        dataset = array_dataset(images, labels, batch_size=64, shuffle=True, seed=seed, augment_mask=mask)
+        trained = train_classifier(dataset, val_dataset, model=model, epochs=epochs, patience=patience, seed=seed,
+                                   class_weight=balanced_class_weights(labels, 2), compile=False)
+        metrics = evaluate_classifier(trained.model, test_dataset)
+        runs.append({"seed": seed, "seconds": round(time.perf_counter() - start, 2), "auc": metrics["auc"],
+                     "epochs_trained": trained.epochs_trained, "best_epoch": trained.best_epoch,
+                     "parameters": int(model.count_params())})
+        print(f"  seed {seed}: {runs[-1]['seconds']:.1f} s, {trained.epochs_trained} epochs "
+              f"(best {trained.best_epoch}), test AUC {metrics['auc']:.3f}", file=sys.stderr, flush=True)
+    return [{"build_seconds": round(build_seconds, 2)}] + runs
+
+
+def _summary(name: str, runs: list[dict]) -> dict:
+    import numpy as np
+
+    timed = [run for run in runs if "seed" in run]
+    seconds = np.array([run["seconds"] for run in timed])
+    auc = np.array([run["auc"] for run in timed])
+    summary = {"code": name, "median_seconds": float(np.median(seconds)), "mean_auc": float(auc.mean()),
+               "median_epochs": float(np.median([run["epochs_trained"] for run in timed])),
+               "parameters": timed[0]["parameters"], "runs": runs}
+    print(f"{name}: median {summary['median_seconds']:.1f} s per run ({seconds.min():.1f}-{seconds.max():.1f}), "
+          f"median {summary['median_epochs']:g} epochs, {summary['parameters']:,} parameters, "
+          f"mean test AUC {summary['mean_auc']:.3f}", flush=True)
+    return summary
+
+
+def _run_elsewhere(tree: Path, prepared: Path, args) -> list[dict]:
+    """Run :func:`time_runs` with the ragan of ``tree`` in a subprocess."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(prepared), "--seeds", args.seeds,
+               "--epochs", str(args.epochs), "--patience", str(args.patience),
+               "--train-images", str(args.train_images)]
+    result = subprocess.run(command, env=env, cwd=tree, stdout=subprocess.PIPE, check=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds, one run each")
+    parser.add_argument("--epochs", type=int, default=20, help="most epochs per run (the study's default)")
+    parser.add_argument("--patience", type=int, default=5, help="early-stopping patience (the study's default)")
+    parser.add_argument("--train-images", type=int, default=800, help="training images per run")
+    parser.add_argument("--compare", metavar="REF", help="also time this git commit, in a temporary worktree")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.worker is not None:
+        runs = time_runs(args.worker, seeds, epochs=args.epochs, patience=args.patience,
+                         train_images=args.train_images)
+        print(json.dumps(runs))
+        return 0
+
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        prepared = work / "prepared"
+        import ragan
+
+        # The demo's data: the bundled sample at 32 px.
+        ragan.prepare_dataset("sample:pneumoniamnist", prepared, image_size=32, channels=1, seed=0, progress=False)
+        results = []
+        print(f"this tree ({ROOT}):", file=sys.stderr, flush=True)
+        results.append(_summary("this tree", _run_elsewhere(ROOT, prepared, args)))
+        if args.compare:
+            old = work / "compare"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.compare],
+                           check=True, capture_output=True)
+            try:
+                print(f"{args.compare}:", file=sys.stderr, flush=True)
+                results.append(_summary(args.compare, _run_elsewhere(old, prepared, args)))
+            finally:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False,
+                               capture_output=True)
+            ratio = results[1]["median_seconds"] / results[0]["median_seconds"]
+            print(f"speed-up: {ratio:.2f}x ({args.compare} median / this tree's median)")
+            results.append({"speedup": ratio})
+    if args.out is not None:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
