@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from test_preemption import limit_file_size, ragan_lines
+from training_fixtures import tiny_generator_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,14 +62,7 @@ def interrupt_once_started(command: list[str], started, how: int) -> subprocess.
 @pytest.fixture(scope="module")
 def generator_run(tmp_path_factory) -> Path:
     """A run folder with a tiny conditional DCGAN (untrained: the drills are about files, not quality)."""
-    from ragan.models import DCGAN
-
-    run = tmp_path_factory.mktemp("generator")
-    gan = DCGAN({"latent_dim": 8, "base_filters": 8, "conditional": True}, image_size=16, channels=1, num_classes=2)
-    gan.compile()
-    gan.save(run / "model.keras")
-    (run / "run.json").write_text(json.dumps({"model": "model.keras", "class_names": ["normal", "pneumonia"]}))
-    return run
+    return tiny_generator_run(tmp_path_factory.mktemp("generator"))
 
 
 @pytest.mark.slow

@@ -10,19 +10,13 @@ from PIL import Image
 
 from ragan.errors import RaganError
 from ragan.generation import generate, load_generator
+from training_fixtures import tiny_generator_run
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A run directory holding a tiny conditional DCGAN (untrained: generation does not care)."""
-    from ragan.models import DCGAN
-
-    run = tmp_path_factory.mktemp("run")
-    gan = DCGAN({"latent_dim": 8, "base_filters": 8, "conditional": True}, image_size=16, channels=1, num_classes=2)
-    gan.compile()
-    gan.save(run / "model.keras")
-    (run / "run.json").write_text(json.dumps({"model": "model.keras", "class_names": ["normal", "pneumonia"]}))
-    return run
+    return tiny_generator_run(tmp_path_factory.mktemp("run"))
 
 
 def read_pngs(folder):

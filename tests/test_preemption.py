@@ -17,7 +17,7 @@ import ragan
 from ragan._interrupt import Interrupted
 from ragan.cli.main import main
 from ragan.training.checkpoint import CheckpointManager
-from training_fixtures import tiny_prepared  # noqa: F401 (fixture)
+from training_fixtures import checkpoint_arrays, tiny_prepared  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = {"latent_dim": 16, "base_filters": 8, "conditional": True}
@@ -26,11 +26,6 @@ TINY_FLAGS = [
     "--latent-dim", "16", "--base-filters", "8", "--conditional", "true",
     "--batch-size", "8", "--log-every", "2", "--checkpoint-every", "2", "--sample-every", "1000",
 ]
-
-
-def checkpoint_arrays(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files if key != "__meta__"}
 
 
 def assert_same_checkpoint(first: Path, second: Path) -> None:

@@ -20,15 +20,10 @@ from ragan.cli.main import main
 from ragan.errors import RaganError
 from ragan.training.checkpoint import CheckpointManager
 from ragan.training.config import TrainConfig
-from training_fixtures import make_prepared, tiny_images, tiny_prepared  # noqa: F401 (fixture)
+from training_fixtures import checkpoint_arrays, make_prepared, tiny_images, tiny_prepared  # noqa: F401 (fixture)
 
 TINY_MODEL = {"latent_dim": 16, "base_filters": 8, "conditional": True}
 TINY_TRAINING = {"batch_size": 8, "log_every": 2, "checkpoint_every": 2, "sample_every": 4}
-
-
-def checkpoint_arrays(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files if key != "__meta__"}
 
 
 def max_difference(first: Path, second: Path) -> float:

@@ -17,7 +17,7 @@ import pytest
 from ragan.data.manifest import Manifest, SplitInfo, shard_name
 from ragan.data.tfrecord import ShardWriter
 
-__all__ = ["make_prepared", "tiny_images", "tiny_prepared", "tiny_unlabelled"]
+__all__ = ["checkpoint_arrays", "make_prepared", "tiny_generator_run", "tiny_images", "tiny_prepared", "tiny_unlabelled"]
 
 
 def tiny_images(count: int = 64, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -89,3 +89,23 @@ def tiny_unlabelled(tmp_path_factory) -> Path:
     """The same images without labels."""
     images, _ = tiny_images()
     return make_prepared(tmp_path_factory.mktemp("tiny_unlabelled"), images, None, [])
+
+
+def checkpoint_arrays(path) -> dict:
+    """A ragan checkpoint's arrays by key (its JSON record left out)."""
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files if key != "__meta__"}
+
+
+def tiny_generator_run(directory) -> Path:
+    """A run folder holding a tiny untrained conditional DCGAN (for tests about files, not quality)."""
+    import json
+
+    from ragan.models import DCGAN
+
+    run = Path(directory)
+    gan = DCGAN({"latent_dim": 8, "base_filters": 8, "conditional": True}, image_size=16, channels=1, num_classes=2)
+    gan.compile()
+    gan.save(run / "model.keras")
+    (run / "run.json").write_text(json.dumps({"model": "model.keras", "class_names": ["normal", "pneumonia"]}))
+    return run
