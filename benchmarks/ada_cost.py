@@ -45,14 +45,20 @@ def main(argv=None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    print(f"ada_augment, pipeline {args.pipeline!r}, batch {args.batch}, {args.channels} channel(s), "
-          f"{args.repeats} repeats; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"ada_augment, pipeline {args.pipeline!r}, batch {args.batch}, {args.channels} channel(s), "
+        f"{args.repeats} repeats; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(f"{'size':>5} {'p':>5} {'forward ms (min / median)':>27} {'forward+backward ms':>24}")
     for size in args.sizes:
-        images = tf.constant(np.random.default_rng(0).uniform(
-            -1, 1, (args.batch, size, size, args.channels)).astype(np.float32))
-        spec = [tf.TensorSpec([None, size, size, args.channels]), tf.TensorSpec([], tf.float32),
-                tf.TensorSpec([2], tf.int32)]
+        images = tf.constant(
+            np.random.default_rng(0).uniform(-1, 1, (args.batch, size, size, args.channels)).astype(np.float32)
+        )
+        spec = [
+            tf.TensorSpec([None, size, size, args.channels]),
+            tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([2], tf.int32),
+        ]
 
         @tf.function(input_signature=spec)
         def forward(x, p, seed):

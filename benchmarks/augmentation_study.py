@@ -61,8 +61,9 @@ def main(argv=None) -> int:
     parser.add_argument("--fractions", default="0.05,0.1,0.25", help="kept fractions of the training split")
     parser.add_argument("--gans", default="dcgan", help="comma-separated registered GAN names")
     parser.add_argument("--gan-steps", type=int, default=3000, help="GAN training budget in steps (batch 64)")
-    parser.add_argument("--synthetic-fraction", type=float, default=0.5,
-                        help="synthetic share of the real+synthetic arm's training set")
+    parser.add_argument(
+        "--synthetic-fraction", type=float, default=0.5, help="synthetic share of the real+synthetic arm's training set"
+    )
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds of the classifier study")
     parser.add_argument("--epochs", type=int, default=20, help="most classifier epochs per run")
     parser.add_argument("--effect-size", type=float, default=0.02, help="smallest AUC difference worth detecting")
@@ -91,22 +92,46 @@ def main(argv=None) -> int:
         for fraction in fractions:
             kept = stratified_subset(data["train_labels"].reshape(-1), fraction, args.subset_seed)
             subset = work / f"subset_{fraction:g}.npz"
-            np.savez(subset, train_images=data["train_images"][kept], train_labels=data["train_labels"][kept],
-                     **{f"{split}_{kind}": data[f"{split}_{kind}"] for split in ("val", "test")
-                        for kind in ("images", "labels")})
+            np.savez(
+                subset,
+                train_images=data["train_images"][kept],
+                train_labels=data["train_labels"][kept],
+                **{
+                    f"{split}_{kind}": data[f"{split}_{kind}"]
+                    for split in ("val", "test")
+                    for kind in ("images", "labels")
+                },
+            )
             prepared = work / f"prepared_{fraction:g}"
             # 32 px: the GANs need a power of two. dedupe=False keeps the whole official test split (624).
-            ragan.prepare_dataset(subset, prepared, image_size=32, channels=1, seed=0, dedupe=False,
-                                  class_names=CLASS_NAMES, progress=False)
+            ragan.prepare_dataset(
+                subset,
+                prepared,
+                image_size=32,
+                channels=1,
+                seed=0,
+                dedupe=False,
+                class_names=CLASS_NAMES,
+                progress=False,
+            )
             counts = np.bincount(data["train_labels"].reshape(-1)[kept], minlength=2)
-            print(f"\n=== {fraction:.0%} of the training split: {kept.size} images (normal {counts[0]}, "
-                  f"pneumonia {counts[1]}) ===", flush=True)
+            print(
+                f"\n=== {fraction:.0%} of the training split: {kept.size} images (normal {counts[0]}, "
+                f"pneumonia {counts[1]}) ===",
+                flush=True,
+            )
             for gan in gans:
                 run_dir = work / f"run_{gan}_{fraction:g}"
                 start = time.perf_counter()
                 try:
-                    train(gan, data=prepared, out=run_dir, config=dict(GAN_CONFIGS.get(gan, {"conditional": True})),
-                          train_config={"steps": args.gan_steps, "batch_size": 64, "seed": 0}, progress=False)
+                    train(
+                        gan,
+                        data=prepared,
+                        out=run_dir,
+                        config=dict(GAN_CONFIGS.get(gan, {"conditional": True})),
+                        train_config={"steps": args.gan_steps, "batch_size": 64, "seed": 0},
+                        progress=False,
+                    )
                 except RaganError as error:
                     print(f"{gan}: skipped ({error})", flush=True)
                     continue
@@ -115,42 +140,71 @@ def main(argv=None) -> int:
                 needed = math.ceil(args.synthetic_fraction / (1 - args.synthetic_fraction) * 1.1 * counts.max())
                 labels = [c for c in range(2) for _ in range(max(needed, 1))]
                 synthetic = work / f"synthetic_{gan}_{fraction:g}"
-                ragan.generate(run_dir, len(labels), synthetic, format="tfrecord", labels=labels, seed=0,
-                               progress=False)
+                ragan.generate(
+                    run_dir, len(labels), synthetic, format="tfrecord", labels=labels, seed=0, progress=False
+                )
                 start = time.perf_counter()
                 study = classifier_study(
-                    prepared, synthetic, arms=("real", "real_aug", "real+synthetic", "count_matched"),
-                    synthetic_fractions=(args.synthetic_fraction,), seeds=seeds, epochs=args.epochs,
-                    class_weight="balanced", effect_size=args.effect_size, progress=False,
+                    prepared,
+                    synthetic,
+                    arms=("real", "real_aug", "real+synthetic", "count_matched"),
+                    synthetic_fractions=(args.synthetic_fraction,),
+                    seeds=seeds,
+                    epochs=args.epochs,
+                    class_weight="balanced",
+                    effect_size=args.effect_size,
+                    progress=False,
                 )
                 study_seconds = time.perf_counter() - start
                 print(f"--- {gan}: trained {args.gan_steps} steps in {gan_seconds:.0f} s; study {study_seconds:.0f} s")
                 print(study.table(), flush=True)
-                results.append({
-                    "fraction": fraction, "gan": gan, "num_train": int(kept.size), "class_counts": counts.tolist(),
-                    "gan_seconds": round(gan_seconds, 1), "study_seconds": round(study_seconds, 1),
-                    "summary": {arm.name: arm.summary() for arm in study.arms},
-                    "comparisons": [{k: v for k, v in c.items() if k != "seeds"} for c in study.comparisons("auc")],
-                    "verdicts": [{k: v for k, v in v.items() if k != "comparisons"} for v in study.verdicts()],
-                })
+                results.append(
+                    {
+                        "fraction": fraction,
+                        "gan": gan,
+                        "num_train": int(kept.size),
+                        "class_counts": counts.tolist(),
+                        "gan_seconds": round(gan_seconds, 1),
+                        "study_seconds": round(study_seconds, 1),
+                        "summary": {arm.name: arm.summary() for arm in study.arms},
+                        "comparisons": [{k: v for k, v in c.items() if k != "seeds"} for c in study.comparisons("auc")],
+                        "verdicts": [{k: v for k, v in v.items() if k != "comparisons"} for v in study.verdicts()],
+                    }
+                )
 
-    print(f"\n=== summary ({len(seeds)} seeds, GAN budget {args.gan_steps} steps, "
-          f"{time.perf_counter() - started:.0f} s in all) ===")
+    print(
+        f"\n=== summary ({len(seeds)} seeds, GAN budget {args.gan_steps} steps, "
+        f"{time.perf_counter() - started:.0f} s in all) ==="
+    )
     print("fraction  gan        comparison                                   AUC diff  95 % CI            verdict")
     for result in results:
         for comparison in result["comparisons"]:
-            print(f"{result['fraction']:>8.0%}  {result['gan']:<9}  "
-                  f"{comparison['arm'] + ' vs ' + comparison['baseline']:<43}  {comparison['mean_difference']:+.3f}    "
-                  f"[{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}]  {comparison['verdict']}"
-                  + (f" (detects >= {comparison['detectable_difference']:.3f} only)"
-                     if comparison["underpowered"] and comparison["verdict"].startswith("no evidence") else ""))
+            print(
+                f"{result['fraction']:>8.0%}  {result['gan']:<9}  "
+                f"{comparison['arm'] + ' vs ' + comparison['baseline']:<43}  {comparison['mean_difference']:+.3f}    "
+                f"[{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}]  {comparison['verdict']}"
+                + (
+                    f" (detects >= {comparison['detectable_difference']:.3f} only)"
+                    if comparison["underpowered"] and comparison["verdict"].startswith("no evidence")
+                    else ""
+                )
+            )
     if args.out is not None:
-        args.out.write_text(json.dumps({
-            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "results": results,
-            "machine": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                        "gpus": len(tf.config.list_physical_devices("GPU"))},
-        }, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps(
+                {
+                    "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                    "results": results,
+                    "machine": {
+                        "python": platform.python_version(),
+                        "tensorflow": tf.__version__,
+                        "gpus": len(tf.config.list_physical_devices("GPU")),
+                    },
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

@@ -68,8 +68,16 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         # dedupe=False: the published figures are on the complete official test split (624 images;
         # prepare's default would drop the few exact duplicates).
-        ragan.prepare_dataset(args.npz, prepared, image_size=28, channels=1, seed=0, dedupe=False,
-                              class_names=["normal", "pneumonia"], progress=False)
+        ragan.prepare_dataset(
+            args.npz,
+            prepared,
+            image_size=28,
+            channels=1,
+            seed=0,
+            dedupe=False,
+            class_names=["normal", "pneumonia"],
+            progress=False,
+        )
         prepare_seconds = time.perf_counter() - start
         splits = {name: read_split(prepared, name) for name in ("train", "val", "test")}
     for name, split in splits.items():
@@ -81,43 +89,75 @@ def main(argv=None) -> int:
         result = train_classifier(
             (splits["train"].images, splits["train"].labels),
             (splits["val"].images, splits["val"].labels),
-            kind=args.classifier, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            augmentation=args.augmentation, class_weight=None if args.class_weight == "none" else "balanced",
-            patience=args.patience, seed=seed,
+            kind=args.classifier,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            augmentation=args.augmentation,
+            class_weight=None if args.class_weight == "none" else "balanced",
+            patience=args.patience,
+            seed=seed,
         )
-        metrics = evaluate_classifier(result.model, array_dataset(splits["test"].images, splits["test"].labels,
-                                                                  batch_size=256),
-                                      class_names=["normal", "pneumonia"])
+        metrics = evaluate_classifier(
+            result.model,
+            array_dataset(splits["test"].images, splits["test"].labels, batch_size=256),
+            class_names=["normal", "pneumonia"],
+        )
         seconds = time.perf_counter() - start
-        runs.append({"seed": seed, "auc": metrics["auc"], "accuracy": metrics["accuracy"],
-                     "sensitivity": metrics["sensitivity"], "specificity": metrics["specificity"],
-                     "best_epoch": result.best_epoch, "epochs_trained": result.epochs_trained,
-                     "best_val_auc": result.best_val_auc, "seconds": round(seconds, 1)})
-        print(f"seed {seed}: test AUC {metrics['auc']:.4f}  ACC {metrics['accuracy']:.4f}  "
-              f"(sens {metrics['sensitivity']:.3f}, spec {metrics['specificity']:.3f}; best epoch "
-              f"{result.best_epoch}/{result.epochs_trained}, val AUC {result.best_val_auc:.4f}, {seconds:.0f} s)",
-              flush=True)
+        runs.append(
+            {
+                "seed": seed,
+                "auc": metrics["auc"],
+                "accuracy": metrics["accuracy"],
+                "sensitivity": metrics["sensitivity"],
+                "specificity": metrics["specificity"],
+                "best_epoch": result.best_epoch,
+                "epochs_trained": result.epochs_trained,
+                "best_val_auc": result.best_val_auc,
+                "seconds": round(seconds, 1),
+            }
+        )
+        print(
+            f"seed {seed}: test AUC {metrics['auc']:.4f}  ACC {metrics['accuracy']:.4f}  "
+            f"(sens {metrics['sensitivity']:.3f}, spec {metrics['specificity']:.3f}; best epoch "
+            f"{result.best_epoch}/{result.epochs_trained}, val AUC {result.best_val_auc:.4f}, {seconds:.0f} s)",
+            flush=True,
+        )
 
     auc = np.array([run["auc"] for run in runs])
     accuracy = np.array([run["accuracy"] for run in runs])
-    spread = (lambda values: values.std(ddof=1) if values.size > 1 else 0.0)
-    print(f"\n{args.classifier}, {args.augmentation} augmentation, class weights {args.class_weight}, "
-          f"{len(seeds)} seed(s): test AUC {auc.mean():.4f} ± {spread(auc):.4f}, "
-          f"ACC {accuracy.mean():.4f} ± {spread(accuracy):.4f}")
+
+    def spread(values):
+        return values.std(ddof=1) if values.size > 1 else 0.0
+
+    print(
+        f"\n{args.classifier}, {args.augmentation} augmentation, class weights {args.class_weight}, "
+        f"{len(seeds)} seed(s): test AUC {auc.mean():.4f} ± {spread(auc):.4f}, "
+        f"ACC {accuracy.mean():.4f} ± {spread(accuracy):.4f}"
+    )
     for name, (published_auc, published_accuracy) in PUBLISHED.items():
         print(f"  MedMNIST v2 {name}: AUC {published_auc:.3f} / ACC {published_accuracy:.3f}")
     if args.out is not None:
-        args.out.write_text(json.dumps({
-            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "runs": runs,
-            "auc": {"mean": float(auc.mean()), "std": float(spread(auc))},
-            "accuracy": {"mean": float(accuracy.mean()), "std": float(spread(accuracy))},
-            "published": PUBLISHED,
-            "prepare_seconds": round(prepare_seconds, 1),
-            "machine": {"python": platform.python_version(), "tensorflow": tf.__version__,
+        args.out.write_text(
+            json.dumps(
+                {
+                    "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                    "runs": runs,
+                    "auc": {"mean": float(auc.mean()), "std": float(spread(auc))},
+                    "accuracy": {"mean": float(accuracy.mean()), "std": float(spread(accuracy))},
+                    "published": PUBLISHED,
+                    "prepare_seconds": round(prepare_seconds, 1),
+                    "machine": {
+                        "python": platform.python_version(),
+                        "tensorflow": tf.__version__,
                         "processor": platform.processor() or platform.machine(),
-                        "gpus": len(tf.config.list_physical_devices("GPU"))},
-        }, indent=2) + "\n")
+                        "gpus": len(tf.config.list_physical_devices("GPU")),
+                    },
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

@@ -67,14 +67,33 @@ def time_runs(prepared: Path, seeds: list[int], *, epochs: int, patience: int, t
         start = time.perf_counter()
         model = reusable.fresh(seed)
         dataset = array_dataset(images, labels, batch_size=64, shuffle=True, seed=seed, augment_mask=mask)
-        trained = train_classifier(dataset, val_dataset, model=model, epochs=epochs, patience=patience, seed=seed,
-                                   class_weight=balanced_class_weights(labels, 2), compile=False)
+        trained = train_classifier(
+            dataset,
+            val_dataset,
+            model=model,
+            epochs=epochs,
+            patience=patience,
+            seed=seed,
+            class_weight=balanced_class_weights(labels, 2),
+            compile=False,
+        )
         metrics = evaluate_classifier(trained.model, test_dataset)
-        runs.append({"seed": seed, "seconds": round(time.perf_counter() - start, 2), "auc": metrics["auc"],
-                     "epochs_trained": trained.epochs_trained, "best_epoch": trained.best_epoch,
-                     "parameters": int(model.count_params())})
-        print(f"  seed {seed}: {runs[-1]['seconds']:.1f} s, {trained.epochs_trained} epochs "
-              f"(best {trained.best_epoch}), test AUC {metrics['auc']:.3f}", file=sys.stderr, flush=True)
+        runs.append(
+            {
+                "seed": seed,
+                "seconds": round(time.perf_counter() - start, 2),
+                "auc": metrics["auc"],
+                "epochs_trained": trained.epochs_trained,
+                "best_epoch": trained.best_epoch,
+                "parameters": int(model.count_params()),
+            }
+        )
+        print(
+            f"  seed {seed}: {runs[-1]['seconds']:.1f} s, {trained.epochs_trained} epochs "
+            f"(best {trained.best_epoch}), test AUC {metrics['auc']:.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
     return [{"build_seconds": round(build_seconds, 2)}] + runs
 
 
@@ -84,21 +103,40 @@ def _summary(name: str, runs: list[dict]) -> dict:
     timed = [run for run in runs if "seed" in run]
     seconds = np.array([run["seconds"] for run in timed])
     auc = np.array([run["auc"] for run in timed])
-    summary = {"code": name, "median_seconds": float(np.median(seconds)), "mean_auc": float(auc.mean()),
-               "median_epochs": float(np.median([run["epochs_trained"] for run in timed])),
-               "parameters": timed[0]["parameters"], "runs": runs}
-    print(f"{name}: median {summary['median_seconds']:.1f} s per run ({seconds.min():.1f}-{seconds.max():.1f}), "
-          f"median {summary['median_epochs']:g} epochs, {summary['parameters']:,} parameters, "
-          f"mean test AUC {summary['mean_auc']:.3f}", flush=True)
+    summary = {
+        "code": name,
+        "median_seconds": float(np.median(seconds)),
+        "mean_auc": float(auc.mean()),
+        "median_epochs": float(np.median([run["epochs_trained"] for run in timed])),
+        "parameters": timed[0]["parameters"],
+        "runs": runs,
+    }
+    print(
+        f"{name}: median {summary['median_seconds']:.1f} s per run ({seconds.min():.1f}-{seconds.max():.1f}), "
+        f"median {summary['median_epochs']:g} epochs, {summary['parameters']:,} parameters, "
+        f"mean test AUC {summary['mean_auc']:.3f}",
+        flush=True,
+    )
     return summary
 
 
 def _run_elsewhere(tree: Path, prepared: Path, args) -> list[dict]:
     """Run :func:`time_runs` with the ragan of ``tree`` in a subprocess."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(prepared), "--seeds", args.seeds,
-               "--epochs", str(args.epochs), "--patience", str(args.patience),
-               "--train-images", str(args.train_images)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        str(prepared),
+        "--seeds",
+        args.seeds,
+        "--epochs",
+        str(args.epochs),
+        "--patience",
+        str(args.patience),
+        "--train-images",
+        str(args.train_images),
+    ]
     result = subprocess.run(command, env=env, cwd=tree, stdout=subprocess.PIPE, check=True, text=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -116,8 +154,7 @@ def main(argv=None) -> int:
     seeds = [int(seed) for seed in args.seeds.split(",")]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.worker is not None:
-        runs = time_runs(args.worker, seeds, epochs=args.epochs, patience=args.patience,
-                         train_images=args.train_images)
+        runs = time_runs(args.worker, seeds, epochs=args.epochs, patience=args.patience, train_images=args.train_images)
         print(json.dumps(runs))
         return 0
 
@@ -133,14 +170,20 @@ def main(argv=None) -> int:
         results.append(_summary("this tree", _run_elsewhere(ROOT, prepared, args)))
         if args.compare:
             old = work / "compare"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.compare],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.compare],
+                check=True,
+                capture_output=True,
+            )
             try:
                 print(f"{args.compare}:", file=sys.stderr, flush=True)
                 results.append(_summary(args.compare, _run_elsewhere(old, prepared, args)))
             finally:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False,
-                               capture_output=True)
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
+                    check=False,
+                    capture_output=True,
+                )
             ratio = results[1]["median_seconds"] / results[0]["median_seconds"]
             print(f"speed-up: {ratio:.2f}x ({args.compare} median / this tree's median)")
             results.append({"speedup": ratio})

@@ -59,8 +59,12 @@ def write_prepared(directory: Path, images: np.ndarray, labels: np.ndarray, num_
         shards.append(writer.info())
     counts = {name: int(np.sum(labels == k)) for k, name in enumerate(CLASS_NAMES)}
     Manifest(
-        image_size=images.shape[1], channels=1, dtype="uint8", class_names=CLASS_NAMES,
-        labelled=True, splits={"train": SplitInfo(len(images), counts, shards)},
+        image_size=images.shape[1],
+        channels=1,
+        dtype="uint8",
+        class_names=CLASS_NAMES,
+        labelled=True,
+        splits={"train": SplitInfo(len(images), counts, shards)},
     ).write(directory)
 
 
@@ -115,8 +119,11 @@ def images_per_second(dataset, epochs: int) -> float:
     tf = import_tf()
 
     def count(dataset):
-        return int(dataset.reduce(tf.constant(0, tf.int64),
-                                  lambda total, batch: total + tf.cast(tf.shape(batch[0])[0], tf.int64)))
+        return int(
+            dataset.reduce(
+                tf.constant(0, tf.int64), lambda total, batch: total + tf.cast(tf.shape(batch[0])[0], tf.int64)
+            )
+        )
 
     count(dataset)  # warm-up: builds the pipeline, fills caches (OS and tf.data)
     speeds = []
@@ -143,10 +150,13 @@ def main(argv=None) -> None:
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
     tf = import_tf()
-    print(f"data: {npz} ({len(images)} train images); batch {args.batch_size}; "
-          f"median of {args.epochs} timed epochs after 1 warm-up")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"TensorFlow {tf.__version__}\n")
+    print(
+        f"data: {npz} ({len(images)} train images); batch {args.batch_size}; "
+        f"median of {args.epochs} timed epochs after 1 warm-up"
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; TensorFlow {tf.__version__}\n"
+    )
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="ragan-bench-") as tmp:

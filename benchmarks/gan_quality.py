@@ -54,7 +54,9 @@ def main(argv=None) -> int:
     parser.add_argument("--kimg", type=float, default=100.0, help="training budget per GAN (thousands of images)")
     parser.add_argument("--gans", default="dcgan,stylegan2")
     parser.add_argument("--seeds", default="0,1", help="classifier seeds of the evaluation")
-    parser.add_argument("--n-synthetic", type=int, default=None, help="images per GAN (default: the train split's size)")
+    parser.add_argument(
+        "--n-synthetic", type=int, default=None, help="images per GAN (default: the train split's size)"
+    )
     args = parser.parse_args(argv)
     if not args.npz.is_file():
         parser.error(f"{args.npz} does not exist; pass --npz")
@@ -77,36 +79,66 @@ def main(argv=None) -> int:
     for name in [g.strip() for g in args.gans.split(",") if g.strip()]:
         run = args.out / f"run-{name}"
         started = time.perf_counter()
-        ragan.train(name, data=prepared, out=run, config=CONFIGS[name], kimg=args.kimg, batch_size=BATCH[name],
-                    resume=True, progress=False)
+        ragan.train(
+            name,
+            data=prepared,
+            out=run,
+            config=CONFIGS[name],
+            kimg=args.kimg,
+            batch_size=BATCH[name],
+            resume=True,
+            progress=False,
+        )
         train_seconds = time.perf_counter() - started
         synthetic = args.out / f"synthetic-{name}"
-        ragan.generate(run, n=n, out=synthetic, format="tfrecord", labels=labels, seed=1, overwrite=True,
-                       progress=False)
-        report = ragan.evaluate(real=prepared, synthetic=synthetic, out=args.out / f"report-{name}", seeds=seeds,
-                                synthetic_fractions=(0.0,), overwrite=True, progress=False)
+        ragan.generate(
+            run, n=n, out=synthetic, format="tfrecord", labels=labels, seed=1, overwrite=True, progress=False
+        )
+        report = ragan.evaluate(
+            real=prepared,
+            synthetic=synthetic,
+            out=args.out / f"report-{name}",
+            seeds=seeds,
+            synthetic_fractions=(0.0,),
+            overwrite=True,
+            progress=False,
+        )
         metrics = _headline_metrics(report.data)
         diversity = report.data.get("diversity") or {}
-        rows.append({
-            "gan": name,
-            "kimg": args.kimg,
-            "train_s": round(train_seconds, 1),
-            "kid_domain": metrics.get("eval.kid.domain"),
-            "synthetic_only_auc": metrics.get("eval.study.synthetic_only.auc"),
-            "real_auc": metrics.get("eval.study.real.auc"),
-            "ms_ssim_synthetic": diversity.get("synthetic_ms_ssim"),
-            "ms_ssim_real": diversity.get("real_ms_ssim"),
-        })
+        rows.append(
+            {
+                "gan": name,
+                "kimg": args.kimg,
+                "train_s": round(train_seconds, 1),
+                "kid_domain": metrics.get("eval.kid.domain"),
+                "synthetic_only_auc": metrics.get("eval.study.synthetic_only.auc"),
+                "real_auc": metrics.get("eval.study.real.auc"),
+                "ms_ssim_synthetic": diversity.get("synthetic_ms_ssim"),
+                "ms_ssim_real": diversity.get("real_ms_ssim"),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
 
     print(f"\nPneumoniaMNIST 32 px, {args.kimg:g} kimg per GAN, {n} synthetic images, classifier seeds {seeds}")
     header = ("gan", "train s", "KID (domain)", "synthetic-only AUC", "real AUC", "MS-SSIM synth / real")
     print(" | ".join(header))
     for row in rows:
+
         def fmt(value, digits=4):
             return "-" if value is None else f"{value:.{digits}g}"
-        print(" | ".join([row["gan"], fmt(row["train_s"], 5), fmt(row["kid_domain"]), fmt(row["synthetic_only_auc"], 3),
-                          fmt(row["real_auc"], 3), f"{fmt(row['ms_ssim_synthetic'], 3)} / {fmt(row['ms_ssim_real'], 3)}"]))
+
+        print(
+            " | ".join(
+                [
+                    row["gan"],
+                    fmt(row["train_s"], 5),
+                    fmt(row["kid_domain"]),
+                    fmt(row["synthetic_only_auc"], 3),
+                    fmt(row["real_auc"], 3),
+                    f"{fmt(row['ms_ssim_synthetic'], 3)} / {fmt(row['ms_ssim_real'], 3)}",
+                ]
+            )
+        )
     (args.out / "gan_quality.json").write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 

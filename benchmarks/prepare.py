@@ -97,8 +97,7 @@ def run_measured(arguments: list[str]) -> tuple[dict, int]:
     split them, but on a shared machine it then moves with other programs using the same
     libraries.)
     """
-    process = subprocess.Popen([sys.executable, __file__, "--child", *arguments], stdout=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen([sys.executable, __file__, "--child", *arguments], stdout=subprocess.PIPE, text=True)
     peaks: dict[int, int] = {}
     stop = threading.Event()
 
@@ -135,8 +134,14 @@ def child(arguments: list[str]) -> None:
     from ragan.data.prepare import prepare_dataset
 
     start = time.perf_counter()
-    manifest = prepare_dataset(args.input, args.out, image_size=args.size, num_workers=args.workers,
-                               dedupe=not args.keep_duplicates, progress=False)
+    manifest = prepare_dataset(
+        args.input,
+        args.out,
+        image_size=args.size,
+        num_workers=args.workers,
+        dedupe=not args.keep_duplicates,
+        progress=False,
+    )
     seconds = time.perf_counter() - start
     images = sum(split.num_examples for split in manifest.splits.values())
     import resource
@@ -175,14 +180,22 @@ def compare_with_dataset_tool(args) -> None:
     """``ragan prepare`` against the official dataset_tool.py, back to back, ``args.rounds`` times."""
     tool = args.reference / "dataset_tool.py"
     if not tool.is_file():
-        raise SystemExit(f"--reference {args.reference} holds no dataset_tool.py (give a stylegan2-ada-pytorch checkout)")
+        raise SystemExit(
+            f"--reference {args.reference} holds no dataset_tool.py (give a stylegan2-ada-pytorch checkout)"
+        )
     size = str(args.compare_size)
     workers = ["--workers", str(args.workers)] if args.workers is not None else []
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE.parent),
-                                                                          os.environ.get("PYTHONPATH")])))
-    print(f"data: {args.data}  files: {sum(1 for p in args.data.rglob('*') if p.is_file())}  "
-          f"cores: {len(os.sched_getaffinity(0))}  size: {size}")
-    print(f"ragan:        {sys.executable} -m ragan prepare DATA --out OUT --image-size {size} --quiet {' '.join(workers)}")
+    environment = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
+    )
+    print(
+        f"data: {args.data}  files: {sum(1 for p in args.data.rglob('*') if p.is_file())}  "
+        f"cores: {len(os.sched_getaffinity(0))}  size: {size}"
+    )
+    print(
+        f"ragan:        {sys.executable} -m ragan prepare DATA --out OUT --image-size {size} --quiet "
+        f"{' '.join(workers)}"
+    )
     print(f"dataset_tool: {args.reference_python} {tool} --source DATA --dest OUT.zip --width {size} --height {size}")
     print(f"{'round':>5} {'ragan s':>8} {'dataset_tool s':>15} {'speed-up':>9}")
     ratios = []
@@ -190,17 +203,46 @@ def compare_with_dataset_tool(args) -> None:
         scratch = Path(scratch)
         for round_index in range(args.rounds):
             ragan_out, tool_out = scratch / f"ragan{round_index}", scratch / f"tool{round_index}.zip"
-            ragan_seconds = _timed([sys.executable, "-m", "ragan", "prepare", str(args.data), "--out", str(ragan_out),
-                                    "--image-size", size, "--quiet", *workers], env=environment)
-            tool_seconds = _timed([str(args.reference_python), str(tool), "--source", str(args.data), "--dest",
-                                   str(tool_out), "--width", size, "--height", size], cwd=args.reference)
+            ragan_seconds = _timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "ragan",
+                    "prepare",
+                    str(args.data),
+                    "--out",
+                    str(ragan_out),
+                    "--image-size",
+                    size,
+                    "--quiet",
+                    *workers,
+                ],
+                env=environment,
+            )
+            tool_seconds = _timed(
+                [
+                    str(args.reference_python),
+                    str(tool),
+                    "--source",
+                    str(args.data),
+                    "--dest",
+                    str(tool_out),
+                    "--width",
+                    size,
+                    "--height",
+                    size,
+                ],
+                cwd=args.reference,
+            )
             shutil.rmtree(ragan_out, ignore_errors=True)
             tool_out.unlink(missing_ok=True)
             ratios.append(tool_seconds / ragan_seconds)
             print(f"{round_index + 1:>5} {ragan_seconds:>8.1f} {tool_seconds:>15.1f} {ratios[-1]:>8.2f}x", flush=True)
     ratios.sort()
-    print(f"\nmedian speed-up (dataset_tool time / ragan time): {ratios[len(ratios) // 2]:.2f}x "
-          f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x; target >= 2)")
+    print(
+        f"\nmedian speed-up (dataset_tool time / ragan time): {ratios[len(ratios) // 2]:.2f}x "
+        f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x; target >= 2)"
+    )
 
 
 def main() -> None:
@@ -214,10 +256,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="the large run holds this many times more")
     parser.add_argument("--memory-size", type=int, default=64, help="image size of the memory runs")
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
-    parser.add_argument("--reference", type=Path, default=None,
-                        help="a stylegan2-ada-pytorch checkout: compare with its dataset_tool.py instead")
-    parser.add_argument("--reference-python", type=Path, default=Path(sys.executable),
-                        help="the Python that runs dataset_tool.py (it needs Pillow < 11)")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="a stylegan2-ada-pytorch checkout: compare with its dataset_tool.py instead",
+    )
+    parser.add_argument(
+        "--reference-python",
+        type=Path,
+        default=Path(sys.executable),
+        help="the Python that runs dataset_tool.py (it needs Pillow < 11)",
+    )
     parser.add_argument("--compare-size", type=int, default=256, help="output size of the comparison (default 256)")
     parser.add_argument("--rounds", type=int, default=3, help="back-to-back rounds of the comparison (default 3)")
     args = parser.parse_args()
@@ -235,8 +285,10 @@ def main() -> None:
         print(f"{'size':>6} {'images':>7} {'seconds':>8} {'images/s':>9} {'peak RSS MiB':>13}")
         for size in args.sizes:
             result, peak = run_measured([str(args.data), str(scratch / f"out{size}"), "--size", str(size), *workers])
-            print(f"{size:>6} {result['images']:>7} {result['seconds']:>8.1f} "
-                  f"{result['images'] / result['seconds']:>9.1f} {peak / 2**20:>13.0f}")
+            print(
+                f"{size:>6} {result['images']:>7} {result['seconds']:>8.1f} "
+                f"{result['images'] / result['seconds']:>9.1f} {peak / 2**20:>13.0f}"
+            )
 
         classes = sum(1 for p in args.data.iterdir() if p.is_dir())
         per_class = max(1, args.subset // classes)
@@ -246,11 +298,21 @@ def main() -> None:
         for label, copies in (("1x", 1), (f"{args.repeat}x", args.repeat)):
             folder = scratch / f"input{label}"
             linked_subset(args.data, folder, per_class, copies)
-            result, peak = run_measured([str(folder), str(scratch / f"mem{label}"), "--size",
-                                         str(args.memory_size), "--keep-duplicates", *workers])
+            result, peak = run_measured(
+                [
+                    str(folder),
+                    str(scratch / f"mem{label}"),
+                    "--size",
+                    str(args.memory_size),
+                    "--keep-duplicates",
+                    *workers,
+                ]
+            )
             peaks[label] = peak
-            print(f"{label:>6} {result['images']:>7} {result['seconds']:>8.1f} {peak / 2**20:>13.0f} "
-                  f"{result['main_peak'] / 2**20:>17.0f}")
+            print(
+                f"{label:>6} {result['images']:>7} {result['seconds']:>8.1f} {peak / 2**20:>13.0f} "
+                f"{result['main_peak'] / 2**20:>17.0f}"
+            )
         ratio = peaks[f"{args.repeat}x"] / peaks["1x"]
         print(f"\nmemory ratio {args.repeat}x / 1x: {ratio:.2f} (target <= 1.2)")
 

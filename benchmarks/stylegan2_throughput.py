@@ -59,11 +59,21 @@ def widths(res: int, cfg: str) -> dict:
     if cfg == "small":
         from ragan.models.stylegan2.model import _SMALL
 
-        spec = dict(z_dim=_SMALL["latent_dim"], w_dim=_SMALL["w_dim"], channel_base=_SMALL["channel_base"],
-                    channel_max=_SMALL["channel_max"], batch=32)
+        spec = dict(
+            z_dim=_SMALL["latent_dim"],
+            w_dim=_SMALL["w_dim"],
+            channel_base=_SMALL["channel_base"],
+            channel_max=_SMALL["channel_max"],
+            batch=32,
+        )
     elif cfg == "auto":
-        spec = dict(z_dim=512, w_dim=512, channel_base=32768 if res >= 512 else 16384, channel_max=512,
-                    batch=max(min(min(4096 // res, 32), 64), 1))
+        spec = dict(
+            z_dim=512,
+            w_dim=512,
+            channel_base=32768 if res >= 512 else 16384,
+            channel_max=512,
+            batch=max(min(min(4096 // res, 32), 64), 1),
+        )
     else:
         raise ValueError(cfg)
     spec.update(res=res, mapping=2, mbstd=min(spec["batch"], 4), gamma=0.0002 * res**2 / spec["batch"])
@@ -147,8 +157,9 @@ def build_ragan(tf, spec: dict, cfg: str, overrides: dict):
     gan.compile()
     gan.g_optimizer.build(gan.generator.trainable_variables)
     gan.d_optimizer.build(gan.discriminator.trainable_variables)
-    real = tf.constant(np.random.default_rng(0).uniform(-1, 1, (spec["batch"], spec["res"], spec["res"], 1)),
-                       tf.float32)
+    real = tf.constant(
+        np.random.default_rng(0).uniform(-1, 1, (spec["batch"], spec["res"], spec["res"], 1)), tf.float32
+    )
     return gan, real
 
 
@@ -214,12 +225,31 @@ def official_worker(args) -> None:
     for key, spec in json.loads(args.specs).items():
         res = spec["res"]
         common = dict(c_dim=0, img_resolution=res, img_channels=1)
-        G = Generator(z_dim=spec["z_dim"], w_dim=spec["w_dim"], mapping_kwargs=dict(num_layers=spec["mapping"]),
-                      synthesis_kwargs=dict(channel_base=spec["channel_base"], channel_max=spec["channel_max"],
-                                            num_fp16_res=0, conv_clamp=None), **common).train().to(device)
-        D = Discriminator(channel_base=spec["channel_base"], channel_max=spec["channel_max"], num_fp16_res=0,
-                          conv_clamp=None, epilogue_kwargs=dict(mbstd_group_size=spec["mbstd"]),
-                          **common).train().to(device)
+        G = (
+            Generator(
+                z_dim=spec["z_dim"],
+                w_dim=spec["w_dim"],
+                mapping_kwargs=dict(num_layers=spec["mapping"]),
+                synthesis_kwargs=dict(
+                    channel_base=spec["channel_base"], channel_max=spec["channel_max"], num_fp16_res=0, conv_clamp=None
+                ),
+                **common,
+            )
+            .train()
+            .to(device)
+        )
+        D = (
+            Discriminator(
+                channel_base=spec["channel_base"],
+                channel_max=spec["channel_max"],
+                num_fp16_res=0,
+                conv_clamp=None,
+                epilogue_kwargs=dict(mbstd_group_size=spec["mbstd"]),
+                **common,
+            )
+            .train()
+            .to(device)
+        )
         loss = StyleGAN2Loss(device, G.mapping, G.synthesis, D, augment_pipe=None, r1_gamma=spec["gamma"])
         lr = 0.0025
         phases = {}
@@ -239,13 +269,15 @@ def official_worker(args) -> None:
             opt.zero_grad(set_to_none=True)
             module.requires_grad_(True)
             z = torch.randn([batch, G.z_dim])
-            loss.accumulate_gradients(phase=official_name, real_img=real, real_c=c, gen_z=z, gen_c=c,
-                                      sync=True, gain=gain)
+            loss.accumulate_gradients(
+                phase=official_name, real_img=real, real_c=c, gen_z=z, gen_c=c, sync=True, gain=gain
+            )
             module.requires_grad_(False)
             for param in module.parameters():
                 if param.grad is not None:
                     torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
             opt.step()
+
         times = {}
         for phase in PHASES:
             run(phase)
@@ -255,10 +287,21 @@ def official_worker(args) -> None:
 
 
 def run_official(args) -> dict:
-    command = [args.torch_python, str(Path(__file__).resolve()), "--official-worker", "--reference", args.reference,
-               "--threads", str(args.threads), "--repeats", str(args.repeats), "--conv-repeats",
-               str(args.conv_repeats), "--specs",
-               json.dumps({f"{res}/{cfg}": widths(res, cfg) for res in args.sizes for cfg in args.cfgs})]
+    command = [
+        args.torch_python,
+        str(Path(__file__).resolve()),
+        "--official-worker",
+        "--reference",
+        args.reference,
+        "--threads",
+        str(args.threads),
+        "--repeats",
+        str(args.repeats),
+        "--conv-repeats",
+        str(args.conv_repeats),
+        "--specs",
+        json.dumps({f"{res}/{cfg}": widths(res, cfg) for res in args.sizes for cfg in args.cfgs}),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("JSON")]
     if done.returncode or not lines:
@@ -296,8 +339,13 @@ def main() -> None:
     if official:
         print("official:", json.dumps(official), flush=True)
     load = os.getloadavg()[0]
-    results = {"threads": args.threads, "load": load, "tf_conv_gflops": tf_conv_gflops(tf, args.conv_repeats),
-               "torch_conv_gflops": official.get("conv_gflops"), "rows": []}
+    results = {
+        "threads": args.threads,
+        "load": load,
+        "tf_conv_gflops": tf_conv_gflops(tf, args.conv_repeats),
+        "torch_conv_gflops": official.get("conv_gflops"),
+        "rows": [],
+    }
     for res in args.sizes:
         for cfg in args.cfgs:
             spec = widths(res, cfg)
@@ -310,12 +358,18 @@ def main() -> None:
             step = time_ragan_steps(tf, gan, real, args.steps) if args.steps and cfg in args.steps_cfgs else None
             flops = phase_flops(spec)
             for name, times in variants.items():
-                results["rows"].append({
-                    "res": res, "cfg": cfg, "impl": name, "batch": spec["batch"], "times": times,
-                    "sec_per_kimg": sec_per_kimg(times, spec["batch"]),
-                    "gflops": {p: flops[p] / times[p] / 1e9 for p in PHASES},
-                    "fit_sec_per_kimg": step / spec["batch"] * 1000 if step and name == "ragan" else None,
-                })
+                results["rows"].append(
+                    {
+                        "res": res,
+                        "cfg": cfg,
+                        "impl": name,
+                        "batch": spec["batch"],
+                        "times": times,
+                        "sec_per_kimg": sec_per_kimg(times, spec["batch"]),
+                        "gflops": {p: flops[p] / times[p] / 1e9 for p in PHASES},
+                        "fit_sec_per_kimg": step / spec["batch"] * 1000 if step and name == "ragan" else None,
+                    }
+                )
             del gan
     results["load_after"] = os.getloadavg()[0]
     print_table(results)
@@ -327,22 +381,28 @@ def print_table(results: dict) -> None:
     conv = f"TF {results['tf_conv_gflops']:.0f}"
     if results.get("torch_conv_gflops"):
         conv += f", torch {results['torch_conv_gflops']:.0f}"
-    print(f"\n{results['threads']} threads, load average {results['load']:.1f} -> {results['load_after']:.1f}; "
-          f"one 512-ch 3x3 conv: {conv} GFLOP/s")
+    print(
+        f"\n{results['threads']} threads, load average {results['load']:.1f} -> {results['load_after']:.1f}; "
+        f"one 512-ch 3x3 conv: {conv} GFLOP/s"
+    )
     header = f"{'res':>4} {'cfg':<6} {'impl':<10} " + " ".join(f"{p + ' s':>9}" for p in PHASES)
     header += f" {'s/kimg':>8} {'fit s/kimg':>10}  GFLOP/s (G main, G reg, D main, D reg)"
     print(header)
     for row in results["rows"]:
         fit = f"{row['fit_sec_per_kimg']:.1f}" if row["fit_sec_per_kimg"] else "-"
-        print(f"{row['res']:>4} {row['cfg']:<6} {row['impl']:<10} "
-              + " ".join(f"{row['times'][p]:>9.3f}" for p in PHASES)
-              + f" {row['sec_per_kimg']:>8.1f} {fit:>10}  "
-              + ", ".join(f"{row['gflops'][p]:.0f}" for p in PHASES))
+        print(
+            f"{row['res']:>4} {row['cfg']:<6} {row['impl']:<10} "
+            + " ".join(f"{row['times'][p]:>9.3f}" for p in PHASES)
+            + f" {row['sec_per_kimg']:>8.1f} {fit:>10}  "
+            + ", ".join(f"{row['gflops'][p]:.0f}" for p in PHASES)
+        )
     by_key = {(r["res"], r["cfg"], r["impl"]): r for r in results["rows"]}
     for (res, cfg, impl), row in by_key.items():
         reference = by_key.get((res, cfg, "official"))
         if impl != "official" and reference:
-            print(f"{res} px {cfg}: {impl} is {reference['sec_per_kimg'] / row['sec_per_kimg']:.2f}x the official speed")
+            print(
+                f"{res} px {cfg}: {impl} is {reference['sec_per_kimg'] / row['sec_per_kimg']:.2f}x the official speed"
+            )
 
 
 if __name__ == "__main__":

@@ -165,7 +165,9 @@ def ragan_model(args, **compile_options):
 
     gan = DCGAN(
         {"latent_dim": args.latent_dim, "base_filters": args.base_filters, "ema_decay": 0.0},
-        image_size=args.image_size, channels=1, seed=0,
+        image_size=args.image_size,
+        channels=1,
+        seed=0,
     )
     gan.compile(**compile_options)
     return gan
@@ -201,7 +203,11 @@ def ragan_train_loop(args, real: np.ndarray) -> float:
         for index in range(len(pixels)):
             writer.write(pixels[index], label=-1, source_id=index)
     Manifest(
-        image_size=args.image_size, channels=1, dtype="uint8", class_names=[], labelled=False,
+        image_size=args.image_size,
+        channels=1,
+        dtype="uint8",
+        class_names=[],
+        labelled=False,
         splits={"train": SplitInfo(len(pixels), {}, [writer.info()])},
     ).write(workdir / "data")
     times: list[float] = []
@@ -212,9 +218,17 @@ def ragan_train_loop(args, real: np.ndarray) -> float:
 
     total = args.warmup + args.steps
     ragan.train(
-        "dcgan", data=workdir / "data", out=workdir / "run", progress=False, callbacks=[Clock()],
+        "dcgan",
+        data=workdir / "data",
+        out=workdir / "run",
+        progress=False,
+        callbacks=[Clock()],
         config={"latent_dim": args.latent_dim, "base_filters": args.base_filters, "ema_decay": 0.0},
-        steps=total, batch_size=args.batch_size, log_every=total, checkpoint_every=total, sample_every=total,
+        steps=total,
+        batch_size=args.batch_size,
+        log_every=total,
+        checkpoint_every=total,
+        sample_every=total,
         tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
     )
     measured = times[args.warmup - 1 :]
@@ -253,8 +267,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both frameworks")
     parser.add_argument("--generate-batch", type=int, default=256)
     parser.add_argument("--generate-batches", type=int, default=8)
-    parser.add_argument("--variants", default="fit,fit_spe4,fit_xla,train",
-                        help="ragan variants among fit, fit_spe4, fit_xla, train")
+    parser.add_argument(
+        "--variants", default="fit,fit_spe4,fit_xla,train", help="ragan variants among fit, fit_spe4, fit_xla, train"
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -291,8 +306,10 @@ def main(argv=None) -> int:
         measurements.setdefault("ragan_compiled_generator_images_per_sec", []).append(compiled)
     results = {key: statistics.median(values) for key, values in measurements.items()}
 
-    print(f"DCGAN {args.image_size}x{args.image_size}x1, batch {args.batch_size}, {args.threads} threads, "
-          f"TensorFlow {tf.__version__}, median of {args.repeats}")
+    print(
+        f"DCGAN {args.image_size}x{args.image_size}x1, batch {args.batch_size}, {args.threads} threads, "
+        f"TensorFlow {tf.__version__}, median of {args.repeats}"
+    )
     torch_train = results.get("torch_train_steps_per_sec")
     torch_generate = results.get("torch_generate_images_per_sec")
     if torch_train:
@@ -305,8 +322,10 @@ def main(argv=None) -> int:
         print(f"  ragan {name:9s} training:        {value:8.3f} steps/s{ratio}")
     if torch_generate:
         print(f"  PyTorch eager generator (batch {args.generate_batch}):  {torch_generate:8.0f} images/s")
-    for key, label in (("ragan_generate_images_per_sec", "GAN.generate         "),
-                       ("ragan_compiled_generator_images_per_sec", "tf.function generator")):
+    for key, label in (
+        ("ragan_generate_images_per_sec", "GAN.generate         "),
+        ("ragan_compiled_generator_images_per_sec", "tf.function generator"),
+    ):
         ratio = f"  ({results[key] / torch_generate:.2f}x PyTorch)" if torch_generate else ""
         print(f"  ragan {label} (batch {args.generate_batch}): {results[key]:8.0f} images/s{ratio}")
     if args.json:

@@ -40,7 +40,10 @@ if real is None:
 if synthetic is None:
     # A synthetic set needs labels for the study: train a conditional GAN and generate both classes.
     run = ragan.train(
-        "dcgan", data=real, out=out / "run", resume=True,
+        "dcgan",
+        data=real,
+        out=out / "run",
+        resume=True,
         config={"conditional": True, "base_filters": 8 if args.quick else 32, "latent_dim": 32 if args.quick else 64},
         train_config={"steps": 4, "batch_size": 16, "log_every": 2} if args.quick else {"kimg": 20},
     )
@@ -51,7 +54,11 @@ if synthetic is None:
 
 seeds = (0,) if args.quick else tuple(int(s) for s in args.seeds.split(","))
 report = ragan.evaluate(
-    real, synthetic, out=out / "report", generator_run=run, overwrite=True,
+    real,
+    synthetic,
+    out=out / "report",
+    generator_run=run,
+    overwrite=True,
     seeds=seeds,
     synthetic_fractions=(0.2,) if args.quick else (0.1, 0.2, 0.5),
     rebalance=not args.quick,
@@ -62,8 +69,10 @@ report = ragan.evaluate(
 print("\n" + report.study.table())
 print("\nSynthetic arms against their baselines (AUC, paired by seed):")
 for row in report.study.comparisons("auc"):
-    print(f"  {row['arm']:<28} vs {row['baseline']:<26} {row['mean_difference']:+.3f} ± {row['std_difference']:.3f}"
-          f"   better in {row['wins']} of {len(row['seeds'])} seeds")
+    print(
+        f"  {row['arm']:<28} vs {row['baseline']:<26} {row['mean_difference']:+.3f} ± {row['std_difference']:.3f}"
+        f"   better in {row['wins']} of {len(row['seeds'])} seeds"
+    )
 
 # The real+synthetic@0.2 training set as an ordinary prepared dataset: real val/test copied unchanged,
 # so your own classifier (e.g. `ragan.load_dataset(out / "mixed", "train")`) is still tested on real images.

@@ -61,8 +61,14 @@ if args.quick:
 # Brain MRI slices are mostly 512x512 but not all square: "pad" keeps the whole head instead of
 # cropping its edges. With a patient CSV no patient is split between train, val and test.
 manifest = ragan.prepare_dataset(
-    data, out / "prepared", image_size=16 if args.quick else 64, channels=1, resize_mode="pad",
-    split=(0.8, 0.1, 0.1), seed=0, overwrite=True,
+    data,
+    out / "prepared",
+    image_size=16 if args.quick else 64,
+    channels=1,
+    resize_mode="pad",
+    split=(0.8, 0.1, 0.1),
+    seed=0,
+    overwrite=True,
     **({"group_by": "csv", "group_csv": group_csv, "group_column": args.group_column} if group_csv else {}),
 )
 counts = manifest.splits["train"].class_counts
@@ -71,9 +77,16 @@ print(f"prepared {manifest.splits['train'].num_examples} training images: {count
 # Conditional: one generator for all classes, asked for a class at generation time.
 # DiffAugment (Zhao et al. 2020) keeps the discriminator from memorising a small training set.
 run = ragan.train(
-    "dcgan", data=out / "prepared", out=out / "run", resume=True,  # re-running continues the run
-    config={"conditional": True, "augment": "diffaugment", "latent_dim": 32 if args.quick else 128,
-            "base_filters": 8 if args.quick else 64},
+    "dcgan",
+    data=out / "prepared",
+    out=out / "run",
+    resume=True,  # re-running continues the run
+    config={
+        "conditional": True,
+        "augment": "diffaugment",
+        "latent_dim": 32 if args.quick else 128,
+        "base_filters": 8 if args.quick else 64,
+    },
     train_config={"steps": 4, "batch_size": 8, "log_every": 2} if args.quick else {"kimg": 200},
 )
 

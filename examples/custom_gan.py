@@ -26,10 +26,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras import ops  # noqa: E402 - after ragan's quiet TensorFlow import
+
 import ragan
 from ragan.losses.adversarial import per_example  # imports TensorFlow quietly
-
-from keras import ops  # noqa: E402 - after ragan's quiet TensorFlow import
 
 
 # The loss maths as pure functions of D's logits, one loss per example (the base class reduces
@@ -53,8 +53,9 @@ class LSGANConfig(ragan.models.GANConfig):
     # The paper's 0-1 coding (a=0, b=1, c=1); a=-1, b=1, c=0 minimises the Pearson chi^2 divergence.
     fake_target: float = ragan.hparam(0.0, help="a: the discriminator's target for generated images.")
     real_target: float = ragan.hparam(1.0, help="b: the discriminator's target for real images.")
-    generator_target: float = ragan.hparam(1.0, help="c: the value the generator wants D to output on its images.",
-                                           tune=ragan.Choice(0.0, 1.0))
+    generator_target: float = ragan.hparam(
+        1.0, help="c: the value the generator wants D to output on its images.", tune=ragan.Choice(0.0, 1.0)
+    )
 
 
 @ragan.register_gan("lsgan", config=LSGANConfig)
@@ -66,8 +67,9 @@ class LSGAN(ragan.models.GAN):
     """
 
     def discriminator_loss(self, real_logits, fake_logits):
-        return lsgan_discriminator_loss(real_logits, fake_logits, real_target=self.config.real_target,
-                                        fake_target=self.config.fake_target)
+        return lsgan_discriminator_loss(
+            real_logits, fake_logits, real_target=self.config.real_target, fake_target=self.config.fake_target
+        )
 
     def generator_loss(self, fake_logits):
         return lsgan_generator_loss(fake_logits, generator_target=self.config.generator_target)
@@ -86,11 +88,32 @@ if __name__ == "__main__":
     # The real `ragan` command in a fresh process: `--import` registers LSGAN there first.
     plugin = ["--import", str(Path(__file__).resolve())]
     commands = [
-        ["prepare", "sample:pneumoniamnist", "--out", str(out / "prepared"), "--image-size", size,
-         "--overwrite", "--quiet"],
+        [
+            "prepare",
+            "sample:pneumoniamnist",
+            "--out",
+            str(out / "prepared"),
+            "--image-size",
+            size,
+            "--overwrite",
+            "--quiet",
+        ],
         [*plugin, "hparams", "lsgan"],
-        [*plugin, "train", "lsgan", "--data", str(out / "prepared"), "--out", str(out / "run"), "--resume",
-         "--conditional", "true", "--generator-target", "1", *length],
+        [
+            *plugin,
+            "train",
+            "lsgan",
+            "--data",
+            str(out / "prepared"),
+            "--out",
+            str(out / "run"),
+            "--resume",
+            "--conditional",
+            "true",
+            "--generator-target",
+            "1",
+            *length,
+        ],
         [*plugin, "generate", str(out / "run"), "--n", "32", "--out", str(out / "synthetic"), "--overwrite", "--quiet"],
     ]
     for command in commands:

@@ -31,8 +31,11 @@ PHI_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName",
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data", type=Path, help="folder of .dcm files (class sub-folders optional)")
-parser.add_argument("--window", default="soft-tissue",
-                    help="a CT window: 'center,width' or a preset (lung, bone...); 'auto' uses the file's (MR, X-ray)")
+parser.add_argument(
+    "--window",
+    default="soft-tissue",
+    help="a CT window: 'center,width' or a preset (lung, bone...); 'auto' uses the file's (MR, X-ray)",
+)
 parser.add_argument("--out", help="output folder (default: a new temporary folder)")
 parser.add_argument("--quick", action="store_true", help="tiny settings for a smoke test on CPU")
 args = parser.parse_args()
@@ -68,16 +71,20 @@ full = ragan.prepare_dataset(data, out / "prepared-16bit", window=None, bit_dept
 
 for title, folder in ((f"window {args.window}, 8-bit", "prepared-window"), ("full range, 16-bit", "prepared-16bit")):
     train = ragan.evaluation.read_split(out / folder, "train")
-    print(f"{title:>24}: {train.images.dtype} pixels {train.images.min()}..{train.images.max()}, "
-          f"{len(np.unique(train.images))} distinct values")
+    print(
+        f"{title:>24}: {train.images.dtype} pixels {train.images.min()}..{train.images.max()}, "
+        f"{len(np.unique(train.images))} distinct values"
+    )
 
 # Patient-level split: each (salted, hashed) patient key appears in exactly one split.
 splits_of = {}
 for source in full.sources:
     splits_of.setdefault(source["group"], set()).add(source["split"])
 assert all(len(s) == 1 for s in splits_of.values()), "a patient is in two splits"
-print(f"{len(splits_of)} patients, each in one split: "
-      + ", ".join(f"{s}: {sum(v == {s} for v in splits_of.values())}" for s in ("train", "val", "test")))
+print(
+    f"{len(splits_of)} patients, each in one split: "
+    + ", ".join(f"{s}: {sum(v == {s} for v in splits_of.values())}" for s in ("train", "val", "test"))
+)
 
 # Privacy: search every output byte for every patient value read from the input headers.
 leaks = [(f, v) for f in out.glob("prepared-*/*") for v in phi if v.encode() in f.read_bytes()]

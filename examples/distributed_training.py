@@ -54,8 +54,15 @@ model = {"conditional": True, "latent_dim": 16 if args.quick else 64, "base_filt
 length = {"steps": 4, "batch_size": 16, "log_every": 2} if args.quick else {"kimg": 20, "batch_size": 128}
 
 if args.mode in ("mirrored", "both"):
-    run = ragan.train("dcgan", data=data, out=out / "mirrored", config=model, train_config=length,
-                      distribution="mirrored", resume=True)
+    run = ragan.train(
+        "dcgan",
+        data=data,
+        out=out / "mirrored",
+        config=model,
+        train_config=length,
+        distribution="mirrored",
+        resume=True,
+    )
     print(f"mirrored run: {run}")
 
 if args.mode in ("multi_worker", "both"):
@@ -67,8 +74,21 @@ if args.mode in ("multi_worker", "both"):
     for probe in probes:
         probe.close()
     flags = [f"--{key.replace('_', '-')}={str(value).lower()}" for key, value in {**model, **length}.items()]
-    command = [sys.executable, "-m", "ragan", "train", "dcgan", "--data", str(data), "--out", str(out / "multi_worker"),
-               "--distribution", "multi_worker", "--resume", *flags]
+    command = [
+        sys.executable,
+        "-m",
+        "ragan",
+        "train",
+        "dcgan",
+        "--data",
+        str(data),
+        "--out",
+        str(out / "multi_worker"),
+        "--distribution",
+        "multi_worker",
+        "--resume",
+        *flags,
+    ]
     workers, logs = [], []
     for index in range(args.workers):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))

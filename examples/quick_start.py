@@ -49,8 +49,14 @@ print("class names:", gan.class_names, "- generated array shape:", gan.generate(
 #    (real vs real+synthetic vs a count-matched control, tested on held-out real images).
 #    --quick skips the study, the slow part (examples/augmentation_study.py is about it).
 quick = {"study": False, "epochs": 1, "max_images": 64, "kid_subsets": 5, "diversity_pairs": 20}
-report = ragan.evaluate(out / "prepared", out / "synthetic", out=out / "report", generator_run=run,
-                        overwrite=True, **(quick if args.quick else {}))
+report = ragan.evaluate(
+    out / "prepared",
+    out / "synthetic",
+    out=out / "report",
+    generator_run=run,
+    overwrite=True,
+    **(quick if args.quick else {}),
+)
 print("\n".join(report.summary))
 print(f"\nOutputs in {out}:")
 print(f"  sample grids  {Path(run) / 'samples'}")

@@ -31,7 +31,13 @@ from pathlib import Path
 import ragan
 from ragan.models.stylegan2.pickle_import import import_network_pickle, network_pickle_config, write_imported_run
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stylegan2_ada_fixtures" / "sg2ada-32px-gray-uncond.pkl"
+FIXTURE = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "stylegan2_ada_fixtures"
+    / "sg2ada-32px-gray-uncond.pkl"
+)
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--network", type=Path, help="an official StyleGAN2-ADA .pkl (default: a tiny test network)")
@@ -55,13 +61,25 @@ print(f"imported {info['file']} (sha256 {info['sha256'][:12]}..., {shape['image_
 before = ragan.generate(imported, n=8, out=out / "before", seed=0, truncation=0.7, overwrite=True, progress=False)
 
 # 2. Your images at the network's resolution.
-prepared = ragan.prepare_dataset(args.data or "sample:pneumoniamnist", out / "prepared",
-                                 image_size=shape["image_size"], channels=args.channels, overwrite=True)
+prepared = ragan.prepare_dataset(
+    args.data or "sample:pneumoniamnist",
+    out / "prepared",
+    image_size=shape["image_size"],
+    channels=args.channels,
+    overwrite=True,
+)
 
 # 3. Fine-tune: the architecture comes from the pickle; run it again with resume=True to continue.
 steps = {"steps": 4, "batch_size": 4, "log_every": 2} if args.quick else {"kimg": args.kimg}
-run = ragan.train("stylegan2", data=out / "prepared", out=out / "finetuned", init_from=str(network),
-                  config={"freeze_d": args.freeze_d, "augment": "ada"}, resume=True, **steps)
+run = ragan.train(
+    "stylegan2",
+    data=out / "prepared",
+    out=out / "finetuned",
+    init_from=str(network),
+    config={"freeze_d": args.freeze_d, "augment": "ada"},
+    resume=True,
+    **steps,
+)
 
 # 4. Images from the fine-tuned generator.
 after = ragan.generate(run, n=8, out=out / "after", seed=0, truncation=0.7, overwrite=True, progress=False)

@@ -28,23 +28,25 @@ out = Path(args.out or tempfile.mkdtemp(prefix="ragan-tune-"))
 
 # 1. Prepare: train / val / test splits. Trials train on 'train'; the objective compares their
 #    images with 'val' (held-out real images the GANs never saw).
-ragan.prepare_dataset("sample:pneumoniamnist", out / "prepared", image_size=16 if args.quick else 32,
-                      overwrite=True, progress=False)
+ragan.prepare_dataset(
+    "sample:pneumoniamnist", out / "prepared", image_size=16 if args.quick else 32, overwrite=True, progress=False
+)
 
 # 2. The search space is DCGAN's declared one (see `ragan tune dcgan --help`), changed here:
 #    a single value fixes a hyperparameter, [low, high] narrows a declared range, a list narrows
 #    a declared choice, {"min", "max"} or {"choices"} adds a range to any hyperparameter.
 #    Training options (batch_size, log_every, ...) can be fixed or searched the same way.
 search = {
-    "conditional": True,                       # fixed: a class-conditional GAN
-    "g_learning_rate": [5e-5, 5e-4],           # narrowed (keeps the declared log sampling)
+    "conditional": True,  # fixed: a class-conditional GAN
+    "g_learning_rate": [5e-5, 5e-4],  # narrowed (keeps the declared log sampling)
     "d_learning_rate": [5e-5, 5e-4],
-    "latent_dim": [64, 128],                   # a declared choice, narrowed
-    "ema_decay": {"choices": [0.99, 0.999]},   # not searched by default: added
+    "latent_dim": [64, 128],  # a declared choice, narrowed
+    "ema_decay": {"choices": [0.99, 0.999]},  # not searched by default: added
 }
 if args.quick:
-    search.update({"latent_dim": 16, "base_filters": 8, "batch_size": 16, "log_every": 5, "beta_1": 0.5,
-                   "ema_decay": 0.99})
+    search.update(
+        {"latent_dim": 16, "base_filters": 8, "batch_size": 16, "log_every": 5, "beta_1": 0.5, "ema_decay": 0.99}
+    )
     study = dict(tuner="random", max_trials=2, kimg_per_trial=0.08, classifier_epochs=1, objective_images=60)
 else:
     # Hyperband: many short trials, the best continued (from their checkpoints, with both
@@ -59,10 +61,18 @@ print("\n".join(result.summary()))
 
 # 4. Use the best generator: OUT/study/best is a run directory, so every later stage takes it
 #    (`ragan generate OUT/study/best ...`, `ragan evaluate ... --run OUT/study/best`).
-generated = ragan.generate(result.best_dir, n=40 if args.quick else 1000, out=out / "synthetic",
-                           format="tfrecord", overwrite=True, progress=False)
-print(f"\nbest trial {result.best['trial_id']}: {result.metric}={result.best['objective']['value']:.4g} "
-      f"({result.extractor} features); hyperparameters {result.best['hyperparameters']}")
+generated = ragan.generate(
+    result.best_dir,
+    n=40 if args.quick else 1000,
+    out=out / "synthetic",
+    format="tfrecord",
+    overwrite=True,
+    progress=False,
+)
+print(
+    f"\nbest trial {result.best['trial_id']}: {result.metric}={result.best['objective']['value']:.4g} "
+    f"({result.extractor} features); hyperparameters {result.best['hyperparameters']}"
+)
 print(f"Outputs in {out}:")
 print(f"  trials table  {out / 'study' / 'trials.md'} (and trials.csv, trials.png)")
 print(f"  best model    {result.best_dir}")

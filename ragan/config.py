@@ -26,9 +26,10 @@ import dataclasses
 import json
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ragan.errors import RaganError, did_you_mean
 
@@ -63,7 +64,7 @@ class Float:
     def to_hp(self, hp, name: str):
         return hp.Float(name, self.min_value, self.max_value, step=self.step, sampling=self.sampling)
 
-    def narrowed(self, low: float, high: float) -> "Float":
+    def narrowed(self, low: float, high: float) -> Float:
         return dataclasses.replace(self, min_value=float(low), max_value=float(high))
 
 
@@ -84,7 +85,7 @@ class Int:
     def to_hp(self, hp, name: str):
         return hp.Int(name, self.min_value, self.max_value, step=self.step, sampling=self.sampling)
 
-    def narrowed(self, low: float, high: float) -> "Int":
+    def narrowed(self, low: float, high: float) -> Int:
         return dataclasses.replace(self, min_value=int(low), max_value=int(high))
 
 
@@ -117,7 +118,7 @@ class Boolean:
         return hp.Boolean(name)
 
 
-TuneRange = typing.Union[Float, Int, Choice, Boolean]
+TuneRange = Float | Int | Choice | Boolean
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,14 +249,10 @@ def _coerce(spec: HParam, value, *, allows_none: bool, where: str):
         else:
             out = str(value) if not isinstance(value, str) else value
     except (TypeError, ValueError):
-        raise RaganError(
-            f"{name}={value!r} is not a valid {kind.__name__}; default is {spec.default!r}."
-        ) from None
+        raise RaganError(f"{name}={value!r} is not a valid {kind.__name__}; default is {spec.default!r}.") from None
     if spec.choices is not None and out not in spec.choices:
         listed = ", ".join(repr(c) for c in spec.choices)
-        raise RaganError(
-            f"{name}={out!r} is not allowed; choose one of {listed}.{did_you_mean(out, spec.choices)}"
-        )
+        raise RaganError(f"{name}={out!r} is not allowed; choose one of {listed}.{did_you_mean(out, spec.choices)}")
     if spec.min is not None and isinstance(out, (int, float)) and out < spec.min:
         raise RaganError(f"{name}={out!r} is below its minimum {spec.min:g}.")
     if spec.max is not None and isinstance(out, (int, float)) and out > spec.max:
@@ -291,9 +288,7 @@ class Config:
             if meta is None:
                 continue
             default = (
-                field.default
-                if field.default is not dataclasses.MISSING
-                else field.default_factory()  # type: ignore[misc]
+                field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
             )
             out.append(
                 HParam(
@@ -313,9 +308,7 @@ class Config:
     def hparam(cls, name: str) -> HParam:
         specs = {s.name: s for s in cls.hparams()}
         if name not in specs:
-            raise RaganError(
-                f"unknown hyperparameter {name!r} for {cls.__name__}.{did_you_mean(name, specs)}"
-            )
+            raise RaganError(f"unknown hyperparameter {name!r} for {cls.__name__}.{did_you_mean(name, specs)}")
         return specs[name]
 
     # ---- construction --------------------------------------------------------------------
@@ -324,9 +317,7 @@ class Config:
         hints = typing.get_type_hints(type(self))
         for spec in self.hparams():
             value = getattr(self, spec.name)
-            coerced = _coerce(
-                spec, value, allows_none=_allows_none(hints[spec.name]), where=""
-            )
+            coerced = _coerce(spec, value, allows_none=_allows_none(hints[spec.name]), where="")
             object.__setattr__(self, spec.name, coerced)
 
     @classmethod
@@ -346,8 +337,7 @@ class Config:
             key = str(raw_key).replace("-", "_")
             if key not in specs:
                 raise RaganError(
-                    f"{where}unknown hyperparameter {raw_key!r} for {cls.__name__}."
-                    f"{did_you_mean(key, specs)}"
+                    f"{where}unknown hyperparameter {raw_key!r} for {cls.__name__}.{did_you_mean(key, specs)}"
                 )
             resolved[key] = value
         start = base.to_dict() if base is not None else {}
@@ -497,9 +487,7 @@ def load_overrides(path: str | Path) -> dict[str, Any]:
         elif path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            raise RaganError(
-                f"config file {str(path)!r} must end in .yaml, .yml or .json, not {path.suffix!r}."
-            )
+            raise RaganError(f"config file {str(path)!r} must end in .yaml, .yml or .json, not {path.suffix!r}.")
     except RaganError:
         raise
     except Exception as error:  # yaml.YAMLError / json.JSONDecodeError

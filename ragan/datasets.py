@@ -56,8 +56,19 @@ MEDMNIST_CITATION = (
     "image classification. Scientific Data 10, 41 (2023)."
 )
 
-_ORGANS = ["bladder", "femur-left", "femur-right", "heart", "kidney-left", "kidney-right",
-           "liver", "lung-left", "lung-right", "pancreas", "spleen"]
+_ORGANS = [
+    "bladder",
+    "femur-left",
+    "femur-right",
+    "heart",
+    "kidney-left",
+    "kidney-right",
+    "liver",
+    "lung-left",
+    "lung-right",
+    "pancreas",
+    "spleen",
+]
 
 # The 2-D, single-label MedMNIST datasets (multi-label ChestMNIST and the 3-D ones do not fit
 # a one-class-per-image GAN). Class names, sample counts, licences and MD5 checksums per size
@@ -69,8 +80,12 @@ MEDMNIST: dict[str, dict] = {
         "channels": 1,
         "num_examples": {"train": 4708, "val": 524, "test": 624},
         "license": "CC BY 4.0",
-        "md5": {28: "28209eda62fecd6e6a2d98b1501bb15f", 64: "8f4eceb4ccffa70c672198ea285246c6",
-                128: "05b46931834c231683c68f40c47b2971", 224: "d6a3c71de1b945ea11211b03746c1fe1"},
+        "md5": {
+            28: "28209eda62fecd6e6a2d98b1501bb15f",
+            64: "8f4eceb4ccffa70c672198ea285246c6",
+            128: "05b46931834c231683c68f40c47b2971",
+            224: "d6a3c71de1b945ea11211b03746c1fe1",
+        },
     },
     "breastmnist": {
         "description": "Breast ultrasound, malignant vs normal/benign.",
@@ -78,8 +93,12 @@ MEDMNIST: dict[str, dict] = {
         "channels": 1,
         "num_examples": {"train": 546, "val": 78, "test": 156},
         "license": "CC BY 4.0",
-        "md5": {28: "750601b1f35ba3300ea97c75c52ff8f6", 64: "742edef2a1fd1524b2efff4bd7ba9364",
-                128: "363e4b3f8d712e9b5de15470a2aaadf1", 224: "b56378a6eefa9fed602bb16d192d4c8b"},
+        "md5": {
+            28: "750601b1f35ba3300ea97c75c52ff8f6",
+            64: "742edef2a1fd1524b2efff4bd7ba9364",
+            128: "363e4b3f8d712e9b5de15470a2aaadf1",
+            224: "b56378a6eefa9fed602bb16d192d4c8b",
+        },
     },
     "octmnist": {
         "description": "Retinal optical coherence tomography, 4 diagnoses.",
@@ -87,30 +106,55 @@ MEDMNIST: dict[str, dict] = {
         "channels": 1,
         "num_examples": {"train": 97477, "val": 10832, "test": 1000},
         "license": "CC BY 4.0",
-        "md5": {28: "c68d92d5b585d8d81f7112f81e2d0842", 64: "e229e9440236b774d9f0dfef9d07bdaf",
-                128: "0a97e76651ace45c5d943ee3f65b63ae", 224: "abc493b6d529d5de7569faaef2773ba3"},
+        "md5": {
+            28: "c68d92d5b585d8d81f7112f81e2d0842",
+            64: "e229e9440236b774d9f0dfef9d07bdaf",
+            128: "0a97e76651ace45c5d943ee3f65b63ae",
+            224: "abc493b6d529d5de7569faaef2773ba3",
+        },
     },
     "bloodmnist": {
         "description": "Blood cell microscopy, 8 cell types.",
-        "class_names": ["basophil", "eosinophil", "erythroblast",
-                        "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)",
-                        "lymphocyte", "monocyte", "neutrophil", "platelet"],
+        "class_names": [
+            "basophil",
+            "eosinophil",
+            "erythroblast",
+            "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)",
+            "lymphocyte",
+            "monocyte",
+            "neutrophil",
+            "platelet",
+        ],
         "channels": 3,
         "num_examples": {"train": 11959, "val": 1712, "test": 3421},
         "license": "CC BY 4.0",
-        "md5": {28: "7053d0359d879ad8a5505303e11de1dc", 64: "2b94928a2ae4916078ca51e05b6b800b",
-                128: "adace1e0ed228fccda1f39692059dd4c", 224: "b718ff6835fcbdb22ba9eacccd7b2601"},
+        "md5": {
+            28: "7053d0359d879ad8a5505303e11de1dc",
+            64: "2b94928a2ae4916078ca51e05b6b800b",
+            128: "adace1e0ed228fccda1f39692059dd4c",
+            224: "b718ff6835fcbdb22ba9eacccd7b2601",
+        },
     },
     "dermamnist": {
         "description": "Dermatoscopic images of pigmented skin lesions (HAM10000), 7 diagnoses.",
-        "class_names": ["actinic keratoses and intraepithelial carcinoma", "basal cell carcinoma",
-                        "benign keratosis-like lesions", "dermatofibroma", "melanoma",
-                        "melanocytic nevi", "vascular lesions"],
+        "class_names": [
+            "actinic keratoses and intraepithelial carcinoma",
+            "basal cell carcinoma",
+            "benign keratosis-like lesions",
+            "dermatofibroma",
+            "melanoma",
+            "melanocytic nevi",
+            "vascular lesions",
+        ],
         "channels": 3,
         "num_examples": {"train": 7007, "val": 1003, "test": 2005},
         "license": "CC BY-NC 4.0",
-        "md5": {28: "0744692d530f8e62ec473284d019b0c7", 64: "b70a2f5635c6199aeaa28c31d7202e1f",
-                128: "2defd784463fa5243564e855ed717de1", 224: "8974907d8e169bef5f5b96bc506ae45d"},
+        "md5": {
+            28: "0744692d530f8e62ec473284d019b0c7",
+            64: "b70a2f5635c6199aeaa28c31d7202e1f",
+            128: "2defd784463fa5243564e855ed717de1",
+            224: "8974907d8e169bef5f5b96bc506ae45d",
+        },
     },
     "retinamnist": {
         "description": "Retina fundus images, diabetic retinopathy grade 0-4.",
@@ -118,19 +162,35 @@ MEDMNIST: dict[str, dict] = {
         "channels": 3,
         "num_examples": {"train": 1080, "val": 120, "test": 400},
         "license": "CC BY 4.0",
-        "md5": {28: "bd4c0672f1bba3e3a89f0e4e876791e4", 64: "afda852cc34dcda56f86ad2b2457dbcc",
-                128: "e48e916a24454daf90583d4e6efb1a18", 224: "eae7e3b6f3fcbda4ae613ebdcbe35348"},
+        "md5": {
+            28: "bd4c0672f1bba3e3a89f0e4e876791e4",
+            64: "afda852cc34dcda56f86ad2b2457dbcc",
+            128: "e48e916a24454daf90583d4e6efb1a18",
+            224: "eae7e3b6f3fcbda4ae613ebdcbe35348",
+        },
     },
     "pathmnist": {
         "description": "Colorectal cancer histology patches (H&E), 9 tissue types.",
-        "class_names": ["adipose", "background", "debris", "lymphocytes", "mucus", "smooth muscle",
-                        "normal colon mucosa", "cancer-associated stroma",
-                        "colorectal adenocarcinoma epithelium"],
+        "class_names": [
+            "adipose",
+            "background",
+            "debris",
+            "lymphocytes",
+            "mucus",
+            "smooth muscle",
+            "normal colon mucosa",
+            "cancer-associated stroma",
+            "colorectal adenocarcinoma epithelium",
+        ],
         "channels": 3,
         "num_examples": {"train": 89996, "val": 10004, "test": 7180},
         "license": "CC BY 4.0",
-        "md5": {28: "a8b06965200029087d5bd730944a56c1", 64: "55aa9c1e0525abe5a6b9d8343a507616",
-                128: "ac42d08fb904d92c244187169d1fd1d9", 224: "2c51a510bcdc9cf8ddb2af93af1eadec"},
+        "md5": {
+            28: "a8b06965200029087d5bd730944a56c1",
+            64: "55aa9c1e0525abe5a6b9d8343a507616",
+            128: "ac42d08fb904d92c244187169d1fd1d9",
+            224: "2c51a510bcdc9cf8ddb2af93af1eadec",
+        },
     },
     "organamnist": {
         "description": "Abdominal CT, axial slices, 11 organs.",
@@ -138,8 +198,12 @@ MEDMNIST: dict[str, dict] = {
         "channels": 1,
         "num_examples": {"train": 34561, "val": 6491, "test": 17778},
         "license": "CC BY 4.0",
-        "md5": {28: "68e3f8846a6bd62f0c9bf841c0d9eacc", 64: "2dcccc29b88e6da5a01161ef20cda288",
-                128: "eeae80d0a227a8d099027e1b3cfd3b60", 224: "50747347e05c87dd3aaf92c49f9f3170"},
+        "md5": {
+            28: "68e3f8846a6bd62f0c9bf841c0d9eacc",
+            64: "2dcccc29b88e6da5a01161ef20cda288",
+            128: "eeae80d0a227a8d099027e1b3cfd3b60",
+            224: "50747347e05c87dd3aaf92c49f9f3170",
+        },
     },
 }
 
@@ -318,13 +382,9 @@ def _read_medmnist_npz(path: Path, expected_size: int | None = None) -> dict[str
     for split in MEDMNIST_SPLITS:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
-            raise RaganError(
-                f"'{path}': {split}_images has shape {images.shape}; expected (N, H, W) or (N, H, W, 3)."
-            )
+            raise RaganError(f"'{path}': {split}_images has shape {images.shape}; expected (N, H, W) or (N, H, W, 3).")
         if labels.shape[0] != images.shape[0]:
-            raise RaganError(
-                f"'{path}': {split}_labels holds {labels.shape[0]} labels for {images.shape[0]} images."
-            )
+            raise RaganError(f"'{path}': {split}_labels holds {labels.shape[0]} labels for {images.shape[0]} images.")
         if expected_size is not None and images.shape[1:3] != (expected_size, expected_size):
             raise RaganError(
                 f"'{path}': {split}_images are {images.shape[1]}x{images.shape[2]} px, not size={expected_size}."
@@ -399,9 +459,7 @@ def make_sample(
     for split, wanted in zip(MEDMNIST_SPLITS, (n_train, n_val, n_test)):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if not 0 < wanted <= len(images):
-            raise RaganError(
-                f"n_{split}={wanted} is not allowed; the source has {len(images)} {split} images."
-            )
+            raise RaganError(f"n_{split}={wanted} is not allowed; the source has {len(images)} {split} images.")
         indices = _stratified_indices(labels.reshape(len(labels), -1)[:, 0], wanted, rng)
         subset[f"{split}_images"] = images[indices]
         subset[f"{split}_labels"] = labels[indices]
@@ -418,10 +476,7 @@ def _stratified_indices(labels: np.ndarray, wanted: int, rng: np.random.Generato
     # Hand the images lost to rounding down to the classes with the largest remainders.
     shortfall = wanted - take.sum()
     take[np.argsort(-(quotas - take), kind="stable")[:shortfall]] += 1
-    chosen = [
-        rng.choice(np.flatnonzero(labels == cls), size=n, replace=False)
-        for cls, n in zip(classes, take)
-    ]
+    chosen = [rng.choice(np.flatnonzero(labels == cls), size=n, replace=False) for cls, n in zip(classes, take)]
     return np.sort(np.concatenate(chosen))
 
 

@@ -1,9 +1,9 @@
 """The main job: the whole pipeline on the bundled PneumoniaMNIST sample, offline.
 
 ``ragan demo`` prepares the sample that ships with the package, trains the GAN named in
-:data:`DEMO_GAN` (a small conditional DCGAN with DiffAugment), generates labelled synthetic images and (when the evaluation stage is
-installed) writes the verdict report. Every step is resumable: re-running the same command
-reuses what is already complete.
+:data:`DEMO_GAN` (a small conditional DCGAN with DiffAugment), generates labelled synthetic images
+and (when the evaluation stage is installed) writes the verdict report. Every step is resumable:
+re-running the same command reuses what is already complete.
 """
 
 from __future__ import annotations
@@ -74,16 +74,19 @@ def run_demo(
         log(f"[1/4] prepared data already at {prepared} (delete it to prepare again)")
     else:
         log(f"[1/4] preparing the bundled PneumoniaMNIST sample -> {prepared}")
-        prepare_dataset("sample:pneumoniamnist", prepared, image_size=image_size, channels=1, seed=seed,
-                        progress=progress)
+        prepare_dataset(
+            "sample:pneumoniamnist", prepared, image_size=image_size, channels=1, seed=seed, progress=progress
+        )
     paths["prepared"] = prepared
 
     run_dir = out / "run"
     resume = (run_dir / "config.json").is_file()
     if kimg is None:
         kimg = QUICK_KIMG if quick else DEMO_GAN["kimg"]
-    log(f"[2/4] training a conditional {DEMO_GAN['model']} for {kimg:g} kimg -> {run_dir}"
-        + (" (resuming)" if resume else ""))
+    log(
+        f"[2/4] training a conditional {DEMO_GAN['model']} for {kimg:g} kimg -> {run_dir}"
+        + (" (resuming)" if resume else "")
+    )
     run_dir = Path(
         train(
             DEMO_GAN["model"],
@@ -100,8 +103,9 @@ def run_demo(
     synthetic = out / "synthetic"
     labels = _labels_in_real_proportions(prepared, num_images)
     log(f"[3/4] generating {num_images} labelled images in the real classes' proportions -> {synthetic}")
-    generate(run_dir, num_images, synthetic, format="tfrecord", labels=labels, seed=seed, overwrite=True,
-             progress=progress)
+    generate(
+        run_dir, num_images, synthetic, format="tfrecord", labels=labels, seed=seed, overwrite=True, progress=progress
+    )
     paths["synthetic"] = synthetic
 
     if evaluate and importlib.util.find_spec("ragan.evaluation.report") is not None:
@@ -109,8 +113,9 @@ def run_demo(
 
         report = out / "report"
         log(f"[4/4] evaluating real vs synthetic -> {report}")
-        evaluate_stage(prepared, synthetic, out=report, generator_run=run_dir, quick=quick, overwrite=True,
-                       progress=progress)
+        evaluate_stage(
+            prepared, synthetic, out=report, generator_run=run_dir, quick=quick, overwrite=True, progress=progress
+        )
         paths["report"] = report / "report.html"
     else:
         log("[4/4] evaluation skipped")

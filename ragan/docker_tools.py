@@ -23,8 +23,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, TextIO
+from typing import Any, TextIO
 
 from ragan.errors import RaganError
 
@@ -83,8 +84,9 @@ def docker_client():
         >>> client.version()["Version"]                                  # doctest: +SKIP
         '27.3.1'
     """
-    import docker
     from docker.errors import DockerException
+
+    import docker
 
     try:
         client = docker.from_env()
@@ -133,7 +135,7 @@ def gpu_device_requests(gpus: str | int | None) -> list:
     if text.isdigit() and int(text) > 0:
         return [DeviceRequest(count=int(text), capabilities=capabilities)]
     if text.startswith("device="):
-        devices = [device.strip() for device in text[len("device="):].split(",") if device.strip()]
+        devices = [device.strip() for device in text[len("device=") :].split(",") if device.strip()]
         if devices:
             return [DeviceRequest(device_ids=devices, capabilities=capabilities)]
     raise RaganError(f"--gpus {gpus!r} is not understood; use {_GPU_HELP}")

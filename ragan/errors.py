@@ -9,7 +9,7 @@ with no traceback. Anything else escaping is a bug in ragan.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = ["RaganError", "did_you_mean", "check_choice"]
 
@@ -33,6 +33,4 @@ def check_choice(name: str, value, allowed: Iterable) -> None:
     allowed = list(allowed)
     if value not in allowed:
         listed = ", ".join(repr(a) for a in allowed)
-        raise RaganError(
-            f"{name}={value!r} is not allowed; choose one of {listed}.{did_you_mean(value, allowed)}"
-        )
+        raise RaganError(f"{name}={value!r} is not allowed; choose one of {listed}.{did_you_mean(value, allowed)}")

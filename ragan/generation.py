@@ -12,9 +12,9 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -259,7 +259,9 @@ def generate(
         raise RaganError(f"batch_size={batch_size!r} must be at least 1.")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise RaganError(f"output {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
+        raise RaganError(
+            f"output {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) to replace it."
+        )
 
     model = load_generator(run_or_model, tracking_uri=tracking_uri)
     if filter_threshold is not None and not getattr(model, "discriminator_gives_probability", True):
@@ -273,14 +275,18 @@ def generate(
         import inspect
 
         if "noise_mode" not in inspect.signature(model.generate).parameters:
-            raise RaganError(f"noise_mode applies to StyleGAN2 models; this is a {getattr(model, 'gan_name', type(model).__name__)}.")
+            raise RaganError(
+                f"noise_mode applies to StyleGAN2 models; this is a {getattr(model, 'gan_name', type(model).__name__)}."
+            )
         options["noise_mode"] = noise_mode
     wanted = _resolve_labels(labels, int(n), model)
     class_names = list(getattr(model, "class_names", []) or [])
     dtype = _pixel_dtype(model)
     if format == "png" and dtype == "uint16" and getattr(model, "channels", 1) == 3:
-        raise RaganError("format='png': this model was trained on 16-bit RGB images, which PNG files from "
-                         "ragan cannot hold (16-bit PNG is greyscale here); use format='tfrecord' (--format tfrecord).")
+        raise RaganError(
+            "format='png': this model was trained on 16-bit RGB images, which PNG files from "
+            "ragan cannot hold (16-bit PNG is greyscale here); use format='tfrecord' (--format tfrecord)."
+        )
 
     partial = _partial_dir(out)
     if partial.exists():
@@ -290,7 +296,9 @@ def generate(
     generator_info = {
         "model": getattr(model, "gan_name", type(model).__name__),
         "run": str(run_or_model) if not hasattr(run_or_model, "generate") else None,
-        "mlflow_run_id": (meta.get("mlflow") or {}).get("run_id") if isinstance(meta.get("mlflow"), dict) else meta.get("mlflow_run_id"),
+        "mlflow_run_id": (meta.get("mlflow") or {}).get("run_id")
+        if isinstance(meta.get("mlflow"), dict)
+        else meta.get("mlflow_run_id"),
         "seed": int(seed),
         "truncation": truncation,
         **options,
@@ -301,9 +309,19 @@ def generate(
     sink = _ImageSink(partial, format, int(n), class_names)
     try:
         kept_labels, generated = _generate_filtered(
-            model, int(n), wanted, seed=int(seed), truncation=truncation, batch_size=int(batch_size),
-            threshold=filter_threshold, max_attempts=int(max_attempts), use_ema=use_ema, progress=progress,
-            dtype=dtype, sink=sink, options=options,
+            model,
+            int(n),
+            wanted,
+            seed=int(seed),
+            truncation=truncation,
+            batch_size=int(batch_size),
+            threshold=filter_threshold,
+            max_attempts=int(max_attempts),
+            use_ema=use_ema,
+            progress=progress,
+            dtype=dtype,
+            sink=sink,
+            options=options,
         )
         if filter_threshold is not None and sink.count < n:
             raise RaganError(
@@ -318,9 +336,15 @@ def generate(
         raise
     publish_directory(partial, out)
     return GenerationResult(
-        out=out, format=format, num_images=int(sink.count), num_generated=int(generated),
+        out=out,
+        format=format,
+        num_images=int(sink.count),
+        num_generated=int(generated),
         labels=[] if kept_labels is None else [int(v) for v in kept_labels],
-        class_names=class_names, seed=int(seed), truncation=truncation, filter_threshold=filter_threshold,
+        class_names=class_names,
+        seed=int(seed),
+        truncation=truncation,
+        filter_threshold=filter_threshold,
     )
 
 
@@ -336,8 +360,22 @@ def _seed_round(model) -> int:
     return SEED_ROUND if getattr(model, "image_size", 0) <= 256 else LARGE_SEED_ROUND
 
 
-def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, threshold, max_attempts, use_ema, progress,
-                       dtype, sink, options=None):
+def _generate_filtered(
+    model,
+    n,
+    wanted,
+    *,
+    seed,
+    truncation,
+    batch_size,
+    threshold,
+    max_attempts,
+    use_ema,
+    progress,
+    dtype,
+    sink,
+    options=None,
+):
     """Generate rounds of :data:`SEED_ROUND` images (deterministically from ``seed``) until ``n``
     images pass the filter, or ``max_attempts`` times ``max(n, SEED_ROUND)`` were tried; each
     round's kept images go to ``sink``. Returns the kept labels (or ``None``) and the number tried."""
@@ -356,14 +394,21 @@ def _generate_filtered(model, n, wanted, *, seed, truncation, batch_size, thresh
             if wanted is None:
                 batch_labels = None
             elif threshold is None:
-                batch_labels = wanted[count:count + size]
+                batch_labels = wanted[count : count + size]
             else:
                 # Still-missing labels in turn, so the kept set keeps the asked class balance.
                 missing = wanted[count:]
                 batch_labels = np.resize(missing, size)
             # One seed per round derived from the user's seed: the same seed always gives the same images.
-            batch = model.generate(size, labels=batch_labels, seed=seed * 1_000_003 + round_index,
-                                   batch_size=batch_size, truncation=truncation, use_ema=use_ema, **(options or {}))
+            batch = model.generate(
+                size,
+                labels=batch_labels,
+                seed=seed * 1_000_003 + round_index,
+                batch_size=batch_size,
+                truncation=truncation,
+                use_ema=use_ema,
+                **(options or {}),
+            )
             batch = np.asarray(batch, dtype=np.float32)
             generated += size
             round_index += 1
@@ -434,8 +479,9 @@ class _ImageSink:
 
     def finish(self, generator_info: dict, *, dtype: str, image_shape: tuple[int, int, int]) -> None:
         if self.writer is None:
-            (self.directory / "generation.json").write_text(json.dumps(generator_info, indent=2) + "\n",
-                                                           encoding="utf-8")
+            (self.directory / "generation.json").write_text(
+                json.dumps(generator_info, indent=2) + "\n", encoding="utf-8"
+            )
             return
         from ragan.data.manifest import Manifest, SplitInfo
 

@@ -7,7 +7,7 @@ registers it is imported first).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ragan.errors import RaganError, did_you_mean
 
@@ -125,9 +125,7 @@ def get_gan(name: str) -> type:
     for candidate in (name, key):
         if candidate in _GANS:
             return _GANS[candidate]
-    raise RaganError(
-        f"unknown GAN {name!r}; registered: {', '.join(sorted(_GANS))}.{did_you_mean(key, _GANS)}"
-    )
+    raise RaganError(f"unknown GAN {name!r}; registered: {', '.join(sorted(_GANS))}.{did_you_mean(key, _GANS)}")
 
 
 def get_config_class(name: str) -> type:

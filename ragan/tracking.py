@@ -41,8 +41,8 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 __all__ = ["RunTracker", "default_tracking_uri", "resolve_tracking_uri", "ui_command"]
 
@@ -84,7 +84,7 @@ def _local_artifact_location(tracking_uri: str) -> str | None:
     prefix = "sqlite:///"
     if not tracking_uri.startswith(prefix):
         return None
-    database = Path(tracking_uri[len(prefix):])
+    database = Path(tracking_uri[len(prefix) :])
     return (database.parent / "mlartifacts").resolve().as_uri()
 
 
@@ -119,8 +119,7 @@ def _unreachable(error: BaseException) -> bool:
     try:  # MLflow's HTTP client (a dependency of MLflow, not of ragan)
         import requests
 
-        transient += (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                      requests.exceptions.RetryError)
+        transient += (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)
         refused = (requests.exceptions.InvalidURL,)
     except ImportError:
         pass
@@ -311,8 +310,10 @@ class RunTracker:
         while self._pending and self.failure is None:
             wait = RETRY_SECONDS - (time.monotonic() - self._last_attempt)
             if self._deadline is not None and time.monotonic() + max(wait, 0.0) > self._deadline:
-                self._fail(f"unreachable until the run ended; {len(self._pending)} record(s) not logged: "
-                           f"{self._unreachable_reason}")
+                self._fail(
+                    f"unreachable until the run ended; {len(self._pending)} record(s) not logged: "
+                    f"{self._unreachable_reason}"
+                )
                 return
             if wait > 0:
                 time.sleep(wait)
@@ -346,8 +347,11 @@ class RunTracker:
             sent += 1
         if was_down and not self._pending and self.failure is None:
             self._unreachable_reason = None
-            print(f"ragan: MLflow tracking at {self.tracking_uri} answers again; {sent} kept record(s) sent.",
-                  file=sys.stderr, flush=True)
+            print(
+                f"ragan: MLflow tracking at {self.tracking_uri} answers again; {sent} kept record(s) sent.",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _fail(self, reason: str) -> None:
         self.failure = reason

@@ -328,7 +328,7 @@ def write_busi_like(root, per_class: int = 4) -> Path:
             seed = class_index * 100 + index
             write_image(root / name, f"{name} ({index}).png", _textured(seed))
             mask = np.zeros((24, 24), np.uint8)
-            mask[6:6 + index * 3, 8:18] = 255
+            mask[6 : 6 + index * 3, 8:18] = 255
             write_image(root / name, f"{name} ({index})_mask.png", mask)
             if index == 1:
                 write_image(root / name, f"{name} ({index})_mask_1.png", mask[::-1].copy())

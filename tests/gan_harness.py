@@ -30,8 +30,9 @@ TINY_CONFIG = {"latent_dim": 16, "base_filters": 8}
 
 def tiny_gan(gan_class, *, image_size=16, channels=1, num_classes=0, seed=0, **overrides) -> GAN:
     """A ``gan_class`` with tiny networks (``TINY_CONFIG`` plus ``overrides``), not compiled."""
-    return gan_class({**TINY_CONFIG, **overrides}, image_size=image_size, channels=channels,
-                     num_classes=num_classes, seed=seed)
+    return gan_class(
+        {**TINY_CONFIG, **overrides}, image_size=image_size, channels=channels, num_classes=num_classes, seed=seed
+    )
 
 
 def constant_images(n, image_size=16, channels=1, value=0.5) -> np.ndarray:

@@ -26,13 +26,20 @@ def ensure_system_tools(tools: dict[str, str]) -> None:
     packages = sorted({tools[program] for program in missing})
     can_install = _truthy(os.environ.get("CI")) and shutil.which("apt-get") is not None and os.geteuid() == 0
     if not can_install:
-        pytest.skip(f"{', '.join(missing)} not installed (apt-get install {' '.join(packages)}; with CI set, "
-                    "as root on Debian/Ubuntu, the tests install it themselves)")
+        pytest.skip(
+            f"{', '.join(missing)} not installed (apt-get install {' '.join(packages)}; with CI set, "
+            "as root on Debian/Ubuntu, the tests install it themselves)"
+        )
     environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     # A failing third-party source must not stop the update of Debian's own lists.
     subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, env=environment)
-    result = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages],
-                            capture_output=True, text=True, timeout=900, env=environment)
+    result = subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=environment,
+    )
     still_missing = [program for program in missing if shutil.which(program) is None]
     if result.returncode != 0 or still_missing:
         pytest.fail(f"apt-get install {' '.join(packages)} failed ({result.returncode}):\n{result.stderr[-2000:]}")

@@ -109,8 +109,12 @@ def test_integer_translation_matches_numpy_mirror_padding():
     padded = np.pad(images, [(0, 0), (limit, limit), (limit, limit), (0, 0)], mode="symmetric")
     shifts = set()
     for index, after in enumerate(out):
-        matches = [(dy, dx) for dy in range(-limit, limit + 1) for dx in range(-limit, limit + 1)
-                   if np.array_equal(after, padded[index, limit - dy:limit - dy + size, limit - dx:limit - dx + size])]
+        matches = [
+            (dy, dx)
+            for dy in range(-limit, limit + 1)
+            for dx in range(-limit, limit + 1)
+            if np.array_equal(after, padded[index, limit - dy : limit - dy + size, limit - dx : limit - dx + size])
+        ]
         assert len(matches) == 1, index
         shifts.add(matches[0])
     assert len(shifts) > 8
@@ -246,8 +250,9 @@ def test_colour_transforms_on_luminance_and_rgb():
     negated = [np.array_equal(a, -b) for a, b in zip(flipped, grey)]
     assert all(n or np.array_equal(a, b) for n, a, b in zip(negated, flipped, grey)) and 0 < sum(negated) < 16
     brighter = augment(grey, 1.0, ("brightness",)) - grey  # a constant offset per image
-    np.testing.assert_allclose(brighter, np.broadcast_to(brighter.mean(axis=(1, 2, 3), keepdims=True), brighter.shape),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        brighter, np.broadcast_to(brighter.mean(axis=(1, 2, 3), keepdims=True), brighter.shape), atol=1e-6
+    )
     rgb = noise(16, channels=3)
     for name in ("hue", "saturation"):  # move colours around the luma axis, keep the luma
         out = augment(rgb, 1.0, (name,))

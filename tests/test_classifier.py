@@ -51,14 +51,16 @@ def test_roc_auc_matches_pairwise_definition():
 
 def test_one_vs_rest_macro_auc_hand_computed():
     labels = [0, 0, 1, 1, 2, 2]
-    probabilities = np.array([
-        [0.7, 0.2, 0.1],
-        [0.3, 0.4, 0.3],   # class 0 scored below one class-1 image for class 0
-        [0.4, 0.5, 0.1],
-        [0.1, 0.8, 0.1],
-        [0.1, 0.1, 0.8],
-        [0.2, 0.2, 0.6],
-    ])
+    probabilities = np.array(
+        [
+            [0.7, 0.2, 0.1],
+            [0.3, 0.4, 0.3],  # class 0 scored below one class-1 image for class 0
+            [0.4, 0.5, 0.1],
+            [0.1, 0.8, 0.1],
+            [0.1, 0.1, 0.8],
+            [0.2, 0.2, 0.6],
+        ]
+    )
     macro, per_class = roc_auc_one_vs_rest(labels, probabilities)
     # Class 0 positives {0.7, 0.3} vs negatives {0.4, 0.1, 0.1, 0.2}: 4 + 3 = 7 of 8 pairs.
     # Class 1 positives {0.5, 0.8} vs {0.2, 0.4, 0.1, 0.2}: all 8 right. Class 2: all 8 right.
@@ -79,8 +81,9 @@ def test_classification_metrics_binary_by_hand():
     assert metrics["per_class"]["normal"]["precision"] == pytest.approx(2 / 3)
     # Pneumonia scores {0.7, 0.4} vs normal {0.1, 0.6, 0.2}: 3 + 2 = 5 of 6 pairs.
     assert metrics["auc"] == pytest.approx(5 / 6) and metrics["positive_class"] == "pneumonia"
-    flipped = classification_metrics(labels, probabilities, class_names=["normal", "pneumonia"],
-                                     positive_class="normal")
+    flipped = classification_metrics(
+        labels, probabilities, class_names=["normal", "pneumonia"], positive_class="normal"
+    )
     assert flipped["sensitivity"] == metrics["specificity"] and flipped["auc"] == metrics["auc"]
 
 
@@ -111,8 +114,10 @@ def test_standard_augmentation_is_seeded_and_masked():
     assert first.min() >= -1.0 and first.max() <= 1.0
 
     mask = np.array([True, False] * 4)
-    batches = [(x.numpy(), y.numpy()) for x, y in array_dataset(images, np.arange(8) % 2, batch_size=8, seed=0,
-                                                                 augment_mask=mask)]
+    batches = [
+        (x.numpy(), y.numpy())
+        for x, y in array_dataset(images, np.arange(8) % 2, batch_size=8, seed=0, augment_mask=mask)
+    ]
     augmented, labels = batches[0]
     np.testing.assert_allclose(augmented[~mask], scaled[~mask], atol=1e-6)
     assert all(np.abs(augmented[i] - scaled[i]).mean() > 1e-3 for i in np.flatnonzero(mask))
@@ -167,8 +172,9 @@ def test_efficientnet_local_weights_file_is_loaded(tmp_path):
     from ragan._tf import import_keras
 
     keras = import_keras()
-    backbone = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3),
-                                                 pooling="avg")
+    backbone = keras.applications.EfficientNetB0(
+        include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg"
+    )
     path = tmp_path / "b0_notop.weights.h5"
     backbone.save_weights(path)
     model = build_classifier("efficientnet_b0", image_size=32, channels=3, num_classes=2, weights=path)
@@ -180,8 +186,10 @@ def test_efficientnet_local_weights_file_is_loaded(tmp_path):
 @pytest.fixture(scope="module")
 def pneumonia_slice(pneumonia_npz):
     data = np.load(pneumonia_npz)
-    return {split: (data[f"{split}_images"][:n], data[f"{split}_labels"][:n, 0])
-            for split, n in (("train", 200), ("val", 60), ("test", 100))}
+    return {
+        split: (data[f"{split}_images"][:n], data[f"{split}_labels"][:n, 0])
+        for split, n in (("train", 200), ("val", 60), ("test", 100))
+    }
 
 
 def test_small_cnn_learns_pneumonia_above_chance(pneumonia_slice):
@@ -203,8 +211,9 @@ def test_train_classifier_on_a_prepared_dataset(tmp_path, pneumonia_slice):
     prepared = write_prepared_dataset(tmp_path / "prepared", pneumonia_slice, ["normal", "pneumonia"])
     train = ragan.load_dataset(prepared, "train", batch_size=32, seed=0)
     val = ragan.load_dataset(prepared, "val", batch_size=64, shuffle=False)
-    result = train_classifier(train, val, num_classes=2, epochs=2, augmentation="standard",
-                              class_weight="balanced", patience=1, seed=0)
+    result = train_classifier(
+        train, val, num_classes=2, epochs=2, augmentation="standard", class_weight="balanced", patience=1, seed=0
+    )
     assert result.model.input_shape == (None, 28, 28, 1)
     assert 1 <= result.epochs_trained <= 2 and result.best_val_auc is not None
     with pytest.raises(RaganError, match="num_classes"):

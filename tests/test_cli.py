@@ -29,8 +29,8 @@ def test_usage_errors_are_one_line(args):
 
 
 def test_ragan_error_is_printed_as_one_line(capsys, monkeypatch):
-    from ragan.errors import RaganError
     import ragan.cli.hparams as hparams_cli
+    from ragan.errors import RaganError
 
     def boom(args):
         raise RaganError("data='x' is not\na prepared dataset")
@@ -44,8 +44,9 @@ def test_ragan_error_is_printed_as_one_line(capsys, monkeypatch):
 def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    result = run_cli("prepare", "sample:pneumoniamnist", "--out", str(blocker / "prepared"), "--image-size", "16",
-                     "--quiet")
+    result = run_cli(
+        "prepare", "sample:pneumoniamnist", "--out", str(blocker / "prepared"), "--image-size", "16", "--quiet"
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -53,8 +54,10 @@ def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
-@pytest.mark.parametrize("command, hint", [("train", "re-run it with --resume to continue"),
-                                           ("prepare", "re-run the same command to continue")])
+@pytest.mark.parametrize(
+    "command, hint",
+    [("train", "re-run it with --resume to continue"), ("prepare", "re-run the same command to continue")],
+)
 def test_ctrl_c_says_how_to_continue(command, hint, capsys, monkeypatch):
     module = __import__(f"ragan.cli.{command}", fromlist=["run"])
 
@@ -62,8 +65,10 @@ def test_ctrl_c_says_how_to_continue(command, hint, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(module, "run", interrupted)
-    parser_args = {"train": ["train", "dcgan", "--data", "d", "--out", "o"],
-                   "prepare": ["prepare", "in", "--out", "o"]}[command]
+    parser_args = {
+        "train": ["train", "dcgan", "--data", "d", "--out", "o"],
+        "prepare": ["prepare", "in", "--out", "o"],
+    }[command]
     assert main(parser_args) == 130
     assert capsys.readouterr().err == f"ragan: interrupted; {hint}.\n"
 
@@ -113,8 +118,9 @@ def test_user_gan_plugin_via_import_flag_and_environment(tmp_path):
     import os
 
     env = dict(os.environ, RAGAN_PLUGINS=str(plugin))
-    listed = subprocess.run([sys.executable, "-m", "ragan", "hparams"], capture_output=True, text=True,
-                            timeout=120, env=env)
+    listed = subprocess.run(
+        [sys.executable, "-m", "ragan", "hparams"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert listed.returncode == 0 and "hinge_dc" in listed.stdout
     missing = run_cli("--import", str(tmp_path / "nope.py"), "hparams")
     assert missing.returncode == 2 and "nope.py" in missing.stderr and "Traceback" not in missing.stderr

@@ -68,8 +68,12 @@ def test_override_files(tmp_path):
     cfg = ToyConfig.from_file(tmp_path / "a.yaml")
     assert (cfg.gp_weight, cfg.loss) == (2.5, "bce")
     assert ToyConfig.from_file(tmp_path / "b.json", base=cfg).latent_dim == 256
-    for name, fragment in [("bad.yaml", "is not valid"), ("list.yaml", "mapping"), ("c.toml", ".yaml, .yml or .json"),
-                           ("missing.yaml", "does not exist")]:
+    for name, fragment in [
+        ("bad.yaml", "is not valid"),
+        ("list.yaml", "mapping"),
+        ("c.toml", ".yaml, .yml or .json"),
+        ("missing.yaml", "does not exist"),
+    ]:
         with pytest.raises(RaganError, match=fragment):
             load_overrides(tmp_path / name)
     (tmp_path / "typo.yaml").write_text("latnt_dim: 3\n")

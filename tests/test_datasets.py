@@ -177,8 +177,10 @@ def test_make_sample_reproduces_the_bundled_file(pneumonia_npz, tmp_path):
         got = np.bincount(sample[f"{split}_labels"][:, 0], minlength=len(source_counts))
         assert np.all(np.abs(got - expected) < 1), (split, got, expected)
         # Every sampled image is one of the originals of the same split, with its own label.
-        originals = {row.tobytes(): int(label) for row, label in
-                     zip(original[f"{split}_images"], original[f"{split}_labels"][:, 0])}
+        originals = {
+            row.tobytes(): int(label)
+            for row, label in zip(original[f"{split}_images"], original[f"{split}_labels"][:, 0])
+        }
         for image, label in zip(sample[f"{split}_images"], sample[f"{split}_labels"][:, 0]):
             assert originals[image.tobytes()] == label
 

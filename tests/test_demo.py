@@ -10,8 +10,22 @@ import pytest
 @pytest.mark.slow
 def test_demo_runs_the_whole_pipeline_and_resumes(tmp_path):
     out = tmp_path / "demo"
-    command = [sys.executable, "-m", "ragan", "demo", "--out", str(out), "--kimg", "0.128", "--image-size", "16",
-               "--n", "400", "--quiet", "--quick"]
+    command = [
+        sys.executable,
+        "-m",
+        "ragan",
+        "demo",
+        "--out",
+        str(out),
+        "--kimg",
+        "0.128",
+        "--image-size",
+        "16",
+        "--n",
+        "400",
+        "--quiet",
+        "--quick",
+    ]
     first = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     manifest = json.loads((out / "prepared" / "manifest.json").read_text())

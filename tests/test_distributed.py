@@ -19,14 +19,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_fixtures import tiny_prepared  # noqa: F401 (fixture)
 
 from ragan.training.checkpoint import CheckpointManager
-from training_fixtures import tiny_prepared  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_FLAGS = [
-    "--latent-dim", "16", "--base-filters", "8", "--conditional", "true",
-    "--batch-size", "8", "--steps", "4", "--log-every", "2", "--checkpoint-every", "2", "--sample-every", "2",
+    "--latent-dim",
+    "16",
+    "--base-filters",
+    "8",
+    "--conditional",
+    "true",
+    "--batch-size",
+    "8",
+    "--steps",
+    "4",
+    "--log-every",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--sample-every",
+    "2",
 ]
 
 
@@ -82,7 +96,10 @@ def test_mirrored_strategy_over_two_logical_cpus_resumes_exactly(tiny_prepared, 
     out = tmp_path / "mirrored"
     result = subprocess.run(
         [sys.executable, "-c", script, str(tiny_prepared), str(out), "--distribution", "mirrored", *TINY_FLAGS],
-        capture_output=True, text=True, timeout=400, env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=environment(),
     )
     assert result.returncode == 0, result.stderr
     assert "on mirrored over 2 devices" in result.stdout
@@ -101,14 +118,25 @@ def test_two_local_workers_with_tf_config(tiny_prepared, tmp_path):
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     out = tmp_path / "multiworker"
-    command = [sys.executable, "-m", "ragan", "train", "dcgan", "--data", str(tiny_prepared), "--out", str(out),
-               *TINY_FLAGS]
+    command = [
+        sys.executable,
+        "-m",
+        "ragan",
+        "train",
+        "dcgan",
+        "--data",
+        str(tiny_prepared),
+        "--out",
+        str(out),
+        *TINY_FLAGS,
+    ]
     workers = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         workers.append(
-            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=environment(TF_CONFIG=tf_config))
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(TF_CONFIG=tf_config)
+            )
         )
     outputs = []
     try:
@@ -129,12 +157,15 @@ def test_two_local_workers_with_tf_config(tiny_prepared, tmp_path):
     assert grids == ["grid-00000.016.png", "grid-00000.032.png"]
 
 
-@pytest.mark.parametrize("cluster, task, chief", [
-    ({"worker": ["a:1", "b:2"]}, {"type": "worker", "index": 0}, True),
-    ({"worker": ["a:1", "b:2"]}, {"type": "worker", "index": 1}, False),
-    ({"chief": ["a:1"], "worker": ["b:2"]}, {"type": "worker", "index": 0}, False),
-    ({"chief": ["a:1"], "worker": ["b:2"]}, {"type": "chief", "index": 0}, True),
-])
+@pytest.mark.parametrize(
+    "cluster, task, chief",
+    [
+        ({"worker": ["a:1", "b:2"]}, {"type": "worker", "index": 0}, True),
+        ({"worker": ["a:1", "b:2"]}, {"type": "worker", "index": 1}, False),
+        ({"chief": ["a:1"], "worker": ["b:2"]}, {"type": "worker", "index": 0}, False),
+        ({"chief": ["a:1"], "worker": ["b:2"]}, {"type": "chief", "index": 0}, True),
+    ],
+)
 def test_only_the_chief_prints_the_quiet_summary(monkeypatch, cluster, task, chief):
     from ragan.cli.train import _is_chief_process
 
@@ -166,9 +197,15 @@ def consecutive_free_ports(count: int) -> int:
 def slurm_environment(rank: int, tasks: int) -> dict:
     """The variables ``srun --ntasks=2`` gives each task on one node (no TF_CONFIG)."""
     return environment(
-        SLURM_JOB_ID="4242", SLURM_NTASKS=str(tasks), SLURM_STEP_NUM_TASKS=str(tasks), SLURM_PROCID=str(rank),
-        SLURM_LOCALID=str(rank), SLURM_NODEID="0", SLURM_STEP_NODELIST="127.0.0.1",
-        SLURM_STEP_TASKS_PER_NODE=str(tasks), SLURM_JOB_NUM_NODES="1",
+        SLURM_JOB_ID="4242",
+        SLURM_NTASKS=str(tasks),
+        SLURM_STEP_NUM_TASKS=str(tasks),
+        SLURM_PROCID=str(rank),
+        SLURM_LOCALID=str(rank),
+        SLURM_NODEID="0",
+        SLURM_STEP_NODELIST="127.0.0.1",
+        SLURM_STEP_TASKS_PER_NODE=str(tasks),
+        SLURM_JOB_NUM_NODES="1",
         RAGAN_SLURM_PORT=str(consecutive_free_ports(tasks)) if rank == 0 else "",
     )
 
@@ -178,14 +215,34 @@ def test_two_slurm_tasks_without_tf_config_stop_together_on_sigterm_and_resume(t
     """srun-style workers build their cluster from Slurm's variables; a SIGTERM to one worker stops
     both after the same step (no hang), and the same command with --resume auto continues the run."""
     out = tmp_path / "slurm"
-    base = [sys.executable, "-m", "ragan", "train", "dcgan", "--data", str(tiny_prepared), "--out", str(out),
-            *TINY_FLAGS, "--checkpoint-every", "10", "--sample-every", "1000", "--resume", "auto"]
+    base = [
+        sys.executable,
+        "-m",
+        "ragan",
+        "train",
+        "dcgan",
+        "--data",
+        str(tiny_prepared),
+        "--out",
+        str(out),
+        *TINY_FLAGS,
+        "--checkpoint-every",
+        "10",
+        "--sample-every",
+        "1000",
+        "--resume",
+        "auto",
+    ]
 
     def start(steps: int) -> list[subprocess.Popen]:
         environments = [slurm_environment(rank, 2) for rank in range(2)]
         environments[1]["RAGAN_SLURM_PORT"] = environments[0]["RAGAN_SLURM_PORT"]
-        return [subprocess.Popen(base + ["--steps", str(steps)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, env=env) for env in environments]
+        return [
+            subprocess.Popen(
+                base + ["--steps", str(steps)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
+            for env in environments
+        ]
 
     def finish(workers) -> list[tuple[str, str]]:
         try:

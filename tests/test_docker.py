@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-import docker
 import pytest
 import yaml
 from docker.errors import APIError, ImageNotFound
 
+import docker
 from ragan import docker_tools
 from ragan.cli.main import main
 from ragan.errors import RaganError
@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # ---- a fake Docker SDK client ------------------------------------------------------------------------
+
 
 class FakeContainer:
     def __init__(self, output: list[bytes], status: int):
@@ -86,18 +87,28 @@ class FakeAPI:
 class FakeDockerClient:
     """Records the calls ragan makes; answers like a daemon would."""
 
-    def __init__(self, images=("ragan",), container_output=(b"ragan 0.1.0\n",), container_status=0,
-                 build_chunks=None, run_error=None):
+    def __init__(
+        self,
+        images=("ragan",),
+        container_output=(b"ragan 0.1.0\n",),
+        container_status=0,
+        build_chunks=None,
+        run_error=None,
+    ):
         self.images = FakeImages(images)
         self.containers = FakeContainers(self)
         self.api = FakeAPI(self)
         self.container_output = list(container_output)
         self.container_status = container_status
-        self.build_chunks = build_chunks if build_chunks is not None else [
-            {"stream": "Step 1/2 : FROM base\n"},
-            {"aux": {"ID": "sha256:0123abcd"}},
-            {"stream": "Successfully built 0123abcd\n"},
-        ]
+        self.build_chunks = (
+            build_chunks
+            if build_chunks is not None
+            else [
+                {"stream": "Step 1/2 : FROM base\n"},
+                {"aux": {"ID": "sha256:0123abcd"}},
+                {"stream": "Successfully built 0123abcd\n"},
+            ]
+        )
         self.run_error = run_error
         self.run_calls = []
         self.build_calls = []
@@ -116,6 +127,7 @@ def fake_client(monkeypatch):
 
 
 # ---- run ---------------------------------------------------------------------------------------------
+
 
 def test_run_defaults_all_gpus_current_folder_and_callers_uid(fake_client, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -141,9 +153,13 @@ def test_run_passes_volumes_environment_user_entrypoint_and_exit_status(fake_cli
     monkeypatch.chdir(tmp_path)
     fake_client.container_status = 3
     status = docker_tools.run_container(
-        ["-c", "ls /work"], image="ragan", gpus="device=0,2",
+        ["-c", "ls /work"],
+        image="ragan",
+        gpus="device=0,2",
         volumes=["./data:/work/data:ro", "/srv/runs:/work/runs", "ragan-cache:/cache"],
-        environment={"MLFLOW_TRACKING_URI": "http://mlflow:5000"}, user="1000:1000", entrypoint="bash",
+        environment={"MLFLOW_TRACKING_URI": "http://mlflow:5000"},
+        user="1000:1000",
+        entrypoint="bash",
         output=io.StringIO(),
     )
     assert status == 3
@@ -195,8 +211,12 @@ def test_gpu_request_without_nvidia_runtime_points_at_the_toolkit(fake_client):
 
 @pytest.mark.parametrize(
     ("gpus", "expected"),
-    [("all", {"Count": -1}), (2, {"Count": 2}), ("1", {"Count": 1}),
-     ('"device=GPU-3a4b,1"', {"DeviceIDs": ["GPU-3a4b", "1"]})],
+    [
+        ("all", {"Count": -1}),
+        (2, {"Count": 2}),
+        ("1", {"Count": 1}),
+        ('"device=GPU-3a4b,1"', {"DeviceIDs": ["GPU-3a4b", "1"]}),
+    ],
 )
 def test_gpu_device_requests(gpus, expected):
     [request] = docker_tools.gpu_device_requests(gpus)
@@ -218,9 +238,13 @@ def test_bad_gpus_value(gpus):
 
 def test_parse_volume(tmp_path):
     assert docker_tools.parse_volume("runs:/work/runs", base_dir=tmp_path) == (
-        "runs", {"bind": "/work/runs", "mode": "rw"})
+        "runs",
+        {"bind": "/work/runs", "mode": "rw"},
+    )
     assert docker_tools.parse_volume("./runs:/work/runs:ro", base_dir=tmp_path) == (
-        str(tmp_path / "runs"), {"bind": "/work/runs", "mode": "ro"})
+        str(tmp_path / "runs"),
+        {"bind": "/work/runs", "mode": "ro"},
+    )
     assert docker_tools.parse_volume("~/data:/data")[0] == str(Path.home() / "data")
 
 
@@ -233,12 +257,15 @@ def test_bad_volume(spec):
 def test_environment_from_flags_and_from_this_environment():
     environ = {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
     assert docker_tools.parse_environment(["MLFLOW_TRACKING_URI", "A=b=c"], environ) == {
-        "MLFLOW_TRACKING_URI": "http://mlflow:5000", "A": "b=c"}
+        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        "A": "b=c",
+    }
     with pytest.raises(RaganError, match="NOT_SET"):
         docker_tools.parse_environment(["NOT_SET"], {})
 
 
 # ---- build -------------------------------------------------------------------------------------------
+
 
 def test_build_uses_the_repository_dockerfile_and_the_cuda_base(fake_client):
     output = io.StringIO()
@@ -253,8 +280,9 @@ def test_build_uses_the_repository_dockerfile_and_the_cuda_base(fake_client):
 
 def test_build_base_image_choices(fake_client):
     docker_tools.build_image(REPO, gpu=False, output=io.StringIO())
-    docker_tools.build_image(REPO, base_image="python:3.11-slim-bookworm",
-                             build_args={"TENSORFLOW_EXTRAS": "and-cuda"}, output=io.StringIO())
+    docker_tools.build_image(
+        REPO, base_image="python:3.11-slim-bookworm", build_args={"TENSORFLOW_EXTRAS": "and-cuda"}, output=io.StringIO()
+    )
     cpu, custom = fake_client.build_calls
     assert cpu["buildargs"] == {"BASE_IMAGE": "tensorflow/tensorflow:2.21.0"}
     assert custom["buildargs"] == {"BASE_IMAGE": "python:3.11-slim-bookworm", "TENSORFLOW_EXTRAS": "and-cuda"}
@@ -263,15 +291,20 @@ def test_build_base_image_choices(fake_client):
 def test_default_base_images_match_the_dockerfile_and_the_pins():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert f"ARG BASE_IMAGE={docker_tools.GPU_BASE_IMAGE}\n" in dockerfile
-    pinned_tf = next(line.split("==")[1] for line in (REPO / "requirements.txt").read_text().splitlines()
-                     if line.startswith("tensorflow=="))
+    pinned_tf = next(
+        line.split("==")[1]
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if line.startswith("tensorflow==")
+    )
     assert docker_tools.GPU_BASE_IMAGE.endswith(f":{pinned_tf}-gpu")
     assert docker_tools.CPU_BASE_IMAGE.endswith(f":{pinned_tf}")
 
 
 def test_build_failure_is_one_line(fake_client):
-    fake_client.build_chunks = [{"stream": "Step 1/9\n"},
-                                {"error": "The command '/bin/sh -c pip install' returned a non-zero code: 1"}]
+    fake_client.build_chunks = [
+        {"stream": "Step 1/9\n"},
+        {"error": "The command '/bin/sh -c pip install' returned a non-zero code: 1"},
+    ]
     with pytest.raises(RaganError, match="docker build of 'ragan' failed: The command"):
         docker_tools.build_image(REPO, output=io.StringIO())
 
@@ -284,11 +317,28 @@ def test_build_needs_a_dockerfile(fake_client, tmp_path):
 
 # ---- CLI ---------------------------------------------------------------------------------------------
 
+
 def test_cli_run_passes_everything_after_the_double_dash(fake_client, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     fake_client.container_status = 5
-    status = main(["docker", "run", "--gpus", "1", "-v", "./prepared:/work/prepared:ro", "-e", "A=1",
-                   "--", "train", "dcgan", "--data", "/work/prepared", "--help"])
+    status = main(
+        [
+            "docker",
+            "run",
+            "--gpus",
+            "1",
+            "-v",
+            "./prepared:/work/prepared:ro",
+            "-e",
+            "A=1",
+            "--",
+            "train",
+            "dcgan",
+            "--data",
+            "/work/prepared",
+            "--help",
+        ]
+    )
     assert status == 5
     [(image, options)] = fake_client.run_calls
     assert image == "ragan"
@@ -306,8 +356,22 @@ def test_cli_run_needs_arguments(fake_client, capsys):
 
 
 def test_cli_build_cpu_with_build_args(fake_client, capsys):
-    assert main(["docker", "build", "--context", str(REPO), "--cpu", "--tag", "ragan:cpu",
-                 "--build-arg", "TENSORFLOW_EXTRAS=and-cuda"]) == 0
+    assert (
+        main(
+            [
+                "docker",
+                "build",
+                "--context",
+                str(REPO),
+                "--cpu",
+                "--tag",
+                "ragan:cpu",
+                "--build-arg",
+                "TENSORFLOW_EXTRAS=and-cuda",
+            ]
+        )
+        == 0
+    )
     [options] = fake_client.build_calls
     assert options["tag"] == "ragan:cpu"
     assert options["buildargs"] == {"BASE_IMAGE": "tensorflow/tensorflow:2.21.0", "TENSORFLOW_EXTRAS": "and-cuda"}
@@ -320,6 +384,7 @@ def test_cli_bad_build_arg(fake_client, capsys):
 
 
 # ---- no daemon, for real -----------------------------------------------------------------------------
+
 
 def _closed_tcp_port() -> socket.socket:
     """A bound but not listening socket: connecting to its port is refused at once."""
@@ -345,8 +410,9 @@ def test_no_daemon_cli_is_one_line_with_status_2(tmp_path):
         environment = dict(os.environ, DOCKER_HOST=host)
         for args in (["docker", "run", "--", "--version"], ["docker", "build", "--context", str(REPO)]):
             started = time.monotonic()
-            result = subprocess.run([sys.executable, "-m", "ragan", *args], capture_output=True, text=True,
-                                    env=environment, timeout=120)
+            result = subprocess.run(
+                [sys.executable, "-m", "ragan", *args], capture_output=True, text=True, env=environment, timeout=120
+            )
             assert result.returncode == 2, result.stderr
             lines = result.stderr.strip().splitlines()
             assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -358,6 +424,7 @@ def test_no_daemon_cli_is_one_line_with_status_2(tmp_path):
 
 # ---- files around the image --------------------------------------------------------------------------
 
+
 def test_dockerfile_passes_hadolint():
     hadolint = Path(sys.executable).with_name("hadolint")
     command = str(hadolint) if hadolint.exists() else shutil.which("hadolint")
@@ -366,19 +433,30 @@ def test_dockerfile_passes_hadolint():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    result = subprocess.run([command, "--failure-threshold", "info", "Dockerfile"], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [command, "--failure-threshold", "info", "Dockerfile"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_dockerignore_keeps_the_build_context_to_what_the_dockerfile_copies():
     from docker.utils.build import exclude_paths
 
-    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     context = exclude_paths(str(REPO), patterns)  # the Docker SDK's own reading of .dockerignore
-    for needed in ("Dockerfile", "requirements.txt", "setup.py", "README.md", "ragan/__init__.py",
-                   "ragan/cli/main.py", "ragan/data/sample/pneumoniamnist_sample.npz"):
+    for needed in (
+        "Dockerfile",
+        "requirements.txt",
+        "setup.py",
+        "README.md",
+        "ragan/__init__.py",
+        "ragan/cli/main.py",
+        "ragan/data/sample/pneumoniamnist_sample.npz",
+    ):
         assert needed in context, needed
     for path in context:
         top = path.split("/")[0]
@@ -470,7 +548,13 @@ def test_compose_mlflow_command_serves_the_training_container(tmp_path):
 
 def test_docker_readme_covers_gpus_toolkit_compose_and_hpc():
     text = (REPO / "docker" / "README.md").read_text()
-    for topic in ("--gpus all", "NVIDIA Container Toolkit", "docker compose", "apptainer", "--nv",
-                  "ragan docker run", "buildah"):
+    for topic in (
+        "--gpus all",
+        "NVIDIA Container Toolkit",
+        "docker compose",
+        "apptainer",
+        "--nv",
+        "ragan docker run",
+        "buildah",
+    ):
         assert topic in text, topic
-

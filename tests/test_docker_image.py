@@ -52,8 +52,7 @@ TIMINGS: dict[str, float] = {}
 
 
 def _run(command, *, timeout, check=True, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(part) for part in command], capture_output=True, text=True,
-                            timeout=timeout, **kwargs)
+    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=timeout, **kwargs)
     if check and result.returncode != 0:
         tail = (result.stdout[-3000:] + "\n" + result.stderr[-3000:]).strip()
         pytest.fail(f"{' '.join(map(str, command))[:300]} exited with {result.returncode}:\n{tail}")
@@ -116,11 +115,22 @@ def debian_base_image(container_tools) -> str:
         rootfs = CACHE / f"rootfs-{DEBIAN_SUITE}-{recipe}.partial"
         shutil.rmtree(rootfs, ignore_errors=True)
         with _Phase("debootstrap"):
-            _run(["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}",
-                  DEBIAN_SUITE, rootfs, _debian_mirror()], timeout=1500)
+            _run(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={','.join(DEBIAN_PACKAGES)}",
+                    DEBIAN_SUITE,
+                    rootfs,
+                    _debian_mirror(),
+                ],
+                timeout=1500,
+            )
             # Package caches and lists are of no use in an image.
-            for leftover in [*(rootfs / "var/cache/apt/archives").glob("*.deb"),
-                             *(rootfs / "var/lib/apt/lists").glob("*_*")]:
+            for leftover in [
+                *(rootfs / "var/cache/apt/archives").glob("*.deb"),
+                *(rootfs / "var/lib/apt/lists").glob("*_*"),
+            ]:
                 leftover.unlink()
             partial_tar = tarball.with_suffix(".tar.partial")
             _run(["tar", "-C", rootfs, "-cf", partial_tar, "."], timeout=600)
@@ -143,8 +153,23 @@ def wheel_folder() -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with _Phase("pip download"):
         # Same interpreter version as the base image's python3 (3.11), so the same wheels fit.
-        _run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-              "-r", REPO / "requirements.txt", "setuptools", "wheel", "-d", folder], timeout=1500)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                REPO / "requirements.txt",
+                "setuptools",
+                "wheel",
+                "-d",
+                folder,
+            ],
+            timeout=1500,
+        )
     stamp.write_text(stamp_text)
     return folder
 
@@ -153,11 +178,30 @@ def wheel_folder() -> Path:
 def built_image(debian_base_image, wheel_folder):
     """The repository's Dockerfile built with buildah on the Debian base, offline."""
     with _Phase("buildah bud"):
-        _run(["buildah", "bud", "--pull=never", "--isolation", "chroot", "--layers",
-              "--build-arg", f"BASE_IMAGE={debian_base_image}",
-              "--build-arg", "PIP_FIND_LINKS=/wheels", "--build-arg", "PIP_NO_INDEX=1",
-              "--volume", f"{wheel_folder}:/wheels:ro",
-              "-f", REPO / "Dockerfile", "-t", IMAGE_TAG, REPO], timeout=IMAGE_TIMEOUT)
+        _run(
+            [
+                "buildah",
+                "bud",
+                "--pull=never",
+                "--isolation",
+                "chroot",
+                "--layers",
+                "--build-arg",
+                f"BASE_IMAGE={debian_base_image}",
+                "--build-arg",
+                "PIP_FIND_LINKS=/wheels",
+                "--build-arg",
+                "PIP_NO_INDEX=1",
+                "--volume",
+                f"{wheel_folder}:/wheels:ro",
+                "-f",
+                REPO / "Dockerfile",
+                "-t",
+                IMAGE_TAG,
+                REPO,
+            ],
+            timeout=IMAGE_TIMEOUT,
+        )
     yield IMAGE_TAG
     _run(["buildah", "rmi", "--force", IMAGE_TAG], timeout=300, check=False)
 
@@ -203,8 +247,12 @@ def test_image_config_entrypoint_user_workdir_volume(built_image):
 
 def test_ragan_and_pinned_tensorflow_in_the_image(image_container):
     assert buildah_run(image_container, "ragan", "--version").stdout.strip() == f"ragan {__version__}"
-    versions = buildah_run(image_container, "python", "-c",
-                           "import ragan, tensorflow, keras; print(tensorflow.__version__, keras.__version__)")
+    versions = buildah_run(
+        image_container,
+        "python",
+        "-c",
+        "import ragan, tensorflow, keras; print(tensorflow.__version__, keras.__version__)",
+    )
     pins = _pins()
     assert versions.stdout.split() == [pins["tensorflow"], pins["keras"]]
 
@@ -221,10 +269,40 @@ def test_tiny_prepare_and_train_in_a_mounted_folder_as_any_uid(image_container, 
     work.chmod(0o777)
     mount = [f"{work}:/work"]
     user = "4242:4242"
-    buildah_run(image_container, "ragan", "prepare", "sample:pneumoniamnist", "--out", "/work/prepared",
-                "--image-size", "16", "--workers", "0", "--quiet", user=user, volumes=mount)
-    buildah_run(image_container, "ragan", "train", "dcgan", "--data", "/work/prepared", "--out", "/work/runs/dcgan",
-                "--steps", "2", "--batch-size", "8", "--log-every", "1", "--quiet", user=user, volumes=mount)
+    buildah_run(
+        image_container,
+        "ragan",
+        "prepare",
+        "sample:pneumoniamnist",
+        "--out",
+        "/work/prepared",
+        "--image-size",
+        "16",
+        "--workers",
+        "0",
+        "--quiet",
+        user=user,
+        volumes=mount,
+    )
+    buildah_run(
+        image_container,
+        "ragan",
+        "train",
+        "dcgan",
+        "--data",
+        "/work/prepared",
+        "--out",
+        "/work/runs/dcgan",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--log-every",
+        "1",
+        "--quiet",
+        user=user,
+        volumes=mount,
+    )
 
     manifest = json.loads((work / "prepared" / "manifest.json").read_text())
     assert manifest  # a complete prepared dataset appeared on the host
@@ -247,17 +325,41 @@ def test_docker_daemon_builds_and_runs_the_image(tmp_path):
     base = os.environ.get("RAGAN_TEST_BASE_IMAGE", docker_tools.CPU_BASE_IMAGE)
     docker_tools.build_image(REPO, tag=tag, base_image=base, client=client, output=io.StringIO())
     output = io.StringIO()
-    assert docker_tools.run_container(["--version"], image=tag, gpus=None, volumes=[], client=client,
-                                      output=output) == 0
+    assert (
+        docker_tools.run_container(["--version"], image=tag, gpus=None, volumes=[], client=client, output=output) == 0
+    )
     assert output.getvalue().strip().splitlines()[-1] == f"ragan {__version__}"
     work = tmp_path / "work"
     work.mkdir()
-    for command in (["prepare", "sample:pneumoniamnist", "--out", "/work/prepared", "--image-size", "16",
-                     "--workers", "0", "--quiet"],
-                    ["train", "dcgan", "--data", "/work/prepared", "--out", "/work/runs/dcgan", "--steps", "2",
-                     "--batch-size", "8", "--quiet"]):
-        status = docker_tools.run_container(command, image=tag, gpus=None, volumes=[f"{work}:/work"],
-                                            client=client, output=io.StringIO())
+    for command in (
+        [
+            "prepare",
+            "sample:pneumoniamnist",
+            "--out",
+            "/work/prepared",
+            "--image-size",
+            "16",
+            "--workers",
+            "0",
+            "--quiet",
+        ],
+        [
+            "train",
+            "dcgan",
+            "--data",
+            "/work/prepared",
+            "--out",
+            "/work/runs/dcgan",
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--quiet",
+        ],
+    ):
+        status = docker_tools.run_container(
+            command, image=tag, gpus=None, volumes=[f"{work}:/work"], client=client, output=io.StringIO()
+        )
         assert status == 0, command
     assert (work / "runs" / "dcgan" / "mlflow.db").is_file()
     assert (work / "runs" / "dcgan" / "model.keras").stat().st_uid == os.getuid()

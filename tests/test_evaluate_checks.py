@@ -13,8 +13,9 @@ import pytest
 from ragan.errors import RaganError
 from tests.test_mix import CLASS_NAMES, write_prepared_dataset
 
-FAST = dict(seeds=(0,), synthetic_fractions=(0.5,), epochs=1, batch_size=32, kid_subsets=5, diversity_pairs=10,
-            progress=False)
+FAST = dict(
+    seeds=(0,), synthetic_fractions=(0.5,), epochs=1, batch_size=32, kid_subsets=5, diversity_pairs=10, progress=False
+)
 # The checks read the datasets and may build InceptionV3; the study they guard takes minutes to hours.
 QUICK_SECONDS = 90
 
@@ -35,11 +36,16 @@ def _write_pair(root, npz, *, size: int = 28, num_test: int = 30):
         return chosen if size == 28 else _shrink(chosen, size)
 
     real = write_prepared_dataset(
-        root / "real", {split: (images(f"{split}_images", part), data[f"{split}_labels"][part, 0])
-                        for split, part in parts.items()}, CLASS_NAMES)
+        root / "real",
+        {split: (images(f"{split}_images", part), data[f"{split}_labels"][part, 0]) for split, part in parts.items()},
+        CLASS_NAMES,
+    )
     synthetic = write_prepared_dataset(
-        root / "synthetic", {"train": (images("train_images", slice(1000, 1040)), data["train_labels"][1000:1040, 0])},
-        CLASS_NAMES, synthetic=True)
+        root / "synthetic",
+        {"train": (images("train_images", slice(1000, 1040)), data["train_labels"][1000:1040, 0])},
+        CLASS_NAMES,
+        synthetic=True,
+    )
     return real, synthetic
 
 
@@ -122,8 +128,7 @@ def test_classifier_study_rejects_add_per_class_even_when_skipping_unavailable_a
     monkeypatch.setattr(ragan.evaluation.classifier, "train_classifier", refuse)
     real, synthetic = pair
     with pytest.raises(RaganError, match=r"^add_per_class=0 is not allowed; it must be a positive integer"):
-        classifier_study(real, synthetic, add_per_class=0, skip_unavailable=True, seeds=(0,), epochs=1,
-                         progress=False)
+        classifier_study(real, synthetic, add_per_class=0, skip_unavailable=True, seeds=(0,), epochs=1, progress=False)
 
 
 def test_real_test_split_with_too_few_images(tmp_path, pneumonia_npz, no_training):
@@ -153,9 +158,25 @@ def test_cli_missing_inception_weights_is_one_line(pair, tmp_path):
     missing = tmp_path / "inception_notop.h5"
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "ragan", "evaluate", "--real", str(real), "--synthetic", str(synthetic), "--out",
-         str(out), "--inception-weights", str(missing), "--quick", "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "ragan",
+            "evaluate",
+            "--real",
+            str(real),
+            "--synthetic",
+            str(synthetic),
+            "--out",
+            str(out),
+            "--inception-weights",
+            str(missing),
+            "--quick",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr

@@ -25,7 +25,11 @@ def run_example(name: str, out: Path, *extra: str, timeout: int = 600) -> str:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / f"{name}.py"), "--quick", "--out", str(out), *extra],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=out.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=out.parent,
     )
     assert result.returncode == 0, f"{name} exited {result.returncode}:\n{result.stderr[-4000:]}"
     return result.stdout
@@ -116,8 +120,10 @@ def test_custom_gan_through_the_cli(tmp_path):
     assert info["conditional"] is True
     config = read_json(out / "run" / "config.json")
     assert config["model"] == "lsgan"
-    assert (len(list((out / "synthetic" / "normal").glob("*.png"))),
-            len(list((out / "synthetic" / "pneumonia").glob("*.png")))) == (16, 16)
+    assert (
+        len(list((out / "synthetic" / "normal").glob("*.png"))),
+        len(list((out / "synthetic" / "pneumonia").glob("*.png"))),
+    ) == (16, 16)
     assert "loaded LSGAN" in stdout
 
 
@@ -163,8 +169,10 @@ def test_tune_quick(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "stylegan2_ada_fixtures").is_dir(),
-                    reason="../shared/data/stylegan2_ada_fixtures (the official-format test networks) is absent")
+@pytest.mark.skipif(
+    not (REPO.parent / "shared" / "data" / "stylegan2_ada_fixtures").is_dir(),
+    reason="../shared/data/stylegan2_ada_fixtures (the official-format test networks) is absent",
+)
 def test_transfer_learning_from_an_official_pickle(tmp_path):
     out = tmp_path / "tl"
     stdout = run_example("transfer_learning", out)

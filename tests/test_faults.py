@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_preemption import limit_file_size, ragan_lines
 from training_fixtures import tiny_generator_run
 
@@ -25,15 +24,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def ragan(*args, timeout=400, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ragan", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "ragan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        **kwargs,
+    )
 
 
 def folder_digest(folder: Path, ignore=()) -> dict[str, str]:
     """``relative path -> sha256`` of every file under ``folder``."""
     return {
         p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in ignore
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in ignore
     }
 
 
@@ -66,8 +72,7 @@ def generator_run(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_generate_sigterm_kill_9_and_full_disk_publish_nothing_then_the_same_command_matches(generator_run,
-                                                                                            tmp_path):
+def test_generate_sigterm_kill_9_and_full_disk_publish_nothing_then_the_same_command_matches(generator_run, tmp_path):
     from ragan.generation import generate
 
     args = ["generate", generator_run, "--n", "3000", "--batch-size", "64", "--quiet"]
@@ -84,9 +89,7 @@ def test_generate_sigterm_kill_9_and_full_disk_publish_nothing_then_the_same_com
 
     stopped = interrupt_once_started(command, writing, signal.SIGTERM)
     assert stopped.returncode == 143, stopped.stderr
-    assert ragan_lines(stopped.stderr) == [
-        "ragan: interrupted by SIGTERM; re-run the same command to continue."
-    ]
+    assert ragan_lines(stopped.stderr) == ["ragan: interrupted by SIGTERM; re-run the same command to continue."]
     assert not out.exists() and leftovers(out) == []
 
     killed = interrupt_once_started(command, writing, signal.SIGKILL)
@@ -120,11 +123,25 @@ def evaluation_inputs(tmp_path_factory, generator_run) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_evaluate_kill_9_sigterm_and_full_disk_then_the_same_command_gives_the_same_report(evaluation_inputs,
-                                                                                           tmp_path):
+def test_evaluate_kill_9_sigterm_and_full_disk_then_the_same_command_gives_the_same_report(evaluation_inputs, tmp_path):
     real, synthetic = evaluation_inputs
-    args = ["evaluate", "--real", real, "--synthetic", synthetic, "--no-study", "--no-memorisation", "--quick",
-            "--epochs", "1", "--kid-subsets", "10", "--diversity-pairs", "20", "--quiet"]
+    args = [
+        "evaluate",
+        "--real",
+        real,
+        "--synthetic",
+        synthetic,
+        "--no-study",
+        "--no-memorisation",
+        "--quick",
+        "--epochs",
+        "1",
+        "--kid-subsets",
+        "10",
+        "--diversity-pairs",
+        "20",
+        "--quiet",
+    ]
 
     def report(folder: Path) -> dict:
         data = json.loads((folder / "report.json").read_text())

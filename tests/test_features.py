@@ -44,8 +44,7 @@ def test_inception_random_weights_shape_name_and_determinism(random_inception, s
 
 def test_inception_repeats_one_channel_explicitly(random_inception, small_images):
     three_channels = np.repeat(small_images, 3, axis=-1)
-    np.testing.assert_allclose(random_inception(three_channels), random_inception(small_images),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(random_inception(three_channels), random_inception(small_images), rtol=1e-5, atol=1e-6)
 
 
 def test_extractor_rejects_images_outside_its_input_range(random_inception, small_images):
@@ -69,8 +68,7 @@ def test_inception_from_local_weights_file_gives_identical_features(random_incep
     for original, reloaded in zip(random_inception.model.weights, loaded.model.weights):
         np.testing.assert_array_equal(original.numpy(), reloaded.numpy())
     as_uint8 = np.round((small_images + 1) * 127.5).astype(np.uint8)
-    np.testing.assert_allclose(loaded(as_uint8), random_inception(as_uint8 / 127.5 - 1.0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(loaded(as_uint8), random_inception(as_uint8 / 127.5 - 1.0), rtol=1e-4, atol=1e-5)
 
 
 def test_inception_imagenet_offline_raises_with_instructions(monkeypatch):

@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from training_fixtures import tiny_generator_run
 
 from ragan.errors import RaganError
 from ragan.generation import generate, load_generator
-from training_fixtures import tiny_generator_run
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,8 @@ def read_pngs(folder):
 
 def test_png_output_is_per_class_and_reproducible(tiny_run, tmp_path):
     first = generate(tiny_run, 6, tmp_path / "a", seed=3, progress=False)
-    second = generate(tiny_run, 6, tmp_path / "b", seed=3, progress=False)
-    other = generate(tiny_run, 6, tmp_path / "c", seed=4, progress=False)
+    generate(tiny_run, 6, tmp_path / "b", seed=3, progress=False)
+    generate(tiny_run, 6, tmp_path / "c", seed=4, progress=False)
     a, b, c = (read_pngs(tmp_path / x) for x in "abc")
     assert first.num_images == 6 and sorted(first.labels) == [0, 0, 0, 1, 1, 1]
     assert sorted({name.split("/")[0] for name in a}) == ["normal", "pneumonia"]
@@ -133,8 +133,9 @@ def test_discriminator_filter_keeps_only_confident_images(tiny_run, tmp_path):
     labels = np.arange(64) % 2
     scores = 1 / (1 + np.exp(-gan.discriminate(probe, labels)))
     threshold = float(np.quantile(scores, 0.5))
-    result = generate(tiny_run, 8, tmp_path / "f", format="tfrecord", filter_threshold=threshold,
-                      batch_size=16, progress=False)
+    result = generate(
+        tiny_run, 8, tmp_path / "f", format="tfrecord", filter_threshold=threshold, batch_size=16, progress=False
+    )
     assert result.num_images == 8 and result.num_generated > 8
     from ragan.data.pipeline import load_dataset
 
@@ -165,15 +166,31 @@ def test_bad_arguments(tiny_run, tmp_path):
 def test_cli_generate(tiny_run, tmp_path):
     out = tmp_path / "cli"
     result = subprocess.run(
-        [sys.executable, "-m", "ragan", "generate", str(tiny_run), "--n", "4", "--out", str(out),
-         "--labels", "normal,pneumonia", "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "ragan",
+            "generate",
+            str(tiny_run),
+            "--n",
+            "4",
+            "--out",
+            str(out),
+            "--labels",
+            "normal,pneumonia",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "wrote 4 images" in result.stdout and "normal: 2, pneumonia: 2" in result.stdout
     again = subprocess.run(
         [sys.executable, "-m", "ragan", "generate", str(tiny_run), "--n", "4", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1

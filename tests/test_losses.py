@@ -114,9 +114,13 @@ def test_gradient_penalty_interpolates_uniformly_between_real_and_fake():
     assert abs(alpha.mean() - 0.5) < 0.03
     assert abs(alpha.var() - 1 / 12) < 0.01
     # Deterministic given the seed, different for another seed.
-    again = as_numpy(gradient_penalty(lambda x: 0.5 * tf.reduce_sum(x * x, axis=[1, 2, 3]), real, fake, seed=7, epsilon=0.0))
+    again = as_numpy(
+        gradient_penalty(lambda x: 0.5 * tf.reduce_sum(x * x, axis=[1, 2, 3]), real, fake, seed=7, epsilon=0.0)
+    )
     np.testing.assert_array_equal(penalty, again)
-    other = as_numpy(gradient_penalty(lambda x: 0.5 * tf.reduce_sum(x * x, axis=[1, 2, 3]), real, fake, seed=8, epsilon=0.0))
+    other = as_numpy(
+        gradient_penalty(lambda x: 0.5 * tf.reduce_sum(x * x, axis=[1, 2, 3]), real, fake, seed=8, epsilon=0.0)
+    )
     assert not np.array_equal(penalty, other)
 
 

@@ -61,8 +61,9 @@ def test_shard_name():
 
 
 def test_properties():
-    manifest = Manifest(image_size=32, channels=3, dtype="uint16", class_names=["a", "b", "c"],
-                        labelled=True, splits={})
+    manifest = Manifest(
+        image_size=32, channels=3, dtype="uint16", class_names=["a", "b", "c"], labelled=True, splits={}
+    )
     assert manifest.image_shape == (32, 32, 3)
     assert manifest.num_classes == 3
     assert manifest.bit_depth == 16 and manifest.max_value == 65535
@@ -107,10 +108,14 @@ def test_missing_manifest_says_run_prepare(tmp_path):
         (lambda d: d.pop("image_size"), "field 'image_size' is missing"),
         (lambda d: d.update(class_names=["a", "a"]), "duplicate"),
         (lambda d: d.update(encoding="png"), "field 'encoding'"),
-        (lambda d: d["splits"]["train"]["shards"][0].update(file="../outside.tfrecord"),
-         r"splits.train.shards\[0\].file"),
-        (lambda d: d["splits"]["train"]["shards"][1].update(file=d["splits"]["train"]["shards"][0]["file"]),
-         "listed twice"),
+        (
+            lambda d: d["splits"]["train"]["shards"][0].update(file="../outside.tfrecord"),
+            r"splits.train.shards\[0\].file",
+        ),
+        (
+            lambda d: d["splits"]["train"]["shards"][1].update(file=d["splits"]["train"]["shards"][0]["file"]),
+            "listed twice",
+        ),
         (lambda d: d["splits"]["train"]["shards"][0].update(sha256="xyz"), "sha256"),
         (lambda d: d["splits"]["train"]["class_counts"].update(unknown=1), "not in 'class_names'"),
     ],

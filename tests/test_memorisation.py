@@ -63,8 +63,8 @@ def test_audit_flags_every_copy_with_its_source(audit):
 
 def test_audit_leaves_independent_images_alone(audit):
     report, _, num_val = audit
-    val_flagged = report.flagged_mask[10:10 + num_val]
-    noise_flagged = report.flagged_mask[10 + num_val:]
+    val_flagged = report.flagged_mask[10 : 10 + num_val]
+    noise_flagged = report.flagged_mask[10 + num_val :]
     assert not noise_flagged.any()
     assert not val_flagged[:100].any()
     # The rule's false-positive rate on genuinely new images stays far below its 1 % design point
@@ -114,7 +114,9 @@ def test_feature_search_with_precomputed_features_and_with_an_extractor(pneumoni
         return np.stack([np.histogram(img, bins=32, range=(0, 256))[0] for img in images])
 
     report = memorisation_audit(
-        train, synthetic, test,
+        train,
+        synthetic,
+        test,
         features=(histogram_features(train), histogram_features(synthetic), histogram_features(test)),
         feature_name="intensity_histogram_32",
     )

@@ -23,7 +23,6 @@ from ragan.evaluation.metrics import (
     ssim,
 )
 
-
 # --------------------------------------------------------------------------------------------
 # Independent references (written from the papers' formulas, not from the module)
 
@@ -104,11 +103,15 @@ def smooth_images(count, size, seed, channels=1):
     rng = np.random.default_rng(seed)
     noise = rng.uniform(size=(count, size, size, channels))
     kernel = np.ones((3, 3)) / 9
-    out = np.stack([
-        np.stack([scipy.signal.convolve2d(img[..., c], kernel, mode="same", boundary="symm")
-                  for c in range(channels)], axis=-1)
-        for img in noise
-    ])
+    out = np.stack(
+        [
+            np.stack(
+                [scipy.signal.convolve2d(img[..., c], kernel, mode="same", boundary="symm") for c in range(channels)],
+                axis=-1,
+            )
+            for img in noise
+        ]
+    )
     return np.clip(out, 0, 1)
 
 
@@ -392,10 +395,20 @@ def test_mean_pairwise_ms_ssim_detects_mode_collapse():
 def _structured_pair(height, width, channels):
     """Two different smooth-plus-texture images in [0, 1], built from closed-form patterns."""
     i, j = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-    a = np.stack([0.5 + 0.25 * np.sin(0.7 * i + 0.3 * k) * np.cos(0.45 * j)
-                  + 0.2 * np.sin(1.9 * i * j / (height + k + 1)) for k in range(channels)], -1)
-    b = np.stack([0.5 + 0.25 * np.sin(0.7 * i + 0.5 + 0.3 * k) * np.cos(0.4 * j)
-                  + 0.1 * np.cos(1.3 * (i + 2 * j)) for k in range(channels)], -1)
+    a = np.stack(
+        [
+            0.5 + 0.25 * np.sin(0.7 * i + 0.3 * k) * np.cos(0.45 * j) + 0.2 * np.sin(1.9 * i * j / (height + k + 1))
+            for k in range(channels)
+        ],
+        -1,
+    )
+    b = np.stack(
+        [
+            0.5 + 0.25 * np.sin(0.7 * i + 0.5 + 0.3 * k) * np.cos(0.4 * j) + 0.1 * np.cos(1.3 * (i + 2 * j))
+            for k in range(channels)
+        ],
+        -1,
+    )
     return np.clip(a, 0, 1), np.clip(b, 0, 1)
 
 
@@ -436,11 +449,15 @@ def test_gradient_metrics_match_piq():
         x, y = (torch.tensor(np.moveaxis(v, -1, 1)) for v in (a, b))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # piq warns that MDSI is defined for colour images
-            expected = [piq.multi_scale_gmsd(x, y, reduction="none"), piq.mdsi(x, y, reduction="none"),
-                        piq.haarpsi(x, y, reduction="none")]
+            expected = [
+                piq.multi_scale_gmsd(x, y, reduction="none"),
+                piq.mdsi(x, y, reduction="none"),
+                piq.haarpsi(x, y, reduction="none"),
+            ]
         for function, reference in zip((ms_gmsd, mdsi, haarpsi), expected):
-            np.testing.assert_allclose(function(a, b, max_value=1.0), reference.numpy(), rtol=1e-5,
-                                       err_msg=function.__name__)
+            np.testing.assert_allclose(
+                function(a, b, max_value=1.0), reference.numpy(), rtol=1e-5, err_msg=function.__name__
+            )
 
 
 def test_gradient_metrics_properties():

@@ -45,15 +45,22 @@ def write_prepared_dataset(directory, splits, class_names, *, synthetic=False, l
                 source_id = -1
                 if not synthetic:
                     source_id = len(sources)
-                    sources.append({"path": f"{split}_images[{index}]", "label": class_names[int(label)],
-                                    "split": split})
+                    sources.append(
+                        {"path": f"{split}_images[{index}]", "label": class_names[int(label)], "split": split}
+                    )
                 writer.write(image, int(label) if labelled else -1, source_id)
         counts = {name: int(np.sum(labels == c)) for c, name in enumerate(class_names)} if labelled else {}
         infos[split] = SplitInfo(len(images), counts, [writer.info()])
     manifest = Manifest(
-        image_size=int(images.shape[1]), channels=int(images.shape[3]), dtype=str(images.dtype),
-        class_names=list(class_names) if labelled else [], labelled=labelled, splits=infos, sources=sources,
-        synthetic=synthetic, generator=(generator or {"model": "test-fixture"}) if synthetic else None,
+        image_size=int(images.shape[1]),
+        channels=int(images.shape[3]),
+        dtype=str(images.dtype),
+        class_names=list(class_names) if labelled else [],
+        labelled=labelled,
+        splits=infos,
+        sources=sources,
+        synthetic=synthetic,
+        generator=(generator or {"model": "test-fixture"}) if synthetic else None,
         source={"kind": "npz", "path": "pneumoniamnist.npz"},
     )
     manifest.write(directory)
@@ -65,14 +72,17 @@ def write_pneumonia_pair(root: Path, npz: Path) -> tuple[Path, Path]:
     data = np.load(npz)
     real = write_prepared_dataset(
         root / "real",
-        {split: (data[f"{split}_images"][part], data[f"{split}_labels"][part, 0])
-         for split, part in REAL_SLICES.items()},
+        {
+            split: (data[f"{split}_images"][part], data[f"{split}_labels"][part, 0])
+            for split, part in REAL_SLICES.items()
+        },
         CLASS_NAMES,
     )
     synthetic = write_prepared_dataset(
         root / "synthetic",
         {"train": (data["train_images"][SYNTHETIC_SLICE], data["train_labels"][SYNTHETIC_SLICE, 0])},
-        CLASS_NAMES, synthetic=True,
+        CLASS_NAMES,
+        synthetic=True,
     )
     return real, synthetic
 
@@ -120,7 +130,7 @@ def test_mix_counts_origins_and_pixels(pair, tmp_path):
             assert label == real_train.labels[original]
         else:
             assert first <= source_id < end
-            index = int(entry["path"][len("train["):-1])
+            index = int(entry["path"][len("train[") : -1])
             np.testing.assert_array_equal(image, synthetic_train.images[index])
             assert label == synthetic_train.labels[index] and entry["label"] == CLASS_NAMES[label]
             picked.add(index)
@@ -154,8 +164,9 @@ def test_mix_rules_and_determinism(pair, tmp_path, pneumonia_npz):
         mix_datasets(real, synthetic, tmp_path / "balanced", rebalance=True, seed=1)
     data = np.load(pneumonia_npz)
     normal = np.flatnonzero(data["train_labels"][1000:, 0] == 0)[:150] + 1000
-    synthetic = write_prepared_dataset(tmp_path / "normal_rich", {"train": (data["train_images"][normal], np.zeros(150))},
-                                       CLASS_NAMES, synthetic=True)
+    synthetic = write_prepared_dataset(
+        tmp_path / "normal_rich", {"train": (data["train_images"][normal], np.zeros(150))}, CLASS_NAMES, synthetic=True
+    )
     balanced = mix_datasets(real, synthetic, tmp_path / "balanced", rebalance=True, seed=1)
     assert balanced.synthetic_class_counts == {"normal": 118}
     assert balanced.manifest.splits["train"].class_counts == {"normal": 159, "pneumonia": 159}
@@ -196,7 +207,7 @@ def test_mix_converts_8_bit_synthetic_to_16_bit_real(tmp_path):
     assert mixed.images.dtype == np.uint16 and len(mixed) == 18
     synthetic_rows = [i for i, s in enumerate(mixed.source_ids) if result.manifest.sources[s]["origin"] == "synthetic"]
     for row in synthetic_rows:
-        index = int(result.manifest.sources[mixed.source_ids[row]]["path"][len("train["):-1])
+        index = int(result.manifest.sources[mixed.source_ids[row]]["path"][len("train[") : -1])
         np.testing.assert_array_equal(mixed.images[row], fake8[index].astype(np.uint16) * 257)
 
 
@@ -206,22 +217,28 @@ def test_mix_bad_inputs(pair, tmp_path, pneumonia_npz):
     real, synthetic = pair
     data = np.load(pneumonia_npz)
     big = np.pad(data["train_images"][:20], ((0, 0), (2, 2), (2, 2)))
-    wrong_size = write_prepared_dataset(tmp_path / "s32", {"train": (big, data["train_labels"][:20, 0])},
-                                        CLASS_NAMES, synthetic=True)
+    wrong_size = write_prepared_dataset(
+        tmp_path / "s32", {"train": (big, data["train_labels"][:20, 0])}, CLASS_NAMES, synthetic=True
+    )
     with pytest.raises(RaganError, match=r"s32' holds 32x32x1 images but real dataset .* holds 28x28x1"):
         mix_datasets(real, wrong_size, tmp_path / "x", synthetic_fraction=0.2)
     rgb = np.repeat(data["train_images"][:20, ..., None], 3, axis=-1)
-    wrong_channels = write_prepared_dataset(tmp_path / "rgb", {"train": (rgb, data["train_labels"][:20, 0])},
-                                            CLASS_NAMES, synthetic=True)
+    wrong_channels = write_prepared_dataset(
+        tmp_path / "rgb", {"train": (rgb, data["train_labels"][:20, 0])}, CLASS_NAMES, synthetic=True
+    )
     with pytest.raises(RaganError, match="28x28x3 images but real dataset"):
         mix_datasets(real, wrong_channels, tmp_path / "x", synthetic_fraction=0.2)
     twenty = (data["train_images"][:20], data["train_labels"][:20, 0])
-    other_classes = write_prepared_dataset(tmp_path / "tumour", {"train": twenty}, ["normal", "tumour"],
-                                           synthetic=True)
+    other_classes = write_prepared_dataset(tmp_path / "tumour", {"train": twenty}, ["normal", "tumour"], synthetic=True)
     with pytest.raises(RaganError, match=r"has classes \['tumour'\] that real dataset .* lacks"):
         mix_datasets(real, other_classes, tmp_path / "x", synthetic_fraction=0.2)
-    unlabelled = write_prepared_dataset(tmp_path / "unlabelled", {"train": (data["train_images"][:20], np.zeros(20))},
-                                        CLASS_NAMES, synthetic=True, labelled=False)
+    unlabelled = write_prepared_dataset(
+        tmp_path / "unlabelled",
+        {"train": (data["train_images"][:20], np.zeros(20))},
+        CLASS_NAMES,
+        synthetic=True,
+        labelled=False,
+    )
     with pytest.raises(RaganError, match="unlabelled .* synthetic_class"):
         mix_datasets(real, unlabelled, tmp_path / "x", add_per_class=5)
     result = mix_datasets(real, unlabelled, tmp_path / "one_class", add_per_class=5, synthetic_class="normal")
@@ -236,21 +253,32 @@ def test_mix_bad_inputs(pair, tmp_path, pneumonia_npz):
 
 
 def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ragan", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "ragan", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def test_mix_cli(pair, tmp_path):
     real, synthetic = pair
-    result = _run_cli("mix", "--real", real, "--synthetic", synthetic, "--synthetic-fraction", "0.5",
-                      "--out", tmp_path / "mixed", "--seed", "3")
+    result = _run_cli(
+        "mix",
+        "--real",
+        real,
+        "--synthetic",
+        synthetic,
+        "--synthetic-fraction",
+        "0.5",
+        "--out",
+        tmp_path / "mixed",
+        "--seed",
+        "3",
+    )
     assert result.returncode == 0, result.stderr
     assert "200 real + 200 synthetic" in result.stdout
     manifest = json.loads((tmp_path / "mixed" / "manifest.json").read_text())
     assert manifest["source"]["seed"] == 3 and manifest["splits"]["train"]["num_examples"] == 400
 
-    failed = _run_cli("mix", "--real", real, "--synthetic", synthetic, "--synthetic-fraction", "0.9",
-                      "--out", tmp_path / "too_much")
+    failed = _run_cli(
+        "mix", "--real", real, "--synthetic", synthetic, "--synthetic-fraction", "0.9", "--out", tmp_path / "too_much"
+    )
     assert failed.returncode == 2
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in failed.stderr, failed.stderr

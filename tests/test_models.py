@@ -12,14 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gan_harness import constant_images, fit_steps, images_dataset, run_gan_test, tiny_gan
 
 import ragan
 from ragan._tf import import_keras, import_tf
 from ragan.config import hparam
 from ragan.errors import RaganError
 from ragan.models import ACGAN, DCGAN, GAN, SNGAN, WGANGP, GANConfig, WGANGPConfig
-
-from gan_harness import constant_images, fit_steps, images_dataset, run_gan_test, tiny_gan
 
 tf = import_tf()
 keras = import_keras()
@@ -89,7 +88,11 @@ def test_wgan_gp_critic_has_no_batch_norm_and_paper_defaults():
 
 def test_sngan_normalises_every_discriminator_layer_and_uses_the_hinge_loss():
     gan = tiny_gan(SNGAN, conditional=True, num_classes=3)
-    weighted = [layer for layer in gan.discriminator.layers if layer.weights and not isinstance(layer, keras.layers.SpectralNormalization)]
+    weighted = [
+        layer
+        for layer in gan.discriminator.layers
+        if layer.weights and not isinstance(layer, keras.layers.SpectralNormalization)
+    ]
     assert weighted == []  # every layer with weights is wrapped
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in gan.discriminator.layers)
     gan.compile()
@@ -118,11 +121,13 @@ HARNESS_CASES = [
 
 
 @pytest.mark.parametrize(
-    "gan_class,overrides", HARNESS_CASES, ids=lambda v: v.gan_name if isinstance(v, type) else "-".join(f"{k}={v[k]}" for k in v)
+    "gan_class,overrides",
+    HARNESS_CASES,
+    ids=lambda v: v.gan_name if isinstance(v, type) else "-".join(f"{k}={v[k]}" for k in v),
 )
 def test_fit_step_and_save_load_round_trip(gan_class, overrides, tmp_path):
     conditional = gan_class.always_conditional or overrides.get("conditional", False)
-    gan = run_gan_test(gan_class, tmp_path, num_classes=3 if conditional else 0, **overrides)
+    run_gan_test(gan_class, tmp_path, num_classes=3 if conditional else 0, **overrides)
     assert ragan.get_gan(gan_class.gan_name) is gan_class
 
 
@@ -325,12 +330,15 @@ def test_trains_under_mirrored_strategy_with_two_replicas(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=600,
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=600,
         cwd=Path(__file__).resolve().parents[1],
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("REPORT")]
     assert result.returncode == 0 and lines, result.stderr[-3000:]
-    report = json.loads(lines[-1][len("REPORT"):])
+    report = json.loads(lines[-1][len("REPORT") :])
     for name, d_per_g in (("DCGAN", 1), ("WGANGP", 2)):
         entry = report[name]
         assert all(np.isfinite(v) for v in entry["logs"].values()), entry
@@ -397,11 +405,17 @@ def test_a_subclass_without_losses_says_what_to_define():
         (lambda: DCGAN(image_size=24), r"image_size=24 is not supported.*16, 32, 64, 128, 256"),
         (lambda: DCGAN(image_size=512), r"image_size=512"),
         (lambda: DCGAN(channels=2), r"channels=2"),
-        (lambda: DCGAN({"conditional": True}), r"conditional=True: it needs a labelled dataset with at least 2 classes"),
+        (
+            lambda: DCGAN({"conditional": True}),
+            r"conditional=True: it needs a labelled dataset with at least 2 classes",
+        ),
         (lambda: ACGAN(num_classes=1), r"ACGAN is always conditional"),
         (lambda: DCGAN({"latent_dimm": 8}), r"unknown hyperparameter 'latent_dimm'.*Did you mean 'latent_dim'"),
         (lambda: DCGAN({"augment": "diffaug"}), r"augment='diffaug' is not allowed.*Did you mean 'diffaugment'"),
-        (lambda: DCGAN({"augment": "ada", "augment_policy": "colour"}), r"unknown augmentation 'colour'.*Did you mean 'color'"),
+        (
+            lambda: DCGAN({"augment": "ada", "augment_policy": "colour"}),
+            r"unknown augmentation 'colour'.*Did you mean 'color'",
+        ),
         (lambda: DCGAN({"d_steps": 0}), r"d_steps=0 is below its minimum 1"),
         (lambda: DCGAN(config=[1, 2]), r"config must be a DCGANConfig"),
     ],

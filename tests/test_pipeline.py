@@ -285,8 +285,12 @@ def test_labels_of_unlabelled_dataset(tmp_path):
 
 @pytest.mark.parametrize(
     "argument, message",
-    [({"batch_size": 0}, "batch_size=0"), ({"dtype": "int8"}, "dtype='int8'"),
-     ({"take": -1}, "take=-1"), ({"cache": 3}, "cache=3")],
+    [
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"dtype": "int8"}, "dtype='int8'"),
+        ({"take": -1}, "take=-1"),
+        ({"cache": 3}, "cache=3"),
+    ],
 )
 def test_bad_arguments(labelled_dataset, argument, message):
     directory, _, _ = labelled_dataset
@@ -313,9 +317,11 @@ def _corrupt(directory, how):
 
 @pytest.mark.parametrize(
     "how, message",
-    [("missing shard", r"train-00001-of-00002.tfrecord' listed in the manifest .* is missing"),
-     ("wrong count", "num_examples=10 but its shards hold 11"),
-     ("stray shard", r"train-00002-of-00003.tfrecord' is not listed")],
+    [
+        ("missing shard", r"train-00001-of-00002.tfrecord' listed in the manifest .* is missing"),
+        ("wrong count", "num_examples=10 but its shards hold 11"),
+        ("stray shard", r"train-00002-of-00003.tfrecord' is not listed"),
+    ],
 )
 def test_inconsistent_dataset_is_a_clear_error(tmp_path, how, message):
     write_prepared(tmp_path, {"train": (make_images(10), np.zeros(10, int), [6, 4])})
@@ -366,7 +372,10 @@ def test_mirrored_strategy_gets_per_replica_batches(tmp_path):
     script.write_text(DISTRIBUTED_SCRIPT)
     result = subprocess.run(
         [sys.executable, str(script), str(by_file), str(by_record)],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     everything = str(sorted(range(32)))
@@ -384,8 +393,9 @@ def test_input_pipelines_read_disjoint_parts(tmp_path, shard_sizes):
     write_prepared(tmp_path, {"train": (images, np.arange(32) % 2, shard_sizes)})
     parts = []
     for pipeline_id in range(2):
-        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline_id,
-                                             num_replicas_in_sync=2)
+        context = tf.distribute.InputContext(
+            num_input_pipelines=2, input_pipeline_id=pipeline_id, num_replicas_in_sync=2
+        )
         dataset = load_dataset(tmp_path, batch_size=8, input_context=context, seed=0)
         assert {int(b[0].shape[0]) for b in dataset} == {4}, "per-replica batch size"
         parts.append(read_order(dataset))

@@ -12,19 +12,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_fixtures import checkpoint_arrays, tiny_prepared  # noqa: F401 (fixture)
 
 import ragan
 from ragan._interrupt import Interrupted
 from ragan.cli.main import main
 from ragan.training.checkpoint import CheckpointManager
-from training_fixtures import checkpoint_arrays, tiny_prepared  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = {"latent_dim": 16, "base_filters": 8, "conditional": True}
 TINY_TRAINING = {"batch_size": 8, "log_every": 2, "checkpoint_every": 2, "sample_every": 1000}
 TINY_FLAGS = [
-    "--latent-dim", "16", "--base-filters", "8", "--conditional", "true",
-    "--batch-size", "8", "--log-every", "2", "--checkpoint-every", "2", "--sample-every", "1000",
+    "--latent-dim",
+    "16",
+    "--base-filters",
+    "8",
+    "--conditional",
+    "true",
+    "--batch-size",
+    "8",
+    "--log-every",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--sample-every",
+    "1000",
 ]
 
 
@@ -61,8 +73,16 @@ def test_sigint_stops_after_the_step_checkpoints_it_and_marks_the_mlflow_run_kil
     out = tmp_path / "run"
     previous_handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(Interrupted) as caught:
-        ragan.train("dcgan", data=tiny_prepared, out=out, config=TINY_MODEL, steps=20, progress=False,
-                    callbacks=[CtrlCDuringStep3()], **{**TINY_TRAINING, "checkpoint_every": 100})
+        ragan.train(
+            "dcgan",
+            data=tiny_prepared,
+            out=out,
+            config=TINY_MODEL,
+            steps=20,
+            progress=False,
+            callbacks=[CtrlCDuringStep3()],
+            **{**TINY_TRAINING, "checkpoint_every": 100},
+        )
     assert signal.getsignal(signal.SIGINT) is previous_handler  # the handlers are restored
     error = caught.value
     assert isinstance(error, KeyboardInterrupt) and error.exit_status == 130
@@ -76,8 +96,16 @@ def test_sigint_stops_after_the_step_checkpoints_it_and_marks_the_mlflow_run_kil
 
 def test_damaged_newest_checkpoints_are_reported_and_the_previous_one_is_used(tiny_prepared, tmp_path, capsys):
     out = tmp_path / "run"
-    ragan.train("dcgan", data=tiny_prepared, out=out, config=TINY_MODEL, steps=6, keep_checkpoints=3,
-                progress=False, **TINY_TRAINING)
+    ragan.train(
+        "dcgan",
+        data=tiny_prepared,
+        out=out,
+        config=TINY_MODEL,
+        steps=6,
+        keep_checkpoints=3,
+        progress=False,
+        **TINY_TRAINING,
+    )
     manager = CheckpointManager(out / "checkpoints")
     second, newest = manager.checkpoints()[1:]
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # truncated (a full disk, a crash)
@@ -112,7 +140,9 @@ def test_resume_auto_starts_fresh_resumes_or_refuses(tiny_prepared, tmp_path, ca
     (other / "notes.txt").write_text("not a run")
     assert main(["train", "dcgan", "--out", str(other), *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"ragan: error: out='{other}' is not empty and holds no ragan run; choose an empty or new directory."]
+    assert err == [
+        f"ragan: error: out='{other}' is not empty and holds no ragan run; choose an empty or new directory."
+    ]
 
 
 @pytest.mark.slow
@@ -122,8 +152,24 @@ def test_sigterm_mid_training_then_resume_auto_equals_the_uninterrupted_run(tiny
 
     steps = 40
     out = tmp_path / "preempted"
-    command = [sys.executable, "-m", "ragan", "train", "dcgan", "--data", str(tiny_prepared), "--out", str(out),
-               *TINY_FLAGS, "--checkpoint-every", "10", "--steps", str(steps), "--resume", "auto"]
+    command = [
+        sys.executable,
+        "-m",
+        "ragan",
+        "train",
+        "dcgan",
+        "--data",
+        str(tiny_prepared),
+        "--out",
+        str(out),
+        *TINY_FLAGS,
+        "--checkpoint-every",
+        "10",
+        "--steps",
+        str(steps),
+        "--resume",
+        "auto",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     manager = CheckpointManager(out / "checkpoints")
     try:
@@ -160,8 +206,15 @@ def test_sigterm_mid_training_then_resume_auto_equals_the_uninterrupted_run(tiny
     logged = [m.step for m in client.get_metric_history(info["mlflow"]["run_id"], "d_loss")]
     assert sorted(set(logged) - {stopped_at}) == list(range(2, steps + 1, 2))  # ticks on the usual steps
 
-    straight = ragan.train("dcgan", data=tiny_prepared, out=tmp_path / "straight", config=TINY_MODEL,
-                           progress=False, steps=steps, **{**TINY_TRAINING, "checkpoint_every": 10})
+    straight = ragan.train(
+        "dcgan",
+        data=tiny_prepared,
+        out=tmp_path / "straight",
+        config=TINY_MODEL,
+        progress=False,
+        steps=steps,
+        **{**TINY_TRAINING, "checkpoint_every": 10},
+    )
     final = f"checkpoints/ckpt-{steps:09d}.npz"
     assert_same_checkpoint(straight / final, out / final)
 
@@ -171,14 +224,33 @@ def test_disk_full_while_writing_a_checkpoint(tiny_prepared, tmp_path):
     """Fault drill: a write that cannot complete names the file, leaves the previous checkpoint, and
     the same command succeeds once there is space again."""
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "ragan", "train", "dcgan", "--data", str(tiny_prepared), "--out", str(out),
-               *TINY_FLAGS, "--resume", "auto", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "ragan",
+        "train",
+        "dcgan",
+        "--data",
+        str(tiny_prepared),
+        "--out",
+        str(out),
+        *TINY_FLAGS,
+        "--resume",
+        "auto",
+        "--quiet",
+    ]
     ragan.train("dcgan", data=tiny_prepared, out=out, config=TINY_MODEL, steps=4, progress=False, **TINY_TRAINING)
     manager = CheckpointManager(out / "checkpoints")
     size = manager.latest().stat().st_size
 
-    full = subprocess.run(command + ["--steps", "8"], capture_output=True, text=True, timeout=300, cwd=REPO,
-                          preexec_fn=limit_file_size(size // 2))
+    full = subprocess.run(
+        command + ["--steps", "8"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        preexec_fn=limit_file_size(size // 2),
+    )
     assert full.returncode == 2, full.stderr
     errors = [line for line in ragan_lines(full.stderr) if line.startswith("ragan: error:")]
     assert errors == [f"ragan: error: {out / 'checkpoints' / 'ckpt-000000006.npz'}: File too large"], full.stderr

@@ -56,8 +56,13 @@ def all_file_bytes(folder: Path) -> dict[str, bytes]:
 
 def expected_image(path, **options) -> np.ndarray:
     """What a worker makes of one file (8-bit images take the 8-bit path, see test_eight_bit_path_...)."""
-    decode_options = DecodeOptions(options.get("image_size", 16), options.get("channels", 1),
-                                   options.get("bit_depth", 8), options.get("resize_mode", "crop"), "auto")
+    decode_options = DecodeOptions(
+        options.get("image_size", 16),
+        options.get("channels", 1),
+        options.get("bit_depth", 8),
+        options.get("resize_mode", "crop"),
+        "auto",
+    )
     return decode_source(("file", str(path), "image"), decode_options)[0]
 
 
@@ -67,8 +72,9 @@ def test_eight_bit_path_stays_within_a_few_levels_of_the_float_path(brain_mri_su
     # Pillow's 8-bit arithmetic; the float path (16-bit outputs) is the reference.
     for path in sorted(brain_mri_subset.rglob("*.jpg"))[:6]:
         fast = expected_image(path, image_size=size, channels=channels, resize_mode=resize_mode).astype(int)
-        exact = preprocess_frame(read_file(path)[0].pixels, image_size=size, channels=channels, bit_depth=8,
-                                 resize_mode=resize_mode).astype(int)
+        exact = preprocess_frame(
+            read_file(path)[0].pixels, image_size=size, channels=channels, bit_depth=8, resize_mode=resize_mode
+        ).astype(int)
         assert fast.shape == exact.shape == (size, size, channels)
         assert np.abs(fast - exact).mean() < 1.0 and np.abs(fast - exact).max() <= 16
 
@@ -156,15 +162,30 @@ def test_16_bit_pngs_keep_their_precision(tmp_path):
     np.testing.assert_array_equal(by_path["ramp.png"][..., 0], filemakers.gradient(16, 16, 65535, np.uint16))
 
     prepare_dataset(folder, tmp_path / "out8", bit_depth=8, split=(1.0, 0.0, 0.0), **FAST)
-    eight = {read_manifest(tmp_path / "out8").sources[sid]["path"]: image
-             for image, _, sid in read_records(tmp_path / "out8")["train"]}
+    eight = {
+        read_manifest(tmp_path / "out8").sources[sid]["path"]: image
+        for image, _, sid in read_records(tmp_path / "out8")["train"]
+    }
     np.testing.assert_array_equal(eight["a.png"], eight["b.png"])  # what 16 bits avoided
 
 
 def test_every_pillow_mode_is_prepared(tmp_path):
     folder = tmp_path / "modes"
-    layout = {"1": "png", "L": "png", "LA": "png", "RGB": "jpg", "RGBA": "png", "P": "png", "P-colour": "bmp",
-              "P-transparent": "png", "CMYK": "jpg", "I;16": "png", "I;16B": "tif", "I": "tif", "F": "tif"}
+    layout = {
+        "1": "png",
+        "L": "png",
+        "LA": "png",
+        "RGB": "jpg",
+        "RGBA": "png",
+        "P": "png",
+        "P-colour": "bmp",
+        "P-transparent": "png",
+        "CMYK": "jpg",
+        "I;16": "png",
+        "I;16B": "tif",
+        "I": "tif",
+        "F": "tif",
+    }
     for mode, extension in layout.items():
         filemakers.write_mode_image(folder, f"mode {mode.replace(';', '_')}.{extension}", mode)
     manifest = prepare_dataset(folder, tmp_path / "out", channels=3, split=(1.0, 0.0, 0.0), dedupe=False, **FAST)
@@ -202,13 +223,20 @@ def _dicom_folder(root: Path, patients: int = 6) -> dict[str, list[str]]:
         testfile = "CT_small.dcm" if klass == "ct" else "MR_small.dcm"
         for series in range(2):
             relative = f"{klass}/p{index}_s{series}.dcm"
-            filemakers.write_dicom_copy(root / klass, f"p{index}_s{series}.dcm", testfile, patient_id=patient,
-                                        patient_name=name, SeriesNumber=series + 1)
+            filemakers.write_dicom_copy(
+                root / klass,
+                f"p{index}_s{series}.dcm",
+                testfile,
+                patient_id=patient,
+                patient_name=name,
+                SeriesNumber=series + 1,
+            )
             files[patient].append(relative)
     # A multi-frame file (15 frames) of one more patient.
     patient = f"{filemakers.PATIENT_ID}-multi"
-    filemakers.write_dicom_copy(root / "ct", "dose.dcm", "rtdose.dcm", patient_id=patient,
-                                patient_name="Doe^Multi^Frame")
+    filemakers.write_dicom_copy(
+        root / "ct", "dose.dcm", "rtdose.dcm", patient_id=patient, patient_name="Doe^Multi^Frame"
+    )
     files[patient].append("ct/dose.dcm")
     return files
 
@@ -217,8 +245,9 @@ def test_dicom_grouped_by_patient_without_leaking_identifiers(tmp_path):
     root = tmp_path / "dicom"
     patients = _dicom_folder(root)
     out = tmp_path / "out"
-    manifest = prepare_dataset(root, out, group_by="dicom", split=(0.5, 0.25, 0.25), bit_depth=16, export_zip=False,
-                               **FAST)
+    manifest = prepare_dataset(
+        root, out, group_by="dicom", split=(0.5, 0.25, 0.25), bit_depth=16, export_zip=False, **FAST
+    )
 
     by_path = {s["path"]: s for s in manifest.sources}
     for patient, paths in patients.items():
@@ -285,8 +314,9 @@ def test_npz_keeps_its_splits_or_resplits(pneumonia_npz, tmp_path):
                 path = manifest.sources[source_id]["path"]  # e.g. "val_images[3]"
                 key, index = path[:-1].split("[")
                 assert key == f"{split}_images"
-                expected = preprocess_frame(array_to_frame(arrays[key][int(index)]).pixels, image_size=16,
-                                            channels=1, bit_depth=8)
+                expected = preprocess_frame(
+                    array_to_frame(arrays[key][int(index)]).pixels, image_size=16, channels=1, bit_depth=8
+                )
                 np.testing.assert_array_equal(image, expected)
                 assert label == int(arrays[key.replace("images", "labels")][int(index), 0])
 
@@ -309,14 +339,17 @@ def test_full_pneumoniamnist_npz(pneumonia_npz, tmp_path):
     with np.load(pneumonia_npz) as arrays:
         images = arrays["test_images"]
         for image, _, source_id in read_records(tmp_path / "out")["test"][:50]:
-            index = int(manifest.sources[source_id]["path"][len("test_images["):-1])
+            index = int(manifest.sources[source_id]["path"][len("test_images[") : -1])
             np.testing.assert_array_equal(image[..., 0], images[index])
 
 
 def test_bundled_sample_and_medmnist_cache(pneumonia_npz, tmp_path, monkeypatch):
     sample = prepare_dataset("sample:pneumoniamnist", tmp_path / "sample", **FAST)
     assert sample.class_names == ["normal", "pneumonia"] and sample.source == {
-        "kind": "sample", "name": "pneumoniamnist", "splits": "from input"}
+        "kind": "sample",
+        "name": "pneumoniamnist",
+        "splits": "from input",
+    }
     assert sum(s.num_examples for s in sample.splits.values()) + len(sample.duplicates) == 400 + 60 + 100
 
     cache = tmp_path / "cache" / "medmnist"
@@ -337,10 +370,12 @@ def test_tfds_dataset_offline_with_mock_data(tmp_path):
 
     def fake_split(self, split, decoders=None, read_config=None, **kwargs):
         offset = 0 if str(split) == "train" else 5  # no test image equals a train image
+
         def examples():
             for index in range(counts[str(split)]):
                 image = np.full((28, 28, 1), offset + 10 * index, np.uint8)  # distinct content per example
                 yield {"image": image, "label": index % 3}
+
         spec = {"image": tf.TensorSpec((28, 28, 1), tf.uint8), "label": tf.TensorSpec((), tf.int64)}
         return tf.data.Dataset.from_generator(examples, output_signature=spec)
 
@@ -348,8 +383,11 @@ def test_tfds_dataset_offline_with_mock_data(tmp_path):
     policy = tfds.testing.MockPolicy.USE_FILES
     with tfds.testing.mock_data(policy=policy, data_dir=str(metadata), as_dataset_fn=fake_split):
         builder = tfds.builder("mnist")  # write the split list a prepared dataset would have
-        builder.info.set_splits(tfds.core.SplitDict([
-            tfds.core.SplitInfo(name=name, shard_lengths=[count], num_bytes=0) for name, count in counts.items()]))
+        builder.info.set_splits(
+            tfds.core.SplitDict(
+                [tfds.core.SplitInfo(name=name, shard_lengths=[count], num_bytes=0) for name, count in counts.items()]
+            )
+        )
         Path(builder.data_dir).mkdir(parents=True, exist_ok=True)
         builder.info.write_to_directory(builder.data_dir)
     with tfds.testing.mock_data(policy=policy, data_dir=str(metadata), as_dataset_fn=fake_split):
@@ -387,8 +425,14 @@ def test_bad_files_are_skipped_with_reasons(tmp_path):
     manifest = prepare_dataset(root, tmp_path / "out", split=(1.0, 0.0, 0.0), **FAST)
 
     reasons = {entry["path"]: entry["reason"] for entry in manifest.skipped}
-    assert set(reasons) == {"a/empty.png", "a/truncated.png", "b/notes.jpg", "b/bomb.png", "b/readme.txt",
-                            "a/dangling.png"}
+    assert set(reasons) == {
+        "a/empty.png",
+        "a/truncated.png",
+        "b/notes.jpg",
+        "b/bomb.png",
+        "b/readme.txt",
+        "a/dangling.png",
+    }
     assert "empty" in reasons["a/empty.png"] and "truncated" in reasons["a/truncated.png"]
     assert "decompression bomb" in reasons["b/bomb.png"] and "not an image" in reasons["b/notes.jpg"]
     assert manifest.splits["train"].num_examples == 8
@@ -443,7 +487,9 @@ def test_same_seed_gives_byte_identical_output_whatever_the_workers(brain_mri_su
         assert first[name] == second[name], name
 
     other_seed = prepare_dataset(brain_mri_subset, tmp_path / "three", num_workers=0, seed=1, **options)
-    assert other_seed.splits["train"].shards[0].sha256 != read_manifest(tmp_path / "one").splits["train"].shards[0].sha256
+    assert (
+        other_seed.splits["train"].shards[0].sha256 != read_manifest(tmp_path / "one").splits["train"].shards[0].sha256
+    )
 
 
 def test_stylegan_zip_export(brain_mri_subset, tmp_path):
@@ -608,8 +654,15 @@ def test_grouping_by_csv_keeps_each_patient_in_one_split(brain_mri_subset, tmp_p
     table = tmp_path / "patients.csv"
     table.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    manifest = prepare_dataset(brain_mri_subset, tmp_path / "out", group_by="csv", group_csv=table,
-                               group_column="patient", split=(0.5, 0.25, 0.25), **FAST)
+    manifest = prepare_dataset(
+        brain_mri_subset,
+        tmp_path / "out",
+        group_by="csv",
+        group_csv=table,
+        group_column="patient",
+        split=(0.5, 0.25, 0.25),
+        **FAST,
+    )
     splits_per_group = defaultdict(set)
     for source in manifest.sources:
         splits_per_group[source["group"]].add(source["split"])
@@ -618,11 +671,13 @@ def test_grouping_by_csv_keeps_each_patient_in_one_split(brain_mri_subset, tmp_p
 
     table.write_text("\n".join(rows[:-1]) + "\n", encoding="utf-8")  # one image missing
     with pytest.raises(RaganError, match=r"no \(unambiguous\) 'patient' for 1 of 32"):
-        prepare_dataset(brain_mri_subset, tmp_path / "out2", group_by="csv", group_csv=table,
-                        group_column="patient", **FAST)
+        prepare_dataset(
+            brain_mri_subset, tmp_path / "out2", group_by="csv", group_csv=table, group_column="patient", **FAST
+        )
     with pytest.raises(RaganError, match="Did you mean 'patient'"):
-        prepare_dataset(brain_mri_subset, tmp_path / "out3", group_by="csv", group_csv=table,
-                        group_column="patients", **FAST)
+        prepare_dataset(
+            brain_mri_subset, tmp_path / "out3", group_by="csv", group_csv=table, group_column="patients", **FAST
+        )
 
 
 def test_workers_never_import_tensorflow():
@@ -643,8 +698,13 @@ def test_a_script_without_main_guard_still_works(brain_mri_subset, tmp_path):
         "num_workers=2, progress=False)\n"
         "print('done')\n"
     )
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
-                            cwd=Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert result.returncode == 0 and result.stdout.strip() == "done", result.stderr[-2000:]
     assert (tmp_path / "out" / "manifest.json").is_file()
 
@@ -711,8 +771,14 @@ def test_prepare_then_load_dataset_gives_back_the_pixels_and_labels(tmp_path, ch
             mode, array = ("L", pixels[..., 0]) if channels == 1 else ("RGB", pixels)
             Image.fromarray(array, mode).save(tmp_path / "in" / class_name / f"scan {index}.png")
             originals[pixels.tobytes()] = class_name
-    manifest = prepare_dataset(tmp_path / "in", tmp_path / "prepared", image_size=16, channels=channels,
-                               split=(0.5, 0.25, 0.25), progress=False)
+    manifest = prepare_dataset(
+        tmp_path / "in",
+        tmp_path / "prepared",
+        image_size=16,
+        channels=channels,
+        split=(0.5, 0.25, 0.25),
+        progress=False,
+    )
     seen = {}
     for split in ("train", "val", "test"):
         dataset = load_dataset(tmp_path / "prepared", split, batch_size=5, shuffle=False)
@@ -732,8 +798,20 @@ def test_kill_9_mid_run_then_the_same_command_finishes_to_the_same_bytes(brain_m
 
     source = brain_mri_dir / "Training"
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "ragan", "prepare", str(source), "--out", str(out), "--image-size", "16",
-               "--shards-per-split", "8", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "ragan",
+        "prepare",
+        str(source),
+        "--out",
+        str(out),
+        "--image-size",
+        "16",
+        "--shards-per-split",
+        "8",
+        "--quiet",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     journal = partial_dir_for(out) / prepare_module.JOURNAL_FILE
     deadline = time.monotonic() + 300
@@ -749,7 +827,8 @@ def test_kill_9_mid_run_then_the_same_command_finishes_to_the_same_bytes(brain_m
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert not partial_dir_for(out).exists()
-    reference = subprocess.run(command[:6] + [str(tmp_path / "reference")] + command[7:], capture_output=True,
-                               text=True, timeout=600)
+    reference = subprocess.run(
+        command[:6] + [str(tmp_path / "reference")] + command[7:], capture_output=True, text=True, timeout=600
+    )
     assert reference.returncode == 0, reference.stderr[-3000:]
     assert all_file_bytes(out) == all_file_bytes(tmp_path / "reference")

@@ -19,14 +19,20 @@ LIBRARY_PREPARE = prepare_module.prepare_dataset  # before any test replaces it
 
 
 def run_cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "ragan", "prepare", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "ragan", "prepare", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 def test_cli_prepares_a_folder_and_prints_a_summary(brain_mri_subset, tmp_path):
     out = tmp_path / "prepared"
-    result = run_cli(brain_mri_subset, "--out", out, "--image-size", "16", "--workers", "0", "--quiet",
-                     "--shards-per-split", "2")
+    result = run_cli(
+        brain_mri_subset, "--out", out, "--image-size", "16", "--workers", "0", "--quiet", "--shards-per-split", "2"
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "prepare:" not in result.stderr  # --quiet: no bars
 
@@ -49,38 +55,136 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
         captured.update(kwargs, input=input, out=out)
         from ragan.data.manifest import Manifest
 
-        return Manifest(image_size=kwargs["image_size"], channels=kwargs["channels"], dtype="uint8",
-                        class_names=[], labelled=False, splits={})
+        return Manifest(
+            image_size=kwargs["image_size"],
+            channels=kwargs["channels"],
+            dtype="uint8",
+            class_names=[],
+            labelled=False,
+            splits={},
+        )
 
     monkeypatch.setattr(prepare_module, "prepare_dataset", fake_prepare)
     table = tmp_path / "groups.csv"
     table.write_text("path,pid\n")
-    status = main(["prepare", "in_dir", "--out", "out_dir", "--image-size", "32", "--channels", "3", "--bit-depth",
-                   "16", "--resize", "pad", "--split", "0.7,0.2,0.1", "--resplit", "--seed", "7", "--group-by",
-                   "csv", "--group-csv", str(table), "--group-column", "pid", "--window", "40,400",
-                   "--class-names", "a, b", "--keep-duplicates", "--strict", "--overwrite", "--export-zip",
-                   "--shards-per-split", "3", "--workers", "2", "--quiet"])
+    status = main(
+        [
+            "prepare",
+            "in_dir",
+            "--out",
+            "out_dir",
+            "--image-size",
+            "32",
+            "--channels",
+            "3",
+            "--bit-depth",
+            "16",
+            "--resize",
+            "pad",
+            "--split",
+            "0.7,0.2,0.1",
+            "--resplit",
+            "--seed",
+            "7",
+            "--group-by",
+            "csv",
+            "--group-csv",
+            str(table),
+            "--group-column",
+            "pid",
+            "--window",
+            "40,400",
+            "--class-names",
+            "a, b",
+            "--keep-duplicates",
+            "--strict",
+            "--overwrite",
+            "--export-zip",
+            "--shards-per-split",
+            "3",
+            "--workers",
+            "2",
+            "--quiet",
+        ]
+    )
     assert status == 0
     assert captured == dict(
-        input="in_dir", out="out_dir", image_size=32, channels=3, bit_depth=16, resize_mode="pad",
-        split="0.7,0.2,0.1", resplit=True, seed=7, group_by="csv", group_csv=str(table), group_column="pid",
-        window="40,400", class_names=["a", "b"], labels_csv=None, path_column=None, label_column=None,
-        label_map=None, include=None, exclude=None, allow_masks=False, dedupe=False, strict=True, overwrite=True,
-        export_zip=True, shards_per_split=3, num_workers=2, progress=False,
+        input="in_dir",
+        out="out_dir",
+        image_size=32,
+        channels=3,
+        bit_depth=16,
+        resize_mode="pad",
+        split="0.7,0.2,0.1",
+        resplit=True,
+        seed=7,
+        group_by="csv",
+        group_csv=str(table),
+        group_column="pid",
+        window="40,400",
+        class_names=["a", "b"],
+        labels_csv=None,
+        path_column=None,
+        label_column=None,
+        label_map=None,
+        include=None,
+        exclude=None,
+        allow_masks=False,
+        dedupe=False,
+        strict=True,
+        overwrite=True,
+        export_zip=True,
+        shards_per_split=3,
+        num_workers=2,
+        progress=False,
     )
     captured.clear()
-    assert main(["prepare", "in_dir", "--out", "out_dir", "--labels-csv", "train.csv", "--path-column", "image_name",
-                 "--label-column", "target", "--label-map", "0=benign,1=malignant", "--include", "train/*",
-                 "--include", "extra/*", "--exclude", "*_mask*", "--allow-masks"]) == 0
-    assert {key: captured[key] for key in ("labels_csv", "path_column", "label_column", "label_map", "include",
-                                           "exclude", "allow_masks")} == dict(
-        labels_csv="train.csv", path_column="image_name", label_column="target", label_map="0=benign,1=malignant",
-        include=["train/*", "extra/*"], exclude=["*_mask*"], allow_masks=True)
+    assert (
+        main(
+            [
+                "prepare",
+                "in_dir",
+                "--out",
+                "out_dir",
+                "--labels-csv",
+                "train.csv",
+                "--path-column",
+                "image_name",
+                "--label-column",
+                "target",
+                "--label-map",
+                "0=benign,1=malignant",
+                "--include",
+                "train/*",
+                "--include",
+                "extra/*",
+                "--exclude",
+                "*_mask*",
+                "--allow-masks",
+            ]
+        )
+        == 0
+    )
+    assert {
+        key: captured[key]
+        for key in ("labels_csv", "path_column", "label_column", "label_map", "include", "exclude", "allow_masks")
+    } == dict(
+        labels_csv="train.csv",
+        path_column="image_name",
+        label_column="target",
+        label_map="0=benign,1=malignant",
+        include=["train/*", "extra/*"],
+        exclude=["*_mask*"],
+        allow_masks=True,
+    )
     # And the defaults are the library's defaults.
     captured.clear()
     assert main(["prepare", "in_dir", "--out", "out_dir"]) == 0
-    defaults = {name: p.default for name, p in inspect.signature(LIBRARY_PREPARE).parameters.items()
-                if p.default is not inspect.Parameter.empty}
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(LIBRARY_PREPARE).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
     for name, value in defaults.items():
         assert captured[name] == value, name
 

@@ -40,8 +40,13 @@ def chexpert(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ragan", "prepare", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "ragan", "prepare", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
 
 
 # --------------------------------------------------------------------------- masks and globs
@@ -49,8 +54,11 @@ def run_cli(*args):
 
 def test_masks_next_to_images_stop_the_run_before_any_work(busi, tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(RaganError, match=r"segmentation masks.*'benign/benign \(1\)_mask.png'.*--exclude '\*_mask\*'"
-                                         r".*--allow-masks"):
+    with pytest.raises(
+        RaganError,
+        match=r"segmentation masks.*'benign/benign \(1\)_mask.png'.*--exclude '\*_mask\*'"
+        r".*--allow-masks",
+    ):
         prepare_dataset(busi, out, **FAST)
     assert not out.exists() and not partial_dir_for(out).exists()
 
@@ -67,8 +75,9 @@ def test_exclude_drops_the_masks_and_allow_masks_keeps_them(busi, tmp_path):
 
 
 def test_include_keeps_only_matching_paths(busi, tmp_path):
-    manifest = prepare_dataset(busi, tmp_path / "out", include=["benign/*", "normal/*"], exclude=["*_mask*"],
-                               split=(0.5, 0.5, 0.0), **FAST)
+    manifest = prepare_dataset(
+        busi, tmp_path / "out", include=["benign/*", "normal/*"], exclude=["*_mask*"], split=(0.5, 0.5, 0.0), **FAST
+    )
     assert manifest.class_names == ["benign", "normal"]
     assert all(s["path"].split("/")[0] in ("benign", "normal") for s in manifest.sources)
     with pytest.raises(RaganError, match=r"include=\['\*.dcm'\] leave no file"):
@@ -96,10 +105,17 @@ def test_mask_name_patterns():
 
 def test_isic_like_csv_labels_with_label_map(isic, tmp_path):
     images, table = isic
-    manifest = prepare_dataset(images, tmp_path / "out", labels_csv=table, path_column="image_name",
-                               label_column="diagnosis", split=(0.5, 0.5, 0.0),
-                               label_map={"nevus": "benign", "seborrheic keratosis": "benign", "melanoma": "malignant"},
-                               class_names=["malignant", "benign", "unknown"], **FAST)
+    manifest = prepare_dataset(
+        images,
+        tmp_path / "out",
+        labels_csv=table,
+        path_column="image_name",
+        label_column="diagnosis",
+        split=(0.5, 0.5, 0.0),
+        label_map={"nevus": "benign", "seborrheic keratosis": "benign", "melanoma": "malignant"},
+        class_names=["malignant", "benign", "unknown"],
+        **FAST,
+    )
     assert manifest.class_names == ["malignant", "benign", "unknown"] and manifest.labelled
     by_path = {s["path"]: s["label"] for s in manifest.sources}
     assert by_path["ISIC_1000001.jpg"] == "malignant" and by_path["ISIC_1000002.jpg"] == "benign"
@@ -116,23 +132,36 @@ def test_isic_like_csv_labels_with_label_map(isic, tmp_path):
 
 def test_integer_labels_named_by_class_names(isic, tmp_path):
     images, table = isic
-    manifest = prepare_dataset(images, tmp_path / "out", labels_csv=table, path_column="image_name",
-                               label_column="target", class_names=["benign", "malignant"], split=(0.5, 0.5, 0.0),
-                               **FAST)
+    manifest = prepare_dataset(
+        images,
+        tmp_path / "out",
+        labels_csv=table,
+        path_column="image_name",
+        label_column="target",
+        class_names=["benign", "malignant"],
+        split=(0.5, 0.5, 0.0),
+        **FAST,
+    )
     assert manifest.class_names == ["benign", "malignant"]
     assert {s["label"] for s in manifest.sources} == {"benign", "malignant"}
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(path_column="image", label_column="target"), r"path_column='image' is not a column.*Did you mean 'image_name'"),
-    (dict(path_column="image_name", label_column="targt"), r"label_column='targt' is not a column"),
-    (dict(path_column="patient_id", label_column="target"), r"path_column='patient_id' .*matches no file"),
-    (dict(path_column="image_name", label_column="target", label_map="0=x,1=x"), r"single class \('x'\)"),
-    (dict(path_column="image_name", label_column="target", label_map="0=x,7=y"), r"label_map names values.*'7'"),
-    (dict(path_column="image_name", label_column="target", label_map="nonsense"), r"label_map='nonsense'"),
-    (dict(path_column="image_name"), r"labels_csv needs label_column"),
-    (dict(path_column="image_name", label_column="target", class_names=["a", "b", "c", "d"]), r"class_names="),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            dict(path_column="image", label_column="target"),
+            r"path_column='image' is not a column.*Did you mean 'image_name'",
+        ),
+        (dict(path_column="image_name", label_column="targt"), r"label_column='targt' is not a column"),
+        (dict(path_column="patient_id", label_column="target"), r"path_column='patient_id' .*matches no file"),
+        (dict(path_column="image_name", label_column="target", label_map="0=x,1=x"), r"single class \('x'\)"),
+        (dict(path_column="image_name", label_column="target", label_map="0=x,7=y"), r"label_map names values.*'7'"),
+        (dict(path_column="image_name", label_column="target", label_map="nonsense"), r"label_map='nonsense'"),
+        (dict(path_column="image_name"), r"labels_csv needs label_column"),
+        (dict(path_column="image_name", label_column="target", class_names=["a", "b", "c", "d"]), r"class_names="),
+    ],
+)
 def test_labels_csv_errors_before_any_work(isic, tmp_path, options, message):
     images, table = isic
     out = tmp_path / "out"
@@ -150,10 +179,18 @@ def test_csv_options_need_a_folder_or_zip_and_a_csv(tmp_path, isic):
 
 def test_chexpert_like_csv_with_patient_groups_from_the_same_file(chexpert, tmp_path):
     images, table = chexpert
-    manifest = prepare_dataset(images, tmp_path / "out", labels_csv=table, path_column="Path",
-                               label_column="Pleural Effusion",
-                               label_map="1.0=effusion,0.0=no effusion,-1.0=uncertain",
-                               group_by="csv", group_column="Patient", split=(0.5, 0.5, 0.0), **FAST)
+    manifest = prepare_dataset(
+        images,
+        tmp_path / "out",
+        labels_csv=table,
+        path_column="Path",
+        label_column="Pleural Effusion",
+        label_map="1.0=effusion,0.0=no effusion,-1.0=uncertain",
+        group_by="csv",
+        group_column="Patient",
+        split=(0.5, 0.5, 0.0),
+        **FAST,
+    )
     assert sorted(manifest.class_names) == ["effusion", "no effusion", "uncertain"]
     assert len(manifest.sources) == 12 and manifest.options["group_by"] == "csv"
     # Both studies of a patient sit in one split; the group hash is the same for both.
@@ -173,8 +210,15 @@ def test_labels_csv_in_a_zip(isic, tmp_path):
     with zipfile.ZipFile(archive, "w") as handle:
         for path in sorted(images.iterdir()):
             handle.write(path, f"train/{path.name}")
-    manifest = prepare_dataset(archive, tmp_path / "out", labels_csv=table, path_column="image_name",
-                               label_column="target", split=(0.5, 0.5, 0.0), **FAST)
+    manifest = prepare_dataset(
+        archive,
+        tmp_path / "out",
+        labels_csv=table,
+        path_column="image_name",
+        label_column="target",
+        split=(0.5, 0.5, 0.0),
+        **FAST,
+    )
     assert manifest.class_names == ["0", "1"] and len(manifest.sources) == 12
 
 
@@ -190,9 +234,24 @@ def test_match_rows_and_label_map_parsing():
 
 def test_cli_labels_csv_and_exclude(isic, busi, tmp_path):
     images, table = isic
-    result = run_cli(images, "--out", tmp_path / "isic", "--labels-csv", table, "--path-column", "image_name",
-                     "--label-column", "benign_malignant", "--image-size", "16", "--workers", "0", "--quiet",
-                     "--split", "0.5,0.5,0")
+    result = run_cli(
+        images,
+        "--out",
+        tmp_path / "isic",
+        "--labels-csv",
+        table,
+        "--path-column",
+        "image_name",
+        "--label-column",
+        "benign_malignant",
+        "--image-size",
+        "16",
+        "--workers",
+        "0",
+        "--quiet",
+        "--split",
+        "0.5,0.5,0",
+    )
     assert result.returncode == 0, result.stderr
     assert "1 images without a row" in result.stdout and "1 rows without an image" in result.stdout
     assert json.loads((tmp_path / "isic" / "manifest.json").read_text())["class_names"] == ["benign", "malignant"]
@@ -200,7 +259,21 @@ def test_cli_labels_csv_and_exclude(isic, busi, tmp_path):
     masks = run_cli(busi, "--out", tmp_path / "busi", "--image-size", "16", "--workers", "0", "--quiet")
     lines = [line for line in masks.stderr.splitlines() if line.strip()]
     assert masks.returncode == 2 and len(lines) == 1 and "--exclude '*_mask*'" in lines[0]
-    result = run_cli(busi, "--out", tmp_path / "busi", "--image-size", "16", "--workers", "0", "--quiet",
-                     "--exclude", "*_mask*", "--exclude", "normal/*", "--split", "0.5,0.5,0")
+    result = run_cli(
+        busi,
+        "--out",
+        tmp_path / "busi",
+        "--image-size",
+        "16",
+        "--workers",
+        "0",
+        "--quiet",
+        "--exclude",
+        "*_mask*",
+        "--exclude",
+        "normal/*",
+        "--split",
+        "0.5,0.5,0",
+    )
     assert result.returncode == 0, result.stderr
     assert read_manifest(tmp_path / "busi").class_names == ["benign", "malignant"]

@@ -119,8 +119,11 @@ def test_cmyk_jpeg_becomes_rgb(tmp_path):
 def test_sixteen_bit_values_1000_and_1001_stay_distinct(tmp_path):
     values = np.full((8, 8), 1000, np.uint16)
     values[:, 4:] = 1001
-    for path in (fm.write_png16(tmp_path, "a.png", values), fm.write_tiff16(tmp_path, "a.tif", values),
-                 fm.write_tiff16(tmp_path, "b.tif", values, big_endian=True)):
+    for path in (
+        fm.write_png16(tmp_path, "a.png", values),
+        fm.write_tiff16(tmp_path, "a.tif", values),
+        fm.write_tiff16(tmp_path, "b.tif", values, big_endian=True),
+    ):
         frame = read_file(path)[0]
         assert frame.source_bits == 16
         np.testing.assert_array_equal(np.rint(frame.pixels[..., 0] * 65535).astype(np.uint16), values)
@@ -423,7 +426,10 @@ def test_pneumoniamnist_arrays(pneumonia_npz):
 def test_scan_real_brain_tumor_training_folder(brain_mri_dir):
     files, skipped = scan_folder(brain_mri_dir / "Training")
     assert Counter(f.label for f in files) == {
-        "glioma_tumor": 826, "meningioma_tumor": 822, "no_tumor": 395, "pituitary_tumor": 827,
+        "glioma_tumor": 826,
+        "meningioma_tumor": 822,
+        "no_tumor": 395,
+        "pituitary_tumor": 827,
     }
     assert skipped == []
     assert all(f.kind == "image" and os.path.isabs(f.path) for f in files)
@@ -432,21 +438,24 @@ def test_scan_real_brain_tumor_training_folder(brain_mri_dir):
 
 
 def test_scan_labelled_folder_with_odd_names(tmp_path):
-    fm.write_image_folder(tmp_path, {
-        "normal/chest x-ray ü.png": "png",
-        "normal/B.JPG": "jpg",
-        "normal/sub dir/deeper.tif": "tif",
-        "pneumonia/1.bmp": "bmp",
-        "pneumonia/series 1/IM000001": "dicom",   # DICOM without extension, nested
-        "pneumonia/1.2.840.113619.2.55.320": "dicom",  # UID-style name
-        "pneumonia/notes.txt": "text",
-        "pneumonia/README": "text",
-        "pneumonia/.DS_Store": "text",
-        ".hidden/x.png": "png",
-        "__MACOSX/normal/._a.png": "png",
-        "README.md": "text",
-        "empty class/.keep": "text",
-    })
+    fm.write_image_folder(
+        tmp_path,
+        {
+            "normal/chest x-ray ü.png": "png",
+            "normal/B.JPG": "jpg",
+            "normal/sub dir/deeper.tif": "tif",
+            "pneumonia/1.bmp": "bmp",
+            "pneumonia/series 1/IM000001": "dicom",  # DICOM without extension, nested
+            "pneumonia/1.2.840.113619.2.55.320": "dicom",  # UID-style name
+            "pneumonia/notes.txt": "text",
+            "pneumonia/README": "text",
+            "pneumonia/.DS_Store": "text",
+            ".hidden/x.png": "png",
+            "__MACOSX/normal/._a.png": "png",
+            "README.md": "text",
+            "empty class/.keep": "text",
+        },
+    )
     files, skipped = scan_folder(tmp_path)
     assert [(f.relpath, f.label, f.kind) for f in files] == [
         ("normal/B.JPG", "normal", "image"),
@@ -512,6 +521,11 @@ def test_readers_do_not_import_tensorflow():
         "import sys, ragan.data.readers, ragan.data.preprocess; "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     assert result.stdout.split() == ["False", "False"]

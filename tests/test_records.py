@@ -34,18 +34,26 @@ def test_records_are_the_bytes_tensorflow_writes(tmp_path):
 
     tf = import_tf()
     rng = np.random.default_rng(0)
-    items = [(rng.integers(0, 256, (16, 16, 1), dtype=np.uint8), 1, 0),
-             (rng.integers(0, 65536, (8, 8, 3), dtype=np.uint16), -1, 300),
-             (rng.integers(0, 256, (128, 128, 1), dtype=np.uint8), 2**40, 2**31)]
+    items = [
+        (rng.integers(0, 256, (16, 16, 1), dtype=np.uint8), 1, 0),
+        (rng.integers(0, 65536, (8, 8, 3), dtype=np.uint16), -1, 300),
+        (rng.integers(0, 256, (128, 128, 1), dtype=np.uint8), 2**40, 2**31),
+    ]
     path = tmp_path / "tf.tfrecord"
     with tf.io.TFRecordWriter(str(path)) as writer:
         for image, label, source_id in items:
             feature = tf.train.Feature
-            example = tf.train.Example(features=tf.train.Features(feature={
-                "image": feature(bytes_list=tf.train.BytesList(value=[image.astype(image.dtype.newbyteorder("<")).tobytes()])),
-                "label": feature(int64_list=tf.train.Int64List(value=[label])),
-                "source_id": feature(int64_list=tf.train.Int64List(value=[source_id])),
-            }))
+            example = tf.train.Example(
+                features=tf.train.Features(
+                    feature={
+                        "image": feature(
+                            bytes_list=tf.train.BytesList(value=[image.astype(image.dtype.newbyteorder("<")).tobytes()])
+                        ),
+                        "label": feature(int64_list=tf.train.Int64List(value=[label])),
+                        "source_id": feature(int64_list=tf.train.Int64List(value=[source_id])),
+                    }
+                )
+            )
             writer.write(example.SerializeToString(deterministic=True))
     with ShardWriter(tmp_path / "ours.tfrecord") as ours:
         for image, label, source_id in items:

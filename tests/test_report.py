@@ -14,10 +14,11 @@ import pytest
 
 from ragan.errors import RaganError
 from tests.system_tools import ensure_system_tools
-from tests.test_mix import CLASS_NAMES, write_prepared_dataset, write_pneumonia_pair
+from tests.test_mix import CLASS_NAMES, write_pneumonia_pair, write_prepared_dataset
 
-FAST = dict(seeds=(0,), synthetic_fractions=(0.5,), epochs=1, batch_size=32, kid_subsets=10, diversity_pairs=20,
-            progress=False)
+FAST = dict(
+    seeds=(0,), synthetic_fractions=(0.5,), epochs=1, batch_size=32, kid_subsets=10, diversity_pairs=20, progress=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,9 @@ def generator_run(tmp_path_factory):
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment("ragan-test", artifact_location=(run_dir / "mlartifacts").as_uri())
     run_id = client.create_run(experiment).info.run_id
-    (run_dir / "run.json").write_text(json.dumps({"mlflow": {"tracking_uri": uri, "experiment": "ragan-test",
-                                                             "run_id": run_id}}))
+    (run_dir / "run.json").write_text(
+        json.dumps({"mlflow": {"tracking_uri": uri, "experiment": "ragan-test", "run_id": run_id}})
+    )
     return run_dir, uri, run_id
 
 
@@ -71,8 +73,13 @@ class _Elements(HTMLParser):
                 break
 
     def inside(self, section, tag=None, cls=None):
-        return [attrs for t, attrs, ids in self.elements if section in ids and (tag is None or t == tag)
-                and (cls is None or cls in (attrs.get("class") or "").split())]
+        return [
+            attrs
+            for t, attrs, ids in self.elements
+            if section in ids
+            and (tag is None or t == tag)
+            and (cls is None or cls in (attrs.get("class") or "").split())
+        ]
 
 
 def test_report_json_has_every_section(report):
@@ -110,7 +117,10 @@ def test_report_states_the_verdict_with_intervals(report):
     assert verdict["headline"] and any("held-out real images" in s for s in verdict["sentences"])
     comparisons = data["study"]["comparisons"]["auc"]
     assert {(c["arm"], c["baseline"]) for c in comparisons} >= {
-        ("real+synthetic@0.5", "real"), ("real+synthetic@0.5", "real_aug"), ("real+synthetic@0.5", "count_matched@0.5")}
+        ("real+synthetic@0.5", "real"),
+        ("real+synthetic@0.5", "real_aug"),
+        ("real+synthetic@0.5", "count_matched@0.5"),
+    }
     for comparison in comparisons:
         assert comparison["ci_low"] <= comparison["mean_difference"] <= comparison["ci_high"]
         assert comparison["num_test"] == 100 and comparison["effect_size"] == 0.02
@@ -140,8 +150,11 @@ def test_report_similarity_table_pairs_nearest_training_images(report, pair):
     rows = {row["metric"]: row for row in similarity["rows"]}
     for row in rows.values():
         for key in ("synthetic", "real_test"):
-            assert row[key]["mean"] is not None and row[key]["n"] + row[key]["identical"] == similarity["num_images"][
-                "synthetic" if key == "synthetic" else "real test"]
+            assert (
+                row[key]["mean"] is not None
+                and row[key]["n"] + row[key]["identical"]
+                == similarity["num_images"]["synthetic" if key == "synthetic" else "real test"]
+            )
     assert 0 < rows["SSIM"]["synthetic"]["mean"] < 1 and 0 < rows["HaarPSI"]["real_test"]["mean"] < 1
     assert rows["MS-GMSD"]["synthetic"]["mean"] > 0 and rows["PSNR"]["better"] == "higher"
     # PSNR against the nearest image is the best PSNR against any training image (checked for the test images).
@@ -225,10 +238,21 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     from PIL import Image
 
     screenshot = tmp_path / "report.png"
-    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={screenshot}", "--window-size=1200,2000",
-               report.html_path.resolve().as_uri()]
+    command = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={screenshot}",
+        "--window-size=1200,2000",
+        report.html_path.resolve().as_uri(),
+    ]
     subprocess.run(command, capture_output=True, timeout=120)
     assert screenshot.is_file(), "chromium wrote no screenshot"
     pixels = np.asarray(Image.open(screenshot).convert("L"), dtype=np.float32)
@@ -248,8 +272,9 @@ def test_report_without_study(pair, tmp_path):
     from ragan.evaluation.report import evaluate
 
     real, synthetic = pair
-    result = evaluate(real, synthetic, out=tmp_path / "no_study", study=False, memorisation=False, max_images=100,
-                      **FAST)
+    result = evaluate(
+        real, synthetic, out=tmp_path / "no_study", study=False, memorisation=False, max_images=100, **FAST
+    )
     data = result.data
     assert data["study"] is None and data["memorisation"] is None
     assert data["quality"]["rows"][0]["num_real"] == 100 and data["quality"]["rows"][0]["num_compared"] == 100
@@ -265,19 +290,26 @@ def test_audit_finds_copies_of_training_images_outside_the_metrics_subsample(tmp
 
     data = np.load(pneumonia_npz)
     train = data["train_images"][:400], data["train_labels"][:400, 0]
-    real = write_prepared_dataset(tmp_path / "real", {"train": train,
-                                                     "val": (data["val_images"][:40], data["val_labels"][:40, 0]),
-                                                     "test": (data["test_images"][:60], data["test_labels"][:60, 0])},
-                                  CLASS_NAMES)
+    real = write_prepared_dataset(
+        tmp_path / "real",
+        {
+            "train": train,
+            "val": (data["val_images"][:40], data["val_labels"][:40, 0]),
+            "test": (data["test_images"][:60], data["test_labels"][:60, 0]),
+        },
+        CLASS_NAMES,
+    )
     # 20 independent images and 20 exact copies of training images 300..319 (fewer than max_images,
     # so the synthetic set is not subsampled and its indices stay put).
     copies = slice(300, 320)
     synthetic_images = np.concatenate([data["train_images"][1000:1020], data["train_images"][copies]])
     synthetic_labels = np.concatenate([data["train_labels"][1000:1020, 0], data["train_labels"][copies, 0]])
-    synthetic = write_prepared_dataset(tmp_path / "synthetic", {"train": (synthetic_images, synthetic_labels)},
-                                       CLASS_NAMES, synthetic=True)
-    result = evaluate(real, synthetic, out=tmp_path / "report", study=False, max_images=50,
-                      **{**FAST, "kid_subsets": 5})
+    synthetic = write_prepared_dataset(
+        tmp_path / "synthetic", {"train": (synthetic_images, synthetic_labels)}, CLASS_NAMES, synthetic=True
+    )
+    result = evaluate(
+        real, synthetic, out=tmp_path / "report", study=False, max_images=50, **{**FAST, "kid_subsets": 5}
+    )
     audit = result.data["memorisation"]
     assert result.data["quality"]["rows"][0]["num_real"] == 50  # the metrics did subsample
     flagged = set(audit["flagged"])
@@ -296,11 +328,20 @@ def test_inception_rows_from_a_local_weights_file(pair, tmp_path):
 
     keras = import_keras()
     weights = tmp_path / "inception_notop.weights.h5"
-    keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg",
-                                   input_shape=(299, 299, 3)).save_weights(weights)
+    keras.applications.InceptionV3(
+        include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3)
+    ).save_weights(weights)
     real, synthetic = pair
-    result = evaluate(real, synthetic, out=tmp_path / "report", inception_weights=weights, study=False,
-                      memorisation=False, max_images=20, **FAST)
+    result = evaluate(
+        real,
+        synthetic,
+        out=tmp_path / "report",
+        inception_weights=weights,
+        study=False,
+        memorisation=False,
+        max_images=20,
+        **FAST,
+    )
     rows = result.data["quality"]["rows"]
     inception = [row for row in rows if row["extractor"].startswith("inception_v3_weights:inception_notop")]
     assert {row["metric"] for row in inception} == {"FID", "KID", "precision", "recall"}
@@ -310,18 +351,19 @@ def test_inception_rows_from_a_local_weights_file(pair, tmp_path):
 
 
 def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ragan", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "ragan", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def test_evaluate_cli_bad_inputs_are_one_line(pair, tmp_path, pneumonia_npz):
     real, _ = pair
     data = np.load(pneumonia_npz)
     images, labels = data["train_images"][:30], data["train_labels"][:30, 0]
-    big = write_prepared_dataset(tmp_path / "big", {"train": (np.pad(images, ((0, 0), (2, 2), (2, 2))), labels)},
-                                 CLASS_NAMES, synthetic=True)
-    tumour = write_prepared_dataset(tmp_path / "tumour", {"train": (images, labels)}, ["normal", "glioma"],
-                                    synthetic=True)
+    big = write_prepared_dataset(
+        tmp_path / "big", {"train": (np.pad(images, ((0, 0), (2, 2), (2, 2))), labels)}, CLASS_NAMES, synthetic=True
+    )
+    tumour = write_prepared_dataset(
+        tmp_path / "tumour", {"train": (images, labels)}, ["normal", "glioma"], synthetic=True
+    )
     cases = [
         (big, "holds 32x32x1 images but real dataset"),
         (tumour, "has classes ['glioma'] that real dataset"),
@@ -345,19 +387,36 @@ def test_evaluate_a_trained_gan(tmp_path, pneumonia_npz):
     training = pytest.importorskip("ragan.training.loop")
     data = np.load(pneumonia_npz)
     small = tmp_path / "small.npz"
-    np.savez(small, **{f"{split}_{kind}": data[f"{split}_{kind}"][:n]
-                       for split, n in (("train", 300), ("val", 60), ("test", 100)) for kind in ("images", "labels")})
-    prepared = ragan.prepare_dataset(small, tmp_path / "prepared", image_size=16, channels=1, seed=0,
-                                     class_names=CLASS_NAMES, progress=False)
+    np.savez(
+        small,
+        **{
+            f"{split}_{kind}": data[f"{split}_{kind}"][:n]
+            for split, n in (("train", 300), ("val", 60), ("test", 100))
+            for kind in ("images", "labels")
+        },
+    )
+    prepared = ragan.prepare_dataset(
+        small, tmp_path / "prepared", image_size=16, channels=1, seed=0, class_names=CLASS_NAMES, progress=False
+    )
     assert prepared.image_size == 16
-    run = training.train("dcgan", data=tmp_path / "prepared", out=tmp_path / "run",
-                         config={"conditional": True, "base_filters": 8, "latent_dim": 16},
-                         train_config={"steps": 20, "batch_size": 32, "seed": 0}, progress=False)
+    run = training.train(
+        "dcgan",
+        data=tmp_path / "prepared",
+        out=tmp_path / "run",
+        config={"conditional": True, "base_filters": 8, "latent_dim": 16},
+        train_config={"steps": 20, "batch_size": 32, "seed": 0},
+        progress=False,
+    )
     ragan.generate(run, 200, tmp_path / "synthetic", format="tfrecord", seed=0, progress=False)
     # Balanced conditional output (100 per class) cannot serve f=0.5 in the real proportions
     # (about 80 : 220): that arm is left out with a note, f=0.2 runs.
-    report = ragan.evaluate(tmp_path / "prepared", tmp_path / "synthetic", out=tmp_path / "report",
-                            generator_run=run, **dict(FAST, synthetic_fractions=(0.2, 0.5)))
+    report = ragan.evaluate(
+        tmp_path / "prepared",
+        tmp_path / "synthetic",
+        out=tmp_path / "report",
+        generator_run=run,
+        **dict(FAST, synthetic_fractions=(0.2, 0.5)),
+    )
     notes = report.data["study"]["notes"]
     assert any(note.startswith("real+synthetic@0.5 left out: synthetic dataset") for note in notes), notes
     assert report.data["synthetic"]["marked_synthetic"] is True
@@ -374,8 +433,11 @@ def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch,
     import ragan.evaluation.report as report_module
     from ragan.cli.main import main
 
-    library_defaults = {name: p.default for name, p in inspect.signature(report_module.evaluate).parameters.items()
-                        if p.default is not inspect.Parameter.empty}
+    library_defaults = {
+        name: p.default
+        for name, p in inspect.signature(report_module.evaluate).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
     captured = {}
 
     def fake_evaluate(real, synthetic, **kwargs):
@@ -384,17 +446,47 @@ def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch,
 
     monkeypatch.setattr(report_module, "evaluate", fake_evaluate)
     with pytest.raises(SystemExit):
-        main(["evaluate", "--real", "r", "--synthetic", "s", "--out", "o", "--kid-subsets", "7",
-              "--diversity-pairs", "9", "--max-images", "300", "--add-per-class", "5", "--rebalance",
-              "--effect-size", "0.05"])
+        main(
+            [
+                "evaluate",
+                "--real",
+                "r",
+                "--synthetic",
+                "s",
+                "--out",
+                "o",
+                "--kid-subsets",
+                "7",
+                "--diversity-pairs",
+                "9",
+                "--max-images",
+                "300",
+                "--add-per-class",
+                "5",
+                "--rebalance",
+                "--effect-size",
+                "0.05",
+            ]
+        )
     assert captured["effect_size"] == 0.05
     assert captured["kid_subsets"] == 7 and captured["diversity_pairs"] == 9 and captured["max_images"] == 300
     assert captured["add_per_class"] == 5 and captured["rebalance"] is True
     captured.clear()
     with pytest.raises(SystemExit):
         main(["evaluate", "--real", "r", "--synthetic", "s", "--out", "o"])
-    for name in ("kid_subsets", "diversity_pairs", "max_images", "batch_size", "classifier", "epochs", "rebalance",
-                 "add_per_class", "quick", "overwrite", "effect_size"):
+    for name in (
+        "kid_subsets",
+        "diversity_pairs",
+        "max_images",
+        "batch_size",
+        "classifier",
+        "epochs",
+        "rebalance",
+        "add_per_class",
+        "quick",
+        "overwrite",
+        "effect_size",
+    ):
         assert captured[name] == library_defaults[name], name
     assert tuple(captured["seeds"]) == tuple(library_defaults["seeds"])
     assert tuple(captured["synthetic_fractions"]) == tuple(library_defaults["synthetic_fractions"])

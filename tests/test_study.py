@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ragan.errors import RaganError
-from tests.test_mix import CLASS_NAMES, write_prepared_dataset, write_pneumonia_pair
+from tests.test_mix import CLASS_NAMES, write_pneumonia_pair, write_prepared_dataset
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,9 @@ def study(pair, tmp_path_factory):
 
     real, synthetic = pair
     out = tmp_path_factory.mktemp("study_out")
-    result = classifier_study(real, synthetic, synthetic_fractions=(0.0, 0.5), seeds=(0, 1), epochs=1,
-                              batch_size=32, out=out, progress=False)
+    result = classifier_study(
+        real, synthetic, synthetic_fractions=(0.0, 0.5), seeds=(0, 1), epochs=1, batch_size=32, out=out, progress=False
+    )
     return result, out
 
 
@@ -70,11 +71,18 @@ def test_study_result_serialises_and_compares(study):
     assert data["data"]["test"] == {"num_examples": 100, "class_counts": {"normal": 43, "pneumonia": 57}}
     assert data["settings"]["seeds"] == [0, 1] and "count_matched" in data["definitions"]
     pairs = {(c["arm"], c["baseline"]) for c in data["comparisons"]["auc"]}
-    assert pairs == {("real+synthetic@0.5", "count_matched@0.5"), ("real+synthetic@0.5", "real_aug"),
-                     ("real+synthetic@0.5", "real"), ("synthetic_only", "real_aug"), ("synthetic_only", "real")}
+    assert pairs == {
+        ("real+synthetic@0.5", "count_matched@0.5"),
+        ("real+synthetic@0.5", "real_aug"),
+        ("real+synthetic@0.5", "real"),
+        ("synthetic_only", "real_aug"),
+        ("synthetic_only", "real"),
+    }
     comparison = next(c for c in data["comparisons"]["auc"] if c["baseline"] == "count_matched@0.5")
     arms = {arm.name: arm for arm in result.arms}
-    expected = [a - b for a, b in zip(arms["real+synthetic@0.5"].values("auc"), arms["count_matched@0.5"].values("auc"))]
+    expected = [
+        a - b for a, b in zip(arms["real+synthetic@0.5"].values("auc"), arms["count_matched@0.5"].values("auc"))
+    ]
     assert comparison["mean_difference"] == pytest.approx(np.mean(expected))
     assert comparison["wins"] == sum(d > 0 for d in expected)
     # The interval, its verdict and the power warning: 100 test images cannot detect 0.02 AUC.
@@ -82,7 +90,8 @@ def test_study_result_serialises_and_compares(study):
     assert comparison["verdict"] in ("helps", "no evidence either way", "hurts")
     assert comparison["num_test"] == 100 and comparison["underpowered"] is True
     assert comparison["verdict_line"].startswith(
-        f"real+synthetic@0.5 vs count_matched@0.5: {comparison['verdict']} (AUC")
+        f"real+synthetic@0.5 vs count_matched@0.5: {comparison['verdict']} (AUC"
+    )
     assert [v["arm"] for v in data["verdicts"]] == ["real+synthetic@0.5", "synthetic_only"]
     # The kept test predictions reproduce every run's AUC (the intervals are recomputable from study.json).
     from ragan.evaluation.classifier import roc_auc_one_vs_rest
@@ -104,8 +113,16 @@ def test_same_seed_gives_the_same_run(pair, study):
 
     result, _ = study
     real, synthetic = pair
-    again = classifier_study(real, synthetic, arms=["count_matched"], synthetic_fractions=(0.5,), seeds=(1,),
-                             epochs=1, batch_size=32, progress=False)
+    again = classifier_study(
+        real,
+        synthetic,
+        arms=["count_matched"],
+        synthetic_fractions=(0.5,),
+        seeds=(1,),
+        epochs=1,
+        batch_size=32,
+        progress=False,
+    )
     first = next(arm for arm in result.arms if arm.name == "count_matched@0.5").runs[1]["metrics"]
     assert again.arms[0].runs[0]["metrics"]["auc"] == pytest.approx(first["auc"], abs=1e-6)
 
@@ -125,8 +142,15 @@ def test_study_rebalance_and_per_class_arms_are_planned():
 
     plans, _ = _plan_arms(["real", "real+synthetic", "count_matched"], [0.2], 25, True, True)
     names = [plan.name for plan in plans]
-    assert names == ["real", "real+synthetic@0.2", "count_matched@0.2", "real+synthetic+25/class",
-                     "count_matched+25/class", "real+synthetic_rebalance", "count_matched_rebalance"]
+    assert names == [
+        "real",
+        "real+synthetic@0.2",
+        "count_matched@0.2",
+        "real+synthetic+25/class",
+        "count_matched+25/class",
+        "real+synthetic_rebalance",
+        "count_matched_rebalance",
+    ]
 
 
 def test_study_bad_inputs(pair, tmp_path, pneumonia_npz):
@@ -135,28 +159,32 @@ def test_study_bad_inputs(pair, tmp_path, pneumonia_npz):
     real, synthetic = pair
     data = np.load(pneumonia_npz)
     images, labels = data["train_images"][:30], data["train_labels"][:30, 0]
-    big = write_prepared_dataset(tmp_path / "big", {"train": (np.pad(images, ((0, 0), (2, 2), (2, 2))), labels)},
-                                 CLASS_NAMES, synthetic=True)
+    big = write_prepared_dataset(
+        tmp_path / "big", {"train": (np.pad(images, ((0, 0), (2, 2), (2, 2))), labels)}, CLASS_NAMES, synthetic=True
+    )
     with pytest.raises(RaganError, match=r"synthetic dataset '.*big' holds 32x32x1 images but real dataset"):
         classifier_study(real, big, seeds=(0,), epochs=1)
-    rgb = write_prepared_dataset(tmp_path / "rgb", {"train": (np.repeat(images[..., None], 3, -1), labels)},
-                                 CLASS_NAMES, synthetic=True)
+    rgb = write_prepared_dataset(
+        tmp_path / "rgb", {"train": (np.repeat(images[..., None], 3, -1), labels)}, CLASS_NAMES, synthetic=True
+    )
     with pytest.raises(RaganError, match="28x28x3 images but real dataset .* 28x28x1"):
         classifier_study(real, rgb, seeds=(0,), epochs=1)
-    tumour = write_prepared_dataset(tmp_path / "tumour", {"train": (images, labels)}, ["normal", "glioma"],
-                                    synthetic=True)
+    tumour = write_prepared_dataset(
+        tmp_path / "tumour", {"train": (images, labels)}, ["normal", "glioma"], synthetic=True
+    )
     with pytest.raises(RaganError, match=r"has classes \['glioma'\] that real dataset"):
         classifier_study(real, tumour, seeds=(0,), epochs=1)
-    empty = write_prepared_dataset(tmp_path / "empty", {"train": (images[:0], labels[:0])}, CLASS_NAMES,
-                                   synthetic=True)
+    empty = write_prepared_dataset(tmp_path / "empty", {"train": (images[:0], labels[:0])}, CLASS_NAMES, synthetic=True)
     with pytest.raises(RaganError, match="empty.* holds no images"):
         classifier_study(real, empty, seeds=(0,), epochs=1)
-    no_test = write_prepared_dataset(tmp_path / "no_test", {"train": (images, labels), "val": (images, labels)},
-                                     CLASS_NAMES)
+    no_test = write_prepared_dataset(
+        tmp_path / "no_test", {"train": (images, labels), "val": (images, labels)}, CLASS_NAMES
+    )
     with pytest.raises(RaganError, match="no 'test' split"):
         classifier_study(no_test, synthetic, seeds=(0,), epochs=1)
-    unlabelled = write_prepared_dataset(tmp_path / "unlabelled", {"train": (images, np.zeros(30))}, CLASS_NAMES,
-                                        synthetic=True, labelled=False)
+    unlabelled = write_prepared_dataset(
+        tmp_path / "unlabelled", {"train": (images, np.zeros(30))}, CLASS_NAMES, synthetic=True, labelled=False
+    )
     with pytest.raises(RaganError, match="unlabelled .* synthetic_class"):
         classifier_study(real, unlabelled, seeds=(0,), epochs=1)
     one_class = load_study_data(real, unlabelled, synthetic_class="pneumonia")
@@ -188,14 +216,34 @@ def test_per_class_and_rebalance_arms_train_with_an_efficientnet(pair, tmp_path,
     normal = np.flatnonzero(labels == 0)[:130] + 1000
     pneumonia = np.flatnonzero(labels == 1)[:30] + 1000
     chosen = np.concatenate([normal, pneumonia])
-    synthetic = write_prepared_dataset(tmp_path / "synthetic",
-                                       {"train": (data["train_images"][chosen], data["train_labels"][chosen, 0])},
-                                       CLASS_NAMES, synthetic=True)
-    result = classifier_study(real, synthetic, synthetic_fractions=(), add_per_class=20, rebalance=True, seeds=(0,),
-                              epochs=1, batch_size=32, classifier="efficientnet_b0", progress=False)
+    synthetic = write_prepared_dataset(
+        tmp_path / "synthetic",
+        {"train": (data["train_images"][chosen], data["train_labels"][chosen, 0])},
+        CLASS_NAMES,
+        synthetic=True,
+    )
+    result = classifier_study(
+        real,
+        synthetic,
+        synthetic_fractions=(),
+        add_per_class=20,
+        rebalance=True,
+        seeds=(0,),
+        epochs=1,
+        batch_size=32,
+        classifier="efficientnet_b0",
+        progress=False,
+    )
     arms = {arm.name: arm for arm in result.arms}
-    assert list(arms) == ["real", "real_aug", "real+synthetic+20/class", "count_matched+20/class",
-                          "real+synthetic_rebalance", "count_matched_rebalance", "synthetic_only"]
+    assert list(arms) == [
+        "real",
+        "real_aug",
+        "real+synthetic+20/class",
+        "count_matched+20/class",
+        "real+synthetic_rebalance",
+        "count_matched_rebalance",
+        "synthetic_only",
+    ]
     assert arms["real+synthetic+20/class"].composition == {"real": 200, "synthetic": 40, "repeated_real": 0}
     assert arms["real+synthetic+20/class"].class_counts == {"normal": 61, "pneumonia": 179}
     assert arms["count_matched+20/class"].composition == {"real": 200, "synthetic": 0, "repeated_real": 40}

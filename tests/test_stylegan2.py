@@ -18,7 +18,7 @@ from ragan.errors import RaganError
 from ragan.losses import path_length_penalty, r1_penalty
 from ragan.models import StyleGAN2, load_gan
 from ragan.models.stylegan2 import ops
-from ragan.models.stylegan2.model import resolve_preset, StyleGAN2Config
+from ragan.models.stylegan2.model import StyleGAN2Config, resolve_preset
 from ragan.models.stylegan2.networks import Conv2dLayer, Discriminator, FullyConnected, Generator
 
 tf = import_tf()
@@ -35,8 +35,14 @@ TINY = {"cfg": "small", "latent_dim": 16, "w_dim": 16, "channel_base": 128, "cha
 
 def run_cli(*args, cwd=None, timeout=900):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "ragan", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "ragan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -50,14 +56,14 @@ def np_upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0, 0, 0), gain=1.0):
     upsampled[:, ::up, ::up, :] = x
     x0, x1, y0, y1 = pad
     padded = np.pad(upsampled, [(0, 0), (max(y0, 0), max(y1, 0)), (max(x0, 0), max(x1, 0)), (0, 0)])
-    padded = padded[:, max(-y0, 0): padded.shape[1] - max(-y1, 0), max(-x0, 0): padded.shape[2] - max(-x1, 0)]
+    padded = padded[:, max(-y0, 0) : padded.shape[1] - max(-y1, 0), max(-x0, 0) : padded.shape[2] - max(-x1, 0)]
     flipped = kernel[::-1, ::-1] * gain
     kh, kw = kernel.shape
     out_h, out_w = padded.shape[1] - kh + 1, padded.shape[2] - kw + 1
     out = np.zeros((n, out_h, out_w, c), np.float64)
     for i in range(kh):
         for j in range(kw):
-            out += flipped[i, j] * padded[:, i: i + out_h, j: j + out_w, :]
+            out += flipped[i, j] * padded[:, i : i + out_h, j : j + out_w, :]
     return out[:, ::down, ::down, :]
 
 
@@ -69,7 +75,7 @@ def np_correlate(x, weight, padding):
     out = np.zeros((n, h + 2 * padding - kh + 1, w + 2 * padding - kw + 1, weight.shape[-1]))
     for i in range(kh):
         for j in range(kw):
-            out += np.einsum("nhwi,nio->nhwo", padded[:, i: i + out.shape[1], j: j + out.shape[2]], weight[:, i, j])
+            out += np.einsum("nhwi,nio->nhwo", padded[:, i : i + out.shape[1], j : j + out.shape[2]], weight[:, i, j])
     return out
 
 
@@ -89,8 +95,10 @@ def test_fir_filter_is_the_normalised_outer_product():
     assert kernel.sum() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("up,down,pad,gain", [(1, 1, (1, 2, 1, 2), 1.0), (2, 1, (2, 1, 2, 1), 4.0),
-                                              (1, 2, (1, 1, 1, 1), 1.0), (1, 1, (-1, 2, 0, -1), 2.0)])
+@pytest.mark.parametrize(
+    "up,down,pad,gain",
+    [(1, 1, (1, 2, 1, 2), 1.0), (2, 1, (2, 1, 2, 1), 4.0), (1, 2, (1, 1, 1, 1), 1.0), (1, 1, (-1, 2, 0, -1), 2.0)],
+)
 def test_upfirdn2d_matches_the_numpy_definition(up, down, pad, gain):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 8, 8, 3)).astype(np.float32)
@@ -116,8 +124,9 @@ def test_modulated_convolution_matches_per_sample_weights(demodulate):
     x = rng.normal(size=(3, 6, 6, 4)).astype(np.float32)
     weight = rng.normal(size=(3, 3, 4, 5)).astype(np.float32)
     styles = rng.normal(size=(3, 4)).astype(np.float32) + 1.0
-    got = ops.modulated_conv2d(tf.constant(x), tf.constant(weight), tf.constant(styles), demodulate=demodulate,
-                               padding=1).numpy()
+    got = ops.modulated_conv2d(
+        tf.constant(x), tf.constant(weight), tf.constant(styles), demodulate=demodulate, padding=1
+    ).numpy()
     np.testing.assert_allclose(got, np_modulated_conv(x, weight, styles, demodulate), rtol=1e-4, atol=1e-4)
 
 
@@ -135,14 +144,21 @@ def test_upsampling_modulated_convolution_is_transposed_convolution_then_filter(
     x = rng.normal(size=(2, 4, 4, 3)).astype(np.float32)
     weight = rng.normal(size=(3, 3, 3, 2)).astype(np.float32)
     styles = np.ones((2, 3), np.float32)
-    got = ops.modulated_conv2d(tf.constant(x), tf.constant(weight), tf.constant(styles), demodulate=False, up=2,
-                               kernel=ops.setup_filter(), padding=1).numpy()
+    got = ops.modulated_conv2d(
+        tf.constant(x),
+        tf.constant(weight),
+        tf.constant(styles),
+        demodulate=False,
+        up=2,
+        kernel=ops.setup_filter(),
+        padding=1,
+    ).numpy()
     # Reference: scatter each input pixel's kernel onto the 2x grid (a transposed convolution),
     # then the FIR filter with gain 4 and padding 1, as the official conv2d_resample does.
     full = np.zeros((2, 9, 9, 2))
     for i in range(4):
         for j in range(4):
-            full[:, 2 * i: 2 * i + 3, 2 * j: 2 * j + 3] += np.einsum("ni,hwio->nhwo", x[:, i, j], weight)
+            full[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] += np.einsum("ni,hwio->nhwo", x[:, i, j], weight)
     expected = np_upfirdn2d(full, ops.setup_filter(), pad=(1, 1, 1, 1), gain=4.0)
     assert got.shape == (2, 8, 8, 2)
     np.testing.assert_allclose(got, expected, atol=1e-4)
@@ -156,14 +172,16 @@ def test_equalised_learning_rate_scales_weights_at_run_time():
     dense.weight.assign(weight)
     dense.bias.assign(np.array([1.0, 2.0, 3.0], np.float32))
     x = np.ones((2, 8), np.float32)
-    np.testing.assert_allclose(dense(x).numpy(), x @ (weight * 0.01 / np.sqrt(8)) + 0.01 * np.array([1, 2, 3]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        dense(x).numpy(), x @ (weight * 0.01 / np.sqrt(8)) + 0.01 * np.array([1, 2, 3]), rtol=1e-5
+    )
     conv = Conv2dLayer(4, 2, 3)
     kernel = np.random.default_rng(5).normal(size=(3, 3, 4, 2)).astype(np.float32)
     conv.weight.assign(kernel)
     image = np.random.default_rng(6).normal(size=(1, 5, 5, 4)).astype(np.float32)
-    np.testing.assert_allclose(conv(image).numpy(), np_correlate(image, (kernel / np.sqrt(36))[None], 1), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        conv(image).numpy(), np_correlate(image, (kernel / np.sqrt(36))[None], 1), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_minibatch_stddev_appends_the_group_standard_deviation():
@@ -213,11 +231,23 @@ def _count(network) -> int:
     return sum(int(np.prod(v.shape)) for v in network.trainable_weights)
 
 
-@pytest.mark.parametrize("resolution,channels,classes,mapping,base,g_params,d_params", OFFICIAL_COUNTS,
-                         ids=[f"{r[0]}px-{r[1]}ch-{r[2]}cls-map{r[3]}" for r in OFFICIAL_COUNTS])
+@pytest.mark.parametrize(
+    "resolution,channels,classes,mapping,base,g_params,d_params",
+    OFFICIAL_COUNTS,
+    ids=[f"{r[0]}px-{r[1]}ch-{r[2]}cls-map{r[3]}" for r in OFFICIAL_COUNTS],
+)
 def test_parameter_counts_equal_the_official_ones(resolution, channels, classes, mapping, base, g_params, d_params):
-    generator = Generator(512, 512, resolution, channels, classes, mapping_layers=mapping, channel_base=base,
-                          channel_max=512, conv_clamp=256)
+    generator = Generator(
+        512,
+        512,
+        resolution,
+        channels,
+        classes,
+        mapping_layers=mapping,
+        channel_base=base,
+        channel_max=512,
+        conv_clamp=256,
+    )
     discriminator = Discriminator(resolution, channels, classes, channel_base=base, channel_max=512, conv_clamp=256)
     assert (_count(generator), _count(discriminator)) == (g_params, d_params)
 
@@ -268,8 +298,9 @@ def test_imported_official_networks_reproduce_the_official_outputs(name):
 # The model
 # ----------------------------------------------------------------------------------------------
 def tiny(image_size=16, channels=1, num_classes=0, seed=0, **overrides):
-    return StyleGAN2({**TINY, **overrides}, image_size=image_size, channels=channels, num_classes=num_classes,
-                     seed=seed)
+    return StyleGAN2(
+        {**TINY, **overrides}, image_size=image_size, channels=channels, num_classes=num_classes, seed=seed
+    )
 
 
 def dataset(n=16, image_size=16, channels=1, labels=False, batch=8):
@@ -342,8 +373,9 @@ def test_keras_round_trip(tmp_path):
     loaded = load_gan(tmp_path / "sg2.keras")
     assert isinstance(loaded, StyleGAN2) and loaded.config == gan.config
     for use_ema in (True, False):
-        np.testing.assert_array_equal(loaded.generate(4, labels=1, seed=2, use_ema=use_ema),
-                                      gan.generate(4, labels=1, seed=2, use_ema=use_ema))
+        np.testing.assert_array_equal(
+            loaded.generate(4, labels=1, seed=2, use_ema=use_ema), gan.generate(4, labels=1, seed=2, use_ema=use_ema)
+        )
     probe = gan.generate(4, labels=0, seed=3)
     np.testing.assert_array_equal(loaded.discriminate(probe, [0] * 4), gan.discriminate(probe, [0] * 4))
     assert float(loaded.augment_probability.numpy()) == pytest.approx(0.3)
@@ -430,12 +462,14 @@ def test_rgb_network_imported_as_greyscale_keeps_its_grey_output():
     assert info["channels_in_file"] == 3 and grey.channels == 1
     z = rgb.generation_latents(3, seed=0)
     colour = rgb.generate(latents=z, labels=[0, 1, 2], clip=False)
-    np.testing.assert_allclose(grey.generate(latents=z, labels=[0, 1, 2], clip=False)[..., 0],
-                               colour.mean(axis=-1), atol=1e-4)
+    np.testing.assert_allclose(
+        grey.generate(latents=z, labels=[0, 1, 2], clip=False)[..., 0], colour.mean(axis=-1), atol=1e-4
+    )
     # D of a grey image equals the RGB D of the same image repeated over the colours.
     probe = np.clip(colour.mean(axis=-1, keepdims=True), -1, 1)
-    np.testing.assert_allclose(grey.discriminate(probe, [0, 1, 2]), rgb.discriminate(np.repeat(probe, 3, -1), [0, 1, 2]),
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        grey.discriminate(probe, [0, 1, 2]), rgb.discriminate(np.repeat(probe, 3, -1), [0, 1, 2]), atol=1e-3
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -454,10 +488,36 @@ def test_cli_trains_on_the_bundled_sample_and_generates(tmp_path):
     result = run_cli("prepare", "sample:pneumoniamnist", "--out", prepared, "--image-size", "32", "--quiet")
     assert result.returncode == 0, result.stderr
     run = tmp_path / "run"
-    result = run_cli("train", "stylegan2", "--data", prepared, "--out", run, "--cfg", "small", "--channel-max", "32",
-                     "--latent-dim", "32", "--w-dim", "32", "--conditional", "true", "--steps", "4",
-                     "--batch-size", "8", "--log-every", "2", "--augment", "ada", "--augment-p", "0.5",
-                     "--ada-kimg", "10")
+    result = run_cli(
+        "train",
+        "stylegan2",
+        "--data",
+        prepared,
+        "--out",
+        run,
+        "--cfg",
+        "small",
+        "--channel-max",
+        "32",
+        "--latent-dim",
+        "32",
+        "--w-dim",
+        "32",
+        "--conditional",
+        "true",
+        "--steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--log-every",
+        "2",
+        "--augment",
+        "ada",
+        "--augment-p",
+        "0.5",
+        "--ada-kimg",
+        "10",
+    )
     assert result.returncode == 0, result.stderr
     assert "augment_p" in result.stdout + result.stderr
     assert (run / "model.keras").is_file() and list((run / "samples").glob("grid-*.png"))
@@ -467,8 +527,21 @@ def test_cli_trains_on_the_bundled_sample_and_generates(tmp_path):
     # ADA moved p once (after 4 steps of 8 images) by 32 / (ada_kimg * 1000).
     assert gan.conditional and abs(abs(float(gan.augment_probability.numpy()) - 0.5) - 32 / 10_000) < 1e-6
     out = tmp_path / "synthetic"
-    result = run_cli("generate", run, "--n", "6", "--out", out, "--truncation", "0.7", "--noise-mode", "random",
-                     "--seed", "2", "--quiet")
+    result = run_cli(
+        "generate",
+        run,
+        "--n",
+        "6",
+        "--out",
+        out,
+        "--truncation",
+        "0.7",
+        "--noise-mode",
+        "random",
+        "--seed",
+        "2",
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     assert len(list(out.rglob("*.png"))) == 6
 
@@ -494,8 +567,22 @@ def test_cli_imports_a_pickle_generates_and_fine_tunes_from_it(tmp_path):
     run = tmp_path / "finetune"
     uncond = FIXTURES / "sg2ada-32px-gray-uncond.pkl"
     # The model takes the network's architecture (z/w 64, 2 mapping layers, widths) from the pickle.
-    args = ["train", "stylegan2", "--data", data, "--init-from", uncond, "--freeze-d", "2", "--steps", "2",
-            "--batch-size", "4", "--augment", "none"]
+    args = [
+        "train",
+        "stylegan2",
+        "--data",
+        data,
+        "--init-from",
+        uncond,
+        "--freeze-d",
+        "2",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--augment",
+        "none",
+    ]
     result = run_cli(*args, "--out", run)
     assert result.returncode == 0, result.stderr
     assert "none skipped" in result.stdout + result.stderr
@@ -515,9 +602,10 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from ragan.models import StyleGAN2
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
-    gan = StyleGAN2({"cfg": "small", "latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16,
-                     "augment": "ada", "augment_p": 0.5, "ada_kimg": 10, "r1_interval": 2, "pl_interval": 2, "conditional": True},
-                    image_size=16, num_classes=2)
+    config = {"cfg": "small", "latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16,
+              "augment": "ada", "augment_p": 0.5, "ada_kimg": 10, "r1_interval": 2, "pl_interval": 2,
+              "conditional": True}
+    gan = StyleGAN2(config, image_size=16, num_classes=2)
     gan.compile()
 images = np.random.default_rng(0).uniform(-1, 1, (40, 16, 16, 1)).astype("float32")
 labels = (np.arange(40) % 2).astype("int32")
@@ -534,8 +622,13 @@ print("steps", int(gan.step_counter.numpy()), "g_updates", int(gan.g_optimizer.i
 def test_trains_under_mirrored_strategy_with_lazy_regularisation_and_ada(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     words = result.stdout.split()
     values = dict(zip(words[::2], words[1::2]))

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_fixtures import tiny_prepared  # noqa: F401 (fixture)
 
 import ragan
 from ragan.cli.main import main
 from ragan.tracking import RunTracker, default_tracking_uri, resolve_tracking_uri, ui_command
-from training_fixtures import tiny_prepared  # noqa: F401 (fixture)
 
 TINY_MODEL = {"latent_dim": 16, "base_filters": 8, "conditional": True}
 TINY_TRAINING = {"batch_size": 8, "steps": 6, "log_every": 2, "checkpoint_every": 2, "sample_every": 4}
@@ -44,10 +44,25 @@ class MlflowServer:
         directory = self.directory
         self.log = open(directory / "server.log", "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", "1", "--backend-store-uri", f"sqlite:///{directory / 'server.db'}",
-             "--default-artifact-root", str(directory / "artifacts")],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{directory / 'server.db'}",
+                "--default-artifact-root",
+                str(directory / "artifacts"),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -82,8 +97,14 @@ def test_training_run_is_recorded_on_the_server(mlflow_server, tiny_prepared, tm
     from mlflow import MlflowClient
 
     run = ragan.train(
-        "dcgan", data=tiny_prepared, out=tmp_path / "run", config=TINY_MODEL, tracking_uri=mlflow_server.uri,
-        experiment="tracking-test", progress=False, **TINY_TRAINING,
+        "dcgan",
+        data=tiny_prepared,
+        out=tmp_path / "run",
+        config=TINY_MODEL,
+        tracking_uri=mlflow_server.uri,
+        experiment="tracking-test",
+        progress=False,
+        **TINY_TRAINING,
     )
     info = json.loads((run / "run.json").read_text())["mlflow"]
     assert info["tracking_uri"] == mlflow_server.uri and info["failure"] is None
@@ -111,16 +132,29 @@ def test_training_run_is_recorded_on_the_server(mlflow_server, tiny_prepared, tm
     assert ragan.load_generator(f"runs:/{info['run_id']}/model").class_names == ["disc", "bar"]
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     out = tmp_path / "from_mlflow"
-    assert main(["generate", f"runs:/{info['run_id']}/model", "--tracking-uri", mlflow_server.uri, "--n", "4",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                f"runs:/{info['run_id']}/model",
+                "--tracking-uri",
+                mlflow_server.uri,
+                "--n",
+                "4",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert len(list(out.rglob("*.png"))) == 4
     # No local store was created when a server was given.
     assert not (run / "mlflow.db").exists()
 
 
 @pytest.mark.slow
-def test_server_lost_mid_run_warns_and_training_finishes(mlflow_server, tiny_prepared, tmp_path, capfd,
-                                                         monkeypatch):
+def test_server_lost_mid_run_warns_and_training_finishes(mlflow_server, tiny_prepared, tmp_path, capfd, monkeypatch):
     from ragan._tf import import_keras
 
     monkeypatch.setattr("ragan.tracking.RECONNECT_TIMEOUT", 3.0)  # the server never comes back here
@@ -132,8 +166,14 @@ def test_server_lost_mid_run_warns_and_training_finishes(mlflow_server, tiny_pre
 
     started = time.monotonic()
     run = ragan.train(
-        "dcgan", data=tiny_prepared, out=tmp_path / "run", config=TINY_MODEL, tracking_uri=mlflow_server.uri,
-        progress=False, callbacks=[KillServerAfterFirstTick()], **TINY_TRAINING,
+        "dcgan",
+        data=tiny_prepared,
+        out=tmp_path / "run",
+        config=TINY_MODEL,
+        tracking_uri=mlflow_server.uri,
+        progress=False,
+        callbacks=[KillServerAfterFirstTick()],
+        **TINY_TRAINING,
     )
     assert time.monotonic() - started < 120
     info = json.loads((run / "run.json").read_text())
@@ -162,8 +202,14 @@ def test_server_stopped_and_restarted_mid_run_receives_every_tick(mlflow_server,
                 mlflow_server.start()
 
     run = ragan.train(
-        "dcgan", data=tiny_prepared, out=tmp_path / "run", config=TINY_MODEL, tracking_uri=mlflow_server.uri,
-        progress=False, callbacks=[StopAfterTick1RestartAfterTick3()], **{**TINY_TRAINING, "steps": 8},
+        "dcgan",
+        data=tiny_prepared,
+        out=tmp_path / "run",
+        config=TINY_MODEL,
+        tracking_uri=mlflow_server.uri,
+        progress=False,
+        callbacks=[StopAfterTick1RestartAfterTick3()],
+        **{**TINY_TRAINING, "steps": 8},
     )
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "finished" and info["mlflow"]["failure"] is None
@@ -181,8 +227,13 @@ def test_server_stopped_and_restarted_mid_run_receives_every_tick(mlflow_server,
 def test_unreachable_server_from_the_start(tiny_prepared, tmp_path, capfd):
     uri = f"http://127.0.0.1:{free_port()}"
     run = ragan.train(
-        "dcgan", data=tiny_prepared, out=tmp_path / "run", config=TINY_MODEL, tracking_uri=uri,
-        progress=False, **{**TINY_TRAINING, "steps": 2},
+        "dcgan",
+        data=tiny_prepared,
+        out=tmp_path / "run",
+        config=TINY_MODEL,
+        tracking_uri=uri,
+        progress=False,
+        **{**TINY_TRAINING, "steps": 2},
     )
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
     err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from training_fixtures import checkpoint_arrays, make_prepared, tiny_images, tiny_prepared  # noqa: F401 (fixture)
 
 import ragan
 from ragan.cli.main import main
 from ragan.errors import RaganError
 from ragan.training.checkpoint import CheckpointManager
 from ragan.training.config import TrainConfig
-from training_fixtures import checkpoint_arrays, make_prepared, tiny_images, tiny_prepared  # noqa: F401 (fixture)
 
 TINY_MODEL = {"latent_dim": 16, "base_filters": 8, "conditional": True}
 TINY_TRAINING = {"batch_size": 8, "log_every": 2, "checkpoint_every": 2, "sample_every": 4}
@@ -131,9 +131,17 @@ def test_mlflow_tags_are_on_the_run_while_it_trains(tiny_prepared, tmp_path):
                     return
                 time.sleep(0.1)
 
-    ragan.train("dcgan", data=tiny_prepared, out=out, config=TINY_MODEL, steps=4, callbacks=[ReadTags()],
-                mlflow_tags={"mlflow.parentRunId": "0" * 32, "team": "radiology"}, progress=False,
-                **TINY_TRAINING)
+    ragan.train(
+        "dcgan",
+        data=tiny_prepared,
+        out=out,
+        config=TINY_MODEL,
+        steps=4,
+        callbacks=[ReadTags()],
+        mlflow_tags={"mlflow.parentRunId": "0" * 32, "team": "radiology"},
+        progress=False,
+        **TINY_TRAINING,
+    )
     assert seen and seen[0][0] == "RUNNING"
     assert seen[0][1]["mlflow.parentRunId"] == "0" * 32 and seen[0][1]["team"] == "radiology"
 
@@ -179,9 +187,22 @@ def test_existing_run_needs_resume(finished_run, tiny_prepared):
 def test_kill_9_then_resume_reaches_the_uninterrupted_result(tiny_prepared, tmp_path):
     steps = 40
     flags = [
-        "--latent-dim", "16", "--base-filters", "8", "--conditional", "true",
-        "--batch-size", "8", "--log-every", "2", "--checkpoint-every", "2", "--sample-every", "1000",
-        "--steps", str(steps),
+        "--latent-dim",
+        "16",
+        "--base-filters",
+        "8",
+        "--conditional",
+        "true",
+        "--batch-size",
+        "8",
+        "--log-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--sample-every",
+        "1000",
+        "--steps",
+        str(steps),
     ]
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "ragan", "train", "dcgan", "--data", str(tiny_prepared), "--out", str(out), *flags]
@@ -210,8 +231,16 @@ def test_kill_9_then_resume_reaches_the_uninterrupted_result(tiny_prepared, tmp_
 
     # The same run without interruption, in this process: identical weights and optimizer state.
     straight = ragan.train(
-        "dcgan", data=tiny_prepared, out=tmp_path / "straight", config=TINY_MODEL, progress=False,
-        steps=steps, batch_size=8, log_every=2, checkpoint_every=2, sample_every=1000,
+        "dcgan",
+        data=tiny_prepared,
+        out=tmp_path / "straight",
+        config=TINY_MODEL,
+        progress=False,
+        steps=steps,
+        batch_size=8,
+        log_every=2,
+        checkpoint_every=2,
+        sample_every=1000,
     )
     final = f"checkpoints/ckpt-{steps:09d}.npz"
     assert max_difference(straight / final, out / final) == 0.0
@@ -231,8 +260,14 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_prepared, tmp_
     out = tmp_path / "diverged"
     with pytest.raises(ragan.training.TrainingDiverged) as caught:
         ragan.train(
-            "dcgan", data=tiny_prepared, out=out, config=TINY_MODEL, steps=10, progress=False,
-            callbacks=[PoisonAtStep3()], **{**TINY_TRAINING, "log_every": 1, "checkpoint_every": 2},
+            "dcgan",
+            data=tiny_prepared,
+            out=out,
+            config=TINY_MODEL,
+            steps=10,
+            progress=False,
+            callbacks=[PoisonAtStep3()],
+            **{**TINY_TRAINING, "log_every": 1, "checkpoint_every": 2},
         )
     message = str(caught.value)
     assert "\n" not in message and "d_loss=nan at step 4" in message and "ckpt-000000002.npz (step 2)" in message
@@ -246,10 +281,33 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_prepared, tmp_
 @pytest.mark.slow
 def test_diverging_cli_run_exits_nonzero_with_one_line(tiny_prepared, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "ragan", "train", "dcgan", "--data", str(tiny_prepared), "--out", str(tmp_path / "r"),
-         "--latent-dim", "16", "--base-filters", "8", "--g-learning-rate", "1e30", "--d-learning-rate", "1e30",
-         "--batch-size", "8", "--steps", "4", "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "ragan",
+            "train",
+            "dcgan",
+            "--data",
+            str(tiny_prepared),
+            "--out",
+            str(tmp_path / "r"),
+            "--latent-dim",
+            "16",
+            "--base-filters",
+            "8",
+            "--g-learning-rate",
+            "1e30",
+            "--d-learning-rate",
+            "1e30",
+            "--batch-size",
+            "8",
+            "--steps",
+            "4",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -271,11 +329,20 @@ def test_init_from_loads_matching_layers_and_reports_the_rest(finished_run, tmp_
             seen["embedding"] = self.model.generator.get_layer("project_bn_class_scale").get_weights()[0].shape
 
     ragan.train(
-        "dcgan", data=three_classes, out=tmp_path / "transfer", config=TINY_MODEL, init_from=source_run,
-        steps=2, callbacks=[RecordStart()], **TINY_TRAINING,
+        "dcgan",
+        data=three_classes,
+        out=tmp_path / "transfer",
+        config=TINY_MODEL,
+        init_from=source_run,
+        steps=2,
+        callbacks=[RecordStart()],
+        **TINY_TRAINING,
     )
     printed = capsys.readouterr().out
-    assert "skipped" in printed and "generator/project_bn_class_scale (shape (3, 16) here, (2, 16) in the source)" in printed
+    assert (
+        "skipped" in printed
+        and "generator/project_bn_class_scale (shape (3, 16) here, (2, 16) in the source)" in printed
+    )
     assert "discriminator/class_embedding" in printed
     for got, expected in zip(seen["up_8"], source.generator.get_layer("up_8").get_weights()):
         np.testing.assert_array_equal(got, expected)
@@ -318,8 +385,19 @@ def test_cli_help_lists_model_hyperparameters_and_training_options(capsys):
         main(["train", "dcgan", "--help"])
     assert exited.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--latent-dim", "--real-label-smoothing", "--conditional", "--kimg", "--checkpoint-every",
-                 "--mixed-precision", "--distribution", "--resume", "--init-from", "--tracking-uri", "--dry-run"):
+    for flag in (
+        "--latent-dim",
+        "--real-label-smoothing",
+        "--conditional",
+        "--kimg",
+        "--checkpoint-every",
+        "--mixed-precision",
+        "--distribution",
+        "--resume",
+        "--init-from",
+        "--tracking-uri",
+        "--dry-run",
+    ):
         assert flag in text, flag
     assert "dcgan hyperparameters" in text and "training options" in text
 
@@ -327,8 +405,21 @@ def test_cli_help_lists_model_hyperparameters_and_training_options(capsys):
 def test_cli_dry_run_merges_file_and_flags(tiny_prepared, tmp_path, capsys):
     config_file = tmp_path / "run.yaml"
     config_file.write_text("model:\n  latent_dim: 32\n  ema_decay: 0\ntraining:\n  kimg: 3\n  batch_size: 16\n")
-    code = main(["train", "dcgan", "--data", str(tiny_prepared), "--out", str(tmp_path / "r"),
-                 "--config", str(config_file), "--latent-dim", "48", "--dry-run"])
+    code = main(
+        [
+            "train",
+            "dcgan",
+            "--data",
+            str(tiny_prepared),
+            "--out",
+            str(tmp_path / "r"),
+            "--config",
+            str(config_file),
+            "--latent-dim",
+            "48",
+            "--dry-run",
+        ]
+    )
     assert code == 0
     resolved = json.loads(capsys.readouterr().out)
     assert resolved["model_config"]["latent_dim"] == 48  # the flag beats the file

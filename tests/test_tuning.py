@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_fixtures import tiny_images, tiny_prepared  # noqa: F401  (pytest fixture)
 
 from ragan.cli.main import main
 from ragan.data.manifest import Manifest, SplitInfo, shard_name
 from ragan.data.tfrecord import ShardWriter
 from ragan.errors import RaganError
-from training_fixtures import tiny_images, tiny_prepared  # noqa: F401  (pytest fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 # Fixed hyperparameters that keep every trial tiny; each test leaves something to search.
@@ -30,8 +30,9 @@ TINY = {"base_filters": 8, "latent_dim": 16, "batch_size": 16, "log_every": 5, "
 TRIAL_KIMG = 0.08  # 5 steps of 16 images
 
 
-def make_study_data(directory: Path, *, train: int = 64, held_out: int = 32, split: str = "val",
-                    labelled: bool = True) -> Path:
+def make_study_data(
+    directory: Path, *, train: int = 64, held_out: int = 32, split: str = "val", labelled: bool = True
+) -> Path:
     """A prepared dataset with a ``train`` and a held-out split, written with the real writer."""
     directory.mkdir(parents=True, exist_ok=True)
     images, labels = tiny_images(train + held_out)
@@ -44,7 +45,12 @@ def make_study_data(directory: Path, *, train: int = 64, held_out: int = 32, spl
         counts = {c: int(np.sum(labels[part] == k)) for k, c in enumerate(class_names)}
         splits[name] = SplitInfo(num_examples=len(labels[part]), class_counts=counts, shards=[writer.info()])
     Manifest(
-        image_size=16, channels=1, dtype="uint8", class_names=class_names, labelled=labelled, splits=splits,
+        image_size=16,
+        channels=1,
+        dtype="uint8",
+        class_names=class_names,
+        labelled=labelled,
+        splits=splits,
         source={"kind": "test", "path": "tiny_images"},
         sources=[{"path": f"tiny[{i}]", "sha256": "0" * 64} for i in range(len(images))],
     ).write(directory)
@@ -115,14 +121,17 @@ def test_search_space_fix_narrow_widen_and_choices():
     from ragan.config import Float
     from ragan.tuning.hypermodel import build_search_space
 
-    space = build_search_space("dcgan", {
-        "latent_dim": 64,                                        # fixed
-        "g_learning_rate": [1e-4, 5e-4],                          # narrowed, keeps log sampling
-        "beta_1": [0.5],                                          # a declared choice, narrowed
-        "ema_decay": {"min": 0.99, "max": 0.999},                 # not declared: a user range
-        "d-learning-rate": {"choices": [1e-4, 3e-4]},             # a float as a choice
-        "batch_size": 16,                                         # a training option, fixed
-    })
+    space = build_search_space(
+        "dcgan",
+        {
+            "latent_dim": 64,  # fixed
+            "g_learning_rate": [1e-4, 5e-4],  # narrowed, keeps log sampling
+            "beta_1": [0.5],  # a declared choice, narrowed
+            "ema_decay": {"min": 0.99, "max": 0.999},  # not declared: a user range
+            "d-learning-rate": {"choices": [1e-4, 3e-4]},  # a float as a choice
+            "batch_size": 16,  # a training option, fixed
+        },
+    )
     by_name = {d.name: d for d in space.dimensions}
     assert by_name["latent_dim"].origin == "fixed" and by_name["latent_dim"].value == 64
     assert by_name["g_learning_rate"].range == Float(1e-4, 5e-4, sampling="log")
@@ -153,8 +162,17 @@ def test_search_space_fix_narrow_widen_and_choices():
         ({"ema_decay": [0.9, 0.99]}, "ambiguous"),
         ({"ema_decay": {"min": 0.9}}, "a range is written"),
         ({"augment": {"min": 1, "max": 2}}, "only int and float"),
-        ({"latent_dim": 64, "base_filters": 8, "g_learning_rate": 1e-4, "d_learning_rate": 1e-4,
-          "beta_1": 0.5, "batch_size": 16}, "every hyperparameter of the study is fixed"),
+        (
+            {
+                "latent_dim": 64,
+                "base_filters": 8,
+                "g_learning_rate": 1e-4,
+                "d_learning_rate": 1e-4,
+                "beta_1": 0.5,
+                "batch_size": 16,
+            },
+            "every hyperparameter of the study is fixed",
+        ),
     ],
 )
 def test_search_space_errors_are_one_line(search, message):
@@ -172,13 +190,27 @@ def test_search_file_then_flags(tmp_path):
 
     search_file = tmp_path / "search.yaml"
     search_file.write_text("latent_dim: 64\ng_learning_rate: [0.0001, 0.0005]\nd_steps: {choices: [1, 2]}\n")
-    argv = ["tune", "dcgan", "--data", "d", "--out", "o", "--search", str(search_file),
-            "--set", "latent_dim=128", "base_filters=32", "--range", "ema_decay=0.99,0.9999,log",
-            "--choices", "beta_1=0.0"]
+    argv = [
+        "tune",
+        "dcgan",
+        "--data",
+        "d",
+        "--out",
+        "o",
+        "--search",
+        str(search_file),
+        "--set",
+        "latent_dim=128",
+        "base_filters=32",
+        "--range",
+        "ema_decay=0.99,0.9999,log",
+        "--choices",
+        "beta_1=0.0",
+    ]
     args = build_parser(argv).parse_args(argv)
     spec = search_from_args(args)
     space = {d.name: d for d in build_search_space("dcgan", spec).dimensions}
-    assert space["latent_dim"].value == 128          # the flag wins over the file
+    assert space["latent_dim"].value == 128  # the flag wins over the file
     assert space["base_filters"].value == 32
     assert space["g_learning_rate"].describe() == "log 0.0001..0.0005"
     assert space["d_steps"].range.values == (1, 2)
@@ -201,17 +233,48 @@ def test_cli_help_shows_the_declared_search_space(capsys):
 
 
 def test_cli_unknown_hyperparameter_is_one_line_error(study_data, tmp_path, capsys):
-    code, out, err = _run_cli(["tune", "dcgan", "--data", str(study_data), "--out", str(tmp_path / "s"),
-                               "--set", "latent_dm=64", "--dry-run"], capsys)
+    code, out, err = _run_cli(
+        [
+            "tune",
+            "dcgan",
+            "--data",
+            str(study_data),
+            "--out",
+            str(tmp_path / "s"),
+            "--set",
+            "latent_dm=64",
+            "--dry-run",
+        ],
+        capsys,
+    )
     assert code == 2
     assert err.count("\n") == 1 and "Did you mean 'latent_dim'" in err
     assert not (tmp_path / "s").exists()
 
 
 def test_cli_dry_run_prints_the_resolved_study(study_data, tmp_path, capsys):
-    code, out, err = _run_cli(["tune", "dcgan", "--data", str(study_data), "--out", str(tmp_path / "s"),
-                               "--tuner", "hyperband", "--max-kimg", "0.9", "--factor", "3",
-                               "--range", "g_learning_rate=1e-4,2e-4", "--set", "batch_size=16", "--dry-run"], capsys)
+    code, out, err = _run_cli(
+        [
+            "tune",
+            "dcgan",
+            "--data",
+            str(study_data),
+            "--out",
+            str(tmp_path / "s"),
+            "--tuner",
+            "hyperband",
+            "--max-kimg",
+            "0.9",
+            "--factor",
+            "3",
+            "--range",
+            "g_learning_rate=1e-4,2e-4",
+            "--set",
+            "batch_size=16",
+            "--dry-run",
+        ],
+        capsys,
+    )
     assert code == 0, err
     described = json.loads(out)
     assert described["tuner"] == "hyperband"
@@ -279,13 +342,29 @@ def test_summary_files(tmp_path):
     from ragan.tuning.tuner import write_summary
 
     rows = [
-        {"trial_id": str(i), "status": status, "value": value, "std": None, "extractor": "pixels_16x16",
-         "kimg": 0.08, "steps": 5, "seconds": 1.0, "continued_from": None, "tuner_id": "tuner0", "attempts": 1,
-         "mlflow_run_id": None, "hyperparameters": {"g_learning_rate": lr}, "message": message}
-        for i, (status, value, lr, message) in enumerate([
-            ("COMPLETED", 0.3, 1e-4, ""), ("FAILED", None, 1e30, "training diverged: g_loss=nan"),
-            ("COMPLETED", 0.1, 2e-4, ""),
-        ])
+        {
+            "trial_id": str(i),
+            "status": status,
+            "value": value,
+            "std": None,
+            "extractor": "pixels_16x16",
+            "kimg": 0.08,
+            "steps": 5,
+            "seconds": 1.0,
+            "continued_from": None,
+            "tuner_id": "tuner0",
+            "attempts": 1,
+            "mlflow_run_id": None,
+            "hyperparameters": {"g_learning_rate": lr},
+            "message": message,
+        }
+        for i, (status, value, lr, message) in enumerate(
+            [
+                ("COMPLETED", 0.3, 1e-4, ""),
+                ("FAILED", None, 1e30, "training diverged: g_loss=nan"),
+                ("COMPLETED", 0.1, 2e-4, ""),
+            ]
+        )
     ]
     paths = write_summary(tmp_path, rows, "kid")
     assert [p.name for p in paths] == ["trials.csv", "trials.md", "trials.png"]
@@ -313,8 +392,15 @@ def test_random_study_records_failed_trial_exports_best_and_nests_mlflow_runs(st
     out = tmp_path / "study"
     # Two values: the search space is exhausted after two trials, one of which diverges (NaN).
     search = {**TINY, "d_learning_rate": 2e-4, "g_learning_rate": {"choices": [2e-4, 1e30]}}
-    arguments = dict(tuner="random", max_trials=4, kimg_per_trial=TRIAL_KIMG, search=search,
-                     classifier_epochs=2, objective_images=32, progress=False)
+    arguments = dict(
+        tuner="random",
+        max_trials=4,
+        kimg_per_trial=TRIAL_KIMG,
+        search=search,
+        classifier_epochs=2,
+        objective_images=32,
+        progress=False,
+    )
     result = ragan.tune("dcgan", study_data, out, **arguments)
 
     assert len(result.trials) == 2
@@ -348,13 +434,16 @@ def test_random_study_records_failed_trial_exports_best_and_nests_mlflow_runs(st
     study = json.loads((out / "study.json").read_text())
     runs, client = _mlflow_runs(study["mlflow"]["tracking_uri"])
     study_run_id = study["mlflow"]["run_id"]
-    children = {r.data.tags.get("ragan.trial_id"): r for r in runs.values()
-                if r.data.tags.get("mlflow.parentRunId") == study_run_id}
+    children = {
+        r.data.tags.get("ragan.trial_id"): r
+        for r in runs.values()
+        if r.data.tags.get("mlflow.parentRunId") == study_run_id
+    }
     assert set(children) == {t["trial_id"] for t in result.trials}
     good = children[completed[0]["trial_id"]]
     assert good.data.metrics["objective.kid"] == pytest.approx(completed[0]["value"])
-    assert good.data.params["model.base_filters"] == "8"          # the trial's resolved hyperparameters
-    assert "d_loss" in good.data.metrics                            # its training curves
+    assert good.data.params["model.base_filters"] == "8"  # the trial's resolved hyperparameters
+    assert "d_loss" in good.data.metrics  # its training curves
     assert {a.path for a in client.list_artifacts(good.info.run_id)} >= {"samples", "model"}
     bad = children[failed[0]["trial_id"]]
     assert bad.data.tags["ragan.trial_status"] == "FAILED" and "diverged" in bad.data.tags["ragan.trial_failure"]
@@ -385,8 +474,18 @@ def test_consecutive_failures_stop_the_search(study_data, tmp_path):
     out = tmp_path / "study"
     search = {**TINY, "d_learning_rate": 2e-4, "g_learning_rate": {"choices": [1e30, 2e30, 3e30]}}
     with pytest.raises(RaganError, match="no trial of the study .* completed .*diverged"):
-        ragan.tune("dcgan", study_data, out, max_trials=5, kimg_per_trial=TRIAL_KIMG, search=search,
-                   max_consecutive_failed_trials=2, extractor="pixels", objective_images=32, progress=False)
+        ragan.tune(
+            "dcgan",
+            study_data,
+            out,
+            max_trials=5,
+            kimg_per_trial=TRIAL_KIMG,
+            search=search,
+            max_consecutive_failed_trials=2,
+            extractor="pixels",
+            objective_images=32,
+            progress=False,
+        )
     with open(out / "trials.csv") as handle:
         rows = list(csv.DictReader(handle))
     # Stopped after two failures in a row, although a third value and more trials were left.
@@ -399,9 +498,19 @@ def test_bayesian_study(study_data, tmp_path):
     import ragan
 
     search = {**TINY, "d_learning_rate": 2e-4, "g_learning_rate": [1e-4, 1e-3]}
-    result = ragan.tune("dcgan", study_data, tmp_path / "study", tuner="bayesian", max_trials=3,
-                        tuner_options={"num_initial_points": 2}, kimg_per_trial=TRIAL_KIMG, search=search,
-                        extractor="pixels", objective_images=32, progress=False)
+    result = ragan.tune(
+        "dcgan",
+        study_data,
+        tmp_path / "study",
+        tuner="bayesian",
+        max_trials=3,
+        tuner_options={"num_initial_points": 2},
+        kimg_per_trial=TRIAL_KIMG,
+        search=search,
+        extractor="pixels",
+        objective_images=32,
+        progress=False,
+    )
     assert [t["status"] for t in result.trials] == ["COMPLETED"] * 3
     rates = [t["hyperparameters"]["g_learning_rate"] for t in result.trials]
     assert len(set(rates)) == 3 and all(1e-4 <= r <= 1e-3 for r in rates)
@@ -414,8 +523,15 @@ def test_fid_and_user_function_objectives(study_data, tmp_path):
     import ragan
 
     search = {**TINY, "d_learning_rate": 2e-4, "g_learning_rate": {"choices": [1e-4, 1e-3]}}
-    common = dict(tuner="random", max_trials=2, kimg_per_trial=TRIAL_KIMG, search=search, extractor="pixels",
-                  objective_images=32, progress=False)
+    common = dict(
+        tuner="random",
+        max_trials=2,
+        kimg_per_trial=TRIAL_KIMG,
+        search=search,
+        extractor="pixels",
+        objective_images=32,
+        progress=False,
+    )
     fid = ragan.tune("dcgan", study_data, tmp_path / "fid", objective="fid", **common)
     assert fid.metric == "fid" and [t["status"] for t in fid.trials] == ["COMPLETED"] * 2
     assert all(t["value"] > 0 for t in fid.trials)
@@ -446,9 +562,20 @@ def test_hyperband_promotion_continues_both_optimizers(study_data, tmp_path):
     search = {**TINY, "d_learning_rate": 2e-4, "g_learning_rate": [1e-4, 1e-3]}
     # max_epochs = 0.16 / 0.08 = 2 with factor 2: two 5-step trials, then the better one
     # continues to 10 steps (the cap of 3 trials stops before the next bracket).
-    result = ragan.tune("dcgan", study_data, out, tuner="hyperband", max_trials=3, max_kimg=2 * TRIAL_KIMG,
-                        min_kimg=TRIAL_KIMG, factor=2, search=search, extractor="pixels", objective_images=32,
-                        progress=False)
+    result = ragan.tune(
+        "dcgan",
+        study_data,
+        out,
+        tuner="hyperband",
+        max_trials=3,
+        max_kimg=2 * TRIAL_KIMG,
+        min_kimg=TRIAL_KIMG,
+        factor=2,
+        search=search,
+        extractor="pixels",
+        objective_images=32,
+        progress=False,
+    )
     assert [t["status"] for t in result.trials] == ["COMPLETED"] * 3
     first, second, promoted = result.trials
     assert first["kimg"] == second["kimg"] == TRIAL_KIMG and promoted["kimg"] == 2 * TRIAL_KIMG
@@ -493,14 +620,38 @@ def _running_trials(out: Path) -> list[str]:
 def test_killed_study_resumes_without_repeating_finished_trials(study_data, tmp_path):
     out = tmp_path / "study"
     command = [
-        sys.executable, "-m", "ragan", "tune", "dcgan", "--data", str(study_data), "--out", str(out),
-        "--max-trials", "2", "--kimg-per-trial", str(TRIAL_KIMG), "--extractor", "pixels",
-        "--objective-images", "32", "--range", "g_learning_rate=1e-4,1e-3", "--set",
-        *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4}.items()), "--quiet",
+        sys.executable,
+        "-m",
+        "ragan",
+        "tune",
+        "dcgan",
+        "--data",
+        str(study_data),
+        "--out",
+        str(out),
+        "--max-trials",
+        "2",
+        "--kimg-per-trial",
+        str(TRIAL_KIMG),
+        "--extractor",
+        "pixels",
+        "--objective-images",
+        "32",
+        "--range",
+        "g_learning_rate=1e-4,1e-3",
+        "--set",
+        *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4}.items()),
+        "--quiet",
     ]
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         # Killed while the second trial runs: one trial finished, one interrupted mid-way.
         deadline = time.monotonic() + 300
@@ -542,14 +693,33 @@ def test_sigterm_during_a_trial_checkpoints_it_and_the_same_command_continues_it
 
     out = tmp_path / "study"
     command = [
-        sys.executable, "-m", "ragan", "tune", "dcgan", "--data", str(study_data), "--out", str(out),
-        "--max-trials", "1", "--kimg-per-trial", "0.8", "--extractor", "pixels", "--objective-images", "32",
-        "--range", "g_learning_rate=1e-4,1e-3", "--set",
-        *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4, "checkpoint_every": 5}.items()), "--quiet",
+        sys.executable,
+        "-m",
+        "ragan",
+        "tune",
+        "dcgan",
+        "--data",
+        str(study_data),
+        "--out",
+        str(out),
+        "--max-trials",
+        "1",
+        "--kimg-per-trial",
+        "0.8",
+        "--extractor",
+        "pixels",
+        "--objective-images",
+        "32",
+        "--range",
+        "g_learning_rate=1e-4,1e-3",
+        "--set",
+        *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4, "checkpoint_every": 5}.items()),
+        "--quiet",
     ]
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     checkpoints = CheckpointManager(out / "trials" / "0" / "checkpoints")
     try:
         deadline = time.monotonic() + 300
@@ -564,8 +734,10 @@ def test_sigterm_during_a_trial_checkpoints_it_and_the_same_command_continues_it
             process.wait()
     assert process.returncode == 143, stderr[-2000:]
     lines = [line for line in stderr.splitlines() if line.startswith("ragan:")]
-    assert lines == [f"ragan: SIGTERM: trial 0 stopped; its run '{out / 'trials' / '0'}' checkpointed the step it "
-                     "was in; re-run the same 'ragan tune' command to continue the study from there."]
+    assert lines == [
+        f"ragan: SIGTERM: trial 0 stopped; its run '{out / 'trials' / '0'}' checkpointed the step it "
+        "was in; re-run the same 'ragan tune' command to continue the study from there."
+    ]
     trial_run = json.loads((out / "trials" / "0" / "run.json").read_text())
     stopped_at = trial_run["step"]
     assert trial_run["status"] == "interrupted" and 5 <= stopped_at < 50

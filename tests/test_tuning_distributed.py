@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_tuning import TINY, TRIAL_KIMG, _mlflow_runs, study_data  # noqa: F401  (pytest fixture)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,22 +34,44 @@ def _free_port() -> int:
 def test_chief_and_two_workers_on_loopback(study_data, tmp_path):  # noqa: F811 (fixture)
     out = tmp_path / "study"
     command = [
-        sys.executable, "-m", "ragan", "tune", "dcgan", "--data", str(study_data), "--out", str(out),
-        "--max-trials", "3", "--kimg-per-trial", str(TRIAL_KIMG), "--extractor", "pixels",
-        "--objective-images", "32", "--range", "g_learning_rate=1e-4,1e-3", "--set",
-        *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4}.items()), "--quiet",
+        sys.executable,
+        "-m",
+        "ragan",
+        "tune",
+        "dcgan",
+        "--data",
+        str(study_data),
+        "--out",
+        str(out),
+        "--max-trials",
+        "3",
+        "--kimg-per-trial",
+        str(TRIAL_KIMG),
+        "--extractor",
+        "pixels",
+        "--objective-images",
+        "32",
+        "--range",
+        "g_learning_rate=1e-4,1e-3",
+        "--set",
+        *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4}.items()),
+        "--quiet",
     ]
     port = str(_free_port())
     processes = {}
     for tuner_id in ("chief", "tuner0", "tuner1"):
         environment = {
-            **os.environ, "PYTHONPATH": str(REPO), "KERASTUNER_TUNER_ID": tuner_id,
-            "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port,
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "KERASTUNER_TUNER_ID": tuner_id,
+            "KERASTUNER_ORACLE_IP": "127.0.0.1",
+            "KERASTUNER_ORACLE_PORT": port,
         }
         log = open(tmp_path / f"{tuner_id}.log", "w")
         processes[tuner_id] = (
-            subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True),
+            subprocess.Popen(
+                command, cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            ),
             log,
         )
     deadline = time.monotonic() + TIME_LIMIT_SECONDS

@@ -17,7 +17,14 @@ import pytest
 from ragan.data.manifest import Manifest, SplitInfo, shard_name
 from ragan.data.tfrecord import ShardWriter
 
-__all__ = ["checkpoint_arrays", "make_prepared", "tiny_generator_run", "tiny_images", "tiny_prepared", "tiny_unlabelled"]
+__all__ = [
+    "checkpoint_arrays",
+    "make_prepared",
+    "tiny_generator_run",
+    "tiny_images",
+    "tiny_prepared",
+    "tiny_unlabelled",
+]
 
 
 def tiny_images(count: int = 64, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -60,9 +67,7 @@ def make_prepared(
                 label = int(labels[index]) if labels is not None else -1
                 writer.write(images[index], label=label, source_id=index)
         infos.append(writer.info())
-    class_counts = (
-        {name: int(np.sum(labels == k)) for k, name in enumerate(class_names)} if labels is not None else {}
-    )
+    class_counts = {name: int(np.sum(labels == k)) for k, name in enumerate(class_names)} if labels is not None else {}
     manifest = Manifest(
         image_size=int(images.shape[1]),
         channels=int(images.shape[3]),

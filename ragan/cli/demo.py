@@ -14,16 +14,22 @@ def register(subparsers):
         "Re-running resumes.",
     )
     parser.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    parser.add_argument("--kimg", type=float, default=None,
-                        help=f"training length in thousands of images (default: {DEMO_GAN['kimg']:g}; "
-                        f"{QUICK_KIMG:g} with --quick)")
+    parser.add_argument(
+        "--kimg",
+        type=float,
+        default=None,
+        help=f"training length in thousands of images (default: {DEMO_GAN['kimg']:g}; {QUICK_KIMG:g} with --quick)",
+    )
     parser.add_argument("--image-size", type=int, default=32, help="resolution, a power of two (default: 32)")
     parser.add_argument("--n", type=int, default=400, help="synthetic images to generate (default: 400)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every stage (default: 0)")
     parser.add_argument("--no-evaluate", action="store_true", help="stop after generation")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a smoke run: {QUICK_KIMG:g} kimg of training (unless --kimg is given) and an evaluation "
-                        "with one seed and a few epochs (minutes less on a CPU)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a smoke run: {QUICK_KIMG:g} kimg of training (unless --kimg is given) and an evaluation "
+        "with one seed and a few epochs (minutes less on a CPU)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
@@ -32,6 +38,14 @@ def register(subparsers):
 def run(args) -> int:
     from ragan.demo import run_demo
 
-    run_demo(args.out, image_size=args.image_size, kimg=args.kimg, num_images=args.n,
-             evaluate=not args.no_evaluate, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    run_demo(
+        args.out,
+        image_size=args.image_size,
+        kimg=args.kimg,
+        num_images=args.n,
+        evaluate=not args.no_evaluate,
+        quick=args.quick,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
     return 0

@@ -14,11 +14,17 @@ def register(subparsers):
     )
     parser.add_argument("pickle", metavar="FILE.pkl", help="the network pickle")
     parser.add_argument("--out", required=True, help="run folder to write (written aside, then renamed)")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
-                        help="image channels of the imported model (default: the network's); 1 from an RGB network "
-                        "averages its colour outputs, for greyscale medical images")
-    parser.add_argument("--class-names", default=None,
-                        help="conditional networks: the classes' names, comma-separated, in label order")
+    parser.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="image channels of the imported model (default: the network's); 1 from an RGB network "
+        "averages its colour outputs, for greyscale medical images",
+    )
+    parser.add_argument(
+        "--class-names", default=None, help="conditional networks: the classes' names, comma-separated, in label order"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     parser.set_defaults(func=run)
     return parser
@@ -31,6 +37,8 @@ def run(args) -> int:
     names = [n.strip() for n in args.class_names.split(",") if n.strip()] if args.class_names else None
     out = write_imported_run(gan, info, args.out, class_names=names, overwrite=args.overwrite)
     classes = f", {gan.num_classes} classes" if gan.num_classes else ""
-    print(f"imported {info['file']} ({gan.image_size} px, {gan.channels} channel{'s' if gan.channels > 1 else ''}"
-          f"{classes}; {', '.join(info['networks'])}; augment p {info['augment_p']:.3f}) to {out}")
+    print(
+        f"imported {info['file']} ({gan.image_size} px, {gan.channels} channel{'s' if gan.channels > 1 else ''}"
+        f"{classes}; {', '.join(info['networks'])}; augment p {info['augment_p']:.3f}) to {out}"
+    )
     return 0

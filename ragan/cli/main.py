@@ -50,7 +50,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ragan {__version__}")
     parser.add_argument(
-        "--import", dest="plugins", action="append", default=[], metavar="MODULE",
+        "--import",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="MODULE",
         help="import a module or .py file that registers your own GAN (repeatable; also the "
         "RAGAN_PLUGINS environment variable, comma-separated)",
     )
@@ -120,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         # the user's problem to fix, so one line naming the path, not a traceback. A failed write()
         # does not say which file it was; then the output being written is named.
         where = error.filename if error.filename is not None else _output_of(argv)
-        print(f"ragan: error: {where}: {error.strerror or error}" if where else f"ragan: error: {error}",
-              file=sys.stderr)
+        print(
+            f"ragan: error: {where}: {error.strerror or error}" if where else f"ragan: error: {error}", file=sys.stderr
+        )
         return 2
     except Exception as error:
         # TensorFlow's file writers (TFRecord shards) report a full disk as an OpError whose

@@ -16,23 +16,43 @@ def register(subparsers):
         "records the origin of every record. The output appears only when complete.",
     )
     parser.add_argument("--real", metavar="DIR", required=True, help="the real prepared dataset (labelled)")
-    parser.add_argument("--synthetic", metavar="DIR", required=True,
-                        help="a prepared dataset of synthetic images (ragan generate --format tfrecord)")
-    parser.add_argument("--out", metavar="DIR", required=True,
-                        help="output folder (must not exist or be empty, see --overwrite)")
+    parser.add_argument(
+        "--synthetic",
+        metavar="DIR",
+        required=True,
+        help="a prepared dataset of synthetic images (ragan generate --format tfrecord)",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", required=True, help="output folder (must not exist or be empty, see --overwrite)"
+    )
     rule = parser.add_mutually_exclusive_group(required=True)
-    rule.add_argument("--synthetic-fraction", type=float, default=None, metavar="F",
-                      help="fraction of the mixed train split that is synthetic, in [0, 1), e.g. 0.3")
-    rule.add_argument("--add-per-class", type=int, default=None, metavar="N",
-                      help="add N synthetic images of every class")
-    rule.add_argument("--rebalance", action="store_true",
-                      help="add synthetic images of the smaller classes until every class matches the largest")
-    parser.add_argument("--synthetic-class", default=None, metavar="CLASS",
-                        help="for an unlabelled synthetic set (unconditional GAN): the real class of its images")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the choice of synthetic images and of the record order (default 0)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a non-empty --out (once the new one is complete)")
+    rule.add_argument(
+        "--synthetic-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="fraction of the mixed train split that is synthetic, in [0, 1), e.g. 0.3",
+    )
+    rule.add_argument(
+        "--add-per-class", type=int, default=None, metavar="N", help="add N synthetic images of every class"
+    )
+    rule.add_argument(
+        "--rebalance",
+        action="store_true",
+        help="add synthetic images of the smaller classes until every class matches the largest",
+    )
+    parser.add_argument(
+        "--synthetic-class",
+        default=None,
+        metavar="CLASS",
+        help="for an unlabelled synthetic set (unconditional GAN): the real class of its images",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the choice of synthetic images and of the record order (default 0)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out (once the new one is complete)"
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -41,14 +61,22 @@ def run(args: argparse.Namespace) -> int:
     from ragan.evaluation.mix import mix_datasets
 
     result = mix_datasets(
-        args.real, args.synthetic, args.out,
-        synthetic_fraction=args.synthetic_fraction, add_per_class=args.add_per_class, rebalance=args.rebalance,
-        synthetic_class=args.synthetic_class, seed=args.seed, overwrite=args.overwrite,
+        args.real,
+        args.synthetic,
+        args.out,
+        synthetic_fraction=args.synthetic_fraction,
+        add_per_class=args.add_per_class,
+        rebalance=args.rebalance,
+        synthetic_class=args.synthetic_class,
+        seed=args.seed,
+        overwrite=args.overwrite,
     )
     train = result.manifest.splits["train"]
     counts = ", ".join(f"{name}: {count}" for name, count in train.class_counts.items())
     added = ", ".join(f"{name}: {count}" for name, count in result.synthetic_class_counts.items()) or "none"
-    print(f"wrote '{result.out}': train = {result.num_real} real + {result.num_synthetic} synthetic "
-          f"({100 * result.synthetic_fraction:.1f}% synthetic; {counts})")
+    print(
+        f"wrote '{result.out}': train = {result.num_real} real + {result.num_synthetic} synthetic "
+        f"({100 * result.synthetic_fraction:.1f}% synthetic; {counts})"
+    )
     print(f"synthetic images added per class: {added}; other splits copied from '{args.real}'")
     return 0

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-SPLIT_HELP = ("train,val,test fractions adding up to 1 (default 0.8,0.1,0.1; val and test may be 0); "
-              "for inputs with their own splits (npz, TFDS) only with --resplit")
+SPLIT_HELP = (
+    "train,val,test fractions adding up to 1 (default 0.8,0.1,0.1; val and test may be 0); "
+    "for inputs with their own splits (npz, TFDS) only with --resplit"
+)
 
 
 def register(subparsers):
@@ -26,49 +28,93 @@ def register(subparsers):
     parser.add_argument("--image-size", type=int, default=64, help="side of the square images in pixels (default 64)")
     parser.add_argument("--channels", type=int, default=1, help="1 (greyscale) or 3 (RGB) (default 1)")
     parser.add_argument("--bit-depth", type=int, default=8, help="8 or 16 bits per sample (default 8)")
-    parser.add_argument("--resize", dest="resize_mode", default="crop",
-                        help="crop (centre square), pad (keep all, black borders) or stretch (default crop)")
+    parser.add_argument(
+        "--resize",
+        dest="resize_mode",
+        default="crop",
+        help="crop (centre square), pad (keep all, black borders) or stretch (default crop)",
+    )
     parser.add_argument("--split", default=None, help=SPLIT_HELP)
-    parser.add_argument("--resplit", action="store_true",
-                        help="for inputs with their own splits (npz, TFDS): merge and split by --split")
+    parser.add_argument(
+        "--resplit",
+        action="store_true",
+        help="for inputs with their own splits (npz, TFDS): merge and split by --split",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and of the record order (default 0)")
-    parser.add_argument("--group-by", choices=("dicom", "csv"), default=None,
-                        help="keep each patient in one split: by DICOM PatientID, or by --group-csv")
-    parser.add_argument("--group-csv", default=None,
-                        help="CSV with a path column and the --group-column (default: --labels-csv)")
+    parser.add_argument(
+        "--group-by",
+        choices=("dicom", "csv"),
+        default=None,
+        help="keep each patient in one split: by DICOM PatientID, or by --group-csv",
+    )
+    parser.add_argument(
+        "--group-csv", default=None, help="CSV with a path column and the --group-column (default: --labels-csv)"
+    )
     parser.add_argument("--group-column", default=None, help="the CSV column holding the patient key")
-    parser.add_argument("--window", default="auto",
-                        help="DICOM window: auto (the file's), none (full range), minmax, a preset "
-                        "(lung, bone, brain, ...) or CENTER,WIDTH (default auto)")
-    parser.add_argument("--class-names", default=None,
-                        help="comma-separated class names: for integer labels (npz, TFDS, a labels CSV of 0..k-1) "
-                        "in label order, for folders the folder names (for a labels CSV its classes) in the wanted order")
-    parser.add_argument("--labels-csv", default=None,
-                        help="CSV giving each image's class (instead of class folders): one row per image, "
-                        "with --path-column and --label-column")
-    parser.add_argument("--path-column", default=None,
-                        help="column of --labels-csv naming the image: path relative to the input, with or "
-                        "without extension")
+    parser.add_argument(
+        "--window",
+        default="auto",
+        help="DICOM window: auto (the file's), none (full range), minmax, a preset "
+        "(lung, bone, brain, ...) or CENTER,WIDTH (default auto)",
+    )
+    parser.add_argument(
+        "--class-names",
+        default=None,
+        help="comma-separated class names: for integer labels (npz, TFDS, a labels CSV of 0..k-1) "
+        "in label order, for folders the folder names (for a labels CSV its classes) in the wanted order",
+    )
+    parser.add_argument(
+        "--labels-csv",
+        default=None,
+        help="CSV giving each image's class (instead of class folders): one row per image, "
+        "with --path-column and --label-column",
+    )
+    parser.add_argument(
+        "--path-column",
+        default=None,
+        help="column of --labels-csv naming the image: path relative to the input, with or without extension",
+    )
     parser.add_argument("--label-column", default=None, help="column of --labels-csv holding the class")
-    parser.add_argument("--label-map", default=None,
-                        help="rename or merge label values: VALUE=CLASS,... (e.g. nevus=benign,melanoma=malignant)")
-    parser.add_argument("--include", action="append", default=None, metavar="GLOB",
-                        help="use only files whose path relative to the input matches GLOB (repeatable)")
-    parser.add_argument("--exclude", action="append", default=None, metavar="GLOB",
-                        help="leave out files whose path relative to the input matches GLOB (repeatable), "
-                        "e.g. --exclude '*_mask*'")
-    parser.add_argument("--allow-masks", action="store_true",
-                        help="keep files that look like segmentation masks (by default they stop the run)")
+    parser.add_argument(
+        "--label-map",
+        default=None,
+        help="rename or merge label values: VALUE=CLASS,... (e.g. nevus=benign,melanoma=malignant)",
+    )
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="use only files whose path relative to the input matches GLOB (repeatable)",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="leave out files whose path relative to the input matches GLOB (repeatable), e.g. --exclude '*_mask*'",
+    )
+    parser.add_argument(
+        "--allow-masks",
+        action="store_true",
+        help="keep files that look like segmentation masks (by default they stop the run)",
+    )
     parser.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicate files")
     parser.add_argument("--strict", action="store_true", help="fail on the first unusable file instead of skipping it")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a non-empty --out (only once the new dataset is complete)")
-    parser.add_argument("--export-zip", action="store_true",
-                        help="also write dataset.zip + dataset.json of the train split for StyleGAN2-ADA")
-    parser.add_argument("--shards-per-split", type=int, default=None,
-                        help="shards per split (default: about 64 MiB each)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="decoding processes (default: all cores; 0 = in this process)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out (only once the new dataset is complete)"
+    )
+    parser.add_argument(
+        "--export-zip",
+        action="store_true",
+        help="also write dataset.zip + dataset.json of the train split for StyleGAN2-ADA",
+    )
+    parser.add_argument(
+        "--shards-per-split", type=int, default=None, help="shards per split (default: about 64 MiB each)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="decoding processes (default: all cores; 0 = in this process)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
@@ -129,11 +175,15 @@ def format_summary(manifest, out) -> str:
     """
     total = sum(split.num_examples for split in manifest.splits.values())
     channels = "1 channel" if manifest.channels == 1 else f"{manifest.channels} channels"
-    lines = [f"Prepared {total} images ({manifest.image_size}x{manifest.image_size}, {channels}, {manifest.dtype}) "
-             f"into '{out}':"]
+    lines = [
+        f"Prepared {total} images ({manifest.image_size}x{manifest.image_size}, {channels}, {manifest.dtype}) "
+        f"into '{out}':"
+    ]
     columns = ["split", "examples", *manifest.class_names]
-    rows = [[name, str(split.num_examples), *(str(split.class_counts.get(c, 0)) for c in manifest.class_names)]
-            for name, split in manifest.splits.items()]
+    rows = [
+        [name, str(split.num_examples), *(str(split.class_counts.get(c, 0)) for c in manifest.class_names)]
+        for name, split in manifest.splits.items()
+    ]
     widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
     for row in [columns, *rows]:
         cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
@@ -143,10 +193,14 @@ def format_summary(manifest, out) -> str:
         lines.append(f"Left out {source['excluded']} files by --include/--exclude.")
     table = source.get("labels_csv")
     if isinstance(table, dict):
-        lines.append(f"Labels from '{table['file']}': {table['images_matched']} images matched, "
-                     f"{table['images_without_row']} images without a row (skipped), "
-                     f"{table['rows_without_image']} rows without an image"
-                     + (" (listed in manifest.json)." if table["rows_without_image"] else "."))
-    lines.append(f"Skipped {len(manifest.skipped)} unusable files and {len(manifest.duplicates)} exact duplicates"
-                 + (" (listed in manifest.json)." if manifest.skipped or manifest.duplicates else "."))
+        lines.append(
+            f"Labels from '{table['file']}': {table['images_matched']} images matched, "
+            f"{table['images_without_row']} images without a row (skipped), "
+            f"{table['rows_without_image']} rows without an image"
+            + (" (listed in manifest.json)." if table["rows_without_image"] else ".")
+        )
+    lines.append(
+        f"Skipped {len(manifest.skipped)} unusable files and {len(manifest.duplicates)} exact duplicates"
+        + (" (listed in manifest.json)." if manifest.skipped or manifest.duplicates else ".")
+    )
     return "\n".join(lines)

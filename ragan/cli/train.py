@@ -27,20 +27,29 @@ def register(subparsers):
     parser.add_argument("--data", default=None, help="prepared dataset directory (optional with --resume)")
     parser.add_argument("--out", required=True, help="run directory (new or empty; an existing run with --resume)")
     parser.add_argument(
-        "--config", default=None, metavar="FILE",
+        "--config",
+        default=None,
+        metavar="FILE",
         help="YAML/JSON file of model hyperparameters and training options (flat, or under model:/training:)",
     )
     parser.add_argument(
-        "--resume", nargs="?", const="auto", default=None, choices=("auto",),
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        choices=("auto",),
         help="continue the run in --out from its newest readable checkpoint; start one when --out is missing "
         "or empty ('--resume auto' is the same, spelled out for requeued jobs)",
     )
     parser.add_argument(
-        "--init-from", default=None, metavar="RUN_OR_FILE",
+        "--init-from",
+        default=None,
+        metavar="RUN_OR_FILE",
         help="start from the weights of another run (or .keras file) where layer shapes match",
     )
     parser.add_argument(
-        "--tracking-uri", default=None,
+        "--tracking-uri",
+        default=None,
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///RUN_DIR/mlflow.db)",
     )
     parser.add_argument("--experiment", default="ragan", help="MLflow experiment name (default: ragan)")
@@ -104,7 +113,10 @@ def run(args) -> int:
         raise RaganError("--data is required (a prepared dataset directory; make one with 'ragan prepare').")
 
     common = dict(
-        config=model_overrides, train_config=train_overrides, resume=bool(args.resume), init_from=args.init_from,
+        config=model_overrides,
+        train_config=train_overrides,
+        resume=bool(args.resume),
+        init_from=args.init_from,
     )
     if args.dry_run:
         from ragan.training.loop import describe_training
@@ -115,8 +127,13 @@ def run(args) -> int:
     from ragan.training.loop import run_summary, train
 
     run_dir = train(
-        args.model, args.data, args.out, tracking_uri=args.tracking_uri, experiment=args.experiment,
-        progress=not args.quiet, **common,
+        args.model,
+        args.data,
+        args.out,
+        tracking_uri=args.tracking_uri,
+        experiment=args.experiment,
+        progress=not args.quiet,
+        **common,
     )
     if args.quiet and _is_chief_process():
         print(f"trained {args.model}: {run_dir}")

@@ -44,51 +44,125 @@ def register(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="a registered GAN (see 'ragan hparams'), e.g. dcgan")
-    parser.add_argument("--data", required=True, help="prepared dataset directory (train split trains, val/test scores)")
+    parser.add_argument(
+        "--data", required=True, help="prepared dataset directory (train split trains, val/test scores)"
+    )
     parser.add_argument("--out", required=True, help="study directory (new, or the study to resume)")
     search = parser.add_argument_group("search")
-    search.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random",
-                        help="search algorithm (default: random)")
-    search.add_argument("--max-trials", type=int, default=None,
-                        help="random/bayesian: number of trials (default 10); hyperband: optional cap")
-    search.add_argument("--kimg-per-trial", type=float, default=20.0,
-                        help="random/bayesian: training length of each trial in kimg (default: 20)")
-    search.add_argument("--max-kimg", type=float, default=None,
-                        help="hyperband: training length of the longest trials (default: --kimg-per-trial)")
-    search.add_argument("--min-kimg", type=float, default=None,
-                        help="hyperband: training length of the shortest trials (default: max-kimg / factor^2)")
+    search.add_argument(
+        "--tuner",
+        choices=("random", "bayesian", "hyperband"),
+        default="random",
+        help="search algorithm (default: random)",
+    )
+    search.add_argument(
+        "--max-trials",
+        type=int,
+        default=None,
+        help="random/bayesian: number of trials (default 10); hyperband: optional cap",
+    )
+    search.add_argument(
+        "--kimg-per-trial",
+        type=float,
+        default=20.0,
+        help="random/bayesian: training length of each trial in kimg (default: 20)",
+    )
+    search.add_argument(
+        "--max-kimg",
+        type=float,
+        default=None,
+        help="hyperband: training length of the longest trials (default: --kimg-per-trial)",
+    )
+    search.add_argument(
+        "--min-kimg",
+        type=float,
+        default=None,
+        help="hyperband: training length of the shortest trials (default: max-kimg / factor^2)",
+    )
     search.add_argument("--factor", type=int, default=3, help="hyperband: reduction factor (default: 3)")
-    search.add_argument("--search", default=None, metavar="FILE",
-                        help="YAML/JSON file: name: value (fix) | [low, high] (narrow) | [a, b, c] (choices) | "
-                        "{min:, max:, sampling:} | {choices: [...]}")
-    search.add_argument("--set", action="append", nargs="+", default=[], metavar="NAME=VALUE",
-                        help="fix hyperparameters or training options, e.g. --set latent_dim=64 batch_size=32")
-    search.add_argument("--range", action="append", nargs="+", default=[], metavar="NAME=LOW,HIGH[,log]",
-                        help="search NAME between LOW and HIGH (linear, or log/reverse_log sampling)")
-    search.add_argument("--choices", action="append", nargs="+", default=[], metavar="NAME=A,B,...",
-                        help="search NAME over these values")
-    search.add_argument("--tuner-option", action="append", nargs="+", default=[], metavar="NAME=VALUE",
-                        help="KerasTuner oracle options: max_retries_per_trial; bayesian: num_initial_points, "
-                        "alpha, beta; hyperband: hyperband_iterations")
-    search.add_argument("--max-consecutive-failed-trials", type=int, default=3,
-                        help="stop after this many failed trials in a row (default: 3)")
+    search.add_argument(
+        "--search",
+        default=None,
+        metavar="FILE",
+        help="YAML/JSON file: name: value (fix) | [low, high] (narrow) | [a, b, c] (choices) | "
+        "{min:, max:, sampling:} | {choices: [...]}",
+    )
+    search.add_argument(
+        "--set",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fix hyperparameters or training options, e.g. --set latent_dim=64 batch_size=32",
+    )
+    search.add_argument(
+        "--range",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="NAME=LOW,HIGH[,log]",
+        help="search NAME between LOW and HIGH (linear, or log/reverse_log sampling)",
+    )
+    search.add_argument(
+        "--choices",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="NAME=A,B,...",
+        help="search NAME over these values",
+    )
+    search.add_argument(
+        "--tuner-option",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="KerasTuner oracle options: max_retries_per_trial; bayesian: num_initial_points, "
+        "alpha, beta; hyperband: hyperband_iterations",
+    )
+    search.add_argument(
+        "--max-consecutive-failed-trials",
+        type=int,
+        default=3,
+        help="stop after this many failed trials in a row (default: 3)",
+    )
     search.add_argument("--seed", type=int, default=0, help="seed of the search, objective and training (default: 0)")
     objective = parser.add_argument_group("objective")
-    objective.add_argument("--objective", default="kid",
-                           help="kid (default), fid, or module:function taking (real, fake) image arrays in [-1, 1]")
-    objective.add_argument("--extractor", choices=("auto", "domain", "pixels", "inception"), default="auto",
-                           help="features for KID/FID: auto (domain for labelled data, else pixels), domain "
-                           "(a classifier trained on the real train split), pixels, inception")
-    objective.add_argument("--inception-weights", default=None, metavar="FILE",
-                           help="local InceptionV3 weights for --extractor inception ('imagenet' downloads)")
-    objective.add_argument("--objective-images", type=int, default=1000,
-                           help="held-out real images compared, and as many generated (default: 1000)")
-    objective.add_argument("--classifier-epochs", type=int, default=10,
-                           help="epochs of the domain feature classifier (default: 10)")
+    objective.add_argument(
+        "--objective",
+        default="kid",
+        help="kid (default), fid, or module:function taking (real, fake) image arrays in [-1, 1]",
+    )
+    objective.add_argument(
+        "--extractor",
+        choices=("auto", "domain", "pixels", "inception"),
+        default="auto",
+        help="features for KID/FID: auto (domain for labelled data, else pixels), domain "
+        "(a classifier trained on the real train split), pixels, inception",
+    )
+    objective.add_argument(
+        "--inception-weights",
+        default=None,
+        metavar="FILE",
+        help="local InceptionV3 weights for --extractor inception ('imagenet' downloads)",
+    )
+    objective.add_argument(
+        "--objective-images",
+        type=int,
+        default=1000,
+        help="held-out real images compared, and as many generated (default: 1000)",
+    )
+    objective.add_argument(
+        "--classifier-epochs", type=int, default=10, help="epochs of the domain feature classifier (default: 10)"
+    )
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite:///OUT/mlflow.db)")
     parser.add_argument("--experiment", default="ragan", help="MLflow experiment name (default: ragan)")
-    parser.add_argument("--overwrite", action="store_true", help="delete the study in OUT and start over (the MLflow store stays)")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved study (search space, budget) as JSON and exit")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="delete the study in OUT and start over (the MLflow store stays)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the resolved study (search space, budget) as JSON and exit"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output (the summary is still printed)")
     parser.set_defaults(func=run)
     return parser
@@ -137,7 +211,8 @@ def search_from_args(args) -> dict:
     """The search specification: the ``--search`` file, then ``--set``/``--range``/``--choices``.
 
     Example:
-        >>> search_from_args(parser.parse_args(["dcgan", "--data", "d", "--out", "o", "--range", "g_learning_rate=1e-5,1e-3,log"]))  # doctest: +SKIP
+        >>> args = ["dcgan", "--data", "d", "--out", "o", "--range", "g_learning_rate=1e-5,1e-3,log"]
+        >>> search_from_args(parser.parse_args(args))  # doctest: +SKIP
         {'g_learning_rate': {'min': '1e-5', 'max': '1e-3', 'sampling': 'log'}}
     """
     from ragan.errors import RaganError
@@ -173,17 +248,35 @@ def run(args) -> int:
     from ragan.tuning.tuner import plan_study, tune
 
     options = dict(
-        tuner=args.tuner, max_trials=args.max_trials, kimg_per_trial=args.kimg_per_trial, max_kimg=args.max_kimg,
-        min_kimg=args.min_kimg, factor=args.factor, search=search_from_args(args), objective=args.objective,
-        extractor=args.extractor, objective_images=args.objective_images, classifier_epochs=args.classifier_epochs,
-        inception_weights=args.inception_weights, seed=args.seed, tuner_options=_tuner_options(args),
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        kimg_per_trial=args.kimg_per_trial,
+        max_kimg=args.max_kimg,
+        min_kimg=args.min_kimg,
+        factor=args.factor,
+        search=search_from_args(args),
+        objective=args.objective,
+        extractor=args.extractor,
+        objective_images=args.objective_images,
+        classifier_epochs=args.classifier_epochs,
+        inception_weights=args.inception_weights,
+        seed=args.seed,
+        tuner_options=_tuner_options(args),
         max_consecutive_failed_trials=args.max_consecutive_failed_trials,
     )
     if args.dry_run:
         print(json.dumps(plan_study(args.model, args.data, args.out, **options).describe(), indent=2, default=str))
         return 0
-    result = tune(args.model, args.data, args.out, tracking_uri=args.tracking_uri, experiment=args.experiment,
-                  overwrite=args.overwrite, progress=not args.quiet, **options)
+    result = tune(
+        args.model,
+        args.data,
+        args.out,
+        tracking_uri=args.tracking_uri,
+        experiment=args.experiment,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        **options,
+    )
     if args.quiet:
         print("\n".join(result.summary()))
     return 0

@@ -47,8 +47,8 @@ import numpy as np
 from ragan.data.preprocess import draft_size, preprocess_eight_bit, preprocess_frame
 from ragan.data.readers import (
     DICOM_EXTENSIONS,
-    EightBitRead,
     IMAGE_EXTENSIONS,
+    EightBitRead,
     ImageReadError,
     SourceFile,
     array_to_frame,
@@ -165,11 +165,13 @@ def input_kind(input) -> str:
     """
     text = os.fspath(input) if isinstance(input, os.PathLike) else input
     if not isinstance(text, str) or not text.strip():
-        raise RaganError(f"input={input!r} is not allowed; give a folder, a .zip or .npz file, or "
-                         f"one of {', '.join(p + 'NAME' for p in INPUT_PREFIXES)}")
+        raise RaganError(
+            f"input={input!r} is not allowed; give a folder, a .zip or .npz file, or "
+            f"one of {', '.join(p + 'NAME' for p in INPUT_PREFIXES)}"
+        )
     for prefix in INPUT_PREFIXES:
         if text.startswith(prefix):
-            if not text[len(prefix):].strip():
+            if not text[len(prefix) :].strip():
                 raise RaganError(f"input={text!r} names no dataset; write e.g. '{prefix}pneumoniamnist'")
             return prefix[:-1]
     path = Path(text)
@@ -186,8 +188,10 @@ def input_kind(input) -> str:
         )
     if ":" in text.split("/")[0] and not path.parent.exists():
         prefix = text.split(":", 1)[0] + ":"
-        raise RaganError(f"input='{text}' does not exist; dataset prefixes are "
-                         f"{', '.join(repr(p) for p in INPUT_PREFIXES)}.{did_you_mean(prefix, INPUT_PREFIXES)}")
+        raise RaganError(
+            f"input='{text}' does not exist; dataset prefixes are "
+            f"{', '.join(repr(p) for p in INPUT_PREFIXES)}.{did_you_mean(prefix, INPUT_PREFIXES)}"
+        )
     raise RaganError(f"input='{text}' does not exist")
 
 
@@ -236,8 +240,10 @@ def scan_input(
     hasher = _Hasher(with_salt=with_salt)
     cache = Path(cache_dir)
     if selection is not None and kind not in ("folder", "zip"):
-        raise RaganError(f"labels_csv, include, exclude and allow_masks apply to a folder or .zip input; "
-                         f"input='{text}' is a {kind} input")
+        raise RaganError(
+            f"labels_csv, include, exclude and allow_masks apply to a folder or .zip input; "
+            f"input='{text}' is a {kind} input"
+        )
     if kind == "folder":
         scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, progress, selection)
     elif kind == "zip":
@@ -260,13 +266,21 @@ def scan_input(
         known = medmnist_info(name)["class_names"]
         arrays = load_medmnist(name, download=True)
         scanned = _scan_arrays(
-            "medmnist", {"kind": "medmnist", "name": name}, _split_arrays(arrays, f"medmnist:{name}"), cache, hasher, known
+            "medmnist",
+            {"kind": "medmnist", "name": name},
+            _split_arrays(arrays, f"medmnist:{name}"),
+            cache,
+            hasher,
+            known,
         )
     else:
         scanned = _scan_tfds(text.split(":", 1)[1].strip(), cache, hasher, progress)
     if not scanned.sources:
-        detail = f"; {len(scanned.skipped)} files skipped, e.g. '{scanned.skipped[0][0]}': {scanned.skipped[0][1]}" \
-            if scanned.skipped else ""
+        detail = (
+            f"; {len(scanned.skipped)} files skipped, e.g. '{scanned.skipped[0][0]}': {scanned.skipped[0][1]}"
+            if scanned.skipped
+            else ""
+        )
         raise RaganError(f"input='{text}' holds no usable images{detail}")
     _apply_class_names(scanned, class_names)
     return scanned
@@ -299,15 +313,22 @@ def _dicom_frame_count(data: bytes) -> int:
     import pydicom
 
     try:
-        dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["NumberOfFrames"],
-                                  force=True)
+        dataset = pydicom.dcmread(
+            io.BytesIO(data), stop_before_pixels=True, specific_tags=["NumberOfFrames"], force=True
+        )
         return max(1, int(dataset.get("NumberOfFrames") or 1))
     except Exception:  # any header problem surfaces later, when the pixels are decoded
         return 1
 
 
-def _inspect(open_stream: Callable, name: str, kind: str, hasher: _Hasher, with_patient_keys: bool,
-             describe_error: Callable[[BaseException], str]) -> dict:
+def _inspect(
+    open_stream: Callable,
+    name: str,
+    kind: str,
+    hasher: _Hasher,
+    with_patient_keys: bool,
+    describe_error: Callable[[BaseException], str],
+) -> dict:
     """Hashes and DICOM facts of one source, read in chunks; raises ImageReadError for a file to skip.
 
     Only the first ``_HEADER_BYTES`` are kept in memory (DICOM headers precede the pixel data), so
@@ -332,8 +353,12 @@ def _inspect(open_stream: Callable, name: str, kind: str, hasher: _Hasher, with_
         raise ImageReadError(describe_error(error)) from None
     if size == 0:
         raise ImageReadError("empty file (0 bytes)")
-    facts = {"sha256": sha.hexdigest(), "salt_digest": salt.digest() if salt is not None else None,
-             "patient_key": None, "frames_hint": 1}
+    facts = {
+        "sha256": sha.hexdigest(),
+        "salt_digest": salt.digest() if salt is not None else None,
+        "patient_key": None,
+        "frames_hint": 1,
+    }
     if kind == "dicom":
         header = bytes(prefix)
         facts["frames_hint"] = _dicom_frame_count(header)
@@ -365,8 +390,14 @@ def _progress_bar(total: int | None, description: str, enabled: bool):
 # --------------------------------------------------------------------------- folder
 
 
-def _scan_folder(root: Path, hasher: _Hasher, with_patient_keys: bool, io_threads: int, progress: bool,
-                 selection: Selection | None = None) -> ScannedInput:
+def _scan_folder(
+    root: Path,
+    hasher: _Hasher,
+    with_patient_keys: bool,
+    io_threads: int,
+    progress: bool,
+    selection: Selection | None = None,
+) -> ScannedInput:
     csv_labels = selection is not None and selection.labels is not None
     files, skipped = scan_folder(root, labels_from_folders=not csv_labels)
     if selection is not None:
@@ -375,27 +406,42 @@ def _scan_folder(root: Path, hasher: _Hasher, with_patient_keys: bool, io_thread
         files = [by_path[relpath] for relpath in kept]
         if csv_labels:
             files = [SourceFile(f.path, f.relpath, selection.label_of[f.relpath], f.kind) for f in files]
-            skipped = list(skipped) + [(path, f"no row in labels_csv '{selection.labels.path.name}'")
-                                       for path in selection.without_row]
+            skipped = list(skipped) + [
+                (path, f"no row in labels_csv '{selection.labels.path.name}'") for path in selection.without_row
+            ]
 
     def inspect(source_file):
         try:
-            return _inspect(lambda: open(source_file.path, "rb"), source_file.path, source_file.kind, hasher,
-                            with_patient_keys, _file_error)
+            return _inspect(
+                lambda: open(source_file.path, "rb"),
+                source_file.path,
+                source_file.kind,
+                hasher,
+                with_patient_keys,
+                _file_error,
+            )
         except ImageReadError as error:
             return str(error)
 
     sources = []
     skipped = list(skipped)
-    with ThreadPoolExecutor(max_workers=max(1, io_threads)) as threads, \
-            _progress_bar(len(files), "scan", progress) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=max(1, io_threads)) as threads,
+        _progress_bar(len(files), "scan", progress) as bar,
+    ):
         for source_file, facts in zip(files, threads.map(inspect, files)):
             bar.update(1)
             if isinstance(facts, str):
                 skipped.append((source_file.relpath, facts))
                 continue
-            sources.append(Source(path=source_file.relpath, label=source_file.label,
-                                  locator=("file", source_file.path, source_file.kind), **facts))
+            sources.append(
+                Source(
+                    path=source_file.relpath,
+                    label=source_file.label,
+                    locator=("file", source_file.path, source_file.kind),
+                    **facts,
+                )
+            )
     return ScannedInput(
         kind="folder",
         description={"kind": "folder", "path": _display_path(root), **(selection.record() if selection else {})},
@@ -440,8 +486,9 @@ def _strip_wrapping_folders(names: list[str]) -> int:
     return depth
 
 
-def _scan_zip(path: Path, hasher: _Hasher, with_patient_keys: bool, progress: bool,
-              selection: Selection | None = None) -> ScannedInput:
+def _scan_zip(
+    path: Path, hasher: _Hasher, with_patient_keys: bool, progress: bool, selection: Selection | None = None
+) -> ScannedInput:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
@@ -472,8 +519,14 @@ def _scan_zip(path: Path, hasher: _Hasher, with_patient_keys: bool, progress: bo
                     continue
             if kind is None:
                 extension = PurePosixPath(name).suffix.lower()
-                skipped.append((name, f"not an image: unsupported extension '{extension}'" if extension
-                                else "not an image: no file extension and no DICOM header"))
+                skipped.append(
+                    (
+                        name,
+                        f"not an image: unsupported extension '{extension}'"
+                        if extension
+                        else "not an image: no file extension and no DICOM header",
+                    )
+                )
                 continue
             found.append((member, kind))
 
@@ -486,8 +539,10 @@ def _scan_zip(path: Path, hasher: _Hasher, with_patient_keys: bool, progress: bo
             found = [by_path[name][0] for name in kept]
             relative = [by_path[name][1] for name in kept]
             if csv_labels:
-                skipped += [(by_path[name][0][0].filename, f"no row in labels_csv '{selection.labels.path.name}'")
-                            for name in selection.without_row]
+                skipped += [
+                    (by_path[name][0][0].filename, f"no row in labels_csv '{selection.labels.path.name}'")
+                    for name in selection.without_row
+                ]
         top = [member.filename for (member, _), parts in zip(found, relative) if len(parts) == 1]
         nested = [member.filename for (member, _), parts in zip(found, relative) if len(parts) > 1]
         if top and nested and not csv_labels:
@@ -501,8 +556,14 @@ def _scan_zip(path: Path, hasher: _Hasher, with_patient_keys: bool, progress: bo
             for (member, kind), parts in zip(found, relative):
                 bar.update(1)
                 try:
-                    facts = _inspect(lambda: archive.open(member), member.filename, kind, hasher, with_patient_keys,
-                                     _zip_error_reason)
+                    facts = _inspect(
+                        lambda member=member: archive.open(member),
+                        member.filename,
+                        kind,
+                        hasher,
+                        with_patient_keys,
+                        _zip_error_reason,
+                    )
                 except ImageReadError as error:
                     skipped.append((member.filename, str(error)))
                     continue
@@ -510,8 +571,9 @@ def _scan_zip(path: Path, hasher: _Hasher, with_patient_keys: bool, progress: bo
                     label = selection.label_of["/".join(parts)]
                 else:
                     label = parts[0] if nested else None
-                sources.append(Source(path=member.filename, label=label,
-                                      locator=("zip", zip_path, member.filename, kind), **facts))
+                sources.append(
+                    Source(path=member.filename, label=label, locator=("zip", zip_path, member.filename, kind), **facts)
+                )
     return ScannedInput(
         kind="zip",
         description={"kind": "zip", "path": _display_path(path), **(selection.record() if selection else {})},
@@ -552,6 +614,7 @@ def _npz_arrays(path: Path) -> tuple[list[_ArraySet], bool]:
                     return npz[image_key], (npz[label_key] if label_key else None)
             except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
                 raise RaganError(f"input='{path}': cannot read '{image_key}' ({error})") from None
+
         return load
 
     split_sets = []
@@ -572,7 +635,9 @@ def _npz_arrays(path: Path) -> tuple[list[_ArraySet], bool]:
 
 def _split_arrays(arrays: dict, name: str) -> tuple[list[_ArraySet], bool]:
     sets = [
-        _ArraySet(split, f"{split}_images", (lambda s=split: (arrays.pop(f"{s}_images"), arrays.pop(f"{s}_labels", None))))
+        _ArraySet(
+            split, f"{split}_images", (lambda s=split: (arrays.pop(f"{s}_images"), arrays.pop(f"{s}_labels", None)))
+        )
         for split in ("train", "val", "test")
         if f"{split}_images" in arrays
     ]
@@ -626,13 +691,22 @@ def _scan_arrays(kind, description, array_sets, cache_dir: Path, hasher: _Hasher
     try:
         for array_set in sets:
             images, labels = array_set.load()
-            labels = _label_values(labels, len(images), f"input {description.get('path') or description.get('name')}"
-                                   f" ({array_set.key})")
+            labels = _label_values(
+                labels, len(images), f"input {description.get('path') or description.get('name')} ({array_set.key})"
+            )
             for index in range(len(images)):
                 image = images[index]
                 sha256, salt = hasher.array_digests(image)
-                sources.append(Source(path=f"{array_set.key}[{index}]", sha256=sha256, label=None,
-                                      locator=cache.append(image), given_split=array_set.split, salt_digest=salt))
+                sources.append(
+                    Source(
+                        path=f"{array_set.key}[{index}]",
+                        sha256=sha256,
+                        label=None,
+                        locator=cache.append(image),
+                        given_split=array_set.split,
+                        salt_digest=salt,
+                    )
+                )
                 label_indices.append(None if labels is None else int(labels[index]))
             del images, labels  # one split in memory at a time
     finally:
@@ -640,9 +714,13 @@ def _scan_arrays(kind, description, array_sets, cache_dir: Path, hasher: _Hasher
     names = _integer_class_names(label_indices, known_names)
     for source, index in zip(sources, label_indices):
         source.label = None if index is None else names[index]
-    return ScannedInput(kind=kind, description=description, sources=sources,
-                        class_names=names if any(i is not None for i in label_indices) else [],
-                        has_splits=has_splits)
+    return ScannedInput(
+        kind=kind,
+        description=description,
+        sources=sources,
+        class_names=names if any(i is not None for i in label_indices) else [],
+        has_splits=has_splits,
+    )
 
 
 def _integer_class_names(label_indices: list[int | None], known_names) -> list[str]:
@@ -666,8 +744,9 @@ def _scan_tfds(name: str, cache_dir: Path, hasher: _Hasher, progress: bool) -> S
     try:
         builder = tfds.builder(name)
     except Exception as error:  # DatasetNotFoundError, bad config names ...
-        raise RaganError(f"input='tfds:{name}' is not a TensorFlow Datasets dataset "
-                         f"({str(error).splitlines()[0][:200]})") from None
+        raise RaganError(
+            f"input='tfds:{name}' is not a TensorFlow Datasets dataset ({str(error).splitlines()[0][:200]})"
+        ) from None
     if not builder.is_prepared():
         try:
             builder.download_and_prepare()
@@ -703,9 +782,16 @@ def _scan_tfds(name: str, cache_dir: Path, hasher: _Hasher, progress: bool) -> S
                     bar.update(1)
                     image = np.asarray(example[image_key])
                     sha256, salt = hasher.array_digests(image)
-                    sources.append(Source(path=f"{split}[{index}]", sha256=sha256, label=None,
-                                          locator=cache.append(image),
-                                          given_split=(mapped[split] if has_splits else None), salt_digest=salt))
+                    sources.append(
+                        Source(
+                            path=f"{split}[{index}]",
+                            sha256=sha256,
+                            label=None,
+                            locator=cache.append(image),
+                            given_split=(mapped[split] if has_splits else None),
+                            salt_digest=salt,
+                        )
+                    )
                     label_indices.append(int(example[label_key]) if label_key else None)
     finally:
         cache.close()
@@ -715,8 +801,13 @@ def _scan_tfds(name: str, cache_dir: Path, hasher: _Hasher, progress: bool) -> S
     description = {"kind": "tfds", "name": name, "version": str(info.version)}
     if ignored:
         description["ignored_splits"] = ignored
-    return ScannedInput(kind="tfds", description=description, sources=sources,
-                        class_names=names if label_key else [], has_splits=has_splits)
+    return ScannedInput(
+        kind="tfds",
+        description=description,
+        sources=sources,
+        class_names=names if label_key else [],
+        has_splits=has_splits,
+    )
 
 
 def _tfds_keys(info, name: str) -> tuple[str, str | None]:
@@ -812,14 +903,21 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
     source_kind = locator[0]
     eight_bit = None
     if options.bit_depth == 8:  # 8-bit images stay 8-bit: one reduced decode, integer resizing
-        eight_bit = EightBitRead(grey=options.channels == 1, draft_size=lambda width, height: draft_size(
-            width, height, options.image_size, options.resize_mode))
+        eight_bit = EightBitRead(
+            grey=options.channels == 1,
+            draft_size=lambda width, height: draft_size(width, height, options.image_size, options.resize_mode),
+        )
     try:
         if source_kind == "file":
             frames = read_file(locator[1], kind=locator[2], window=options.window, eight_bit=eight_bit)
         elif source_kind == "zip":
-            frames = read_file(locator[2], kind=locator[3], window=options.window,
-                               data=_zip_member_bytes(locator[1], locator[2]), eight_bit=eight_bit)
+            frames = read_file(
+                locator[2],
+                kind=locator[3],
+                window=options.window,
+                data=_zip_member_bytes(locator[1], locator[2]),
+                eight_bit=eight_bit,
+            )
         elif source_kind == "array":
             _, path, offset, shape, dtype = locator
             count = int(np.prod(shape))
@@ -840,11 +938,24 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
     for frame in frames:
         try:
             if frame.pixels.dtype == np.uint8:  # read with eight_bit
-                images.append(preprocess_eight_bit(frame.pixels, image_size=options.image_size,
-                                                   channels=options.channels, resize_mode=options.resize_mode))
+                images.append(
+                    preprocess_eight_bit(
+                        frame.pixels,
+                        image_size=options.image_size,
+                        channels=options.channels,
+                        resize_mode=options.resize_mode,
+                    )
+                )
                 continue
-            images.append(preprocess_frame(frame.pixels, image_size=options.image_size, channels=options.channels,
-                                           bit_depth=options.bit_depth, resize_mode=options.resize_mode))
+            images.append(
+                preprocess_frame(
+                    frame.pixels,
+                    image_size=options.image_size,
+                    channels=options.channels,
+                    bit_depth=options.bit_depth,
+                    resize_mode=options.resize_mode,
+                )
+            )
         except ValueError as error:  # NaN pixels and the like: a property of the file
             raise ImageReadError(f"cannot be preprocessed ({str(error)[:120]})") from None
     return images

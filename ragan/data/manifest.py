@@ -19,9 +19,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ragan._version import __version__ as _RAGAN_VERSION
 from ragan.errors import RaganError, did_you_mean
@@ -243,7 +244,7 @@ class Manifest:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, path: str | os.PathLike = "") -> "Manifest":
+    def from_dict(cls, data: Mapping[str, Any], *, path: str | os.PathLike = "") -> Manifest:
         """Build and validate a manifest from its dict form.
 
         Args:
@@ -279,8 +280,7 @@ class Manifest:
         fmt = data.get("format")
         if fmt != FORMAT:
             raise RaganError(
-                f"{where}not a ragan prepared-dataset manifest (field 'format' is {fmt!r}, "
-                f"expected {FORMAT!r})."
+                f"{where}not a ragan prepared-dataset manifest (field 'format' is {fmt!r}, expected {FORMAT!r})."
             )
         version = get("format_version", int)
         if version > FORMAT_VERSION:
@@ -354,9 +354,7 @@ class Manifest:
                 if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
                     fail(f"{shard_label}.sha256", f"must be 64 lower-case hex digits, got {sha!r}.")
                 shards.append(ShardInfo(file=file_name, num_examples=count, sha256=sha))
-            splits[split_name] = SplitInfo(
-                num_examples=num_examples, class_counts=dict(class_counts), shards=shards
-            )
+            splits[split_name] = SplitInfo(num_examples=num_examples, class_counts=dict(class_counts), shards=shards)
 
         generator = get("generator", (dict, type(None)), None)
         return cls(
@@ -412,8 +410,14 @@ def _is_instance(value, kinds) -> bool:
 
 def _describe(kinds) -> str:
     kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-    names = {int: "an integer", str: "a string", bool: "true or false", list: "a list",
-             dict: "an object", type(None): "null"}
+    names = {
+        int: "an integer",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+    }
     return " or ".join(names.get(kind, kind.__name__) for kind in kinds)
 
 
@@ -433,9 +437,7 @@ def _manifest_file(path: str | os.PathLike) -> Path:
         return manifest_path
     if path.is_file():
         return path
-    raise RaganError(
-        f"'{path}' is not a prepared ragan dataset: it does not exist (run 'ragan prepare' first)."
-    )
+    raise RaganError(f"'{path}' is not a prepared ragan dataset: it does not exist (run 'ragan prepare' first).")
 
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
@@ -532,8 +534,7 @@ def verify_dataset(
                 )
             if shard.num_examples > 0 and shard_path.stat().st_size == 0:
                 raise RaganError(
-                    f"shard '{shard_path}' is empty but the manifest says it holds "
-                    f"{shard.num_examples} examples."
+                    f"shard '{shard_path}' is empty but the manifest says it holds {shard.num_examples} examples."
                 )
             if check_hashes:
                 actual = file_sha256(shard_path)

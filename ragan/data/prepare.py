@@ -14,7 +14,8 @@ The stage runs in five steps:
 4. **Write**: worker processes (``forkserver``/``spawn``; they import only readers and
    preprocessing, never TensorFlow) decode each file once, resize it and encode it as a finished
    TFRecord (:mod:`ragan.data.records`), in order, a bounded number of chunks ahead; the main
-   process appends the records to the shards. No step imports TensorFlow (only ``export_zip``). Memory use does not grow with the number of images (only
+   process appends the records to the shards. No step imports TensorFlow (only ``export_zip``). Memory use does not
+   grow with the number of images (only
    an in-memory input, an ``.npz`` split or a MedMNIST file, is loaded whole while it is scanned).
 5. **Publish**: ``manifest.json`` (and the optional StyleGAN2-ADA ``dataset.zip``) are written,
    the work files removed and the folder renamed to its final name. With ``overwrite`` an
@@ -52,6 +53,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ragan._files import publish_directory
 from ragan._version import __version__
 from ragan.data.inputs import (
     DecodeOptions,
@@ -78,7 +80,6 @@ from ragan.data.splits import (
     shard_ranges,
     stratified_split,
 )
-from ragan._files import publish_directory
 from ragan.errors import RaganError, check_choice, did_you_mean
 
 __all__ = ["prepare_dataset", "partial_dir_for", "GROUP_BY_CHOICES", "TARGET_SHARD_BYTES"]
@@ -215,19 +216,44 @@ def prepare_dataset(
         {'glioma_tumor': 661, 'meningioma_tumor': 658, 'no_tumor': 316, 'pituitary_tumor': 662}
     """
     options = _resolve_options(
-        image_size=image_size, channels=channels, bit_depth=bit_depth, resize_mode=resize_mode, split=split,
-        resplit=resplit, seed=seed, group_by=group_by, group_csv=group_csv, group_column=group_column, window=window,
-        class_names=class_names, labels_csv=labels_csv, path_column=path_column, label_column=label_column,
-        label_map=label_map, include=include, exclude=exclude, allow_masks=allow_masks, dedupe=dedupe, strict=strict, overwrite=overwrite, export_zip=export_zip,
-        shards_per_split=shards_per_split, num_workers=num_workers, progress=progress,
+        image_size=image_size,
+        channels=channels,
+        bit_depth=bit_depth,
+        resize_mode=resize_mode,
+        split=split,
+        resplit=resplit,
+        seed=seed,
+        group_by=group_by,
+        group_csv=group_csv,
+        group_column=group_column,
+        window=window,
+        class_names=class_names,
+        labels_csv=labels_csv,
+        path_column=path_column,
+        label_column=label_column,
+        label_map=label_map,
+        include=include,
+        exclude=exclude,
+        allow_masks=allow_masks,
+        dedupe=dedupe,
+        strict=strict,
+        overwrite=overwrite,
+        export_zip=export_zip,
+        shards_per_split=shards_per_split,
+        num_workers=num_workers,
+        progress=progress,
     )
     kind = input_kind(input)
     if options.selects and kind not in ("folder", "zip"):
-        raise RaganError(f"labels_csv, include, exclude and allow_masks apply to a folder or .zip input; "
-                         f"input={os.fspath(input)!r} is a {kind} input")
+        raise RaganError(
+            f"labels_csv, include, exclude and allow_masks apply to a folder or .zip input; "
+            f"input={os.fspath(input)!r} is a {kind} input"
+        )
     if options.group_by == "dicom" and kind not in ("folder", "zip"):
-        raise RaganError(f"group_by='dicom' needs DICOM files (a folder or .zip); input={os.fspath(input)!r} "
-                         f"is a {kind} input; use group_by='csv' instead")
+        raise RaganError(
+            f"group_by='dicom' needs DICOM files (a folder or .zip); input={os.fspath(input)!r} "
+            f"is a {kind} input; use group_by='csv' instead"
+        )
     out_path = Path(os.path.abspath(os.fspath(out)))
     _check_output(out_path, kind, input, options.overwrite)
     partial = partial_dir_for(out_path)
@@ -291,8 +317,12 @@ class _Options:
         # Only the options given, so a manifest without them is what it was before they existed.
         recorded = {}
         if self.labels is not None:
-            recorded.update(labels_csv=self.labels.path.name, path_column=self.labels.path_column,
-                            label_column=self.labels.label_column, label_map=dict(self.labels.label_map))
+            recorded.update(
+                labels_csv=self.labels.path.name,
+                path_column=self.labels.path_column,
+                label_column=self.labels.label_column,
+                label_map=dict(self.labels.label_map),
+            )
         if self.include:
             recorded["include"] = list(self.include)
         if self.exclude:
@@ -365,8 +395,9 @@ def _resolve_window(window):
             return DicomWindow(float(window[0]), float(window[1]))
         except (TypeError, ValueError):
             pass
-    raise RaganError(f"window={window!r} is not allowed; use 'auto', None, 'minmax', a preset such as 'lung', "
-                     "or (center, width)")
+    raise RaganError(
+        f"window={window!r} is not allowed; use 'auto', None, 'minmax', a preset such as 'lung', or (center, width)"
+    )
 
 
 def _resolve_options(**given) -> _Options:
@@ -379,7 +410,9 @@ def _resolve_options(**given) -> _Options:
     class_names = given["class_names"]
     if class_names is not None:
         if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
-            raise RaganError(f"class_names={class_names!r} is not allowed; give a list of names, e.g. ['normal', 'tumour']")
+            raise RaganError(
+                f"class_names={class_names!r} is not allowed; give a list of names, e.g. ['normal', 'tumour']"
+            )
         class_names = tuple(class_names)
         if len(set(class_names)) != len(class_names) or not all(n.strip() for n in class_names):
             raise RaganError(f"class_names={list(class_names)!r} is not allowed; give distinct, non-empty names")
@@ -389,8 +422,13 @@ def _resolve_options(**given) -> _Options:
         missing = [name for name in ("path_column", "label_column") if not given[name]]
         if missing:
             raise RaganError(f"labels_csv needs {' and '.join(missing)} (the columns naming each image and its class)")
-        labels = read_labels_csv(given["labels_csv"], str(given["path_column"]), str(given["label_column"]),
-                                 label_map=given["label_map"], class_names=class_names)
+        labels = read_labels_csv(
+            given["labels_csv"],
+            str(given["path_column"]),
+            str(given["label_column"]),
+            label_map=given["label_map"],
+            class_names=class_names,
+        )
         class_names = None  # applied by the labels table
     elif csv_given:
         raise RaganError(f"{', '.join(csv_given)} only apply with labels_csv (the CSV file holding the labels)")
@@ -409,22 +447,39 @@ def _resolve_options(**given) -> _Options:
             group_path_column = labels.path_column
         _check_group_column(group_csv, group_column)
     elif group_csv is not None or group_column is not None:
-        raise RaganError("group_csv and group_column are only used with group_by='csv' "
-                         f"(group_by={given['group_by']!r})")
+        raise RaganError(
+            f"group_csv and group_column are only used with group_by='csv' (group_by={given['group_by']!r})"
+        )
     if given["export_zip"] and given["bit_depth"] != 8:
-        raise RaganError(f"export_zip=True needs bit_depth=8 (StyleGAN2-ADA reads 8-bit images), got "
-                         f"bit_depth={given['bit_depth']}")
+        raise RaganError(
+            f"export_zip=True needs bit_depth=8 (StyleGAN2-ADA reads 8-bit images), got bit_depth={given['bit_depth']}"
+        )
     return _Options(
-        image_size=int(given["image_size"]), channels=int(given["channels"]), bit_depth=int(given["bit_depth"]),
-        resize_mode=given["resize_mode"], split=ratios, resplit=given["resplit"], seed=seed,
-        group_by=given["group_by"], group_csv=group_csv, group_column=group_column,
-        window=_resolve_window(given["window"]), class_names=class_names, labels=labels,
-        include=_patterns("include", given["include"]), exclude=_patterns("exclude", given["exclude"]),
-        allow_masks=given["allow_masks"], dedupe=given["dedupe"],
-        strict=given["strict"], overwrite=given["overwrite"], export_zip=given["export_zip"],
+        image_size=int(given["image_size"]),
+        channels=int(given["channels"]),
+        bit_depth=int(given["bit_depth"]),
+        resize_mode=given["resize_mode"],
+        split=ratios,
+        resplit=given["resplit"],
+        seed=seed,
+        group_by=given["group_by"],
+        group_csv=group_csv,
+        group_column=group_column,
+        window=_resolve_window(given["window"]),
+        class_names=class_names,
+        labels=labels,
+        include=_patterns("include", given["include"]),
+        exclude=_patterns("exclude", given["exclude"]),
+        allow_masks=given["allow_masks"],
+        dedupe=given["dedupe"],
+        strict=given["strict"],
+        overwrite=given["overwrite"],
+        export_zip=given["export_zip"],
         shards_per_split=_check_int("shards_per_split", given["shards_per_split"], 1, optional=True),
-        num_workers=_check_int("num_workers", given["num_workers"], 0, optional=True), progress=given["progress"],
-        split_given=given["split"] is not None, group_path_column=group_path_column,
+        num_workers=_check_int("num_workers", given["num_workers"], 0, optional=True),
+        progress=given["progress"],
+        split_given=given["split"] is not None,
+        group_path_column=group_path_column,
     )
 
 
@@ -432,8 +487,10 @@ def _check_group_column(csv_path: Path, column: str) -> None:
     """A missing patient column is a one-line error before any work."""
     fields, _ = read_csv_table(csv_path, "group_csv")
     if column not in fields:
-        raise RaganError(f"group_column={column!r} is not a column of group_csv='{csv_path}' "
-                         f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}")
+        raise RaganError(
+            f"group_column={column!r} is not a column of group_csv='{csv_path}' "
+            f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}"
+        )
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -448,8 +505,9 @@ def _check_output(out: Path, kind: str, input, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise RaganError(f"out='{out}' exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RaganError(f"out='{out}' is not empty; pass overwrite=True (--overwrite) to replace it, "
-                         "or choose another folder")
+        raise RaganError(
+            f"out='{out}' is not empty; pass overwrite=True (--overwrite) to replace it, or choose another folder"
+        )
     if kind in ("folder", "zip", "npz"):
         source = Path(os.fspath(input))
         if kind == "folder" and _is_within(out, source):
@@ -475,7 +533,9 @@ class _PartialLock:
             fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self._handle.close()
-            raise RaganError(f"another 'ragan prepare' is writing '{self.path.parent}'; wait for it to finish") from None
+            raise RaganError(
+                f"another 'ragan prepare' is writing '{self.path.parent}'; wait for it to finish"
+            ) from None
         return self
 
     def __exit__(self, *exc):
@@ -509,11 +569,15 @@ def _build(input, partial: Path, options: _Options) -> Manifest:
         path, reason = scanned.skipped[0]
         raise RaganError(f"input file '{path}' cannot be used: {reason} (strict=True stops at the first such file)")
     if options.split_given and scanned.has_splits and not options.resplit:
-        raise RaganError(f"split={list(options.split)} needs resplit=True (--resplit) for an input with its own "
-                         f"splits ({scanned.kind}); without it those splits are kept as they are")
+        raise RaganError(
+            f"split={list(options.split)} needs resplit=True (--resplit) for an input with its own "
+            f"splits ({scanned.kind}); without it those splits are kept as they are"
+        )
     if options.group_by is not None and scanned.has_splits and not options.resplit:
-        raise RaganError(f"group_by={options.group_by!r} needs resplit=True for an input with its own splits "
-                         f"({scanned.kind}): its splits were made without your patient groups")
+        raise RaganError(
+            f"group_by={options.group_by!r} needs resplit=True for an input with its own splits "
+            f"({scanned.kind}): its splits were made without your patient groups"
+        )
 
     sources, duplicates = _drop_duplicates(scanned.sources, options.dedupe)
     group_hashes, group_keys = _groups(sources, options)
@@ -536,13 +600,15 @@ def _build(input, partial: Path, options: _Options) -> Manifest:
     done = _resume_or_reset(partial, plan_hash, planned)
 
     class_index = {name: index for index, name in enumerate(scanned.class_names)}
-    _write_shards(partial, [shard for shard in planned if shard.file not in done], sources, class_index,
-                  options, done, cpu_count)
+    _write_shards(
+        partial, [shard for shard in planned if shard.file not in done], sources, class_index, options, done, cpu_count
+    )
     shutil.rmtree(partial / CACHE_DIR, ignore_errors=True)
 
     try:
-        manifest = _manifest(scanned, description, sources, split_of, split_names, group_hashes, duplicates,
-                             planned, done, options)
+        manifest = _manifest(
+            scanned, description, sources, split_of, split_names, group_hashes, duplicates, planned, done, options
+        )
     except RaganError:
         (partial / PLAN_FILE).unlink(missing_ok=True)  # nothing usable: nothing worth resuming
         raise
@@ -601,14 +667,18 @@ def _csv_group_keys(csv_path: Path, column: str, sources: list[Source], path_col
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise RaganError(f"group_csv='{csv_path}' cannot be read ({error})") from None
     if column not in fields:
-        raise RaganError(f"group_column={column!r} is not a column of group_csv='{csv_path}' "
-                         f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}")
+        raise RaganError(
+            f"group_column={column!r} is not a column of group_csv='{csv_path}' "
+            f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}"
+        )
     lowered = {field.lower(): field for field in fields}
     if path_column is None:
         path_column = next((lowered[name] for name in _CSV_PATH_COLUMNS if name in lowered), None)
     if path_column is None:
-        raise RaganError(f"group_csv='{csv_path}' needs a column naming the files, one of "
-                         f"{', '.join(_CSV_PATH_COLUMNS)} (columns: {', '.join(fields) or 'none'})")
+        raise RaganError(
+            f"group_csv='{csv_path}' needs a column naming the files, one of "
+            f"{', '.join(_CSV_PATH_COLUMNS)} (columns: {', '.join(fields) or 'none'})"
+        )
 
     # Match a source by its path relative to the input, or by any trailing part of the CSV's path
     # (absolute paths, a leading input folder name), or by its file name when that is unique.
@@ -634,13 +704,17 @@ def _csv_group_keys(csv_path: Path, column: str, sources: list[Source], path_col
             missing.append(source.path)
         keys.append(group)
     if missing:
-        raise RaganError(f"group_csv='{csv_path}' has no (unambiguous) {column!r} for {len(missing)} of "
-                         f"{len(sources)} images, e.g. '{missing[0]}'; list every image in column {path_column!r}")
+        raise RaganError(
+            f"group_csv='{csv_path}' has no (unambiguous) {column!r} for {len(missing)} of "
+            f"{len(sources)} images, e.g. '{missing[0]}'; list every image in column {path_column!r}"
+        )
     return keys
 
 
-def _plan_shards(sources: list[Source], split_of: list[str], split_names: list[str], options: _Options) -> list[_PlannedShard]:
-    bytes_per_frame = options.image_size ** 2 * options.channels * options.bit_depth // 8 + 32  # + record framing
+def _plan_shards(
+    sources: list[Source], split_of: list[str], split_names: list[str], options: _Options
+) -> list[_PlannedShard]:
+    bytes_per_frame = options.image_size**2 * options.channels * options.bit_depth // 8 + 32  # + record framing
     planned = []
     for split in split_names:
         members = [index for index, name in enumerate(split_of) if name == split]
@@ -811,8 +885,9 @@ def _worker_pool(num_workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
         context.set_forkserver_preload(["ragan.data.inputs", "ragan.data.tfrecord"])
-    return ProcessPoolExecutor(max_workers=num_workers, mp_context=context, initializer=start_worker,
-                               initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        max_workers=num_workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
+    )
 
 
 def _write_shards(partial, todo, sources, class_index, options, done, cpu_count) -> None:
@@ -823,10 +898,14 @@ def _write_shards(partial, todo, sources, class_index, options, done, cpu_count)
     if workers is None:
         workers = cpu_count if cpu_count > 1 and total >= MIN_SOURCES_FOR_POOL else 0
     workers = min(workers, -(-total // CHUNK_SIZE))
-    decode_options = DecodeOptions(options.image_size, options.channels, options.bit_depth, options.resize_mode,
-                                   options.window)
-    tasks = ((source_id, sources[source_id].locator, class_index.get(sources[source_id].label, -1))
-             for shard in todo for source_id in shard.source_ids)
+    decode_options = DecodeOptions(
+        options.image_size, options.channels, options.bit_depth, options.resize_mode, options.window
+    )
+    tasks = (
+        (source_id, sources[source_id].locator, class_index.get(sources[source_id].label, -1))
+        for shard in todo
+        for source_id in shard.source_ids
+    )
     with _Decoder(decode_options, workers) as decoder:
         results = decoder.results(tasks, lambda source_id: sources[source_id].path)
         with tqdm(total=total, desc="prepare", unit="img", disable=not options.progress, file=sys.stderr) as bar:
@@ -848,8 +927,10 @@ def _write_shard_files(partial, todo, results, sources, class_index, options, do
                 source = sources[source_id]
                 if not ok:
                     if options.strict:
-                        raise RaganError(f"input file '{source.path}' cannot be used: {payload} "
-                                         "(strict=True stops at the first such file)")
+                        raise RaganError(
+                            f"input file '{source.path}' cannot be used: {payload} "
+                            "(strict=True stops at the first such file)"
+                        )
                     failed.append([source_id, payload])
                     frames.append([source_id, 0])
                     continue
@@ -859,14 +940,21 @@ def _write_shard_files(partial, todo, results, sources, class_index, options, do
                 if source.label is not None:
                     counts[source.label] += len(payload)
         info = writer.info()
-        entry = {"file": info.file, "sha256": info.sha256, "num_examples": info.num_examples,
-                 "class_counts": dict(counts), "frames": frames, "failed": failed}
+        entry = {
+            "file": info.file,
+            "sha256": info.sha256,
+            "num_examples": info.num_examples,
+            "class_counts": dict(counts),
+            "frames": frames,
+            "failed": failed,
+        }
         _append_journal(partial, entry)
         done[shard.file] = entry
 
 
-def _manifest(scanned: ScannedInput, description, sources, split_of, split_names, group_hashes, duplicates,
-              planned, done, options) -> Manifest:
+def _manifest(
+    scanned: ScannedInput, description, sources, split_of, split_names, group_hashes, duplicates, planned, done, options
+) -> Manifest:
     frames = {source_id: count for entry in done.values() for source_id, count in entry["frames"]}
     failed = {source_id: reason for entry in done.values() for source_id, reason in entry["failed"]}
     labelled = bool(scanned.class_names)
@@ -888,8 +976,13 @@ def _manifest(scanned: ScannedInput, description, sources, split_of, split_names
         raise RaganError(f"no image of the input could be used ({len(skipped)} files skipped{example})")
     source_entries = []
     for index, (source, split) in enumerate(zip(sources, split_of)):
-        entry = {"path": source.path, "sha256": source.sha256, "label": source.label, "split": split,
-                 "frames": frames.get(index, 0)}
+        entry = {
+            "path": source.path,
+            "sha256": source.sha256,
+            "label": source.label,
+            "split": split,
+            "frames": frames.get(index, 0),
+        }
         if group_hashes is not None:
             entry["group"] = group_hashes[index]
         source_entries.append(entry)
@@ -960,6 +1053,8 @@ def _publish(partial: Path, out: Path, overwrite: bool) -> None:
     """Rename the finished partial folder to ``out``; replace an old ``out`` only now."""
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:  # appeared while we worked
-            raise RaganError(f"out='{out}' is not empty; pass overwrite=True (--overwrite) to replace it; the "
-                             f"finished dataset waits in '{partial}'")
+            raise RaganError(
+                f"out='{out}' is not empty; pass overwrite=True (--overwrite) to replace it; the "
+                f"finished dataset waits in '{partial}'"
+            )
     publish_directory(partial, out)

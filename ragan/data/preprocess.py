@@ -18,8 +18,16 @@ from PIL import Image
 
 from ragan.errors import RaganError, check_choice
 
-__all__ = ["RESIZE_MODES", "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE", "preprocess_frame", "preprocess_eight_bit",
-           "draft_size", "validate_options", "to_luma"]
+__all__ = [
+    "RESIZE_MODES",
+    "MIN_IMAGE_SIZE",
+    "MAX_IMAGE_SIZE",
+    "preprocess_frame",
+    "preprocess_eight_bit",
+    "draft_size",
+    "validate_options",
+    "to_luma",
+]
 
 RESIZE_MODES = ("crop", "pad", "stretch")
 MIN_IMAGE_SIZE = 4
@@ -209,13 +217,16 @@ def draft_size(width: int, height: int, image_size: int, resize_mode: str) -> tu
     return int(np.ceil(width / factor)), int(np.ceil(height / factor))
 
 
-def preprocess_eight_bit(frame_pixels: np.ndarray, *, image_size: int, channels: int, resize_mode: str = "crop") -> np.ndarray:
+def preprocess_eight_bit(
+    frame_pixels: np.ndarray, *, image_size: int, channels: int, resize_mode: str = "crop"
+) -> np.ndarray:
     """:func:`preprocess_frame` for ``uint8`` pixels and 8-bit output, in Pillow's 8-bit arithmetic.
 
     The same geometry and filters (centre crop / pad / stretch; Lanczos when shrinking, bicubic
     when enlarging), computed on 8-bit planes as Pillow (and StyleGAN2-ADA's dataset_tool) does,
     with a first integer box reduction while the remaining factor stays >= 2 (Pillow's
-    ``reducing_gap=2``): several times faster than the float path, and within a grey level or so of it. RGB becomes one channel by Pillow's ITU-R 601 luma (``"L"``). A frame that
+    ``reducing_gap=2``): several times faster than the float path, and within a grey level or so of it. RGB becomes
+    one channel by Pillow's ITU-R 601 luma (``"L"``). A frame that
     needs no resizing gives the same bytes as :func:`preprocess_frame`.
 
     Args:
@@ -234,7 +245,9 @@ def preprocess_eight_bit(frame_pixels: np.ndarray, *, image_size: int, channels:
     validate_options(image_size, channels, 8, resize_mode)
     pixels = np.asarray(frame_pixels)
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[-1] not in (1, 3) or 0 in pixels.shape:
-        raise ValueError(f"frame_pixels must be uint8 of shape (height, width, 1 or 3), got {pixels.dtype} {pixels.shape}")
+        raise ValueError(
+            f"frame_pixels must be uint8 of shape (height, width, 1 or 3), got {pixels.dtype} {pixels.shape}"
+        )
     if pixels.shape[-1] == 1:
         image = Image.fromarray(np.ascontiguousarray(pixels[..., 0]), "L")
     else:
@@ -252,8 +265,10 @@ def preprocess_eight_bit(frame_pixels: np.ndarray, *, image_size: int, channels:
         new_width = min(image_size, max(1, round(width * scale)))
         new_height = min(image_size, max(1, round(height * scale)))
         result = Image.new(image.mode, target, 0)
-        result.paste(_resize_image(image, (new_width, new_height), None),
-                     ((image_size - new_width) // 2, (image_size - new_height) // 2))
+        result.paste(
+            _resize_image(image, (new_width, new_height), None),
+            ((image_size - new_width) // 2, (image_size - new_height) // 2),
+        )
     else:
         result = _resize_image(image, target, None)
     array = np.asarray(result)

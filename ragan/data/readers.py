@@ -250,7 +250,9 @@ def _is_symlink_loop(root: str, relative_dir: str) -> bool:
     return any(os.path.realpath(os.path.join(root, *parts[:depth])) == real for depth in range(len(parts)))
 
 
-def scan_folder(root: str | Path, *, labels_from_folders: bool = True) -> tuple[list[SourceFile], list[tuple[str, str]]]:
+def scan_folder(
+    root: str | Path, *, labels_from_folders: bool = True
+) -> tuple[list[SourceFile], list[tuple[str, str]]]:
     """List the usable image and DICOM files under ``root``, sorted by relative path.
 
     A folder whose images all sit in first-level sub-folders is *labelled*: the sub-folder name is
@@ -686,9 +688,7 @@ def array_to_frame(array: np.ndarray) -> Frame:
             raise ImageReadError(f"float array has values in [{low:g}, {high:g}]; expected values in [0, 1]")
         scale, bits = 1.0, 16 if array.dtype.itemsize > 2 else 8
     else:
-        raise ImageReadError(
-            f"array dtype {array.dtype} is not supported; use uint8, uint16, bool or float in [0, 1]"
-        )
+        raise ImageReadError(f"array dtype {array.dtype} is not supported; use uint8, uint16, bool or float in [0, 1]")
     if array.shape[-1] == 4:
         pixels = _composite_on_black(array.astype(np.float32) * np.float32(255.0 / scale), 255.0)
     else:
@@ -774,8 +774,17 @@ def _frame_view(dataset, frame_index: int):
     view = Dataset()
     if hasattr(dataset, "file_meta"):  # a Modality LUT stored as OW needs the byte order
         view.file_meta = dataset.file_meta
-    for keyword in ("BitsStored", "PixelRepresentation", "PhotometricInterpretation", "ModalityLUTSequence",
-                    "RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth", "VOILUTFunction"):
+    for keyword in (
+        "BitsStored",
+        "PixelRepresentation",
+        "PhotometricInterpretation",
+        "ModalityLUTSequence",
+        "RescaleSlope",
+        "RescaleIntercept",
+        "WindowCenter",
+        "WindowWidth",
+        "VOILUTFunction",
+    ):
         if keyword in dataset:
             setattr(view, keyword, dataset[keyword].value)
     transformation = _functional_item(dataset, frame_index, "PixelValueTransformationSequence")

@@ -86,8 +86,12 @@ class _ZeroOperators:
 
     def shift(self, registers: np.ndarray, exponent: int) -> np.ndarray:
         tables = self.tables(exponent)
-        return (tables[0][registers & 0xFF] ^ tables[1][(registers >> 8) & 0xFF]
-                ^ tables[2][(registers >> 16) & 0xFF] ^ tables[3][registers >> 24])
+        return (
+            tables[0][registers & 0xFF]
+            ^ tables[1][(registers >> 8) & 0xFF]
+            ^ tables[2][(registers >> 16) & 0xFF]
+            ^ tables[3][registers >> 24]
+        )
 
 
 _ZEROS = _ZeroOperators()
@@ -122,7 +126,7 @@ def _raw_parallel(data) -> int:
     lanes = -(-size // _BLOCK)
     padded = np.zeros(lanes * _BLOCK, dtype=np.uint8)
     # Zero bytes in front leave a register that starts at 0 unchanged.
-    padded[lanes * _BLOCK - size:] = np.frombuffer(data, dtype=np.uint8)
+    padded[lanes * _BLOCK - size :] = np.frombuffer(data, dtype=np.uint8)
     index = padded.reshape(lanes, _BLOCK).astype(np.uint32)
     index += _POSITION_OFFSETS
     registers = np.bitwise_xor.reduce(_POSITION_TABLES.take(index), axis=1)
@@ -173,7 +177,9 @@ def masked_crc32c(data: bytes) -> int:
 def frame_record(data: bytes) -> bytes:
     """One TFRecord: length, its masked CRC, the data, the data's masked CRC."""
     length = struct.pack("<Q", len(data))
-    return b"".join((length, struct.pack("<I", _masked_length_crc(length)), data, struct.pack("<I", masked_crc32c(data))))
+    return b"".join(
+        (length, struct.pack("<I", _masked_length_crc(length)), data, struct.pack("<I", masked_crc32c(data)))
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -230,5 +236,6 @@ def example_bytes(image: bytes, label: int, source_id: int) -> bytes:
     entry_header = _header(0x0A, len(key) + len(value_header) + feature_length)
     rest = _entry("label", _int64_feature(int(label))) + _entry("source_id", _int64_feature(int(source_id)))
     features_length = len(entry_header) + len(key) + len(value_header) + feature_length + len(rest)
-    return b"".join((_header(0x0A, features_length), entry_header, key, value_header, feature_header, bytes_list,
-                     image, rest))
+    return b"".join(
+        (_header(0x0A, features_length), entry_header, key, value_header, feature_header, bytes_list, image, rest)
+    )

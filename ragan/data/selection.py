@@ -40,8 +40,15 @@ import numpy as np
 
 from ragan.errors import RaganError, did_you_mean
 
-__all__ = ["LabelTable", "Selection", "read_csv_table", "read_labels_csv", "match_rows", "parse_label_map",
-           "mask_name_pattern"]
+__all__ = [
+    "LabelTable",
+    "Selection",
+    "read_csv_table",
+    "read_labels_csv",
+    "match_rows",
+    "parse_label_map",
+    "mask_name_pattern",
+]
 
 # Words that name a segmentation mask, as a whole word of a file or folder name.
 _MASK_WORDS = ("mask", "masks", "seg", "segmentation", "label", "labels", "annotation", "annotations", "gt")
@@ -163,8 +170,10 @@ def read_csv_table(csv_path: Path, option: str) -> tuple[list[str], list[dict[st
 
 def _check_column(option: str, column: str, fields: list[str], csv_path: Path) -> None:
     if column not in fields:
-        raise RaganError(f"{option}={column!r} is not a column of '{csv_path}' (columns: {', '.join(fields)})."
-                         f"{did_you_mean(column, fields)}")
+        raise RaganError(
+            f"{option}={column!r} is not a column of '{csv_path}' (columns: {', '.join(fields)})."
+            f"{did_you_mean(column, fields)}"
+        )
 
 
 def parse_label_map(value) -> dict[str, str]:
@@ -182,8 +191,10 @@ def parse_label_map(value) -> dict[str, str]:
         items = []
         for part in filter(None, (p.strip() for p in value.split(","))):
             if "=" not in part:
-                raise RaganError(f"label_map={value!r} is not allowed; write VALUE=CLASS pairs separated by commas, "
-                                 "e.g. 'nevus=benign,melanoma=malignant'")
+                raise RaganError(
+                    f"label_map={value!r} is not allowed; write VALUE=CLASS pairs separated by commas, "
+                    "e.g. 'nevus=benign,melanoma=malignant'"
+                )
             source, target = part.split("=", 1)
             items.append((source.strip(), target.strip()))
     else:
@@ -193,8 +204,9 @@ def parse_label_map(value) -> dict[str, str]:
     return dict(items)
 
 
-def read_labels_csv(csv_path, path_column: str, label_column: str, *, label_map=None,
-                    class_names: Sequence[str] | None = None) -> LabelTable:
+def read_labels_csv(
+    csv_path, path_column: str, label_column: str, *, label_map=None, class_names: Sequence[str] | None = None
+) -> LabelTable:
     """Read and check a labels CSV before any image is touched.
 
     Raises:
@@ -218,16 +230,26 @@ def read_labels_csv(csv_path, path_column: str, label_column: str, *, label_map=
             table_rows.append((line, listed, label))
     if not table_rows:
         raise RaganError(f"labels_csv='{csv_path}' has no row with both {path_column!r} and {label_column!r} filled")
-    table = LabelTable(csv_path, path_column, label_column, table_rows, mapping,
-                       tuple(class_names) if class_names is not None else None)
+    table = LabelTable(
+        csv_path,
+        path_column,
+        label_column,
+        table_rows,
+        mapping,
+        tuple(class_names) if class_names is not None else None,
+    )
     unknown = sorted(set(mapping) - {label for _, _, label in table_rows})
     if unknown:
-        raise RaganError(f"label_map names values that column {label_column!r} of '{csv_path}' never holds: "
-                         f"{', '.join(repr(u) for u in unknown)}.{did_you_mean(unknown[0], sorted({r[2] for r in table_rows}))}")
+        raise RaganError(
+            f"label_map names values that column {label_column!r} of '{csv_path}' never holds: "
+            f"{', '.join(repr(u) for u in unknown)}.{did_you_mean(unknown[0], sorted({r[2] for r in table_rows}))}"
+        )
     classes = {table.class_name(label) for _, _, label in table_rows}
     if len(classes) < 2:
-        raise RaganError(f"label_column={label_column!r} of labels_csv='{csv_path}' holds a single class "
-                         f"({next(iter(classes))!r}) after label_map; a labelled dataset needs at least two")
+        raise RaganError(
+            f"label_column={label_column!r} of labels_csv='{csv_path}' holds a single class "
+            f"({next(iter(classes))!r}) after label_map; a labelled dataset needs at least two"
+        )
     return table
 
 
@@ -312,8 +334,10 @@ class Selection:
         if not kept:
             patterns = [f"include={list(self.include)}"] if self.include else []
             patterns += [f"exclude={list(self.exclude)}"] if self.exclude else []
-            raise RaganError(f"{' and '.join(patterns)} leave no file of input='{input_name}' "
-                             f"({len(paths)} files; patterns match the path relative to the input, e.g. '{paths[0]}')")
+            raise RaganError(
+                f"{' and '.join(patterns)} leave no file of input='{input_name}' "
+                f"({len(paths)} files; patterns match the path relative to the input, e.g. '{paths[0]}')"
+            )
         if not self.allow_masks:
             self._check_masks(kept, read_bytes, input_name)
         if self.labels is not None:
@@ -359,8 +383,10 @@ class Selection:
                 used[path] = table.class_name(table.rows[row][2])
         names = table.resolve_class_names(list(used.values()))
         if len(set(used.values())) < 2:
-            raise RaganError(f"the files of input='{input_name}' matched by labels_csv='{table.path.name}' all have "
-                             f"one class ({next(iter(used.values()))!r}); a labelled dataset needs at least two")
+            raise RaganError(
+                f"the files of input='{input_name}' matched by labels_csv='{table.path.name}' all have "
+                f"one class ({next(iter(used.values()))!r}); a labelled dataset needs at least two"
+            )
         self.label_of = {path: table.renamed(label) for path, label in used.items()}
         self.class_names = [table.renamed(name) for name in names]
         counts = Counter(self.label_of.values())
@@ -384,7 +410,11 @@ class Selection:
         """What the manifest's ``source`` records about the selection."""
         entry = {}
         if self.include or self.exclude:
-            entry["include"], entry["exclude"], entry["excluded"] = list(self.include), list(self.exclude), self.excluded
+            entry["include"], entry["exclude"], entry["excluded"] = (
+                list(self.include),
+                list(self.exclude),
+                self.excluded,
+            )
         if self.csv_record is not None:
             entry["labels_csv"] = self.csv_record
         return entry

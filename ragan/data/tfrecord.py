@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -72,7 +72,8 @@ def encode_record(image: np.ndarray, label: int, source_id: int) -> bytes:
     The decoding workers of ``prepare`` call this, so the CRC work is spread over them.
 
     Example:
-        >>> len(encode_record(np.zeros((4, 4, 1), np.uint8), 0, 0)) - len(encode_example(np.zeros((4, 4, 1), np.uint8), 0, 0))
+        >>> image = np.zeros((4, 4, 1), np.uint8)
+        >>> len(encode_record(image, 0, 0)) - len(encode_example(image, 0, 0))
         16
     """
     return frame_record(encode_example(image, label, source_id))
@@ -146,7 +147,7 @@ class ShardWriter:
             raise RuntimeError(f"ShardWriter for '{self.path}' must be closed before info().")
         return ShardInfo(file=self.path.name, num_examples=self.num_examples, sha256=self.sha256)
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> bool:

@@ -24,7 +24,8 @@ Example:
     >>> val = ragan.load_dataset("prepared", "val", batch_size=256, shuffle=False)  # doctest: +SKIP
     >>> model = build_classifier("small_cnn", image_size=28, channels=1, num_classes=2)  # doctest: +SKIP
     >>> result = train_classifier(train, val, model=model, epochs=20, augmentation="standard")  # doctest: +SKIP
-    >>> evaluate_classifier(result.model, ragan.load_dataset("prepared", "test", shuffle=False))["auc"]  # doctest: +SKIP
+    >>> test = ragan.load_dataset("prepared", "test", shuffle=False)  # doctest: +SKIP
+    >>> evaluate_classifier(result.model, test)["auc"]  # doctest: +SKIP
     0.95
 """
 
@@ -37,9 +38,10 @@ import sys
 import time
 import warnings
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -320,11 +322,16 @@ def standard_augmentation(images, seed):
     # Projective transform rows [a0 a1 a2 b0 b1 b2 c0 c1]: output (x, y) reads input (x + dx, y + dy).
     transforms = tf.concat([ones, zeros, shifts[:, :1], zeros, ones, shifts[:, 1:], zeros, zeros], axis=1)
     images = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="NEAREST",
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
     )
-    offsets = tf.random.stateless_uniform([batch, 1, 1, 1], brightness_seed,
-                                          -2.0 * MAX_BRIGHTNESS_FRACTION, 2.0 * MAX_BRIGHTNESS_FRACTION)
+    offsets = tf.random.stateless_uniform(
+        [batch, 1, 1, 1], brightness_seed, -2.0 * MAX_BRIGHTNESS_FRACTION, 2.0 * MAX_BRIGHTNESS_FRACTION
+    )
     return tf.clip_by_value(images + offsets, -1.0, 1.0)
 
 
@@ -414,6 +421,7 @@ def array_dataset(
         return batch * (2.0 / max_value) - 1.0 if max_value else batch
 
     if augmenting:
+
         def prepare(parts, batch_seed):
             batch, batch_labels, batch_mask = parts
             batch = scale(batch)
@@ -422,8 +430,9 @@ def array_dataset(
 
         dataset = _with_batch_seeds(dataset, seed).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        dataset = dataset.map(lambda batch, batch_labels, _: (scale(batch), batch_labels),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(
+            lambda batch, batch_labels, _: (scale(batch), batch_labels), num_parallel_calls=tf.data.AUTOTUNE
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -433,9 +442,7 @@ def _as_dataset(data, name: str, batch_size: int):
     if tf is not None and isinstance(data, tf.data.Dataset):
         spec = data.element_spec
         if not (isinstance(spec, tuple) and len(spec) >= 2):
-            raise RaganError(
-                f"{name}: the dataset must yield (images, labels) pairs; load it with with_labels=True."
-            )
+            raise RaganError(f"{name}: the dataset must yield (images, labels) pairs; load it with with_labels=True.")
         if len(spec) > 2:
             data = data.map(lambda *parts: (parts[0], parts[1]))
         return data
@@ -484,9 +491,7 @@ def balanced_class_weights(labels, num_classes: int) -> dict[int, float]:
     labels = np.asarray(labels).reshape(-1)
     counts = np.bincount(labels, minlength=num_classes)[:num_classes]
     present = int((counts > 0).sum())
-    return {
-        int(c): (float(labels.size / (present * counts[c])) if counts[c] else 1.0) for c in range(num_classes)
-    }
+    return {int(c): (float(labels.size / (present * counts[c])) if counts[c] else 1.0) for c in range(num_classes)}
 
 
 def _validation_auc_callback(keras, val_data, patience: int, verbose: int):
@@ -515,8 +520,10 @@ def _validation_auc_callback(keras, val_data, patience: int, verbose: int):
                     self.model.stop_training = True
             if verbose:
                 shown = "undefined" if auc is None else f"{auc:.4f}"
-                print(f"epoch {epoch + 1}: val_auc={shown} (best {self.best_auc:.4f} at epoch {self.best_epoch})",
-                      file=sys.stderr)
+                print(
+                    f"epoch {epoch + 1}: val_auc={shown} (best {self.best_auc:.4f} at epoch {self.best_epoch})",
+                    file=sys.stderr,
+                )
 
         def on_train_end(self, logs=None):
             if self.best_weights is not None:
@@ -592,8 +599,9 @@ def train_classifier(
     array_labels = None
     if isinstance(train_data, (tuple, list)) and len(train_data) == 2:
         array_labels = np.asarray(train_data[1]).reshape(-1)
-        train_dataset = array_dataset(train_data[0], array_labels, batch_size=batch_size, shuffle=True,
-                                      seed=seed, augmentation=augmentation)
+        train_dataset = array_dataset(
+            train_data[0], array_labels, batch_size=batch_size, shuffle=True, seed=seed, augmentation=augmentation
+        )
         image_shape = _to_unit_range(train_data[0])[0].shape[1:]
     else:
         train_dataset = _as_dataset(train_data, "train_data", batch_size)
@@ -611,8 +619,13 @@ def train_classifier(
             num_classes = max(int(array_labels.max()) + 1, 2)
         if len(image_shape) != 3 or image_shape[0] is None or image_shape[0] != image_shape[1]:
             raise RaganError(f"train_data: images must be square (H, W, C) with a fixed size, got {image_shape}.")
-        model = build_classifier(kind, image_size=int(image_shape[0]), channels=int(image_shape[2]),
-                                 num_classes=int(num_classes), weights=weights)
+        model = build_classifier(
+            kind,
+            image_size=int(image_shape[0]),
+            channels=int(image_shape[2]),
+            num_classes=int(num_classes),
+            weights=weights,
+        )
     num_outputs = int(model.output_shape[-1])
 
     weights_by_class = None
@@ -644,8 +657,14 @@ def train_classifier(
         # of data, which Keras reports as a warning although nothing is wrong.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         # shuffle=False: tf.data inputs are shuffled in their pipeline; Keras would only warn.
-        history = model.fit(train_dataset, epochs=int(epochs), callbacks=callbacks, class_weight=weights_by_class,
-                            shuffle=False, verbose=1 if verbose else 0)
+        history = model.fit(
+            train_dataset,
+            epochs=int(epochs),
+            callbacks=callbacks,
+            class_weight=weights_by_class,
+            shuffle=False,
+            verbose=1 if verbose else 0,
+        )
     seconds = time.perf_counter() - start
     values = {key: [float(v) for v in series] for key, series in history.history.items()}
     epochs_trained = len(next(iter(values.values()))) if values else 0
@@ -654,8 +673,14 @@ def train_classifier(
     if validation is not None and validation.best_epoch:
         best_epoch = validation.best_epoch
         best_auc = None if validation.best_auc == -math.inf else float(validation.best_auc)
-    return TrainingResult(model=model, history=values, best_epoch=best_epoch, best_val_auc=best_auc,
-                          epochs_trained=epochs_trained, seconds=seconds)
+    return TrainingResult(
+        model=model,
+        history=values,
+        best_epoch=best_epoch,
+        best_val_auc=best_auc,
+        epochs_trained=epochs_trained,
+        seconds=seconds,
+    )
 
 
 def compile_classifier(model, *, learning_rate: float = 1e-3, jit_compile: bool = False):
@@ -690,7 +715,7 @@ def _dataset_labels(dataset) -> np.ndarray:
 # Evaluation
 
 
-_FORWARD_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_FORWARD_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _forward_function(model):
@@ -726,8 +751,14 @@ def predict_probabilities(model, data, *, batch_size: int = 256) -> tuple[np.nda
     return np.concatenate(labels).astype(np.int64), shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def evaluate_classifier(model, test_data, *, class_names: Sequence[str] | None = None,
-                        positive_class: int | str | None = None, batch_size: int = 256) -> dict:
+def evaluate_classifier(
+    model,
+    test_data,
+    *,
+    class_names: Sequence[str] | None = None,
+    positive_class: int | str | None = None,
+    batch_size: int = 256,
+) -> dict:
     """Test a classifier: accuracy, ROC AUC, sensitivity/specificity, per-class figures, confusion matrix.
 
     Args:
@@ -799,9 +830,7 @@ def roc_auc_one_vs_rest(labels, probabilities) -> tuple[float | None, list[float
     labels = np.asarray(labels).reshape(-1)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[0] != labels.size:
-        raise RaganError(
-            f"probabilities: expected shape ({labels.size}, num_classes), got {probabilities.shape}."
-        )
+        raise RaganError(f"probabilities: expected shape ({labels.size}, num_classes), got {probabilities.shape}.")
     num_classes = probabilities.shape[1]
     if num_classes == 2:
         auc = roc_auc(labels == 1, probabilities[:, 1])
@@ -811,8 +840,9 @@ def roc_auc_one_vs_rest(labels, probabilities) -> tuple[float | None, list[float
     return (float(np.mean(defined)) if defined else None), per_class
 
 
-def classification_metrics(labels, probabilities, *, class_names: Sequence[str] | None = None,
-                           positive_class: int | str | None = None) -> dict:
+def classification_metrics(
+    labels, probabilities, *, class_names: Sequence[str] | None = None, positive_class: int | str | None = None
+) -> dict:
     """All test figures of a classifier from true labels and predicted class probabilities.
 
     The predicted class is the most probable one (a 0.5 threshold for binary tasks).

@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -150,13 +151,11 @@ def _image_batches(images, batch_size: int):
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4:
-        raise RaganError(
-            f"images: expected an array of shape (N, H, W, C) or (N, H, W), got shape {array.shape}"
-        )
+        raise RaganError(f"images: expected an array of shape (N, H, W, C) or (N, H, W), got shape {array.shape}")
     if not np.issubdtype(array.dtype, np.number):
         raise RaganError(f"images: expected numeric pixels, got dtype {array.dtype}")
     for start in range(0, array.shape[0], batch_size):
-        yield array[start:start + batch_size]
+        yield array[start : start + batch_size]
 
 
 def _dataset_batches(dataset, batch_size: int):
@@ -165,9 +164,7 @@ def _dataset_batches(dataset, batch_size: int):
         dataset = dataset.map(lambda *parts: parts[0])
     elif isinstance(spec, dict):
         if "image" not in spec:
-            raise RaganError(
-                f"images: dataset elements are dicts without an 'image' key (keys: {sorted(spec)})"
-            )
+            raise RaganError(f"images: dataset elements are dicts without an 'image' key (keys: {sorted(spec)})")
         dataset = dataset.map(lambda element: element["image"])
     rank = dataset.element_spec.shape.rank
     if rank in (2, 3):
@@ -197,8 +194,9 @@ def _file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def inception_extractor(weights: str | os.PathLike | None = "imagenet", *,
-                        input_range: tuple[float, float] = (-1.0, 1.0)) -> FeatureExtractor:
+def inception_extractor(
+    weights: str | os.PathLike | None = "imagenet", *, input_range: tuple[float, float] = (-1.0, 1.0)
+) -> FeatureExtractor:
     """InceptionV3 features: the 2048-d global average pool of ``keras.applications.InceptionV3``.
 
     Preprocessing: values mapped linearly from ``input_range`` to Inception's ``[-1, 1]``,
@@ -235,7 +233,9 @@ def inception_extractor(weights: str | os.PathLike | None = "imagenet", *,
 
     def build(initial_weights):
         return keras.applications.InceptionV3(
-            include_top=False, weights=initial_weights, pooling="avg",
+            include_top=False,
+            weights=initial_weights,
+            pooling="avg",
             input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
         )
 
@@ -272,16 +272,13 @@ def inception_extractor(weights: str | os.PathLike | None = "imagenet", *,
         else:
             name = f"inception_v3_weights:{path.name}:md5={md5[:12]}"
     else:
-        raise RaganError(
-            f"weights={weights!r} is not allowed; pass 'imagenet', None, or a weights file path"
-        )
+        raise RaganError(f"weights={weights!r} is not allowed; pass 'imagenet', None, or a weights file path")
 
     def preprocess(batch):
         batch = _scale_to(batch, input_range, (-1.0, 1.0))
         if batch.shape[-1] == 1:
             batch = tf.repeat(batch, 3, axis=-1)
-        return tf.image.resize(batch, (INCEPTION_SIZE, INCEPTION_SIZE), method="bilinear",
-                               antialias=True)
+        return tf.image.resize(batch, (INCEPTION_SIZE, INCEPTION_SIZE), method="bilinear", antialias=True)
 
     return FeatureExtractor(
         name=name,
@@ -293,9 +290,14 @@ def inception_extractor(weights: str | os.PathLike | None = "imagenet", *,
     )
 
 
-def model_extractor(model, *, layer: str | None = None, name: str | None = None,
-                    input_range: tuple[float, float] = (-1.0, 1.0),
-                    model_input_range: tuple[float, float] | None = None) -> FeatureExtractor:
+def model_extractor(
+    model,
+    *,
+    layer: str | None = None,
+    name: str | None = None,
+    input_range: tuple[float, float] = (-1.0, 1.0),
+    model_input_range: tuple[float, float] | None = None,
+) -> FeatureExtractor:
     """A domain feature extractor: one layer's output of a trained Keras model (e.g. a classifier).
 
     By default the features are the input of the model's last layer, i.e. the penultimate
@@ -362,9 +364,7 @@ def model_extractor(model, *, layer: str | None = None, name: str | None = None,
             "unbuilt model); pass a functional or Sequential model built with an Input"
         ) from error
     if isinstance(features, (list, tuple)):
-        raise RaganError(
-            f"layer={chosen.name!r}: has several inputs/outputs; name a layer with a single output"
-        )
+        raise RaganError(f"layer={chosen.name!r}: has several inputs/outputs; name a layer with a single output")
     if len(features.shape) == 4:
         features = keras.layers.GlobalAveragePooling2D(name="ragan_feature_pool")(features)
     elif len(features.shape) != 2:
@@ -399,8 +399,11 @@ def model_extractor(model, *, layer: str | None = None, name: str | None = None,
         name = f"model:{source or model.name}/{layer_name}"
     return FeatureExtractor(
         name=name,
-        resize=(_bilinear_description(height, width) if fixed_size
-                else "none (the model accepts any size; images used as given)"),
+        resize=(
+            _bilinear_description(height, width)
+            if fixed_size
+            else "none (the model accepts any size; images used as given)"
+        ),
         model=feature_model,
         preprocess=preprocess,
         input_range=tuple(input_range),

@@ -161,17 +161,18 @@ class MemorisationReport:
         pairs = []
         for index in order:
             rule = rules[index]
-            pairs.append({
-                "synthetic_index": int(index),
-                "train_index": int(self.searches[rule].nearest_index[index]),
-                "search": rule,
-                "copy_score": _json_float(scores[index]),
-                "flagged": bool(scores[index] < 1.0),
-                "distances": {
-                    name: _json_float(search.nearest_distance[index])
-                    for name, search in self.searches.items()
-                },
-            })
+            pairs.append(
+                {
+                    "synthetic_index": int(index),
+                    "train_index": int(self.searches[rule].nearest_index[index]),
+                    "search": rule,
+                    "copy_score": _json_float(scores[index]),
+                    "flagged": bool(scores[index] < 1.0),
+                    "distances": {
+                        name: _json_float(search.nearest_distance[index]) for name, search in self.searches.items()
+                    },
+                }
+            )
         return pairs
 
     def to_dict(self) -> dict:
@@ -272,12 +273,12 @@ def _shift_grid(max_shift: int) -> tuple[int, ...]:
     A residual offset of at most ``max_shift / 4`` px is under 1/8 of a pixel of the 16x16
     descriptor with the default ``max_shift``, so the coarse grid loses nothing that matters.
     """
-    return tuple(sorted({int(round(v)) for v in np.linspace(-max_shift, max_shift,
-                                                            2 * min(max_shift, 2) + 1)}))
+    return tuple(sorted({int(round(v)) for v in np.linspace(-max_shift, max_shift, 2 * min(max_shift, 2) + 1)}))
 
 
-def pixel_descriptors(images, *, size: int = 16, shifts: tuple[int, ...] = (0,),
-                      margin: int | None = None) -> np.ndarray:
+def pixel_descriptors(
+    images, *, size: int = 16, shifts: tuple[int, ...] = (0,), margin: int | None = None
+) -> np.ndarray:
     """Unit-norm, mean-centred pixel vectors of area-downscaled images, one set per translation.
 
     For each ``(dy, dx)`` in ``shifts x shifts`` the window ``[margin + dy : H - margin + dy,
@@ -309,11 +310,11 @@ def pixel_descriptors(images, *, size: int = 16, shifts: tuple[int, ...] = (0,),
     rows = max(1, _BLOCK_ENTRIES // (height * width * images.shape[3]))
     out = np.empty((len(offsets), images.shape[0], size * size * images.shape[3]), np.float32)
     for start in range(0, images.shape[0], rows):
-        block = images[start:start + rows].astype(np.float32)
+        block = images[start : start + rows].astype(np.float32)
         for i, (dy, dx) in enumerate(offsets):
-            window = block[:, margin + dy:height - margin + dy, margin + dx:width - margin + dx]
+            window = block[:, margin + dy : height - margin + dy, margin + dx : width - margin + dx]
             small = tf.image.resize(window, (size, size), method="area").numpy()
-            out[i, start:start + block.shape[0]] = small.reshape(block.shape[0], -1)
+            out[i, start : start + block.shape[0]] = small.reshape(block.shape[0], -1)
     return _unit_rows(out, centre=True)
 
 
@@ -333,7 +334,7 @@ def _nearest(queries: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray
     distances = np.empty((count, k), dtype=np.float64)
     rows = max(1, _BLOCK_ENTRIES // (variants * train.shape[0]))
     for start in range(0, count, rows):
-        block = queries[:, start:start + rows]
+        block = queries[:, start : start + rows]
         similarity = block[0] @ train.T
         for variant in range(1, variants):
             np.maximum(similarity, block[variant] @ train.T, out=similarity)
@@ -344,13 +345,14 @@ def _nearest(queries: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray
             part = np.tile(np.arange(train.shape[0]), (distance.shape[0], 1))
         part_distance = np.take_along_axis(distance, part, axis=1)
         order = np.argsort(part_distance, axis=1, kind="stable")
-        indices[start:start + block.shape[1]] = np.take_along_axis(part, order, axis=1)
-        distances[start:start + block.shape[1]] = np.take_along_axis(part_distance, order, axis=1)
+        indices[start : start + block.shape[1]] = np.take_along_axis(part, order, axis=1)
+        distances[start : start + block.shape[1]] = np.take_along_axis(part_distance, order, axis=1)
     return indices, distances
 
 
-def _best_ssim(queries: np.ndarray, train: np.ndarray, candidates: np.ndarray,
-               value_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _best_ssim(
+    queries: np.ndarray, train: np.ndarray, candidates: np.ndarray, value_range: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Highest SSIM of each query against its candidate training images: ``(index, 1 - ssim)``."""
     from ragan.evaluation.metrics import ssim
 
@@ -365,7 +367,8 @@ def _best_ssim(queries: np.ndarray, train: np.ndarray, candidates: np.ndarray,
         values[start:stop] = ssim(
             np.clip(queries[query_rows].astype(np.float64), low, high),
             np.clip(train[flat[start:stop]].astype(np.float64), low, high),
-            min_value=low, max_value=high,
+            min_value=low,
+            max_value=high,
         )
     values = values.reshape(count, per_query)
     best = np.argmax(values, axis=1)
@@ -375,8 +378,7 @@ def _best_ssim(queries: np.ndarray, train: np.ndarray, candidates: np.ndarray,
 
 def _merge_candidates(*lists: np.ndarray) -> np.ndarray:
     """Row-wise union of candidate index lists, padded by repeating each row's first entry."""
-    merged = [list(dict.fromkeys(np.concatenate([lst[i] for lst in lists]).tolist()))
-              for i in range(lists[0].shape[0])]
+    merged = [list(dict.fromkeys(np.concatenate([lst[i] for lst in lists]).tolist())) for i in range(lists[0].shape[0])]
     width = max(len(row) for row in merged)
     return np.array([row + [row[0]] * (width - len(row)) for row in merged], dtype=np.int64)
 
@@ -393,14 +395,25 @@ def _threshold(name: str, baseline: np.ndarray, override, percentile: float, sca
     return float(scale * np.percentile(baseline, percentile))
 
 
-def memorisation_audit(train_images, synthetic_images, test_images, *, extractor=None,
-                       features=None, feature_name: str | None = None,
-                       threshold: float | None = None, pixel_threshold: float | None = None,
-                       ssim_threshold: float | None = None, baseline_percentile: float = 1.0,
-                       threshold_scale: float = 0.5, ssim_candidates: int = 5,
-                       pixel_size: int = 16, max_shift: int | None = None,
-                       value_range: tuple[float, float] | None = None,
-                       batch_size: int = 64) -> MemorisationReport:
+def memorisation_audit(
+    train_images,
+    synthetic_images,
+    test_images,
+    *,
+    extractor=None,
+    features=None,
+    feature_name: str | None = None,
+    threshold: float | None = None,
+    pixel_threshold: float | None = None,
+    ssim_threshold: float | None = None,
+    baseline_percentile: float = 1.0,
+    threshold_scale: float = 0.5,
+    ssim_candidates: int = 5,
+    pixel_size: int = 16,
+    max_shift: int | None = None,
+    value_range: tuple[float, float] | None = None,
+    batch_size: int = 64,
+) -> MemorisationReport:
     """Find synthetic images that are near-copies of training images.
 
     See the module documentation for the three searches and the flagging rule.
@@ -496,8 +509,9 @@ def memorisation_audit(train_images, synthetic_images, test_images, *, extractor
             nearest_index=synthetic_pixel_idx[:, 0],
             nearest_distance=synthetic_pixel_dist[:, 0],
             baseline=pixel_baseline,
-            threshold=_threshold("pixel_threshold", pixel_baseline, pixel_threshold,
-                                 baseline_percentile, threshold_scale),
+            threshold=_threshold(
+                "pixel_threshold", pixel_baseline, pixel_threshold, baseline_percentile, threshold_scale
+            ),
         )
     }
     synthetic_candidates = [synthetic_pixel_idx]
@@ -512,20 +526,18 @@ def memorisation_audit(train_images, synthetic_images, test_images, *, extractor
             )
         else:
             if not isinstance(features, (tuple, list)) or len(features) != 3:
-                raise RaganError(
-                    "features: expected (train_features, synthetic_features, test_features)"
-                )
+                raise RaganError("features: expected (train_features, synthetic_features, test_features)")
             train_features, synthetic_features, test_features = features
             feature_name = feature_name or "precomputed features"
         feature_sets = []
-        for label, values, count in (("train", train_features, train.shape[0]),
-                                     ("synthetic", synthetic_features, synthetic.shape[0]),
-                                     ("test", test_features, test.shape[0])):
+        for label, values, count in (
+            ("train", train_features, train.shape[0]),
+            ("synthetic", synthetic_features, synthetic.shape[0]),
+            ("test", test_features, test.shape[0]),
+        ):
             values = np.asarray(values, dtype=np.float64)
             if values.ndim != 2 or values.shape[0] != count:
-                raise RaganError(
-                    f"features: {label} features have shape {values.shape}, expected ({count}, D)"
-                )
+                raise RaganError(f"features: {label} features have shape {values.shape}, expected ({count}, D)")
             if not np.isfinite(values).all():
                 raise RaganError(f"features: {label} features contain NaN or inf")
             feature_sets.append(_unit_rows(values, centre=False))
@@ -540,8 +552,7 @@ def memorisation_audit(train_images, synthetic_images, test_images, *, extractor
             nearest_index=synthetic_feat_idx[:, 0],
             nearest_distance=synthetic_feat_dist[:, 0],
             baseline=feature_baseline,
-            threshold=_threshold("threshold", feature_baseline, threshold,
-                                 baseline_percentile, threshold_scale),
+            threshold=_threshold("threshold", feature_baseline, threshold, baseline_percentile, threshold_scale),
         )
         synthetic_candidates.append(synthetic_feat_idx)
         test_candidates.append(test_feat_idx)
@@ -554,7 +565,8 @@ def memorisation_audit(train_images, synthetic_images, test_images, *, extractor
     if min(height, width) >= SSIM_FILTER_SIZE:
         value_low_high = _value_range([train, synthetic, test], value_range)
         synthetic_ssim_idx, synthetic_ssim_dist = _best_ssim(
-            synthetic, train, _merge_candidates(*synthetic_candidates), value_low_high)
+            synthetic, train, _merge_candidates(*synthetic_candidates), value_low_high
+        )
         _, test_ssim_dist = _best_ssim(test, train, _merge_candidates(*test_candidates), value_low_high)
         ssim_baseline = test_ssim_dist[independent]
         if ssim_threshold is not None:
@@ -562,11 +574,12 @@ def memorisation_audit(train_images, synthetic_images, test_images, *, extractor
                 raise RaganError(f"ssim_threshold={ssim_threshold!r} must be an SSIM value in [-1, 1]")
             ssim_distance_threshold = 1.0 - float(ssim_threshold)
         else:
-            ssim_distance_threshold = _threshold("ssim_threshold", ssim_baseline, None,
-                                                 baseline_percentile, threshold_scale)
+            ssim_distance_threshold = _threshold(
+                "ssim_threshold", ssim_baseline, None, baseline_percentile, threshold_scale
+            )
         searches["ssim"] = NearestNeighbours(
             space=f"1 - SSIM (11x11 Gaussian window, range {value_low_high[0]:g}..{value_low_high[1]:g}), "
-                  f"best of the {ssim_candidates} nearest per search",
+            f"best of the {ssim_candidates} nearest per search",
             nearest_index=synthetic_ssim_idx,
             nearest_distance=synthetic_ssim_dist,
             baseline=ssim_baseline,

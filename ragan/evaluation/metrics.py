@@ -61,9 +61,7 @@ def _as_features(name: str, features) -> np.ndarray:
     """Return ``features`` as a finite float64 ``(N, D)`` array or raise a RaganError naming it."""
     array = np.asarray(features)
     if array.ndim != 2:
-        raise RaganError(
-            f"{name}: expected a 2-D array (num_images, feature_dim), got shape {array.shape}"
-        )
+        raise RaganError(f"{name}: expected a 2-D array (num_images, feature_dim), got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise RaganError(f"{name}: the feature array is empty (shape {array.shape})")
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
@@ -95,8 +93,7 @@ def _as_image_batch(name: str, images, min_value: float, max_value: float) -> tu
         single = False
     else:
         raise RaganError(
-            f"{name}: expected images of shape (N, H, W, C) or one image (H, W, C), "
-            f"got shape {array.shape}"
+            f"{name}: expected images of shape (N, H, W, C) or one image (H, W, C), got shape {array.shape}"
         )
     if array.size == 0:
         raise RaganError(f"{name}: the image array is empty (shape {array.shape})")
@@ -124,9 +121,7 @@ def _check_value_range(min_value: float, max_value: float) -> None:
         if not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
             raise RaganError(f"{label}={value!r} must be a finite number")
     if max_value <= min_value:
-        raise RaganError(
-            f"max_value={max_value!r} must be greater than min_value={min_value!r}"
-        )
+        raise RaganError(f"max_value={max_value!r} must be greater than min_value={min_value!r}")
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
@@ -247,9 +242,7 @@ def fid_from_features(real, fake) -> float:
     _check_same_dim(real, fake)
     for label, array in (("real", real), ("fake", fake)):
         if array.shape[0] < 2:
-            raise RaganError(
-                f"{label}: FID needs at least 2 feature rows for a covariance, got {array.shape[0]}"
-            )
+            raise RaganError(f"{label}: FID needs at least 2 feature rows for a covariance, got {array.shape[0]}")
     return frechet_distance(
         real.mean(axis=0),
         np.cov(real, rowvar=False, ddof=1).reshape(real.shape[1], real.shape[1]),
@@ -281,8 +274,9 @@ def kid_subset_size(num_real: int, num_fake: int) -> int:
     return KID_SUBSET_SIZE if smaller > KID_SUBSET_SIZE else max(2, smaller // 2)
 
 
-def kid_from_features(real, fake, *, num_subsets: int = 100, subset_size: int | None = None,
-                      seed: int = 0) -> tuple[float, float]:
+def kid_from_features(
+    real, fake, *, num_subsets: int = 100, subset_size: int | None = None, seed: int = 0
+) -> tuple[float, float]:
     """Kernel Inception Distance: unbiased MMD² with the kernel ``k(x, y) = (x·y / D + 1)³``.
 
     The estimate is averaged over ``num_subsets`` random subsets (drawn without replacement within
@@ -321,9 +315,7 @@ def kid_from_features(real, fake, *, num_subsets: int = 100, subset_size: int | 
         raise RaganError(f"subset_size={subset_size!r} must be an integer >= 2")
     size = min(int(subset_size), real.shape[0], fake.shape[0])
     if size < 2:
-        raise RaganError(
-            f"KID needs at least 2 rows in each set, got real={real.shape[0]}, fake={fake.shape[0]}"
-        )
+        raise RaganError(f"KID needs at least 2 rows in each set, got real={real.shape[0]}, fake={fake.shape[0]}")
     rng = np.random.default_rng(seed)
     estimates = np.empty(num_subsets)
     for i in range(num_subsets):
@@ -355,7 +347,7 @@ def _distance_blocks(queries: np.ndarray, points: np.ndarray):
     point_norms = _squared_norms(points)
     rows = max(1, _DISTANCE_BLOCK_ENTRIES // max(points.shape[0], 1))
     for start in range(0, queries.shape[0], rows):
-        block = queries[start:start + rows]
+        block = queries[start : start + rows]
         squared = _squared_norms(block)[:, None] + point_norms[None, :] - 2.0 * block @ points.T
         yield start, start + block.shape[0], np.sqrt(np.maximum(squared, 0.0))
 
@@ -411,8 +403,7 @@ def precision_recall_from_features(real, fake, *, k: int = 3) -> dict:
     for label, array in (("real", real), ("fake", fake)):
         if array.shape[0] <= k:
             raise RaganError(
-                f"{label}: precision/recall with k={k} needs more than {k} feature rows, "
-                f"got {array.shape[0]}"
+                f"{label}: precision/recall with k={k} needs more than {k} feature rows, got {array.shape[0]}"
             )
     precision = _fraction_inside(fake, real, _knn_radii(real, k))
     recall = _fraction_inside(real, fake, _knn_radii(fake, k))
@@ -458,8 +449,8 @@ def _tf_batches(a: np.ndarray, b: np.ndarray, function, batch_size: int = 256) -
     for start in range(0, a.shape[0], batch_size):
         values.append(
             function(
-                tf.constant(a[start:start + batch_size], tf.float32),
-                tf.constant(b[start:start + batch_size], tf.float32),
+                tf.constant(a[start : start + batch_size], tf.float32),
+                tf.constant(b[start : start + batch_size], tf.float32),
             ).numpy()
         )
     return np.concatenate(values).astype(np.float64)
@@ -508,9 +499,11 @@ def ssim(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.ndarra
     tf = import_tf()
     value_range = max_value - min_value
     values = _tf_batches(
-        a - min_value, b - min_value,
-        lambda x, y: tf.image.ssim(x, y, max_val=value_range, filter_size=SSIM_FILTER_SIZE,
-                                   filter_sigma=SSIM_FILTER_SIGMA),
+        a - min_value,
+        b - min_value,
+        lambda x, y: tf.image.ssim(
+            x, y, max_val=value_range, filter_size=SSIM_FILTER_SIZE, filter_sigma=SSIM_FILTER_SIGMA
+        ),
     )
     return float(values[0]) if single else values
 
@@ -578,16 +571,23 @@ def ms_ssim(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.nda
     tf = import_tf()
     value_range = max_value - min_value
     values = _tf_batches(
-        a - min_value, b - min_value,
+        a - min_value,
+        b - min_value,
         lambda x, y: tf.image.ssim_multiscale(
-            x, y, max_val=value_range, power_factors=power_factors,
-            filter_size=SSIM_FILTER_SIZE, filter_sigma=SSIM_FILTER_SIGMA),
+            x,
+            y,
+            max_val=value_range,
+            power_factors=power_factors,
+            filter_size=SSIM_FILTER_SIZE,
+            filter_sigma=SSIM_FILTER_SIGMA,
+        ),
     )
     return float(values[0]) if single else values
 
 
-def mean_pairwise_ms_ssim(images, *, max_value: float, min_value: float = 0.0,
-                          num_pairs: int = 200, seed: int = 0) -> float:
+def mean_pairwise_ms_ssim(
+    images, *, max_value: float, min_value: float = 0.0, num_pairs: int = 200, seed: int = 0
+) -> float:
     """Mean MS-SSIM over random pairs of distinct images of one set: a diversity signal.
 
     Higher means the images look more alike. A generator whose value is well above that of the real
@@ -611,9 +611,7 @@ def mean_pairwise_ms_ssim(images, *, max_value: float, min_value: float = 0.0,
     _check_value_range(min_value, max_value)
     batch, single = _as_image_batch("images", images, min_value, max_value)
     if single or batch.shape[0] < 2:
-        raise RaganError(
-            f"images: pairwise MS-SSIM needs at least 2 images, got {1 if single else batch.shape[0]}"
-        )
+        raise RaganError(f"images: pairwise MS-SSIM needs at least 2 images, got {1 if single else batch.shape[0]}")
     if not isinstance(num_pairs, (int, np.integer)) or num_pairs < 1:
         raise RaganError(f"num_pairs={num_pairs!r} must be a positive integer")
     rng = np.random.default_rng(seed)
@@ -651,7 +649,7 @@ def _correlate(images: np.ndarray, kernel: np.ndarray, before: int, after: int) 
     for i in range(kh):
         for j in range(kw):
             if kernel[i, j] != 0:
-                out += kernel[i, j] * padded[..., i:i + height, j:j + width]
+                out += kernel[i, j] * padded[..., i : i + height, j : j + width]
     return out
 
 
@@ -662,8 +660,9 @@ def _halve(images: np.ndarray) -> np.ndarray:
         images = np.pad(images, [(0, 0)] * (images.ndim - 2) + [(0, pad), (0, pad)])
     height, width = images.shape[-2] // 2 * 2, images.shape[-1] // 2 * 2
     images = images[..., :height, :width]
-    return 0.25 * (images[..., 0::2, 0::2] + images[..., 1::2, 0::2] + images[..., 0::2, 1::2]
-                   + images[..., 1::2, 1::2])
+    return 0.25 * (
+        images[..., 0::2, 0::2] + images[..., 1::2, 0::2] + images[..., 0::2, 1::2] + images[..., 1::2, 1::2]
+    )
 
 
 _PREWITT = np.array([[-1.0, 0.0, 1.0]] * 3) / 3.0
@@ -722,8 +721,10 @@ def ms_gmsd(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.nda
     _check_pair(x, y)
     minimum = 2 ** len(MS_GMSD_WEIGHTS) + 1
     if min(x.shape[-2:]) < minimum:
-        raise RaganError(f"a: MS-GMSD needs images of at least {minimum}x{minimum} pixels (four scales), "
-                         f"got {x.shape[-2]}x{x.shape[-1]}")
+        raise RaganError(
+            f"a: MS-GMSD needs images of at least {minimum}x{minimum} pixels (four scales), "
+            f"got {x.shape[-2]}x{x.shape[-1]}"
+        )
     x, y = _luma(x), _luma(y)
     total = np.zeros(x.shape[0])
     for scale, weight in enumerate(MS_GMSD_WEIGHTS):
@@ -777,10 +778,14 @@ def mdsi(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.ndarra
     x, y = np.einsum("kc,nchw->nkhw", lhm, x), np.einsum("kc,nchw->nkhw", lhm, y)
     gradient_x, gradient_y = _gradient_magnitude(x[:, 0]), _gradient_magnitude(y[:, 0])
     gradient_mean = _gradient_magnitude((x[:, 0] + y[:, 0]) / 2.0)
-    gradient_similarity = (_similarity(gradient_x, gradient_y, 140.0) + _similarity(gradient_x, gradient_mean, 55.0)
-                           - _similarity(gradient_y, gradient_mean, 55.0))
-    chroma_similarity = ((2.0 * (x[:, 1] * y[:, 1] + x[:, 2] * y[:, 2]) + 550.0)
-                         / (x[:, 1]**2 + y[:, 1]**2 + x[:, 2]**2 + y[:, 2]**2 + 550.0))
+    gradient_similarity = (
+        _similarity(gradient_x, gradient_y, 140.0)
+        + _similarity(gradient_x, gradient_mean, 55.0)
+        - _similarity(gradient_y, gradient_mean, 55.0)
+    )
+    chroma_similarity = (2.0 * (x[:, 1] * y[:, 1] + x[:, 2] * y[:, 2]) + 550.0) / (
+        x[:, 1] ** 2 + y[:, 1] ** 2 + x[:, 2] ** 2 + y[:, 2] ** 2 + 550.0
+    )
     combined = (0.6 * gradient_similarity + 0.4 * chroma_similarity).astype(np.complex128) ** 0.25
     deviation = np.abs(combined - combined.mean(axis=(1, 2), keepdims=True))
     values = deviation.mean(axis=(1, 2)) ** 0.25
@@ -834,8 +839,9 @@ def haarpsi(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.nda
     y, _ = _to_255("b", b, min_value, max_value)
     _check_pair(x, y)
     if min(x.shape[-2:]) < 16:
-        raise RaganError(f"a: HaarPSI needs images of at least 16x16 pixels (its coarsest wavelet), "
-                         f"got {x.shape[-2]}x{x.shape[-1]}")
+        raise RaganError(
+            f"a: HaarPSI needs images of at least 16x16 pixels (its coarsest wavelet), got {x.shape[-2]}x{x.shape[-1]}"
+        )
     colour = x.shape[1] == 3
     if colour:
         yiq = np.array([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
@@ -847,19 +853,21 @@ def haarpsi(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.nda
     for scale in (1, 2, 3):
         size = 2**scale
         kernel = np.full((size, size), 1.0 / size)
-        kernel[size // 2:] *= -1.0
+        kernel[size // 2 :] *= -1.0
         before, after = size // 2 - 1, size // 2
-        coefficients.append([np.abs(_correlate(image, k, before, after))
-                             for image in (x, y) for k in (kernel, kernel.T)])
+        coefficients.append(
+            [np.abs(_correlate(image, k, before, after)) for image in (x, y) for k in (kernel, kernel.T)]
+        )
     similarities, weights = [], []
     for orientation in (0, 1):
-        similarities.append(sum(_similarity(coefficients[s][orientation], coefficients[s][2 + orientation],
-                                            HAARPSI_C) for s in (0, 1)) / 2.0)
+        similarities.append(
+            sum(_similarity(coefficients[s][orientation], coefficients[s][2 + orientation], HAARPSI_C) for s in (0, 1))
+            / 2.0
+        )
         weights.append(np.maximum(coefficients[2][orientation], coefficients[2][2 + orientation]))
     if colour:
         # Chroma: |2x2 local means| of I and Q, weighted by the mean of the two luminance weights.
-        x_chroma, y_chroma = (np.abs(_correlate(c, np.full((2, 2), 0.25), 0, 1))
-                              for c in (x_chroma, y_chroma))
+        x_chroma, y_chroma = (np.abs(_correlate(c, np.full((2, 2), 0.25), 0, 1)) for c in (x_chroma, y_chroma))
         similarities.append(_similarity(x_chroma, y_chroma, HAARPSI_C).sum(axis=1) / 2.0)
         weights.append((weights[0] + weights[1]) / 2.0)
     numerator = sum((w / (1.0 + np.exp(-HAARPSI_ALPHA * m))).sum(axis=(1, 2)) for m, w in zip(similarities, weights))
@@ -891,16 +899,18 @@ def nearest_images(queries, references, *, block_size: int = 256) -> tuple[np.nd
     queries = np.asarray(queries, dtype=np.float64).reshape(len(queries), -1)
     references = np.asarray(references, dtype=np.float64).reshape(len(references), -1)
     if queries.shape[1] != references.shape[1]:
-        raise RaganError(f"references: images of {references.shape[1]} values differ from the queries' "
-                         f"{queries.shape[1]}; compare images of the same size and channels")
+        raise RaganError(
+            f"references: images of {references.shape[1]} values differ from the queries' "
+            f"{queries.shape[1]}; compare images of the same size and channels"
+        )
     reference_norms = _squared_norms(references)
     indices = np.empty(queries.shape[0], dtype=np.int64)
     errors = np.empty(queries.shape[0])
     for start in range(0, queries.shape[0], block_size):
-        block = queries[start:start + block_size]
+        block = queries[start : start + block_size]
         distances = _squared_norms(block)[:, None] - 2.0 * block @ references.T + reference_norms[None, :]
         best = distances.argmin(axis=1)
-        indices[start:start + block.shape[0]] = best
+        indices[start : start + block.shape[0]] = best
         # Recomputed exactly: the expansion above loses precision for near-identical images.
-        errors[start:start + block.shape[0]] = np.mean((block - references[best]) ** 2, axis=1)
+        errors[start : start + block.shape[0]] = np.mean((block - references[best]) ** 2, axis=1)
     return indices, errors

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ragan.data.manifest import Manifest, SplitInfo, read_manifest, shard_name, verify_dataset
 from ragan._files import publish_directory
+from ragan.data.manifest import Manifest, SplitInfo, read_manifest, shard_name, verify_dataset
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -152,7 +152,8 @@ def check_geometry(real: Manifest, real_path, synthetic: Manifest, synthetic_pat
     """Raise a one-line RaganError unless both datasets hold images of the same size and channels.
 
     Example:
-        >>> check_geometry(read_manifest("prepared"), "prepared", read_manifest("synthetic"), "synthetic")  # doctest: +SKIP
+        >>> real, synthetic = read_manifest("prepared"), read_manifest("synthetic")  # doctest: +SKIP
+        >>> check_geometry(real, "prepared", synthetic, "synthetic")  # doctest: +SKIP
     """
     if (real.image_size, real.channels) != (synthetic.image_size, synthetic.channels):
         raise RaganError(
@@ -163,8 +164,9 @@ def check_geometry(real: Manifest, real_path, synthetic: Manifest, synthetic_pat
         )
 
 
-def synthetic_label_map(real: Manifest, real_path, synthetic: Manifest, synthetic_path,
-                        synthetic_class: str | None = None) -> np.ndarray:
+def synthetic_label_map(
+    real: Manifest, real_path, synthetic: Manifest, synthetic_path, synthetic_class: str | None = None
+) -> np.ndarray:
     """Map the synthetic dataset's class indices to the real dataset's, by class name.
 
     Args:
@@ -241,9 +243,16 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     return counts
 
 
-def synthetic_addition_counts(real_counts, available_counts, *, synthetic_fraction: float | None = None,
-                              add_per_class: int | None = None, rebalance: bool = False,
-                              class_names=None, synthetic_name: str = "synthetic") -> np.ndarray:
+def synthetic_addition_counts(
+    real_counts,
+    available_counts,
+    *,
+    synthetic_fraction: float | None = None,
+    add_per_class: int | None = None,
+    rebalance: bool = False,
+    class_names=None,
+    synthetic_name: str = "synthetic",
+) -> np.ndarray:
     """How many synthetic images of each class to add to a real training set (one rule at a time).
 
     Args:
@@ -281,8 +290,11 @@ def synthetic_addition_counts(real_counts, available_counts, *, synthetic_fracti
         )
     has_synthetic = available > 0
     if synthetic_fraction is not None:
-        if (isinstance(synthetic_fraction, bool) or not isinstance(synthetic_fraction, numbers.Real)
-                or not 0.0 <= float(synthetic_fraction) < 1.0):
+        if (
+            isinstance(synthetic_fraction, bool)
+            or not isinstance(synthetic_fraction, numbers.Real)
+            or not 0.0 <= float(synthetic_fraction) < 1.0
+        ):
             raise RaganError(
                 f"synthetic_fraction={synthetic_fraction!r} is not allowed; it must be in [0, 1) "
                 "(the fraction of the mixed training set that is synthetic)."
@@ -446,8 +458,11 @@ def mix_datasets(
     counts = synthetic_addition_counts(
         np.bincount(real_train.labels, minlength=num_classes),
         np.bincount(synthetic_labels, minlength=num_classes),
-        synthetic_fraction=synthetic_fraction, add_per_class=add_per_class, rebalance=rebalance,
-        class_names=real_manifest.class_names, synthetic_name=str(synthetic_path),
+        synthetic_fraction=synthetic_fraction,
+        add_per_class=add_per_class,
+        rebalance=rebalance,
+        class_names=real_manifest.class_names,
+        synthetic_name=str(synthetic_path),
     )
     rng = np.random.default_rng(int(seed))
     chosen = choose_per_class(synthetic_labels, counts, rng)
@@ -456,12 +471,14 @@ def mix_datasets(
     sources = [dict(entry, origin="real") for entry in real_manifest.sources]
     first_synthetic_source = len(sources)
     for index in chosen:
-        sources.append({
-            "path": f"train[{int(index)}]",
-            "origin": "synthetic",
-            "label": real_manifest.class_names[int(synthetic_labels[index])],
-            "split": "train",
-        })
+        sources.append(
+            {
+                "path": f"train[{int(index)}]",
+                "origin": "synthetic",
+                "label": real_manifest.class_names[int(synthetic_labels[index])],
+                "split": "train",
+            }
+        )
     num_real, num_synthetic = len(real_train), int(chosen.size)
     total = num_real + num_synthetic
     # Record order: one permutation of (real records, then synthetic records), fixed by the seed.
@@ -478,12 +495,15 @@ def mix_datasets(
     try:
         shards = []
         for shard_index in range(num_shards):
-            records = order[shard_index * per_shard:(shard_index + 1) * per_shard]
+            records = order[shard_index * per_shard : (shard_index + 1) * per_shard]
             with ShardWriter(partial / shard_name("train", shard_index, num_shards)) as writer:
                 for record in records:
                     if record < num_real:
-                        writer.write(real_train.images[record], int(real_train.labels[record]),
-                                     int(real_train.source_ids[record]))
+                        writer.write(
+                            real_train.images[record],
+                            int(real_train.labels[record]),
+                            int(real_train.source_ids[record]),
+                        )
                     else:
                         k = int(record - num_real)
                         writer.write(synthetic_images[k], int(synthetic_labels[chosen[k]]), first_synthetic_source + k)
@@ -503,8 +523,13 @@ def mix_datasets(
                 shutil.copyfile(real_path / shard.file, partial / shard.file)
             splits[split_name] = info
         added = {name: int(counts[c]) for c, name in enumerate(real_manifest.class_names) if counts[c]}
-        rule = ({"synthetic_fraction": float(synthetic_fraction)} if synthetic_fraction is not None
-                else {"add_per_class": int(add_per_class)} if add_per_class is not None else {"rebalance": True})
+        rule = (
+            {"synthetic_fraction": float(synthetic_fraction)}
+            if synthetic_fraction is not None
+            else {"add_per_class": int(add_per_class)}
+            if add_per_class is not None
+            else {"rebalance": True}
+        )
         manifest = Manifest(
             image_size=real_manifest.image_size,
             channels=real_manifest.channels,
@@ -538,5 +563,6 @@ def mix_datasets(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     publish_directory(partial, out)
-    return MixResult(out=out, manifest=manifest, num_real=num_real, num_synthetic=num_synthetic,
-                     synthetic_class_counts=added)
+    return MixResult(
+        out=out, manifest=manifest, num_real=num_real, num_synthetic=num_synthetic, synthetic_class_counts=added
+    )

@@ -53,14 +53,14 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ragan._version import __version__
 from ragan._files import publish_directory
+from ragan._version import __version__
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = ["EvaluationReport", "evaluate", "EXTRACTORS", "REPORT_JSON", "REPORT_HTML"]
@@ -166,7 +166,7 @@ def _strip(images: np.ndarray, scale: int, pad: int = 2) -> np.ndarray:
     strip = np.full((height, count * width + (count - 1) * pad, channels), 255, np.uint8)
     for i, image in enumerate(images):
         big = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
-        strip[:, i * (width + pad): i * (width + pad) + width] = big
+        strip[:, i * (width + pad) : i * (width + pad) + width] = big
     return strip
 
 
@@ -248,12 +248,16 @@ def _subsample(images: np.ndarray, labels, limit: int, rng):
 
 def _quality_rows(extractor, sets: dict, kid_subsets: int, seed: int, progress: bool) -> tuple[list, dict]:
     """FID, KID, precision and recall of each compared set against the real training images."""
-    from ragan.evaluation.metrics import (fid_from_features, kid_from_features, kid_subset_size,
-                                          precision_recall_from_features)
-
     import warnings
 
     from scipy.linalg import LinAlgWarning
+
+    from ragan.evaluation.metrics import (
+        fid_from_features,
+        kid_from_features,
+        kid_subset_size,
+        precision_recall_from_features,
+    )
 
     _log(progress, f"features ({extractor.name})")
     features = {name: extractor(images) for name, images in sets.items()}
@@ -280,8 +284,15 @@ def _quality_rows(extractor, sets: dict, kid_subsets: int, seed: int, progress: 
             warnings.simplefilter("ignore", LinAlgWarning)
             fid = fid_from_features(reference, fake)
         rows.append({"metric": "FID", "value": fid, "std": None, **described})
-        rows.append({"metric": "KID", "value": kid_mean, "std": kid_std,
-                     "detail": f"{kid_subsets} subsets of {subset}", **described})
+        rows.append(
+            {
+                "metric": "KID",
+                "value": kid_mean,
+                "std": kid_std,
+                "detail": f"{kid_subsets} subsets of {subset}",
+                **described,
+            }
+        )
         rows.append({"metric": "precision", "value": pr["precision"], "std": None, "detail": "k=3", **described})
         rows.append({"metric": "recall", "value": pr["recall"], "std": None, "detail": "k=3", **described})
     return rows, features
@@ -294,17 +305,23 @@ def _diversity(sets: dict, num_pairs: int, seed: int) -> dict:
     height, width = sets["real train"].shape[1:3]
     if min(height, width) < SSIM_FILTER_SIZE:
         # Like the memorisation audit's SSIM search: too small for the window is a note, not an error.
-        return {"synthetic_ms_ssim": None, "real_ms_ssim": None, "num_pairs": 0,
-                "skipped": f"MS-SSIM diversity skipped: {height}x{width} images are smaller than its "
-                           f"{SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE} window"}
+        return {
+            "synthetic_ms_ssim": None,
+            "real_ms_ssim": None,
+            "num_pairs": 0,
+            "skipped": f"MS-SSIM diversity skipped: {height}x{width} images are smaller than its "
+            f"{SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE} window",
+        }
     return {
-        "synthetic_ms_ssim": mean_pairwise_ms_ssim(sets["synthetic"], min_value=-1.0, max_value=1.0,
-                                                   num_pairs=num_pairs, seed=seed),
-        "real_ms_ssim": mean_pairwise_ms_ssim(sets["real train"], min_value=-1.0, max_value=1.0,
-                                              num_pairs=num_pairs, seed=seed),
+        "synthetic_ms_ssim": mean_pairwise_ms_ssim(
+            sets["synthetic"], min_value=-1.0, max_value=1.0, num_pairs=num_pairs, seed=seed
+        ),
+        "real_ms_ssim": mean_pairwise_ms_ssim(
+            sets["real train"], min_value=-1.0, max_value=1.0, num_pairs=num_pairs, seed=seed
+        ),
         "num_pairs": num_pairs,
         "note": "mean MS-SSIM over random pairs of distinct images within each set; a synthetic value well "
-                "above the real one suggests mode collapse, one well below it suggests noise.",
+        "above the real one suggests mode collapse, one well below it suggests noise.",
     }
 
 
@@ -358,14 +375,23 @@ def _similarity_table(sets: dict, train_all: np.ndarray, seed: int, progress: bo
             values = np.asarray(function(images, nearest, min_value=-1.0, max_value=1.0), dtype=np.float64)
             finite = values[np.isfinite(values)]
             key = "synthetic" if name == "synthetic" else "real_test"
-            row[key] = {"mean": float(finite.mean()) if finite.size else None,
-                        "std": float(finite.std(ddof=1)) if finite.size > 1 else None,
-                        "median": float(np.median(finite)) if finite.size else None,
-                        "n": int(finite.size), "identical": int(np.sum(~np.isfinite(values)))}
+            row[key] = {
+                "mean": float(finite.mean()) if finite.size else None,
+                "std": float(finite.std(ddof=1)) if finite.size > 1 else None,
+                "median": float(np.median(finite)) if finite.size else None,
+                "n": int(finite.size),
+                "identical": int(np.sum(~np.isfinite(values))),
+            }
         rows.append(row)
-    return {"pairing": SIMILARITY_PAIRING, "why_not_random_pairs": SIMILARITY_WHY, "rows": rows,
-            "num_images": counts, "num_train": int(train_all.shape[0]), "skipped": skipped,
-            "value_range": [-1.0, 1.0]}
+    return {
+        "pairing": SIMILARITY_PAIRING,
+        "why_not_random_pairs": SIMILARITY_WHY,
+        "rows": rows,
+        "num_images": counts,
+        "num_train": int(train_all.shape[0]),
+        "skipped": skipped,
+        "value_range": [-1.0, 1.0],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,16 +450,22 @@ def _log_to_mlflow(target: dict, files: Sequence[Path], metrics: dict) -> dict:
         for path in files:
             client.log_artifact(target["run_id"], str(path), "evaluation")
         timestamp = int(time.time() * 1000)
-        entries = [Metric(_metric_key(k), float(v), timestamp, 0) for k, v in metrics.items()
-                   if v is not None and math.isfinite(float(v))]
+        entries = [
+            Metric(_metric_key(k), float(v), timestamp, 0)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))
+        ]
         for start in range(0, len(entries), 500):
-            client.log_batch(target["run_id"], metrics=entries[start:start + 500])
+            client.log_batch(target["run_id"], metrics=entries[start : start + 500])
         result["logged"] = True
     except Exception as error:  # noqa: BLE001 - a tracking failure must not lose the report
         lines = str(error).strip().splitlines()
         result["error"] = f"{type(error).__name__}: {lines[0][:200] if lines else ''}"
-        print(f"ragan: warning: the report was not logged to MLflow at {target.get('tracking_uri')} "
-              f"({result['error']}); the files are in the output directory.", file=sys.stderr)
+        print(
+            f"ragan: warning: the report was not logged to MLflow at {target.get('tracking_uri')} "
+            f"({result['error']}); the files are in the output directory.",
+            file=sys.stderr,
+        )
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
@@ -540,9 +572,14 @@ def _plain_verdict(data: dict) -> dict:
     """
     study = data.get("study")
     if not study or not study.get("verdicts"):
-        return {"verdict": None, "headline": "No verdict on usefulness: the classifier study was not run.",
-                "sentences": ["Run the report with the classifier study to learn whether the synthetic images help "
-                              "a classifier on real patients' images."]}
+        return {
+            "verdict": None,
+            "headline": "No verdict on usefulness: the classifier study was not run.",
+            "sentences": [
+                "Run the report with the classifier study to learn whether the synthetic images help "
+                "a classifier on real patients' images."
+            ],
+        }
     names = study["data"]["class_names"]
     test = study["data"]["test"]["num_examples"]
     arms = {arm["name"]: arm for arm in study["arms"]}
@@ -551,10 +588,12 @@ def _plain_verdict(data: dict) -> dict:
     kinds = [v["verdict"] for v in adding]
     overall = "helps" if "helps" in kinds else "hurts" if all(k == "hurts" for k in kinds) else "no evidence either way"
     task = f"telling {names[1]} from {names[0]}" if len(names) == 2 else f"telling {len(names)} classes apart"
-    sentences = [f"Question: does adding synthetic images to the real training images make a classifier better at "
-                 f"{task} on {test} held-out real images it never saw? Measured by AUC (how well it ranks cases: "
-                 "0.5 = chance, 1 = perfect); the 95 % intervals allow for which test images and which training runs "
-                 "happened to be drawn."]
+    sentences = [
+        f"Question: does adding synthetic images to the real training images make a classifier better at "
+        f"{task} on {test} held-out real images it never saw? Measured by AUC (how well it ranks cases: "
+        "0.5 = chance, 1 = perfect); the 95 % intervals allow for which test images and which training runs "
+        "happened to be drawn."
+    ]
     labels = {"real": "real images only", "real_aug": "real images with standard augmentation"}
     underpowered = []
     for entry in verdicts:
@@ -562,16 +601,24 @@ def _plain_verdict(data: dict) -> dict:
         if arm["kind"] == "synthetic_only":
             title = "Synthetic images only"
         elif arm["composition"]["synthetic"]:
-            title = (f"Real + synthetic images ({entry['arm']}: {arm['composition']['synthetic']} synthetic added to "
-                     f"{arm['composition']['real']} real)")
+            title = (
+                f"Real + synthetic images ({entry['arm']}: {arm['composition']['synthetic']} synthetic added to "
+                f"{arm['composition']['real']} real)"
+            )
         else:
             title = entry["arm"]
         parts = []
         for comparison in entry["comparisons"]:
-            label = labels.get(comparison["baseline"], "the same number of repeated real images"
-                               if comparison["baseline"].startswith("count_matched") else comparison["baseline"])
-            parts.append(f"{_AGAINST[comparison['verdict']]} {label} ({comparison['mean_difference']:+.3f} AUC, "
-                         f"95 % interval {comparison['ci_low']:+.3f} to {comparison['ci_high']:+.3f})")
+            label = labels.get(
+                comparison["baseline"],
+                "the same number of repeated real images"
+                if comparison["baseline"].startswith("count_matched")
+                else comparison["baseline"],
+            )
+            parts.append(
+                f"{_AGAINST[comparison['verdict']]} {label} ({comparison['mean_difference']:+.3f} AUC, "
+                f"95 % interval {comparison['ci_low']:+.3f} to {comparison['ci_high']:+.3f})"
+            )
             if comparison["underpowered"] and comparison["verdict"] == "no evidence either way":
                 underpowered.append(comparison["detectable_difference"])
         sentences.append(f"{title}: " + "; ".join(parts) + ".")
@@ -579,12 +626,16 @@ def _plain_verdict(data: dict) -> dict:
         effect = verdicts[0]["comparisons"][0]["effect_size"]
         low, high = min(underpowered), max(underpowered)
         reach = f"{low:.3f}" if round(low, 3) == round(high, 3) else f"{low:.3f} to {high:.3f}"
-        sentences.append(f"The test split ({test} images) is too small to detect an AUC difference of {effect:g}: it "
-                         f"detects about {reach} or more, so \"no clear difference\" does not mean \"no effect\". "
-                         "A larger test set would be needed to settle it.")
+        sentences.append(
+            f"The test split ({test} images) is too small to detect an AUC difference of {effect:g}: it "
+            f'detects about {reach} or more, so "no clear difference" does not mean "no effect". '
+            "A larger test set would be needed to settle it."
+        )
     if len(study["settings"]["seeds"]) == 1:
-        sentences.append("Only one training seed was run: the intervals cover the choice of test images, not the "
-                         "run-to-run variation of training.")
+        sentences.append(
+            "Only one training seed was run: the intervals cover the choice of test images, not the "
+            "run-to-run variation of training."
+        )
     sentences.append("This is a research measurement on one dataset, not evidence of clinical benefit.")
     return {"verdict": overall, "headline": _PLAIN[overall], "sentences": sentences}
 
@@ -594,17 +645,21 @@ def _plain_verdict(data: dict) -> dict:
 
 
 _CSS = """
-body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
+body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;
+margin:0;color:#1d2430;background:#f6f7f9}
 main{max-width:1100px;margin:0 auto;padding:24px 32px 64px;background:#fff}
-h1{font-size:26px;margin:8px 0 4px}h2{font-size:20px;margin:32px 0 8px;border-bottom:2px solid #e3e6ea;padding-bottom:4px}
+h1{font-size:26px;margin:8px 0 4px}
+h2{font-size:20px;margin:32px 0 8px;border-bottom:2px solid #e3e6ea;padding-bottom:4px}
 h3{font-size:16px;margin:16px 0 6px}p,li{line-height:1.45}.muted{color:#5b6675;font-size:13px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #dde1e6;padding:4px 8px;text-align:left;vertical-align:middle}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+th,td{border:1px solid #dde1e6;padding:4px 8px;text-align:left;vertical-align:middle}
 th{background:#eef1f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.reference td{color:#5b6675;background:#fafbfc}
 .summary{background:#eef6ff;border-left:4px solid #2f6fde;padding:8px 16px;margin:12px 0}
 .summary li{margin:2px 0}.grids{display:flex;flex-wrap:wrap;gap:24px}
 img.strip{image-rendering:pixelated;display:block}
-.gallery{display:flex;flex-wrap:wrap;gap:12px}.pair{border:1px solid #dde1e6;padding:6px;border-radius:4px;font-size:12px}
+.gallery{display:flex;flex-wrap:wrap;gap:12px}
+.pair{border:1px solid #dde1e6;padding:6px;border-radius:4px;font-size:12px}
 .pair.flagged{border-color:#d33;background:#fff3f3}.pair img{image-rendering:pixelated;margin-right:4px}
 code{background:#f0f2f4;padding:1px 4px;border-radius:3px}
 .verdict{border-radius:6px;padding:12px 18px;margin:12px 0;border-left:6px solid #5b6675;background:#f3f4f6}
@@ -634,18 +689,28 @@ def _distance_table(memorisation: dict) -> str:
     head = "".join(f"<th class='num'>{'min' if q == 0 else f'{q}%'}</th>" for q in DISTANCE_QUANTILES)
     rows = []
     for name, search in memorisation["searches"].items():
-        for label, values in (("synthetic &rarr; train", search.get("nearest_distance")),
-                              ("held-out real &rarr; train", search.get("baseline"))):
+        for label, values in (
+            ("synthetic &rarr; train", search.get("nearest_distance")),
+            ("held-out real &rarr; train", search.get("baseline")),
+        ):
             finite = np.asarray([v for v in values or [] if v is not None], dtype=np.float64)
-            cells = "".join(f"<td class='num'>{_fmt(float(np.percentile(finite, q)), 4)}</td>" if finite.size
-                            else "<td class='num'>n/a</td>" for q in DISTANCE_QUANTILES)
-            rows.append(f"<tr><td>{e(name)}</td><td>{label}</td><td class='num'>{finite.size}</td>{cells}"
-                        f"<td class='num'>{_fmt(search.get('threshold'), 4)}</td></tr>")
-    return ("<table id='memorisation-distances'><tr><th>search</th><th>images</th><th class='num'>n</th>"
-            f"{head}<th class='num'>flag below</th></tr>{''.join(rows)}</table>"
-            "<p class='muted'>Distance of each image to its nearest training image (lower = more alike). "
-            "Synthetic images should look like new real images: a synthetic low tail well below the held-out "
-            "real one means near-copies.</p>")
+            cells = "".join(
+                f"<td class='num'>{_fmt(float(np.percentile(finite, q)), 4)}</td>"
+                if finite.size
+                else "<td class='num'>n/a</td>"
+                for q in DISTANCE_QUANTILES
+            )
+            rows.append(
+                f"<tr><td>{e(name)}</td><td>{label}</td><td class='num'>{finite.size}</td>{cells}"
+                f"<td class='num'>{_fmt(search.get('threshold'), 4)}</td></tr>"
+            )
+    return (
+        "<table id='memorisation-distances'><tr><th>search</th><th>images</th><th class='num'>n</th>"
+        f"{head}<th class='num'>flag below</th></tr>{''.join(rows)}</table>"
+        "<p class='muted'>Distance of each image to its nearest training image (lower = more alike). "
+        "Synthetic images should look like new real images: a synthetic low tail well below the held-out "
+        "real one means near-copies.</p>"
+    )
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -688,34 +753,48 @@ def _svg_arm_plot(study: dict, metric: str, *, title: str) -> str:
     ]
     for i in range(6):
         value = low + (high - low) * i / 5
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#e3e6ea"/>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#e3e6ea"/>'
+        )
         parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{value:.3f}</text>')
     parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_height}" stroke="#333"/>')
-    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_height}" y2="{top + plot_height}" stroke="#333"/>')
+    parts.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{top + plot_height}" y2="{top + plot_height}" stroke="#333"/>'
+    )
     reference = next((a for a in arms if a["name"] == "real"), None)
     if reference is not None:
         ref_y = y(reference["summary"][metric]["mean"])
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{ref_y:.1f}" y2="{ref_y:.1f}" stroke="#4a5568" '
-                     'stroke-dasharray="5,4"><title>real-only mean</title></line>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{ref_y:.1f}" y2="{ref_y:.1f}" stroke="#4a5568" '
+            'stroke-dasharray="5,4"><title>real-only mean</title></line>'
+        )
     for index, (arm, values) in enumerate(zip(arms, seeds)):
         x = left + step * index + step / 2
         colour = _KIND_COLOURS.get(arm["kind"], "#333")
         mean, std = arm["summary"][metric]["mean"], arm["summary"][metric]["std"]
         tip = html.escape(f"{arm['name']}: {mean:.4f} ± {std:.4f} over {len(values)} seed(s)")
         parts.append(f'<g class="arm" data-arm="{html.escape(arm["name"])}"><title>{tip}</title>')
-        parts.append(f'<line class="error-bar" x1="{x:.1f}" x2="{x:.1f}" y1="{y(mean - std):.1f}" '
-                     f'y2="{y(mean + std):.1f}" stroke="{colour}" stroke-width="2"/>')
+        parts.append(
+            f'<line class="error-bar" x1="{x:.1f}" x2="{x:.1f}" y1="{y(mean - std):.1f}" '
+            f'y2="{y(mean + std):.1f}" stroke="{colour}" stroke-width="2"/>'
+        )
         for cap in (mean - std, mean + std):
-            parts.append(f'<line x1="{x - 8:.1f}" x2="{x + 8:.1f}" y1="{y(cap):.1f}" y2="{y(cap):.1f}" '
-                         f'stroke="{colour}" stroke-width="2"/>')
+            parts.append(
+                f'<line x1="{x - 8:.1f}" x2="{x + 8:.1f}" y1="{y(cap):.1f}" y2="{y(cap):.1f}" '
+                f'stroke="{colour}" stroke-width="2"/>'
+            )
         for k, value in enumerate(values):
             offset = (k - (len(values) - 1) / 2) * 6
-            parts.append(f'<circle class="seed" cx="{x + 18 + offset:.1f}" cy="{y(value):.1f}" r="2.5" '
-                         f'fill="{colour}" fill-opacity="0.45"/>')
+            parts.append(
+                f'<circle class="seed" cx="{x + 18 + offset:.1f}" cy="{y(value):.1f}" r="2.5" '
+                f'fill="{colour}" fill-opacity="0.45"/>'
+            )
         parts.append(f'<circle class="mean" cx="{x:.1f}" cy="{y(mean):.1f}" r="5" fill="{colour}"/>')
         label_y = top + plot_height + 14
-        parts.append(f'<text x="{x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
-                     f'transform="rotate(-35 {x:.1f} {label_y})">{html.escape(arm["name"])}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
+            f'transform="rotate(-35 {x:.1f} {label_y})">{html.escape(arm["name"])}</text>'
+        )
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
@@ -723,20 +802,30 @@ def _svg_arm_plot(study: dict, metric: str, *, title: str) -> str:
 
 def _html_report(data: dict, visuals: dict) -> str:
     e = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>ragan evaluation report: {e(Path(data['synthetic']['path']).name)}</title>",
-           f"<style>{_CSS}</style></head><body><main>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>ragan evaluation report: {e(Path(data['synthetic']['path']).name)}</title>",
+        f"<style>{_CSS}</style></head><body><main>",
+    ]
     out.append("<h1>ragan evaluation report</h1>")
-    out.append(f'<p class="muted">real: <code>{e(data["real"]["path"])}</code> &middot; synthetic: '
-               f'<code>{e(data["synthetic"]["path"])}</code>'
-               + (f' &middot; generator run: <code>{e(str(data["generator_run"]))}</code>'
-                  if data.get("generator_run") else "")
-               + f' &middot; ragan {e(data["ragan_version"])} &middot; {e(data["created"])}</p>')
+    out.append(
+        f'<p class="muted">real: <code>{e(data["real"]["path"])}</code> &middot; synthetic: '
+        f"<code>{e(data['synthetic']['path'])}</code>"
+        + (
+            f" &middot; generator run: <code>{e(str(data['generator_run']))}</code>"
+            if data.get("generator_run")
+            else ""
+        )
+        + f" &middot; ragan {e(data['ragan_version'])} &middot; {e(data['created'])}</p>"
+    )
     plain = data["verdict"]
     css = {"helps": "helps", "hurts": "hurts", "no evidence either way": "none"}.get(plain["verdict"], "")
-    out.append(f'<section id="verdict" class="verdict {css}" data-verdict="{e(plain["verdict"] or "")}">'
-               f'<h2>{e(plain["headline"])}</h2>')
+    out.append(
+        f'<section id="verdict" class="verdict {css}" data-verdict="{e(plain["verdict"] or "")}">'
+        f"<h2>{e(plain['headline'])}</h2>"
+    )
     out.extend(f"<p>{e(sentence)}</p>" for sentence in plain["sentences"])
     out.append("</section>")
     out.append('<section id="summary"><div class="summary"><ul>')
@@ -749,7 +838,8 @@ def _html_report(data: dict, visuals: dict) -> str:
     out.extend(f"<th>{e(name)}</th>" for name in class_names)
     out.append("</tr>")
     for label, info in [(f"real {name}", data["real"][name]) for name in ("train", "val", "test")] + [
-            ("synthetic", data["synthetic"])]:
+        ("synthetic", data["synthetic"])
+    ]:
         counts = info.get("class_counts") or {}
         out.append(f"<tr><td>{e(label)}</td><td class='num'>{info['num_examples']}</td>")
         out.extend(f"<td class='num'>{counts.get(name, '-') if counts else '-'}</td>" for name in class_names)
@@ -765,25 +855,33 @@ def _html_report(data: dict, visuals: dict) -> str:
     for key, title in (("real", "Real (training split)"), ("synthetic", "Synthetic")):
         out.append(f'<div class="grid" data-set="{key}"><h3>{title}</h3><table>')
         for row in visuals["grids"][key]:
-            out.append(f"<tr><td>{e(row['label'])}<br><span class='muted'>{row['count']} images</span></td>"
-                       f"<td><img class='strip' alt='{e(key)} {e(row['label'])} samples' src='{row['uri']}'></td></tr>")
+            out.append(
+                f"<tr><td>{e(row['label'])}<br><span class='muted'>{row['count']} images</span></td>"
+                f"<td><img class='strip' alt='{e(key)} {e(row['label'])} samples' src='{row['uri']}'></td></tr>"
+            )
         out.append("</table></div>")
     out.append("</div></section>")
 
     # Quality
     out.append('<section id="quality"><h2>Quality metrics</h2>')
-    out.append('<p class="muted">Against the real training images. Values are comparable only between rows with '
-               "the same extractor and resize (and similar set sizes: FID is biased upwards for small sets). The grey "
-               "rows compare held-out real test images with the training images: the level new real images reach."
-               "</p>")
-    out.append('<table id="metric-table"><tr><th>metric</th><th>compared</th><th class="num">value</th>'
-               "<th>feature extractor</th><th>resize</th><th class='num'>n real / n compared</th><th>detail</th></tr>")
+    out.append(
+        '<p class="muted">Against the real training images. Values are comparable only between rows with '
+        "the same extractor and resize (and similar set sizes: FID is biased upwards for small sets). The grey "
+        "rows compare held-out real test images with the training images: the level new real images reach."
+        "</p>"
+    )
+    out.append(
+        '<table id="metric-table"><tr><th>metric</th><th>compared</th><th class="num">value</th>'
+        "<th>feature extractor</th><th>resize</th><th class='num'>n real / n compared</th><th>detail</th></tr>"
+    )
     for row in data["quality"]["rows"]:
         value = _fmt(row["value"], 4) + (f" ± {_fmt(row['std'], 4)}" if row.get("std") is not None else "")
-        out.append(f"<tr class='{'reference' if row['reference'] else 'synthetic'}'><td>{e(row['metric'])}</td>"
-                   f"<td>{e(row['compared'])}</td><td class='num'>{value}</td><td>{e(row['extractor'])}</td>"
-                   f"<td>{e(row['resize'])}</td><td class='num'>{row['num_real']} / {row['num_compared']}</td>"
-                   f"<td>{e(row.get('detail') or '')}</td></tr>")
+        out.append(
+            f"<tr class='{'reference' if row['reference'] else 'synthetic'}'><td>{e(row['metric'])}</td>"
+            f"<td>{e(row['compared'])}</td><td class='num'>{value}</td><td>{e(row['extractor'])}</td>"
+            f"<td>{e(row['resize'])}</td><td class='num'>{row['num_real']} / {row['num_compared']}</td>"
+            f"<td>{e(row.get('detail') or '')}</td></tr>"
+        )
     out.append("</table>")
     for note in data["quality"].get("notes", []):
         out.append(f'<p class="muted">{e(note)}</p>')
@@ -791,21 +889,29 @@ def _html_report(data: dict, visuals: dict) -> str:
     if diversity and diversity.get("skipped"):
         out.append(f'<h3 id="diversity">Diversity</h3><p class="muted">{e(diversity["skipped"])}</p>')
     elif diversity:
-        out.append('<h3 id="diversity">Diversity</h3><table><tr><th>set</th><th class="num">mean pairwise MS-SSIM</th>'
-                   "<th>pairs</th></tr>")
-        out.append(f"<tr><td>synthetic</td><td class='num'>{_fmt(diversity['synthetic_ms_ssim'])}</td>"
-                   f"<td>{diversity['num_pairs']}</td></tr>")
-        out.append(f"<tr><td>real (training)</td><td class='num'>{_fmt(diversity['real_ms_ssim'])}</td>"
-                   f"<td>{diversity['num_pairs']}</td></tr></table>")
+        out.append(
+            '<h3 id="diversity">Diversity</h3><table><tr><th>set</th><th class="num">mean pairwise MS-SSIM</th>'
+            "<th>pairs</th></tr>"
+        )
+        out.append(
+            f"<tr><td>synthetic</td><td class='num'>{_fmt(diversity['synthetic_ms_ssim'])}</td>"
+            f"<td>{diversity['num_pairs']}</td></tr>"
+        )
+        out.append(
+            f"<tr><td>real (training)</td><td class='num'>{_fmt(diversity['real_ms_ssim'])}</td>"
+            f"<td>{diversity['num_pairs']}</td></tr></table>"
+        )
         if diversity.get("note"):
             out.append(f'<p class="muted">{e(diversity["note"])}</p>')
     similarity = data.get("similarity")
     if similarity:
         counts = similarity["num_images"]
-        out.append('<h3 id="similarity">Similarity to the nearest real training image</h3>'
-                   '<table id="similarity-table"><tr><th>metric</th><th>better</th>'
-                   f"<th class='num'>synthetic (n={counts['synthetic']})</th><th class='num'>median</th>"
-                   f"<th class='num'>held-out real (n={counts['real test']})</th><th class='num'>median</th></tr>")
+        out.append(
+            '<h3 id="similarity">Similarity to the nearest real training image</h3>'
+            '<table id="similarity-table"><tr><th>metric</th><th>better</th>'
+            f"<th class='num'>synthetic (n={counts['synthetic']})</th><th class='num'>median</th>"
+            f"<th class='num'>held-out real (n={counts['real test']})</th><th class='num'>median</th></tr>"
+        )
         for row in similarity["rows"]:
             cells = []
             for key in ("synthetic", "real_test"):
@@ -816,8 +922,10 @@ def _html_report(data: dict, visuals: dict) -> str:
                 cells.append(f"<td class='num'>{value}</td><td class='num'>{_fmt(stats['median'])}</td>")
             out.append(f"<tr><td>{e(row['metric'])}</td><td>{e(row['better'])}</td>{''.join(cells)}</tr>")
         out.append("</table>")
-        out.append(f'<p class="muted">Pairing: {e(similarity["pairing"])} ({similarity["num_train"]} training images; '
-                   f"mean ± std over the images). {e(similarity['why_not_random_pairs'])}</p>")
+        out.append(
+            f'<p class="muted">Pairing: {e(similarity["pairing"])} ({similarity["num_train"]} training images; '
+            f"mean ± std over the images). {e(similarity['why_not_random_pairs'])}</p>"
+        )
         for note in similarity.get("skipped", []):
             out.append(f'<p class="muted">{e(note)}</p>')
     out.append("</section>")
@@ -827,56 +935,83 @@ def _html_report(data: dict, visuals: dict) -> str:
     study = data.get("study")
     if study:
         settings = study["settings"]
-        out.append(f'<p class="muted">{e(settings["classifier"])}, up to {settings["epochs"]} epochs (early stopping '
-                   f'on real validation AUC), seeds {e(", ".join(map(str, settings["seeds"])))}; tested on the real '
-                   f'test split ({study["data"]["test"]["num_examples"]} images). Error bars: ± one standard '
-                   "deviation over seeds; small dots: single seeds; dashed line: real-only mean.</p>")
+        out.append(
+            f'<p class="muted">{e(settings["classifier"])}, up to {settings["epochs"]} epochs (early stopping '
+            f"on real validation AUC), seeds {e(', '.join(map(str, settings['seeds'])))}; tested on the real "
+            f"test split ({study['data']['test']['num_examples']} images). Error bars: ± one standard "
+            "deviation over seeds; small dots: single seeds; dashed line: real-only mean.</p>"
+        )
         kinds = list(dict.fromkeys(arm["kind"] for arm in study["arms"]))
-        legend = " ".join(f'<span class="legend"><span class="dot" style="background:{_KIND_COLOURS.get(kind, "#333")}">'
-                          f"</span>{e(kind)}</span>" for kind in kinds)
-        out.append('<div id="study-plot">' + visuals["plots"].get("auc", "") + visuals["plots"].get("accuracy", "")
-                   + f'<p class="muted">{legend}</p></div>')
-        metrics = [m for m in ("auc", "accuracy", "sensitivity", "specificity")
-                   if any(m in arm["summary"] for arm in study["arms"])]
-        out.append('<table id="study-table"><tr><th>arm</th><th>training set</th><th>class counts</th>'
-                   + "".join(f"<th>{e(m)}</th>" for m in metrics) + "</tr>")
+        legend = " ".join(
+            f'<span class="legend"><span class="dot" style="background:{_KIND_COLOURS.get(kind, "#333")}">'
+            f"</span>{e(kind)}</span>"
+            for kind in kinds
+        )
+        out.append(
+            '<div id="study-plot">'
+            + visuals["plots"].get("auc", "")
+            + visuals["plots"].get("accuracy", "")
+            + f'<p class="muted">{legend}</p></div>'
+        )
+        metrics = [
+            m
+            for m in ("auc", "accuracy", "sensitivity", "specificity")
+            if any(m in arm["summary"] for arm in study["arms"])
+        ]
+        out.append(
+            '<table id="study-table"><tr><th>arm</th><th>training set</th><th>class counts</th>'
+            + "".join(f"<th>{e(m)}</th>" for m in metrics)
+            + "</tr>"
+        )
         for arm in study["arms"]:
             c = arm["composition"]
             counts = ", ".join(f"{e(k)}: {v}" for k, v in arm["class_counts"].items())
-            out.append(f"<tr><td title='{e(arm['description'])}'>{e(arm['name'])}</td>"
-                       f"<td>{arm['num_train']} = {c['real']} real + {c['synthetic']} synthetic + "
-                       f"{c['repeated_real']} repeated</td><td>{counts}</td>")
+            out.append(
+                f"<tr><td title='{e(arm['description'])}'>{e(arm['name'])}</td>"
+                f"<td>{arm['num_train']} = {c['real']} real + {c['synthetic']} synthetic + "
+                f"{c['repeated_real']} repeated</td><td>{counts}</td>"
+            )
             for metric in metrics:
                 s = arm["summary"].get(metric)
                 out.append(f"<td class='num'>{_fmt(s['mean'])} ± {_fmt(s['std'])}</td>" if s else "<td>n/a</td>")
             out.append("</tr>")
         out.append("</table>")
         if study["comparisons"]["auc"]:
-            out.append("<h3>Paired comparisons (AUC, same seeds, same test images)</h3><table id='comparison-table'>"
-                       "<tr><th>arm</th><th>vs</th><th class='num'>difference (mean ± std over seeds)</th>"
-                       "<th class='num'>95 % interval</th><th>verdict</th><th>better in</th>"
-                       "<th class='num'>detectable difference</th></tr>")
+            out.append(
+                "<h3>Paired comparisons (AUC, same seeds, same test images)</h3><table id='comparison-table'>"
+                "<tr><th>arm</th><th>vs</th><th class='num'>difference (mean ± std over seeds)</th>"
+                "<th class='num'>95 % interval</th><th>verdict</th><th>better in</th>"
+                "<th class='num'>detectable difference</th></tr>"
+            )
             for comparison in study["comparisons"]["auc"]:
                 verdict = comparison.get("verdict")
-                interval = (f"{comparison['ci_low']:+.4f} to {comparison['ci_high']:+.4f}" if verdict else "n/a")
-                detectable = (f"{comparison['detectable_difference']:.4f}"
-                              + (" (test split too small)" if comparison["underpowered"] else "")
-                              if verdict else "n/a")
+                interval = f"{comparison['ci_low']:+.4f} to {comparison['ci_high']:+.4f}" if verdict else "n/a"
+                detectable = (
+                    f"{comparison['detectable_difference']:.4f}"
+                    + (" (test split too small)" if comparison["underpowered"] else "")
+                    if verdict
+                    else "n/a"
+                )
                 css = {"helps": "helps", "hurts": "hurts"}.get(verdict, "")
-                out.append(f"<tr data-verdict='{e(verdict or '')}'><td>{e(comparison['arm'])}</td>"
-                           f"<td>{e(comparison['baseline'])}</td>"
-                           f"<td class='num'>{comparison['mean_difference']:+.4f} ± "
-                           f"{comparison['std_difference']:.4f}</td><td class='num'>{interval}</td><td class='{css}'>{e(verdict or 'n/a')}</td>"
-                           f"<td>{comparison['wins']} of {len(comparison['seeds'])} seeds</td>"
-                           f"<td class='num'>{detectable}</td></tr>")
+                out.append(
+                    f"<tr data-verdict='{e(verdict or '')}'><td>{e(comparison['arm'])}</td>"
+                    f"<td>{e(comparison['baseline'])}</td>"
+                    f"<td class='num'>{comparison['mean_difference']:+.4f} ± "
+                    f"{comparison['std_difference']:.4f}</td><td class='num'>{interval}</td>"
+                    f"<td class='{css}'>{e(verdict or 'n/a')}</td>"
+                    f"<td>{comparison['wins']} of {len(comparison['seeds'])} seeds</td>"
+                    f"<td class='num'>{detectable}</td></tr>"
+                )
             out.append("</table>")
             effect = settings.get("effect_size")
-            out.append('<p class="muted">Interval: 95 % percentile bootstrap of the seed-mean difference (2000 '
-                       "replicates redrawing the test images within each class, the same draw for both arms, and "
-                       "the seeds). Verdict: helps / hurts when the whole interval lies above / below 0. Detectable "
-                       "difference: 2.80 × the bootstrap standard error over test images (80 % power at the 5 % "
-                       f"level); above {_fmt(effect)} (effect_size) the test split is too small to detect a "
-                       "difference of that size.</p>")
+            out.append(
+                '<p class="muted">Interval: 95 % percentile bootstrap of the seed-mean difference (2000 '
+                "replicates redrawing the test images within each class, the same draw for both arms, and "
+                "the seeds). Verdict: helps / hurts when the whole interval lies above / below 0. Detectable "
+                "difference: 2.80 × the bootstrap standard error over test images (80 % power at the 5 % "
+                f"level); above {_fmt(effect)} (effect_size) the test split is too small to detect a "
+                "difference of that size.</p>"
+            )
         for note in study.get("notes", []):
             out.append(f'<p class="muted">{e(note)}</p>')
         out.append("<h3>Definitions</h3><ul>")
@@ -890,25 +1025,31 @@ def _html_report(data: dict, visuals: dict) -> str:
     out.append('<section id="memorisation"><h2>Memorisation audit</h2>')
     memorisation = data.get("memorisation")
     if memorisation:
-        out.append(f"<p>{memorisation['num_flagged']} of {memorisation['num_synthetic']} synthetic images "
-                   f"({100 * memorisation['fraction_flagged']:.1f}%) are flagged as near-copies. Rule: "
-                   f"{e(memorisation['rule'])}. Searches: "
-                   + ", ".join(f"{e(name)} ({e(s.get('space', ''))})" for name, s in memorisation["searches"].items())
-                   + ".</p>")
+        out.append(
+            f"<p>{memorisation['num_flagged']} of {memorisation['num_synthetic']} synthetic images "
+            f"({100 * memorisation['fraction_flagged']:.1f}%) are flagged as near-copies. Rule: "
+            f"{e(memorisation['rule'])}. Searches: "
+            + ", ".join(f"{e(name)} ({e(s.get('space', ''))})" for name, s in memorisation["searches"].items())
+            + ".</p>"
+        )
         out.append(_distance_table(memorisation))
         out.append('<div class="gallery" id="memorisation-gallery">')
         for pair in visuals["gallery"]:
             distances = ", ".join(f"{e(k)} {_fmt(v, 4)}" for k, v in pair["distances"].items())
-            out.append(f"<div class='pair{' flagged' if pair['flagged'] else ''}'>"
-                       f"<img alt='synthetic {pair['synthetic_index']}' src='{pair['synthetic_uri']}'>"
-                       f"<img alt='training {pair['train_index']}' src='{pair['train_uri']}'><br>"
-                       f"synthetic #{pair['synthetic_index']} &harr; train #{pair['train_index']}<br>"
-                       f"{distances}<br>copy score {_fmt(pair['copy_score'])}"
-                       f"{' &middot; <b>flagged</b>' if pair['flagged'] else ''}</div>")
+            out.append(
+                f"<div class='pair{' flagged' if pair['flagged'] else ''}'>"
+                f"<img alt='synthetic {pair['synthetic_index']}' src='{pair['synthetic_uri']}'>"
+                f"<img alt='training {pair['train_index']}' src='{pair['train_uri']}'><br>"
+                f"synthetic #{pair['synthetic_index']} &harr; train #{pair['train_index']}<br>"
+                f"{distances}<br>copy score {_fmt(pair['copy_score'])}"
+                f"{' &middot; <b>flagged</b>' if pair['flagged'] else ''}</div>"
+            )
         out.append("</div>")
-        out.append('<p class="muted">Left: synthetic image; right: its nearest training image. Copy score = distance '
-                   "/ threshold of the search where the pair is closest relative to its threshold (below 1 = flagged)."
-                   "</p>")
+        out.append(
+            '<p class="muted">Left: synthetic image; right: its nearest training image. Copy score = distance '
+            "/ threshold of the search where the pair is closest relative to its threshold (below 1 = flagged)."
+            "</p>"
+        )
         for note in memorisation.get("notes", []):
             out.append(f'<p class="muted">{e(note)}</p>')
     else:
@@ -1040,8 +1181,11 @@ def evaluate(
     # Checked and read before any message, so that a bad input is reported as one line.
     data = load_study_data(real, synthetic, synthetic_class=synthetic_class, require_synthetic_labels=False)
     _log(progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
-    for label, path, split, count in (("real", real, "train", len(data.train)), ("real", real, "test", len(data.test)),
-                                      ("synthetic", synthetic, "train", len(data.synthetic))):
+    for label, path, split, count in (
+        ("real", real, "train", len(data.train)),
+        ("real", real, "test", len(data.test)),
+        ("synthetic", synthetic, "train", len(data.synthetic)),
+    ):
         if count < MIN_IMAGES:
             raise RaganError(
                 f"{label} dataset '{path}': the {split!r} split holds {count} image(s), fewer than the {MIN_IMAGES} "
@@ -1060,12 +1204,25 @@ def evaluate(
         # 1. Classifier study (also yields the domain extractor's network).
         study_result = None
         if study:
-            _log(progress, f"classifier study ({classifier}, seeds {', '.join(map(str, seeds))}, up to {epochs} epochs)")
+            _log(
+                progress, f"classifier study ({classifier}, seeds {', '.join(map(str, seeds))}, up to {epochs} epochs)"
+            )
             study_result = classifier_study(
-                real, synthetic, synthetic_fractions=fractions, add_per_class=add_per_class, rebalance=rebalance,
-                seeds=seeds, classifier=classifier, weights=classifier_weights, epochs=epochs,
-                batch_size=batch_size, synthetic_class=synthetic_class, progress=progress, data=data,
-                skip_unavailable=True, effect_size=effect_size,
+                real,
+                synthetic,
+                synthetic_fractions=fractions,
+                add_per_class=add_per_class,
+                rebalance=rebalance,
+                seeds=seeds,
+                classifier=classifier,
+                weights=classifier_weights,
+                epochs=epochs,
+                batch_size=batch_size,
+                synthetic_class=synthetic_class,
+                progress=progress,
+                data=data,
+                skip_unavailable=True,
+                effect_size=effect_size,
             )
             for note in study_result.notes:
                 _log(progress, f"note: {note}")
@@ -1077,13 +1234,20 @@ def evaluate(
             from ragan._tf import import_keras
 
             import_keras().utils.set_random_seed(seeds[0])
-            model = build_classifier(classifier, image_size=shape[0], channels=shape[2],
-                                     num_classes=len(data.class_names), weights=classifier_weights)
+            model = build_classifier(
+                classifier,
+                image_size=shape[0],
+                channels=shape[2],
+                num_classes=len(data.class_names),
+                weights=classifier_weights,
+            )
             domain_model = train_classifier(
-                array_dataset(data.train.images, data.train.labels, batch_size=batch_size, shuffle=True,
-                              seed=seeds[0]),
+                array_dataset(data.train.images, data.train.labels, batch_size=batch_size, shuffle=True, seed=seeds[0]),
                 array_dataset(data.val.images, data.val.labels, batch_size=256),
-                model=model, epochs=epochs, batch_size=batch_size, seed=seeds[0],
+                model=model,
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=seeds[0],
             ).model
         domain_model.save(partial / DOMAIN_MODEL_FILE)
 
@@ -1100,8 +1264,9 @@ def evaluate(
             "synthetic": synthetic_images.astype(np.float32) * synthetic_scale - 1.0,
             "real test": test_images.astype(np.float32) * scale - 1.0,
         }
-        domain_name = (f"ragan_domain_{classifier}:{Path(real).name}:seed{seeds[0]}:"
-                       f"weights_md5={_weights_md5(domain_model)[:12]}")
+        domain_name = (
+            f"ragan_domain_{classifier}:{Path(real).name}:seed{seeds[0]}:weights_md5={_weights_md5(domain_model)[:12]}"
+        )
         domain = model_extractor(domain_model, name=domain_name)
         # The images enter at the classifier's own input size; any resize happens inside it.
         domain.resize = classifier_input_resize(classifier, manifest.image_size)
@@ -1144,24 +1309,32 @@ def evaluate(
             # Against every training image, not the metrics' subsample: a copy of an image left out
             # of the subsample must be found too. The synthetic queries may stay subsampled.
             audit_train_images, audit_train, audit_train_features = (
-                train_images, sets["real train"], domain_features["real train"])
+                train_images,
+                sets["real train"],
+                domain_features["real train"],
+            )
             if len(data.train.images) > len(train_images):
                 audit_train_images = data.train.images
                 audit_train = audit_train_images.astype(np.float32) * scale - 1.0
                 audit_train_features = domain(audit_train)
             audit = memorisation_audit(
-                audit_train, sets["synthetic"], sets["real test"],
+                audit_train,
+                sets["synthetic"],
+                sets["real test"],
                 features=(audit_train_features, domain_features["synthetic"], domain_features["real test"]),
-                feature_name=domain.name, value_range=(-1.0, 1.0),
+                feature_name=domain.name,
+                value_range=(-1.0, 1.0),
             )
             memorisation_data = audit.to_dict()
             scale_up = _display_scale(manifest.image_size)
             for pair in audit.closest_pairs(GALLERY_PAIRS):
-                gallery.append(dict(
-                    pair,
-                    synthetic_uri=_png_data_uri(_strip(synthetic_images[pair["synthetic_index"]][None], scale_up)),
-                    train_uri=_png_data_uri(_strip(audit_train_images[pair["train_index"]][None], scale_up)),
-                ))
+                gallery.append(
+                    dict(
+                        pair,
+                        synthetic_uri=_png_data_uri(_strip(synthetic_images[pair["synthetic_index"]][None], scale_up)),
+                        train_uri=_png_data_uri(_strip(audit_train_images[pair["train_index"]][None], scale_up)),
+                    )
+                )
 
         # 5. Visuals and files.
         _log(progress, "writing the report")
@@ -1178,32 +1351,48 @@ def evaluate(
         if study_dict is not None:
             visuals["plots"] = {
                 "auc": _svg_arm_plot(study_dict, "auc", title="Test ROC AUC per arm (mean ± std over seeds)"),
-                "accuracy": _svg_arm_plot(study_dict, "accuracy", title="Test accuracy per arm (mean ± std over seeds)"),
+                "accuracy": _svg_arm_plot(
+                    study_dict, "accuracy", title="Test accuracy per arm (mean ± std over seeds)"
+                ),
             }
         described = data.describe()
         report = {
             "format": "ragan-evaluation-report",
             "ragan_version": __version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+            "created": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
             "real": {"path": str(real), **{k: v for k, v in described.items() if k != "synthetic"}},
             "synthetic": {"path": str(synthetic), **described["synthetic"]},
             "generator_run": None if generator_run is None else str(generator_run),
             "settings": {
-                "extractors": extractors, "inception_weights": None if inception_weights is None else str(inception_weights),
-                "study": bool(study), "seeds": seeds, "synthetic_fractions": fractions, "add_per_class": add_per_class,
-                "rebalance": bool(rebalance), "classifier": classifier,
+                "extractors": extractors,
+                "inception_weights": None if inception_weights is None else str(inception_weights),
+                "study": bool(study),
+                "seeds": seeds,
+                "synthetic_fractions": fractions,
+                "add_per_class": add_per_class,
+                "rebalance": bool(rebalance),
+                "classifier": classifier,
                 "classifier_weights": None if classifier_weights is None else str(classifier_weights),
-                "epochs": int(epochs), "batch_size": int(batch_size), "synthetic_class": synthetic_class,
-                "memorisation": bool(memorisation), "max_images": int(max_images), "kid_subsets": int(kid_subsets),
-                "diversity_pairs": int(diversity_pairs), "quick": bool(quick), "effect_size": effect_size,
+                "epochs": int(epochs),
+                "batch_size": int(batch_size),
+                "synthetic_class": synthetic_class,
+                "memorisation": bool(memorisation),
+                "max_images": int(max_images),
+                "kid_subsets": int(kid_subsets),
+                "diversity_pairs": int(diversity_pairs),
+                "quick": bool(quick),
+                "effect_size": effect_size,
             },
             "quality": {"reference_set": "real train", "rows": quality_rows, "notes": quality_notes},
             "diversity": diversity,
             "similarity": similarity,
             "memorisation": memorisation_data,
             "study": study_dict,
-            "files": {"html": REPORT_HTML, "domain_classifier": DOMAIN_MODEL_FILE,
-                      **({"study": "study.json"} if study_dict else {})},
+            "files": {
+                "html": REPORT_HTML,
+                "domain_classifier": DOMAIN_MODEL_FILE,
+                **({"study": "study.json"} if study_dict else {}),
+            },
         }
         report = _json_ready(report)
         report["verdict"] = _plain_verdict(report)
@@ -1219,6 +1408,5 @@ def evaluate(
     mlflow_result = None
     if mlflow_target is not None:
         _log(progress, f"logging to the MLflow run of '{generator_run}'")
-        mlflow_result = _log_to_mlflow(mlflow_target, [out / REPORT_JSON, out / REPORT_HTML],
-                                       _headline_metrics(report))
+        mlflow_result = _log_to_mlflow(mlflow_target, [out / REPORT_JSON, out / REPORT_HTML], _headline_metrics(report))
     return EvaluationReport(out=out, data=report, summary=report["summary"], study=study_result, mlflow=mlflow_result)

@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from statistics import NormalDist
-from typing import Sequence
 
 import numpy as np
 
@@ -81,8 +81,9 @@ def verdict(low: float, high: float) -> str:
     return "no evidence either way"
 
 
-def detectable_difference(standard_error: float, *, confidence: float = CONFIDENCE,
-                          power: float = DETECTION_POWER) -> float:
+def detectable_difference(
+    standard_error: float, *, confidence: float = CONFIDENCE, power: float = DETECTION_POWER
+) -> float:
     """``(z_{1-alpha/2} + z_power) * SE``: the true difference found with probability ``power``.
 
     Example:
@@ -102,8 +103,9 @@ def bootstrap_weights(labels, num_resamples: int, rng) -> np.ndarray:
     weights = np.zeros((num_resamples, labels.size), dtype=np.float64)
     for value in np.unique(labels):
         members = np.flatnonzero(labels == value)
-        weights[:, members] = rng.multinomial(members.size, np.full(members.size, 1.0 / members.size),
-                                              size=num_resamples)
+        weights[:, members] = rng.multinomial(
+            members.size, np.full(members.size, 1.0 / members.size), size=num_resamples
+        )
     return weights
 
 
@@ -148,8 +150,10 @@ def weighted_auc(labels, probabilities, weights) -> np.ndarray:
     if probabilities.ndim == 1:
         probabilities = np.stack([1.0 - probabilities, probabilities], axis=1)
     if probabilities.shape[0] != labels.size or weights.shape[1] != labels.size:
-        raise RaganError(f"weighted_auc: {labels.size} labels, {probabilities.shape[0]} predictions and "
-                         f"{weights.shape[1]} weights per replicate must agree.")
+        raise RaganError(
+            f"weighted_auc: {labels.size} labels, {probabilities.shape[0]} predictions and "
+            f"{weights.shape[1]} weights per replicate must agree."
+        )
     num_classes = probabilities.shape[1]
     present = [c for c in range(num_classes) if 0 < np.sum(labels == c) < labels.size]
     if not present:
@@ -182,14 +186,24 @@ def _check_count(name: str, value, minimum: int) -> int:
 def check_effect_size(effect_size) -> float:
     """``effect_size`` as a float in (0, 1), or a one-line RaganError."""
     if isinstance(effect_size, bool) or not isinstance(effect_size, numbers.Real) or not 0 < effect_size < 1:
-        raise RaganError(f"effect_size={effect_size!r} is not allowed; give the smallest difference worth "
-                         "detecting, a number in (0, 1), e.g. 0.02 (AUC).")
+        raise RaganError(
+            f"effect_size={effect_size!r} is not allowed; give the smallest difference worth "
+            "detecting, a number in (0, 1), e.g. 0.02 (AUC)."
+        )
     return float(effect_size)
 
 
-def paired_difference(labels, arm: Sequence, baseline: Sequence, *, metric: str = "auc",
-                      num_resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE,
-                      effect_size: float = EFFECT_SIZE, seed: int = 0) -> dict:
+def paired_difference(
+    labels,
+    arm: Sequence,
+    baseline: Sequence,
+    *,
+    metric: str = "auc",
+    num_resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    effect_size: float = EFFECT_SIZE,
+    seed: int = 0,
+) -> dict:
     """The seed-paired difference ``metric(arm) - metric(baseline)`` on one test set, with its interval.
 
     Args:
@@ -217,8 +231,10 @@ def paired_difference(labels, arm: Sequence, baseline: Sequence, *, metric: str 
     effect_size = check_effect_size(effect_size)
     labels = np.asarray(labels).reshape(-1)
     if len(arm) != len(baseline) or not arm:
-        raise RaganError(f"paired_difference: {len(arm)} arm and {len(baseline)} baseline seeds; give the same "
-                         "seeds (one or more) for both.")
+        raise RaganError(
+            f"paired_difference: {len(arm)} arm and {len(baseline)} baseline seeds; give the same "
+            "seeds (one or more) for both."
+        )
     function = _METRIC_FUNCTIONS[metric]
     ones = np.ones((1, labels.size))
     per_seed = np.array([function(labels, a, ones)[0] - function(labels, b, ones)[0] for a, b in zip(arm, baseline)])
@@ -228,8 +244,11 @@ def paired_difference(labels, arm: Sequence, baseline: Sequence, *, metric: str 
     differences = []  # (B, seeds): the per-seed difference under each redraw of the test images
     for start in range(0, num_resamples, chunk):
         weights = bootstrap_weights(labels, min(chunk, num_resamples - start), rng)
-        differences.append(np.stack([function(labels, a, weights) - function(labels, b, weights)
-                                     for a, b in zip(arm, baseline)], axis=1))
+        differences.append(
+            np.stack(
+                [function(labels, a, weights) - function(labels, b, weights) for a, b in zip(arm, baseline)], axis=1
+            )
+        )
     differences = np.concatenate(differences)
     test_only = differences.mean(axis=1)
     if num_seeds > 1:
@@ -269,14 +288,18 @@ def verdict_line(comparison: dict) -> str:
     """One line: ``"real+synthetic@0.2 vs real: helps (AUC +0.031, 95 % CI +0.012 to +0.050; 3 seeds)"``."""
     name = "AUC" if comparison["metric"] == "auc" else comparison["metric"]
     seeds = comparison["num_seeds"]
-    text = (f"{comparison['arm']} vs {comparison['baseline']}: {comparison['verdict']} ({name} "
-            f"{comparison['mean_difference']:+.3f}, {_percent(comparison['confidence'])} CI "
-            f"{comparison['ci_low']:+.3f} to {comparison['ci_high']:+.3f}; better in {comparison['wins']} of "
-            f"{seeds} seed{'s' if seeds != 1 else ''})")
+    text = (
+        f"{comparison['arm']} vs {comparison['baseline']}: {comparison['verdict']} ({name} "
+        f"{comparison['mean_difference']:+.3f}, {_percent(comparison['confidence'])} CI "
+        f"{comparison['ci_low']:+.3f} to {comparison['ci_high']:+.3f}; better in {comparison['wins']} of "
+        f"{seeds} seed{'s' if seeds != 1 else ''})"
+    )
     # The size warning matters where the interval straddles zero: "no evidence" may then mean "too few images".
     if comparison.get("underpowered") and comparison["verdict"] == VERDICTS[1]:
-        text += (f" - the test split ({comparison['num_test']} images) is too small to detect a difference of "
-                 f"{comparison['effect_size']:g}: it detects about {comparison['detectable_difference']:.3f} or more")
+        text += (
+            f" - the test split ({comparison['num_test']} images) is too small to detect a difference of "
+            f"{comparison['effect_size']:g}: it detects about {comparison['detectable_difference']:.3f} or more"
+        )
     return text
 
 

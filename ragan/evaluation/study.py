@@ -43,27 +43,34 @@ import numbers
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ragan.errors import RaganError, did_you_mean
-from ragan.evaluation.statistics import EFFECT_SIZE, check_effect_size
 from ragan.evaluation.mix import (
     SplitArrays,
+    _convert_dtype,
+    _real_labels_of_synthetic,
     check_geometry,
     choose_per_class,
     read_split,
     synthetic_addition_counts,
     synthetic_label_map,
-    _convert_dtype,
-    _real_labels_of_synthetic,
 )
+from ragan.evaluation.statistics import EFFECT_SIZE, check_effect_size
 
-__all__ = ["ARM_KINDS", "SUMMARY_METRICS", "ArmResult", "StudyResult", "classifier_study", "load_study_data",
-           "StudyData"]
+__all__ = [
+    "ARM_KINDS",
+    "SUMMARY_METRICS",
+    "ArmResult",
+    "StudyResult",
+    "classifier_study",
+    "load_study_data",
+    "StudyData",
+]
 
 ARM_KINDS = ("real", "real_aug", "real+synthetic", "count_matched", "synthetic_only")
 SYNTHETIC_ARM_KINDS = ("real+synthetic", "count_matched", "synthetic_only")
@@ -73,28 +80,28 @@ SUMMARY_METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "speci
 DEFINITIONS = {
     "test_set": "every arm is tested on the real dataset's held-out 'test' split and early-stopped on its 'val' split",
     "synthetic_fraction": "f = synthetic / (real + synthetic) in the training set; the real training set is kept "
-                          "whole and round(f / (1 - f) * n_real) synthetic images are added, per class in "
-                          "proportion to the real class counts",
+    "whole and round(f / (1 - f) * n_real) synthetic images are added, per class in "
+    "proportion to the real class counts",
     "count_matched": "control arm: real training images of the same classes repeated (each once before any "
-                     "twice) with standard augmentation on the copies, up to the same count per class as the "
-                     "matching synthetic arm",
+    "twice) with standard augmentation on the copies, up to the same count per class as the "
+    "matching synthetic arm",
     "rebalance": "synthetic (or, in the control, repeated real) images of each smaller class until all classes "
-                 "are as large as the largest",
+    "are as large as the largest",
     "std": "sample standard deviation over seeds (ddof=1; 0 with one seed)",
     "auc": "ROC AUC on the test split; binary: of the positive class, multi-class: macro one-vs-rest",
     "sensitivity": "recall of the positive class (binary tasks; the second class unless positive_class is set)",
     "specificity": "recall of the negative class (binary tasks)",
     "difference": "per seed, the arm's test metric minus the baseline's (same seed, same test images), averaged "
-                  "over seeds",
+    "over seeds",
     "interval": "95 % percentile bootstrap interval of that difference: each of 2000 replicates redraws the test "
-                "images with replacement within each class (the same redraw for both arms) and, with 2 or more "
-                "seeds, the seeds (the same for both arms), and recomputes the difference",
+    "images with replacement within each class (the same redraw for both arms) and, with 2 or more "
+    "seeds, the seeds (the same for both arms), and recomputes the difference",
     "verdict": "'helps' when the whole interval is above 0, 'hurts' when it is below 0, otherwise 'no evidence "
-               "either way'; an arm helps overall only if it helps against every baseline (real only, real + "
-               "standard augmentation, count-matched control)",
+    "either way'; an arm helps overall only if it helps against every baseline (real only, real + "
+    "standard augmentation, count-matched control)",
     "detectable difference": "(z_0.975 + z_0.8) x the bootstrap standard error of the difference over test "
-                             "images alone = the true difference an interval excluding 0 finds in 80 % of "
-                             "studies; larger than effect_size = the test split is too small for that effect",
+    "images alone = the true difference an interval excluding 0 finds in 80 % of "
+    "studies; larger than effect_size = the test split is too small for that effect",
 }
 
 
@@ -247,8 +254,10 @@ class StudyResult:
                 predictions = [(mine[s].get("test_probabilities"), theirs[s].get("test_probabilities")) for s in seeds]
                 if self.test_labels is not None and all(a is not None and b is not None for a, b in predictions):
                     interval = paired_difference(
-                        self.test_labels, [np.asarray(a) for a, _ in predictions],
-                        [np.asarray(b) for _, b in predictions], metric=metric,
+                        self.test_labels,
+                        [np.asarray(a) for a, _ in predictions],
+                        [np.asarray(b) for _, b in predictions],
+                        metric=metric,
                         effect_size=self.settings.get("effect_size", EFFECT_SIZE),
                     )
                     entry.update({k: v for k, v in interval.items() if k not in ("metric", "per_seed")})
@@ -278,8 +287,15 @@ class StudyResult:
                 overall = "hurts"
             else:
                 overall = "no evidence either way"
-            result.append({"arm": arm.name, "kind": arm.kind, "verdict": overall,
-                           "underpowered": any(c["underpowered"] for c in rows), "comparisons": rows})
+            result.append(
+                {
+                    "arm": arm.name,
+                    "kind": arm.kind,
+                    "verdict": overall,
+                    "underpowered": any(c["underpowered"] for c in rows),
+                    "comparisons": rows,
+                }
+            )
         return result
 
     def to_dict(self) -> dict:
@@ -306,7 +322,9 @@ class StudyResult:
         for arm in self.arms:
             summary = arm.summary()
             composition = arm.composition
-            counts = f"{arm.num_train} ({composition['real']}+{composition['synthetic']}+{composition['repeated_real']})"
+            counts = (
+                f"{arm.num_train} ({composition['real']}+{composition['synthetic']}+{composition['repeated_real']})"
+            )
             cells = [arm.name, counts]
             for metric in shown:
                 if metric in summary:
@@ -315,11 +333,14 @@ class StudyResult:
                     cells.append("-")
             rows.append(cells)
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-        lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
-                 for row in [header, *rows]]
+        lines = [
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]
+        ]
         seeds = self.settings.get("seeds", [])
-        lines.append(f"(test: real '{self.settings.get('real')}' test split, n={self.data['test']['num_examples']}; "
-                     f"mean ± std over {len(seeds)} seed(s))")
+        lines.append(
+            f"(test: real '{self.settings.get('real')}' test split, n={self.data['test']['num_examples']}; "
+            f"mean ± std over {len(seeds)} seed(s))"
+        )
         verdict_lines = [c["verdict_line"] for c in self.comparisons("auc") if "verdict_line" in c]
         if verdict_lines:
             lines.append("")
@@ -375,8 +396,10 @@ class StudyData:
         data = {
             "class_names": list(self.class_names),
             "image_shape": list(self.train.manifest.image_shape),
-            **{name: {"num_examples": len(split), "class_counts": counts(split.labels)}
-               for name, split in (("train", self.train), ("val", self.val), ("test", self.test))},
+            **{
+                name: {"num_examples": len(split), "class_counts": counts(split.labels)}
+                for name, split in (("train", self.train), ("val", self.val), ("test", self.test))
+            },
         }
         if self.synthetic is not None:
             data["synthetic"] = {
@@ -389,9 +412,15 @@ class StudyData:
         return data
 
 
-def load_study_data(real, synthetic=None, *, synthetic_class: str | None = None,
-                    require_synthetic_labels: bool = True, val_split: str = "val",
-                    test_split: str = "test") -> StudyData:
+def load_study_data(
+    real,
+    synthetic=None,
+    *,
+    synthetic_class: str | None = None,
+    require_synthetic_labels: bool = True,
+    val_split: str = "val",
+    test_split: str = "test",
+) -> StudyData:
     """Read and check the real splits and the synthetic set for the study and the report.
 
     Args:
@@ -420,7 +449,9 @@ def load_study_data(real, synthetic=None, *, synthetic_class: str | None = None,
             "(prepare it from class folders or a labelled .npz)."
         )
     if real_manifest.num_classes < 2:
-        raise RaganError(f"real dataset '{real_path}' has {real_manifest.num_classes} class; a classifier needs 2 or more.")
+        raise RaganError(
+            f"real dataset '{real_path}' has {real_manifest.num_classes} class; a classifier needs 2 or more."
+        )
     splits = {}
     for role, name in (("train", "train"), ("val", val_split), ("test", test_split)):
         if name not in real_manifest.splits:
@@ -443,18 +474,26 @@ def load_study_data(real, synthetic=None, *, synthetic_class: str | None = None,
         if not synthetic_manifest.synthetic:
             warnings.warn(
                 f"synthetic dataset '{synthetic_path}' is not marked synthetic in its manifest; using it as "
-                "the synthetic set anyway.", stacklevel=2,
+                "the synthetic set anyway.",
+                stacklevel=2,
             )
         if synthetic_manifest.labelled or synthetic_class is not None or require_synthetic_labels:
-            label_map = synthetic_label_map(real_manifest, real_path, synthetic_manifest, synthetic_path,
-                                            synthetic_class)
+            label_map = synthetic_label_map(
+                real_manifest, real_path, synthetic_manifest, synthetic_path, synthetic_class
+            )
         else:
             label_map = None
         synthetic_split = read_split(synthetic_path, "train")
         if label_map is not None:
             synthetic_labels = _real_labels_of_synthetic(synthetic_split, label_map)
-    return StudyData(train=splits["train"], val=splits["val"], test=splits["test"], synthetic=synthetic_split,
-                     synthetic_labels=synthetic_labels, class_names=list(real_manifest.class_names))
+    return StudyData(
+        train=splits["train"],
+        val=splits["val"],
+        test=splits["test"],
+        synthetic=synthetic_split,
+        synthetic_labels=synthetic_labels,
+        class_names=list(real_manifest.class_names),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -478,28 +517,54 @@ def _plan_arms(kinds, fractions, add_per_class, rebalance, has_synthetic) -> tup
         if fraction == 0:
             notes.append("synthetic fraction 0 is the 'real' arm; it is not run twice")
             continue
-        variants.append((f"@{fraction:g}", {"synthetic_fraction": float(fraction)},
-                         f"synthetic images making up {fraction:.0%} of the training set"))
+        variants.append(
+            (
+                f"@{fraction:g}",
+                {"synthetic_fraction": float(fraction)},
+                f"synthetic images making up {fraction:.0%} of the training set",
+            )
+        )
     if add_per_class is not None:
-        variants.append((f"+{add_per_class}/class", {"add_per_class": int(add_per_class)},
-                         f"{add_per_class} synthetic images per class"))
+        variants.append(
+            (
+                f"+{add_per_class}/class",
+                {"add_per_class": int(add_per_class)},
+                f"{add_per_class} synthetic images per class",
+            )
+        )
     if rebalance:
-        variants.append(("_rebalance", {"rebalance": True}, "synthetic images of the smaller classes up to the largest"))
+        variants.append(
+            ("_rebalance", {"rebalance": True}, "synthetic images of the smaller classes up to the largest")
+        )
     if "real" in kinds:
         plans.append(_ArmPlan("real", "real", "real training images only"))
     if "real_aug" in kinds:
-        plans.append(_ArmPlan("real_aug", "real_aug", "real training images with standard augmentation",
-                              augment_all=True))
+        plans.append(
+            _ArmPlan("real_aug", "real_aug", "real training images with standard augmentation", augment_all=True)
+        )
     if has_synthetic:
         for suffix, rule, text in variants:
             control = f"count_matched{suffix}" if "count_matched" in kinds else None
             if "real+synthetic" in kinds:
-                plans.append(_ArmPlan(f"real+synthetic{suffix}", "real+synthetic", f"real training images + {text}",
-                                      rule=rule, control=control))
+                plans.append(
+                    _ArmPlan(
+                        f"real+synthetic{suffix}",
+                        "real+synthetic",
+                        f"real training images + {text}",
+                        rule=rule,
+                        control=control,
+                    )
+                )
             if "count_matched" in kinds:
-                plans.append(_ArmPlan(control, "count_matched",
-                                      f"control: real training images + as many repeated, augmented real images "
-                                      f"per class as 'real+synthetic{suffix}' adds ({text})", rule=rule))
+                plans.append(
+                    _ArmPlan(
+                        control,
+                        "count_matched",
+                        f"control: real training images + as many repeated, augmented real images "
+                        f"per class as 'real+synthetic{suffix}' adds ({text})",
+                        rule=rule,
+                    )
+                )
         if "synthetic_only" in kinds:
             plans.append(_ArmPlan("synthetic_only", "synthetic_only", "synthetic images only"))
     return plans, notes
@@ -531,12 +596,17 @@ def _training_set(plan: _ArmPlan, data: StudyData, seed: int):
     synthetic_images = data.synthetic_images()
     if plan.kind == "synthetic_only":
         labels = data.synthetic_labels
-        return (synthetic_images, labels, np.zeros(labels.size, bool),
-                {"real": 0, "synthetic": int(labels.size), "repeated_real": 0})
+        return (
+            synthetic_images,
+            labels,
+            np.zeros(labels.size, bool),
+            {"real": 0, "synthetic": int(labels.size), "repeated_real": 0},
+        )
     real_counts = np.bincount(real_labels, minlength=num_classes)
     available = np.bincount(data.synthetic_labels, minlength=num_classes)
-    counts = synthetic_addition_counts(real_counts, available, class_names=data.class_names,
-                                       synthetic_name=str(data.synthetic.path), **plan.rule)
+    counts = synthetic_addition_counts(
+        real_counts, available, class_names=data.class_names, synthetic_name=str(data.synthetic.path), **plan.rule
+    )
     # The same seed draws the same counts for an arm and its control; the images differ by design.
     rng = np.random.default_rng([int(seed), 7919])
     if plan.kind == "real+synthetic":
@@ -771,7 +841,9 @@ def classifier_study(
                 synthetic_addition_counts(
                     np.bincount(data.train.labels, minlength=num_classes),
                     np.bincount(data.synthetic_labels, minlength=num_classes),
-                    class_names=data.class_names, synthetic_name=str(data.synthetic.path), **plan.rule,
+                    class_names=data.class_names,
+                    synthetic_name=str(data.synthetic.path),
+                    **plan.rule,
                 )
             except RaganError as error:
                 if not skip_unavailable:
@@ -786,16 +858,23 @@ def classifier_study(
     shape = data.train.manifest.image_shape
     num_classes = len(data.class_names)
     reusable = _ReusableClassifier(
-        lambda: build_classifier(classifier, image_size=shape[0], channels=shape[2], num_classes=num_classes,
-                                 weights=weights),
+        lambda: build_classifier(
+            classifier, image_size=shape[0], channels=shape[2], num_classes=num_classes, weights=weights
+        ),
         learning_rate=learning_rate,
     )
     val_dataset = array_dataset(data.val.images, data.val.labels, batch_size=256)
     test_dataset = array_dataset(data.test.images, data.test.labels, batch_size=256)
     results = []
     reference_model = None
-    bar = tqdm(total=len(plans) * len(seeds), desc="classifier study", unit="run", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(plans) * len(seeds),
+        desc="classifier study",
+        unit="run",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     try:
         for plan in plans:
             arm = None
@@ -806,36 +885,56 @@ def classifier_study(
                     class_counts = {name: int(np.sum(labels == c)) for c, name in enumerate(data.class_names)}
                     total = int(labels.size)
                     arm = ArmResult(
-                        name=plan.name, kind=plan.kind, description=plan.description, num_train=total,
-                        composition=composition, class_counts=class_counts,
+                        name=plan.name,
+                        kind=plan.kind,
+                        description=plan.description,
+                        num_train=total,
+                        composition=composition,
+                        class_counts=class_counts,
                         synthetic_fraction=composition["synthetic"] / total if total else 0.0,
-                        augmentation=("standard" if plan.augment_all
-                                      else "standard (repeated copies)" if composition["repeated_real"] else "none"),
+                        augmentation=(
+                            "standard"
+                            if plan.augment_all
+                            else "standard (repeated copies)"
+                            if composition["repeated_real"]
+                            else "none"
+                        ),
                         control=plan.control,
                     )
                 # First: it sets the global seed, which tf.data's shuffle seeds are combined with.
                 model = reusable.fresh(seed)
-                train_dataset = array_dataset(images, labels, batch_size=batch_size, shuffle=True, seed=seed,
-                                              augment_mask=mask)
+                train_dataset = array_dataset(
+                    images, labels, batch_size=batch_size, shuffle=True, seed=seed, augment_mask=mask
+                )
                 weights_by_class = balanced_class_weights(labels, num_classes) if class_weight else None
                 trained = train_classifier(
-                    train_dataset, val_dataset, model=model, epochs=epochs, batch_size=batch_size,
-                    learning_rate=learning_rate, class_weight=weights_by_class, patience=patience, seed=seed,
+                    train_dataset,
+                    val_dataset,
+                    model=model,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    learning_rate=learning_rate,
+                    class_weight=weights_by_class,
+                    patience=patience,
+                    seed=seed,
                     compile=False,
                 )
                 # The predictions are kept: the intervals resample the test images, not the seeds alone.
                 test_labels, probabilities = predict_probabilities(trained.model, test_dataset)
-                metrics = classification_metrics(test_labels, probabilities, class_names=data.class_names,
-                                                 positive_class=positive_class)
-                arm.runs.append({
-                    "seed": seed,
-                    "metrics": metrics,
-                    "test_probabilities": probabilities,
-                    "best_epoch": trained.best_epoch,
-                    "epochs_trained": trained.epochs_trained,
-                    "best_val_auc": trained.best_val_auc,
-                    "seconds": round(trained.seconds, 3),
-                })
+                metrics = classification_metrics(
+                    test_labels, probabilities, class_names=data.class_names, positive_class=positive_class
+                )
+                arm.runs.append(
+                    {
+                        "seed": seed,
+                        "metrics": metrics,
+                        "test_probabilities": probabilities,
+                        "best_epoch": trained.best_epoch,
+                        "epochs_trained": trained.epochs_trained,
+                        "best_val_auc": trained.best_val_auc,
+                        "seconds": round(trained.seconds, 3),
+                    }
+                )
                 if plan.kind == "real" and reference_model is None:
                     reference_model = reusable.copy()
                 del images, labels, mask
@@ -845,8 +944,13 @@ def classifier_study(
         bar.close()
     settings = {
         "real": str(real) if real is not None else str(data.train.path),
-        "synthetic": (str(synthetic) if synthetic is not None
-                      else str(data.synthetic.path) if data.synthetic is not None else None),
+        "synthetic": (
+            str(synthetic)
+            if synthetic is not None
+            else str(data.synthetic.path)
+            if data.synthetic is not None
+            else None
+        ),
         "classifier": classifier,
         "weights": None if weights is None else str(weights),
         "epochs": int(epochs),
@@ -863,8 +967,14 @@ def classifier_study(
         "positive_class": positive_class,
         "effect_size": effect_size,
     }
-    result = StudyResult(arms=results, settings=settings, data=data.describe(), notes=notes,
-                         reference_model=reference_model, test_labels=np.asarray(data.test.labels))
+    result = StudyResult(
+        arms=results,
+        settings=settings,
+        data=data.describe(),
+        notes=notes,
+        reference_model=reference_model,
+        test_labels=np.asarray(data.test.labels),
+    )
     if out is not None:
         result.save(out)
     return result

@@ -214,8 +214,7 @@ def _draw(seed, batch, probability, sample, identity):
 def _matrices(rows, batch):
     """Stack per-image matrices from rows of entries (Python numbers or (B,) tensors)."""
     ones = tf.ones([batch], tf.float32)
-    entries = [entry * ones if not tf.is_tensor(entry) else tf.cast(entry, tf.float32)
-               for row in rows for entry in row]
+    entries = [entry * ones if not tf.is_tensor(entry) else tf.cast(entry, tf.float32) for row in rows for entry in row]
     return tf.reshape(tf.stack(entries, axis=-1), [batch, len(rows), len(rows[0])])
 
 
@@ -232,14 +231,14 @@ def _translation_inverse(tx, ty, batch):
 
 
 def _xflip(seed, batch, probability, size):
-    flip, picked = _draw(seed, batch, probability,
-                         lambda s: tf.floor(_uniform(s, batch, 0.0, 2.0)), 0.0)
+    flip, picked = _draw(seed, batch, probability, lambda s: tf.floor(_uniform(s, batch, 0.0, 2.0)), 0.0)
     return [_scale_inverse(1 - 2 * flip, 1.0, batch)], [picked]
 
 
 def _rotate90(seed, batch, probability, size):
-    quarter, picked = _draw(seed, batch, probability,
-                            lambda s: tf.random.stateless_uniform([batch], s, 0, 4, dtype=tf.int32), 0)
+    quarter, picked = _draw(
+        seed, batch, probability, lambda s: tf.random.stateless_uniform([batch], s, 0, 4, dtype=tf.int32), 0
+    )
     # Exact cosines and sines of quarter turns (tf.cos(pi / 2) is not exactly 0 in float32).
     cos = tf.gather(tf.constant([1.0, 0.0, -1.0, 0.0]), quarter)
     sin = tf.gather(tf.constant([0.0, 1.0, 0.0, -1.0]), quarter)
@@ -249,8 +248,9 @@ def _rotate90(seed, batch, probability, size):
 def _xint(seed, batch, probability, size):
     pick_seed, x_seed, y_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=3))
     picked = _picked(pick_seed, batch, probability)
-    shift = [tf.where(picked, tf.round(_uniform(s, batch, -_XINT_MAX, _XINT_MAX) * size), 0.0)
-             for s in (x_seed, y_seed)]
+    shift = [
+        tf.where(picked, tf.round(_uniform(s, batch, -_XINT_MAX, _XINT_MAX) * size), 0.0) for s in (x_seed, y_seed)
+    ]
     return [_translation_inverse(shift[0], shift[1], batch)], [picked]
 
 
@@ -260,8 +260,9 @@ def _scale(seed, batch, probability, size):
 
 
 def _rotate_once(seed, batch, probability):
-    angle, picked = _draw(seed, batch, probability,
-                          lambda s: _uniform(s, batch, -math.pi * _ROTATE_MAX, math.pi * _ROTATE_MAX), 0.0)
+    angle, picked = _draw(
+        seed, batch, probability, lambda s: _uniform(s, batch, -math.pi * _ROTATE_MAX, math.pi * _ROTATE_MAX), 0.0
+    )
     return _rotation(tf.cos(angle), tf.sin(angle), batch), picked
 
 
@@ -286,8 +287,15 @@ def _xfrac(seed, batch, probability, size):
     return [_translation_inverse(shift[0], shift[1], batch)], [picked]
 
 
-_GEOMETRIC = {"xflip": _xflip, "rotate90": _rotate90, "xint": _xint, "scale": _scale,
-              "rotate": _rotate, "aniso": _aniso, "xfrac": _xfrac}
+_GEOMETRIC = {
+    "xflip": _xflip,
+    "rotate90": _rotate90,
+    "xint": _xint,
+    "scale": _scale,
+    "rotate": _rotate,
+    "aniso": _aniso,
+    "xfrac": _xfrac,
+}
 
 
 def _geometric_inverse(names, seeds, batch, probability, size):
@@ -296,8 +304,16 @@ def _geometric_inverse(names, seeds, batch, probability, size):
     for name in names:
         steps[name] = _GEOMETRIC[name](seeds[name], batch, probability, size)
     # The paper's order: xflip, rotate90, xint, scale, rotate, aniso, rotate, xfrac.
-    order = [("xflip", 0), ("rotate90", 0), ("xint", 0), ("scale", 0), ("rotate", 0), ("aniso", 0),
-             ("rotate", 1), ("xfrac", 0)]
+    order = [
+        ("xflip", 0),
+        ("rotate90", 0),
+        ("xint", 0),
+        ("scale", 0),
+        ("rotate", 0),
+        ("aniso", 0),
+        ("rotate", 1),
+        ("xfrac", 0),
+    ]
     inverse = None
     general = tf.zeros([batch], tf.bool)
     for name, index in order:
@@ -429,7 +445,7 @@ _MARGIN = 2 * _LANCZOS_A - 1
 _MATRIX_FILTER_MAX_SIZE = 128
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _upsample_matrix(size):
     """(2S, S) matrix: fine samples from the mirrored extension of one row of S pixels."""
     even, odd = _upsample_kernels()
@@ -442,13 +458,13 @@ def _upsample_matrix(size):
     return matrix.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _downsample_matrix(size):
     """(S, 2S + 2 margin) matrix: the anti-aliasing kernel with stride 2."""
     kernel = _downsample_kernel()
     matrix = np.zeros((size, 2 * size + 2 * _MARGIN), np.float64)
     for i in range(size):
-        matrix[i, 2 * i:2 * i + len(kernel)] = kernel
+        matrix[i, 2 * i : 2 * i + len(kernel)] = kernel
     return matrix.astype(np.float32)
 
 
@@ -456,8 +472,9 @@ def _filter_rows_and_columns(planes, matrix):
     """``matrix @ plane @ matrix.T`` for each plane (N, A, A) with ``matrix`` (B, A)."""
     n, side = tf.shape(planes)[0], planes.shape[1]
     out_side = matrix.shape[0]
-    columns = tf.reshape(tf.linalg.matmul(tf.reshape(planes, [-1, side]), matrix, transpose_b=True),
-                         [n, side, out_side])
+    columns = tf.reshape(
+        tf.linalg.matmul(tf.reshape(planes, [-1, side]), matrix, transpose_b=True), [n, side, out_side]
+    )
     return tf.linalg.matmul(tf.broadcast_to(matrix, [n, out_side, side]), columns)
 
 
@@ -496,10 +513,10 @@ def _general_resample(planes, inverse):
     centre = (size - 1) / 2
     # Output fine index m (margin included) <-> original coordinate m / 2 - 1/4 - margin / 2; input
     # original coordinate u <-> fine index 2u + 1/2.
-    out_to_original = tf.constant([[0.5, 0, -0.25 - _MARGIN / 2 - centre],
-                                   [0, 0.5, -0.25 - _MARGIN / 2 - centre], [0, 0, 1]], tf.float32)
-    original_to_fine = tf.constant([[2.0, 0, 2 * centre + 0.5], [0, 2.0, 2 * centre + 0.5], [0, 0, 1]],
-                                   tf.float32)
+    out_to_original = tf.constant(
+        [[0.5, 0, -0.25 - _MARGIN / 2 - centre], [0, 0.5, -0.25 - _MARGIN / 2 - centre], [0, 0, 1]], tf.float32
+    )
+    original_to_fine = tf.constant([[2.0, 0, 2 * centre + 0.5], [0, 2.0, 2 * centre + 0.5], [0, 0, 1]], tf.float32)
     pixels = original_to_fine @ inverse @ out_to_original
     return _downsample(_sample(_upsample(planes), pixels, 2 * size + 2 * _MARGIN, exact=False))
 
@@ -516,8 +533,9 @@ def _apply_geometric(images, names, seeds, probability):
         def resample_general():
             # dynamic_partition (not gather) so that both tf.cond branches get dense gradients.
             part = tf.cast(general, tf.int32)
-            resampled = _general_resample(tf.dynamic_partition(planes, part, 2)[1],
-                                          tf.dynamic_partition(inverse, part, 2)[1])
+            resampled = _general_resample(
+                tf.dynamic_partition(planes, part, 2)[1], tf.dynamic_partition(inverse, part, 2)[1]
+            )
             return tf.tensor_scatter_nd_update(out, tf.where(general), resampled)
 
         out = tf.cond(tf.reduce_any(general), resample_general, lambda: out)
@@ -540,8 +558,11 @@ def _color_parameters(names, seeds, batch, probability, channels):
         "saturation": (lambda s: _exp2(_normal(s, batch, _SATURATION_STD)), 1.0),
     }
     luminance_only = ("hue", "saturation")  # identities on grey images
-    return {name: _draw(seeds[name], batch, probability, *samplers[name])[0]
-            for name in names if channels == 3 or name not in luminance_only}
+    return {
+        name: _draw(seeds[name], batch, probability, *samplers[name])[0]
+        for name in names
+        if channels == 3 or name not in luminance_only
+    }
 
 
 def _color_matrix(params, batch):
@@ -603,8 +624,11 @@ def _check_images(images):
 
 
 def _augment(images, probability, seed, names):
-    seeds = {name: tf.random.experimental.stateless_fold_in(seed, index)
-             for index, name in enumerate(ADA_TRANSFORMS) if name in names}
+    seeds = {
+        name: tf.random.experimental.stateless_fold_in(seed, index)
+        for index, name in enumerate(ADA_TRANSFORMS)
+        if name in names
+    }
     x = images
     geometric = [n for n in names if n in _GEOMETRIC]
     if geometric:

@@ -72,9 +72,7 @@ class _SeededInitializers:
 def _batch_norm(name: str, init: _SeededInitializers):
     # momentum 0.9 = PyTorch's 0.1: the moving statistics used by generate() must follow a
     # generator that changes fast, which Keras's default 0.99 lags behind on short runs.
-    return layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, gamma_initializer=init.normal(mean=1.0), name=name
-    )
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, gamma_initializer=init.normal(mean=1.0), name=name)
 
 
 def build_generator(
@@ -134,8 +132,13 @@ def build_generator(
     for level in range(blocks - 1, 0, -1):
         resolution = image_size // 2**level
         x = layers.Conv2DTranspose(
-            filters_at(level, base_filters), 4, strides=2, padding="same", use_bias=False,
-            kernel_initializer=init.normal(), name=f"up_{resolution}",
+            filters_at(level, base_filters),
+            4,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=init.normal(),
+            name=f"up_{resolution}",
         )(x)
         x = normalise(x, f"up_{resolution}_bn")
         x = layers.ReLU(name=f"up_{resolution}_relu")(x)
@@ -159,13 +162,15 @@ def _class_conditional_batch_norm(x, labels, num_classes: int, name: str, init: 
     """
     channels = x.shape[-1]
     x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, center=False, scale=False, name=name)(x)
-    scale = layers.Embedding(num_classes, channels, embeddings_initializer=init.normal(mean=1.0),
-                             name=f"{name}_class_scale")(labels)
+    scale = layers.Embedding(
+        num_classes, channels, embeddings_initializer=init.normal(mean=1.0), name=f"{name}_class_scale"
+    )(labels)
     # Unit-variance class offsets: classes differ from the first step (offsets started at zero are
     # learnt too slowly for the label to matter early in training), and as constants per class they
     # shift the normalised features without shrinking z's share of them.
-    offset = layers.Embedding(num_classes, channels, embeddings_initializer=init.normal(stddev=1.0),
-                              name=f"{name}_class_offset")(labels)
+    offset = layers.Embedding(
+        num_classes, channels, embeddings_initializer=init.normal(stddev=1.0), name=f"{name}_class_offset"
+    )(labels)
     scale = layers.Reshape((1, 1, channels), name=f"{name}_class_scale_4d")(scale)
     offset = layers.Reshape((1, 1, channels), name=f"{name}_class_offset_4d")(offset)
     x = layers.Multiply(name=f"{name}_scaled")([x, scale])
@@ -233,8 +238,12 @@ def build_discriminator(
         normalise = level > 1 and norm != "none"
         x = maybe_spectral(
             layers.Conv2D(
-                filters_at(level, base_filters), 4, strides=2, padding="same",
-                use_bias=not (normalise and norm == "batch"), kernel_initializer=init.normal(),
+                filters_at(level, base_filters),
+                4,
+                strides=2,
+                padding="same",
+                use_bias=not (normalise and norm == "batch"),
+                kernel_initializer=init.normal(),
                 name=f"down_{resolution}",
             )
         )(x)
@@ -245,9 +254,7 @@ def build_discriminator(
         x = layers.LeakyReLU(negative_slope=leaky_slope, name=f"down_{resolution}_lrelu")(x)
     features = layers.Flatten(name="features")(x)
     # A Dense layer on the flattened 4x4 map is the original 4x4 "valid" conv to one logit.
-    logits = maybe_spectral(
-        layers.Dense(1, kernel_initializer=init.normal(), dtype="float32", name="logit")
-    )(features)
+    logits = maybe_spectral(layers.Dense(1, kernel_initializer=init.normal(), dtype="float32", name="logit"))(features)
     if projection_classes:
         labels = keras.Input(shape=(), dtype="int32", name="labels")
         inputs.append(labels)

@@ -168,6 +168,4 @@ def auxiliary_classifier_loss(class_logits, labels):
         array([0.6931472], dtype=float32)
     """
     labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-    return keras.losses.sparse_categorical_crossentropy(
-        labels, ops.cast(class_logits, "float32"), from_logits=True
-    )
+    return keras.losses.sparse_categorical_crossentropy(labels, ops.cast(class_logits, "float32"), from_logits=True)

@@ -18,12 +18,12 @@ import os
 
 from ragan._tf import import_keras
 from ragan.errors import RaganError
-from ragan.models.gan import GAN, GANConfig
-from ragan.models.dcgan import DCGAN, DCGANConfig
-from ragan.models.wgan_gp import WGANGP, WGANGPConfig
-from ragan.models.sngan import SNGAN, SNGANConfig
 from ragan.models.acgan import ACGAN, ACGANConfig
+from ragan.models.dcgan import DCGAN, DCGANConfig
+from ragan.models.gan import GAN, GANConfig
+from ragan.models.sngan import SNGAN, SNGANConfig
 from ragan.models.stylegan2 import StyleGAN2, StyleGAN2Config
+from ragan.models.wgan_gp import WGANGP, WGANGPConfig
 
 __all__ = [
     "ACGAN",

@@ -83,9 +83,7 @@ class ACGAN(GAN):
 
     def discriminator_step(self, real_images, labels) -> dict:
         batch_size = tf.shape(real_images)[0]
-        fake_images = self.generator(
-            self.generator_inputs(self.sample_latents(batch_size), labels), training=True
-        )
+        fake_images = self.generator(self.generator_inputs(self.sample_latents(batch_size), labels), training=True)
         weight = self.config.class_loss_weight
         with tf.GradientTape() as tape:
             real_logits, real_class_logits = self.discriminator(self.augment(real_images), training=True)

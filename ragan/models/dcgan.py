@@ -54,9 +54,7 @@ class DCGAN(GAN):
     """
 
     def discriminator_loss(self, real_logits, fake_logits):
-        return dcgan_discriminator_loss(
-            real_logits, fake_logits, real_label_smoothing=self.config.real_label_smoothing
-        )
+        return dcgan_discriminator_loss(real_logits, fake_logits, real_label_smoothing=self.config.real_label_smoothing)
 
     def generator_loss(self, fake_logits):
         return dcgan_generator_loss(fake_logits)

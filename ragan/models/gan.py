@@ -31,15 +31,15 @@ from ragan.config import Choice, Config, Float, hparam
 from ragan.errors import RaganError
 from ragan.layers.augment import ada_update, diff_augment, parse_augment_policy
 from ragan.layers.blocks import build_discriminator, build_generator, check_channels, check_image_size
-from ragan.shapes import SUPPORTED_IMAGE_SIZES
 from ragan.losses.adversarial import per_example
+from ragan.shapes import SUPPORTED_IMAGE_SIZES
 
 tf = import_tf()
 keras = import_keras()
 
 # network -> its inference call compiled with tf.function (one graph per network, any batch size).
 # Kept outside the model so that Keras does not track or serialise it.
-_COMPILED_INFERENCE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_COMPILED_INFERENCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _inference(network):
@@ -50,6 +50,7 @@ def _inference(network):
         function = tf.function(lambda inputs: network(inputs, training=False), reduce_retracing=True)
         _COMPILED_INFERENCE[network] = function
     return function
+
 
 __all__ = ["GAN", "GANConfig"]
 
@@ -63,9 +64,7 @@ class GANConfig(Config):
         64
     """
 
-    latent_dim: int = hparam(
-        128, help="Length of the generator's noise vector z.", tune=Choice(64, 128, 256), min=1
-    )
+    latent_dim: int = hparam(128, help="Length of the generator's noise vector z.", tune=Choice(64, 128, 256), min=1)
     base_filters: int = hparam(
         64,
         help="Filters of the highest-resolution block; doubles per block toward 4x4, capped at 8x.",
@@ -81,9 +80,7 @@ class GANConfig(Config):
     beta_1: float = hparam(0.5, help="Adam beta_1 of both optimizers.", tune=Choice(0.0, 0.5), min=0, max=1)
     beta_2: float = hparam(0.999, help="Adam beta_2 of both optimizers.", min=0, max=1)
     d_steps: int = hparam(1, help="Discriminator (critic) updates per generator update.", min=1)
-    conditional: bool = hparam(
-        False, help="Condition G and D on class labels (needs a labelled dataset)."
-    )
+    conditional: bool = hparam(False, help="Condition G and D on class labels (needs a labelled dataset).")
     ema_decay: float = hparam(
         0.999,
         help="Decay of the generator's exponential moving average (warmed up as "
@@ -230,8 +227,7 @@ class GAN(keras.Model):
         if isinstance(config, Config):
             return wanted.from_dict(config.to_dict())
         raise RaganError(
-            f"config must be a {wanted.__name__}, a dict of hyperparameters or None, "
-            f"not {type(config).__name__}."
+            f"config must be a {wanted.__name__}, a dict of hyperparameters or None, not {type(config).__name__}."
         )
 
     @classmethod
@@ -254,7 +250,9 @@ class GAN(keras.Model):
 
     def _check_network(self, network, method: str) -> None:
         if not isinstance(network, keras.Model):
-            raise RaganError(f"{type(self).__name__}.{method}() must return a keras.Model, got {type(network).__name__}.")
+            raise RaganError(
+                f"{type(self).__name__}.{method}() must return a keras.Model, got {type(network).__name__}."
+            )
 
     def build_generator(self):
         """The generator network (default: the DCGAN generator, conditional when the model is).
@@ -457,8 +455,12 @@ class GAN(keras.Model):
         latents = self.sample_latents(batch_size)
         fake_images = self.generator(self.generator_inputs(latents, labels), training=True)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(self.discriminator_inputs(self.augment(real_images), labels), training=True)
-            fake_logits = self.discriminator(self.discriminator_inputs(self.augment(fake_images), labels), training=True)
+            real_logits = self.discriminator(
+                self.discriminator_inputs(self.augment(real_images), labels), training=True
+            )
+            fake_logits = self.discriminator(
+                self.discriminator_inputs(self.augment(fake_images), labels), training=True
+            )
             loss, loss_for_gradients = self.reduce_loss(self.discriminator_loss(real_logits, fake_logits))
             scaled = self.d_optimizer.scale_loss(loss_for_gradients)
         self.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
@@ -470,7 +472,9 @@ class GAN(keras.Model):
         latents = self.sample_latents(batch_size)
         with tf.GradientTape() as tape:
             fake_images = self.generator(self.generator_inputs(latents, labels), training=True)
-            fake_logits = self.discriminator(self.discriminator_inputs(self.augment(fake_images), labels), training=True)
+            fake_logits = self.discriminator(
+                self.discriminator_inputs(self.augment(fake_images), labels), training=True
+            )
             loss, loss_for_gradients = self.reduce_loss(self.generator_loss(fake_logits))
             scaled = self.g_optimizer.scale_loss(loss_for_gradients)
         self.apply_gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
@@ -604,7 +608,11 @@ class GAN(keras.Model):
         array = array.reshape(-1)
         if array.size != n:
             raise RaganError(f"labels has {array.size} entries but n={n} images were asked for.")
-        if not np.issubdtype(array.dtype, np.integer) or array.min(initial=0) < 0 or array.max(initial=0) >= self.num_classes:
+        if (
+            not np.issubdtype(array.dtype, np.integer)
+            or array.min(initial=0) < 0
+            or array.max(initial=0) >= self.num_classes
+        ):
             raise RaganError(
                 f"labels must be integers in 0..{self.num_classes - 1}, got {np.unique(array)[:10].tolist()}."
             )

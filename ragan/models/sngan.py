@@ -19,9 +19,7 @@ class SNGANConfig(GANConfig):
     discriminator step per generator step)."""
 
     leaky_slope: float = hparam(0.1, help="Negative slope of the discriminator's LeakyReLUs.", min=0, max=1)
-    power_iterations: int = hparam(
-        1, help="Power iterations per spectral-norm estimate (per training call).", min=1
-    )
+    power_iterations: int = hparam(1, help="Power iterations per spectral-norm estimate (per training call).", min=1)
 
 
 @register_gan("sngan", config=SNGANConfig)

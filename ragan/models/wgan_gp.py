@@ -29,16 +29,13 @@ class WGANGPConfig(GANConfig):
     )
     beta_1: float = hparam(0.0, help="Adam beta_1 of both optimizers.", tune=Choice(0.0, 0.5), min=0, max=1)
     beta_2: float = hparam(0.9, help="Adam beta_2 of both optimizers.", min=0, max=1)
-    d_steps: int = hparam(
-        5, help="Critic updates per generator update (n_critic).", tune=Choice(1, 3, 5), min=1
-    )
+    d_steps: int = hparam(5, help="Critic updates per generator update (n_critic).", tune=Choice(1, 3, 5), min=1)
     gp_weight: float = hparam(
         10.0, help="Gradient-penalty weight lambda.", tune=Float(1.0, 20.0, sampling="log"), min=0
     )
     critic_norm: str = hparam(
         "layer",
-        help="Normalisation in the critic: layer norm or none (batch norm would break the "
-        "per-example penalty).",
+        help="Normalisation in the critic: layer norm or none (batch norm would break the per-example penalty).",
         choices=("layer", "none"),
     )
 
@@ -98,9 +95,7 @@ class WGANGP(GAN):
 
     def discriminator_step(self, real_images, labels) -> dict:
         batch_size = tf.shape(real_images)[0]
-        fake_images = self.generator(
-            self.generator_inputs(self.sample_latents(batch_size), labels), training=True
-        )
+        fake_images = self.generator(self.generator_inputs(self.sample_latents(batch_size), labels), training=True)
         real_seen = self.augment(real_images)
         fake_seen = self.augment(fake_images)
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -325,9 +325,7 @@ def sample_grid(images: np.ndarray, rows: int, cols: int, padding: int = 1) -> n
     if count != rows * cols:
         raise ValueError(f"{count} images do not fill a {rows}x{cols} grid.")
     pixels = np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    canvas = np.zeros(
-        (rows * height + (rows - 1) * padding, cols * width + (cols - 1) * padding, channels), np.uint8
-    )
+    canvas = np.zeros((rows * height + (rows - 1) * padding, cols * width + (cols - 1) * padding, channels), np.uint8)
     for index in range(count):
         row, col = divmod(index, cols)
         top, left = row * (height + padding), col * (width + padding)

@@ -44,10 +44,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ragan._interrupt import Interrupted, handle_signals, signal_name, stop_requested
 from ragan._version import __version__
@@ -206,9 +207,7 @@ def _plan_run(
 
     if saved is not None:
         if saved.get("model") != model_name:
-            raise RaganError(
-                f"'{run_dir}' holds a {saved.get('model')!r} run; it cannot be resumed as {model_name!r}."
-            )
+            raise RaganError(f"'{run_dir}' holds a {saved.get('model')!r} run; it cannot be resumed as {model_name!r}.")
         saved_model = config_class.from_dict(saved["model_config"], source=str(config_file))
         model_config = config_class.from_dict(model_overrides, base=saved_model, source="config")
         changed = _differences(saved_model, model_config)
@@ -346,8 +345,14 @@ def describe_training(
         32
     """
     plan = _plan_run(
-        model, data, out, config=config, train_config=train_config, train_options=train_options,
-        resume=resume, init_from=init_from,
+        model,
+        data,
+        out,
+        config=config,
+        train_config=train_config,
+        train_options=train_options,
+        resume=resume,
+        init_from=init_from,
     )
     described = _resolved_config(plan)
     described["run_dir"] = str(plan.run_dir)
@@ -469,8 +474,10 @@ def _check_network_pickle(init_from: str, gan_class, image_size: int) -> dict:
     if not is_network_pickle(init_from):
         return {}
     if not issubclass(gan_class, StyleGAN2):
-        raise RaganError(f"init_from='{init_from}': an official StyleGAN2-ADA pickle can start only a "
-                         f"stylegan2 run, not {gan_class.gan_name}.")
+        raise RaganError(
+            f"init_from='{init_from}': an official StyleGAN2-ADA pickle can start only a "
+            f"stylegan2 run, not {gan_class.gan_name}."
+        )
     architecture, shape = network_pickle_config(init_from)
     size = shape["image_size"]
     if size != image_size:
@@ -606,8 +613,14 @@ def train(
         >>> run = ragan.train("dcgan", out="runs/dcgan", resume=True, kimg=4)   # train 2 kimg more
     """
     plan = _plan_run(
-        model, data, out, config=config, train_config=train_config, train_options=train_options,
-        resume=resume, init_from=init_from,
+        model,
+        data,
+        out,
+        config=config,
+        train_config=train_config,
+        train_options=train_options,
+        resume=resume,
+        init_from=init_from,
     )
     log: Callable[..., None] = print if progress else (lambda *args, **kwargs: None)
     for note in plan.notes:
@@ -638,16 +651,42 @@ def train(
         # it then checkpoints and raises Interrupted. A signal once the last step is done changes
         # nothing: the run completes (and records itself) normally.
         with handle_signals(graceful=True):
-            return _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progress, callbacks,
-                          multi_worker=is_multi_worker(strategy), strategy_text=describe_strategy(strategy),
-                          keras=import_keras(), mlflow_tags=dict(mlflow_tags or {}))
+            return _train(
+                plan,
+                strategy,
+                chief,
+                work_dir,
+                log,
+                tracking_uri,
+                experiment,
+                progress,
+                callbacks,
+                multi_worker=is_multi_worker(strategy),
+                strategy_text=describe_strategy(strategy),
+                keras=import_keras(),
+                mlflow_tags=dict(mlflow_tags or {}),
+            )
     finally:
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progress, user_callbacks, *,
-           multi_worker, strategy_text, keras, mlflow_tags) -> Path:
+def _train(
+    plan,
+    strategy,
+    chief,
+    work_dir,
+    log,
+    tracking_uri,
+    experiment,
+    progress,
+    user_callbacks,
+    *,
+    multi_worker,
+    strategy_text,
+    keras,
+    mlflow_tags,
+) -> Path:
     from ragan.data.pipeline import load_dataset
     from ragan.tracking import RunTracker
     from ragan.training import callbacks as cb
@@ -667,9 +706,12 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
     if plan.resume:
         latest, problems = reader.latest_readable()
         for problem in problems:
-            print(f"ragan: warning: {problem}; "
-                  + (f"resuming from the previous one, {latest.name}" if latest is not None else "no older one is left"),
-                  file=sys.stderr, flush=True)
+            print(
+                f"ragan: warning: {problem}; "
+                + (f"resuming from the previous one, {latest.name}" if latest is not None else "no older one is left"),
+                file=sys.stderr,
+                flush=True,
+            )
     finished_before = (
         latest is not None
         and plan.saved_run.get("status") == "finished"
@@ -677,8 +719,10 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
         and CheckpointManager.read_meta(latest)["step"] >= total_steps
     )
     if finished_before:
-        log(f"ragan: '{run_dir}' already finished {plan.saved_run.get('step')} steps; nothing to do "
-            "(raise kimg or steps to train longer).")
+        log(
+            f"ragan: '{run_dir}' already finished {plan.saved_run.get('step')} steps; nothing to do "
+            "(raise kimg or steps to train longer)."
+        )
         if progress:
             log("\n".join(run_summary(run_dir)))
         return run_dir
@@ -706,8 +750,12 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
         run_id=tracking_info.get("run_id") if plan.resume else None,
         run_name=run_dir.resolve().name,
         params=params,
-        tags={"ragan.model": plan.model_name, "ragan.run_dir": str(run_dir.resolve()), "ragan.version": __version__,
-              **mlflow_tags},
+        tags={
+            "ragan.model": plan.model_name,
+            "ragan.run_dir": str(run_dir.resolve()),
+            "ragan.version": __version__,
+            **mlflow_tags,
+        },
     )
     if chief:
         tracker.log_artifact(run_dir / CONFIG_FILE)
@@ -730,12 +778,14 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
         if latest is not None:
             meta = reader.restore(gan, latest)
             start_step = int(meta["step"])
-            log(f"ragan: resuming '{run_dir}' from step {start_step} "
-                f"(kimg {tc.kimg_at(start_step):.3f}), {latest.name}")
+            log(
+                f"ragan: resuming '{run_dir}' from step {start_step} (kimg {tc.kimg_at(start_step):.3f}), {latest.name}"
+            )
             tracker.set_tags({"ragan.resumed_at_step": start_step})
         elif plan.init_from:
-            source = _load_source_model(plan.init_from, image_size=plan.manifest.image_size,
-                                        channels=plan.manifest.channels)
+            source = _load_source_model(
+                plan.init_from, image_size=plan.manifest.image_size, channels=plan.manifest.channels
+            )
             report = transfer_weights(source, gan)
             skipped = report["skipped"]
             log(
@@ -744,9 +794,15 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
             )
             source_info = getattr(source, "source_info", None) or {}
             tracker.set_tags(
-                {"ragan.init_from": plan.init_from, "ragan.init_from.skipped": ", ".join(skipped) or "none",
-                 **({"ragan.init_from.file": source_info["file"], "ragan.init_from.sha256": source_info["sha256"]}
-                    if source_info else {})}
+                {
+                    "ragan.init_from": plan.init_from,
+                    "ragan.init_from.skipped": ", ".join(skipped) or "none",
+                    **(
+                        {"ragan.init_from.file": source_info["file"], "ragan.init_from.sha256": source_info["sha256"]}
+                        if source_info
+                        else {}
+                    ),
+                }
             )
 
         state = cb.TrainingState(
@@ -770,14 +826,22 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
 
         with_labels = bool(gan.conditional)
         train_split = plan.manifest.split("train")
-        image_bytes = train_split.num_examples * plan.manifest.image_size ** 2 * plan.manifest.channels
+        image_bytes = train_split.num_examples * plan.manifest.image_size**2 * plan.manifest.channels
         cache = image_bytes * (2 if plan.manifest.dtype == "uint16" else 1) <= CACHE_LIMIT_BYTES
 
         def make_dataset(start: int):
             def dataset_fn(input_context):
                 dataset = load_dataset(
-                    plan.data, "train", tc.batch_size, shuffle=True, repeat=True, cache=cache,
-                    with_labels=with_labels, deterministic=True, seed=tc.seed, drop_remainder=True,
+                    plan.data,
+                    "train",
+                    tc.batch_size,
+                    shuffle=True,
+                    repeat=True,
+                    cache=cache,
+                    with_labels=with_labels,
+                    deterministic=True,
+                    seed=tc.seed,
+                    drop_remainder=True,
                     input_context=input_context,
                 )
                 # The same seeded stream as an uninterrupted run, from where this one stopped.
@@ -820,7 +884,8 @@ def _train(plan, strategy, chief, work_dir, log, tracking_uri, experiment, progr
             last = reader.latest() if chief else None
             where = (
                 f"the last good checkpoint is {last} (step {CheckpointManager.read_meta(last)['step']})"
-                if last is not None else "no checkpoint was written before it"
+                if last is not None
+                else "no checkpoint was written before it"
             )
             if chief:
                 _update_run_file(run_dir, status="diverged", diverged=state.diverged)

@@ -35,8 +35,15 @@ from ragan._tf import import_tf
 from ragan.errors import RaganError, check_choice
 
 __all__ = [
-    "select_strategy", "describe_strategy", "is_chief", "is_multi_worker", "cluster_spec_from_env", "any_worker",
-    "slurm_step_tasks", "slurm_cluster_resolver", "is_chief_process",
+    "select_strategy",
+    "describe_strategy",
+    "is_chief",
+    "is_multi_worker",
+    "cluster_spec_from_env",
+    "any_worker",
+    "slurm_step_tasks",
+    "slurm_cluster_resolver",
+    "is_chief_process",
 ]
 # The first port of a Slurm job's workers on each node (tasks on one node use the next ones):
 # RAGAN_SLURM_PORT, else derived from the job id so that jobs sharing a node do not collide.

@@ -27,9 +27,10 @@ Example:
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ragan._tf import import_tf
 from ragan.config import Choice, Config, Float, Int, load_overrides
@@ -272,15 +273,19 @@ def _dimension(config_class: type, section: str, spec, value, where: str) -> Sea
     if isinstance(value, Mapping):
         explicit = _explicit_range(config_class, spec, value, where)
         within = (
-            isinstance(declared, (Float, Int)) and type(explicit) is type(declared)
-            and declared.min_value <= explicit.min_value and explicit.max_value <= declared.max_value
-        ) or (isinstance(declared, Choice) and isinstance(explicit, Choice) and set(explicit.values) <= set(declared.values))
+            isinstance(declared, (Float, Int))
+            and type(explicit) is type(declared)
+            and declared.min_value <= explicit.min_value
+            and explicit.max_value <= declared.max_value
+        ) or (
+            isinstance(declared, Choice)
+            and isinstance(explicit, Choice)
+            and set(explicit.values) <= set(declared.values)
+        )
         return SearchDimension(spec.name, section, range=explicit, origin="narrowed" if within else "user")
     if isinstance(value, (list, tuple)) and spec.type not in (list, tuple):
         values = list(value)
-        numeric_pair = (
-            len(values) == 2 and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
-        )
+        numeric_pair = len(values) == 2 and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
         if isinstance(declared, (Float, Int)) and numeric_pair:
             low, high = (_coerced(config_class, spec.name, v, where) for v in values)
             if low > high:
@@ -288,22 +293,13 @@ def _dimension(config_class: type, section: str, spec, value, where: str) -> Sea
             if declared.sampling != "linear" and low <= 0:
                 raise RaganError(f"{where}: the declared {declared.sampling} range needs low > 0, got {low!r}.")
             return SearchDimension(spec.name, section, range=declared.narrowed(low, high), origin="narrowed")
-        if (
-            len(values) == 2
-            and numeric_pair
-            and declared is None
-            and spec.type in (int, float)
-        ):
+        if len(values) == 2 and numeric_pair and declared is None and spec.type in (int, float):
             raise RaganError(
                 f"{where}: {spec.name} declares no tuning range, so [low, high] is ambiguous; write "
                 f"{{min: {values[0]}, max: {values[1]}}} for a range or {{choices: {values}}} for two values."
             )
         choice = _explicit_range(config_class, spec, {"choices": values}, where)
-        origin = (
-            "narrowed"
-            if isinstance(declared, Choice) and set(choice.values) <= set(declared.values)
-            else "user"
-        )
+        origin = "narrowed" if isinstance(declared, Choice) and set(choice.values) <= set(declared.values) else "user"
         return SearchDimension(spec.name, section, range=choice, origin=origin)
     return SearchDimension(spec.name, section, value=_coerced(config_class, spec.name, value, where), origin="fixed")
 
@@ -419,4 +415,3 @@ def describe_declared(model) -> str:
         "  " + ", ".join(others),
     ]
     return "\n".join(lines)
-

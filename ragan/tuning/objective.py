@@ -41,9 +41,10 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -171,8 +172,9 @@ def pixel_extractor(image_size: int, channels: int, *, max_size: int = PIXEL_FEA
         return batch
 
     resize = "none" if size == image_size else f"area {image_size}x{image_size} -> {size}x{size}"
-    return FeatureExtractor(name=f"pixels_{size}x{size}", resize=resize, model=model, preprocess=preprocess,
-                            accepted_channels=(channels,))
+    return FeatureExtractor(
+        name=f"pixels_{size}x{size}", resize=resize, model=model, preprocess=preprocess, accepted_channels=(channels,)
+    )
 
 
 def _weights_digest(model) -> str:
@@ -246,8 +248,9 @@ class StudyObjective:
             fake_features = self.extractor(fake)
             if self.metric == "kid":
                 size = kid_subset_size(self.real_features.shape[0], fake_features.shape[0])
-                value, std = kid_from_features(self.real_features, fake_features, num_subsets=KID_SUBSETS,
-                                               subset_size=size, seed=self.seed)
+                value, std = kid_from_features(
+                    self.real_features, fake_features, num_subsets=KID_SUBSETS, subset_size=size, seed=self.seed
+                )
             else:
                 value = fid_from_features(self.real_features, fake_features)
         if not np.isfinite(value):
@@ -264,8 +267,9 @@ class StudyObjective:
         }
 
 
-def _settings(data, metric, extractor: str, max_images: int, classifier_epochs: int, seed: int,
-              inception_weights) -> dict:
+def _settings(
+    data, metric, extractor: str, max_images: int, classifier_epochs: int, seed: int, inception_weights
+) -> dict:
     return {
         "metric": metric_identity(metric),
         "extractor_kind": extractor,
@@ -349,15 +353,25 @@ def prepare_objective(
     partial.mkdir(parents=True)
     started = time.perf_counter()
     real, labels = _held_out_images(data, split, max_images, seed)
-    description = {"format": "ragan-tune-objective", "format_version": 1, "settings": settings,
-                   "metric": name, "split": split, "num_real": int(real.shape[0])}
+    description = {
+        "format": "ragan-tune-objective",
+        "format_version": 1,
+        "settings": settings,
+        "metric": name,
+        "split": split,
+        "num_real": int(real.shape[0]),
+    }
     if extractor == "domain":
         _log(progress, f"objective: training the domain classifier (small_cnn, {classifier_epochs} epochs) on '{data}'")
         model = _train_domain_classifier(data, manifest, classifier_epochs, seed)
         model.save(partial / CLASSIFIER_FILE)
         description["classifier"] = {
-            "kind": "small_cnn", "file": CLASSIFIER_FILE, "epochs": classifier_epochs, "seed": seed,
-            "trained_on": "train", "weights_sha256": _weights_digest(model),
+            "kind": "small_cnn",
+            "file": CLASSIFIER_FILE,
+            "epochs": classifier_epochs,
+            "seed": seed,
+            "trained_on": "train",
+            "weights_sha256": _weights_digest(model),
         }
     extractor_object = _build_extractor(extractor, partial, description, manifest, inception_weights)
     if extractor_object is not None:
@@ -370,7 +384,9 @@ def prepare_objective(
     description["seconds"] = round(time.perf_counter() - started, 3)
     (partial / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
     os.replace(partial, directory)
-    _log(progress, f"objective: {name} on {real.shape[0]} '{split}' images, features {description['extractor']['name']}")
+    _log(
+        progress, f"objective: {name} on {real.shape[0]} '{split}' images, features {description['extractor']['name']}"
+    )
     return load_objective(directory, metric)
 
 
@@ -397,7 +413,7 @@ def load_objective(directory, metric=None) -> StudyObjective:
     if metric is None:
         recorded = settings["metric"]
         if recorded.startswith("function "):
-            metric = recorded[len("function "):]
+            metric = recorded[len("function ") :]
         else:
             metric = recorded
     name, metric = resolve_metric(metric)
@@ -407,12 +423,14 @@ def load_objective(directory, metric=None) -> StudyObjective:
     with np.load(directory / FEATURES_FILE) as cached:
         labels = cached["labels"]
         features = cached["features"] if "features" in cached.files else None
-    extractor = _build_extractor(settings["extractor_kind"], directory, description, manifest,
-                                 settings["inception_weights"])
+    extractor = _build_extractor(
+        settings["extractor_kind"], directory, description, manifest, settings["inception_weights"]
+    )
     real_images = None
     if callable(metric):
-        real_images, _ = _held_out_images(settings["data"], description["split"], settings["max_images"],
-                                          settings["seed"])
+        real_images, _ = _held_out_images(
+            settings["data"], description["split"], settings["max_images"], settings["seed"]
+        )
     return StudyObjective(
         name=name,
         metric=metric,
@@ -447,8 +465,9 @@ def _train_domain_classifier(data, manifest, epochs: int, seed: int):
 
     train = read_split(data, "train", limit=CLASSIFIER_MAX_IMAGES)
     import_keras().utils.set_random_seed(seed)
-    model = build_classifier("small_cnn", image_size=manifest.image_size, channels=manifest.channels,
-                             num_classes=manifest.num_classes)
+    model = build_classifier(
+        "small_cnn", image_size=manifest.image_size, channels=manifest.channels, num_classes=manifest.num_classes
+    )
     return train_classifier((train.images, train.labels), None, model=model, epochs=epochs, seed=seed).model
 
 
@@ -468,4 +487,3 @@ def _build_extractor(kind: str, directory: Path, description: dict, manifest, in
 def describe_metric(objective: StudyObjective) -> str:
     """``"kid (ragan_domain_small_cnn:3f9a..., 'val' split, 200 images)"`` for summaries."""
     return f"{objective.name} ({objective.extractor_name}, {objective.split!r} split, {objective.num_real} images)"
-

@@ -56,9 +56,13 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+from keras_tuner.src.distribute import utils as distribute_utils  # noqa: E402  (after the quiet TF import)
+from keras_tuner.src.engine.trial import Trial, TrialStatus  # noqa: E402
 
 from ragan._interrupt import Interrupted, signal_name
 from ragan.data.manifest import read_manifest
@@ -73,9 +77,6 @@ from ragan.tuning.objective import (
     prepare_objective,
     resolve_metric,
 )
-
-from keras_tuner.src.distribute import utils as distribute_utils  # noqa: E402  (after the quiet TF import)
-from keras_tuner.src.engine.trial import Trial, TrialStatus  # noqa: E402
 
 __all__ = [
     "TUNERS",
@@ -133,7 +134,7 @@ def _first_line(error: BaseException) -> str:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _write_json(path: Path, data) -> None:
@@ -277,8 +278,13 @@ def _budget(tuner: str, kimg_per_trial, max_kimg, min_kimg, factor) -> dict:
             f"min_kimg={min_kimg:g}, factor={factor}."
         )
     # One Hyperband "epoch" is kimg_per_epoch; the longest trials train exactly max_kimg.
-    return {"max_kimg": max_kimg, "min_kimg": min_kimg, "factor": factor, "max_epochs": epochs,
-            "kimg_per_epoch": max_kimg / epochs}
+    return {
+        "max_kimg": max_kimg,
+        "min_kimg": min_kimg,
+        "factor": factor,
+        "max_epochs": epochs,
+        "kimg_per_epoch": max_kimg / epochs,
+    }
 
 
 def trial_kimg(budget: dict, values: Mapping[str, Any]) -> float:
@@ -463,16 +469,27 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
         kimg = trial_kimg(study.budget, values)
         record = self._start_record(trial_id, values, kimg, parent_id)
         started = time.perf_counter()
-        _log(study.progress, f"trial {trial_id}: {kimg:g} kimg" + (f", continuing trial {parent_id}" if parent_id else ""))
+        _log(
+            study.progress,
+            f"trial {trial_id}: {kimg:g} kimg" + (f", continuing trial {parent_id}" if parent_id else ""),
+        )
         _clear_keras_session()
         try:
             trial_config: TrialConfig = self.hypermodel.build(trial.hyperparameters)
             trial_config = study.with_study_seed(trial_config)
             resume = _prepare_run_dir(run_dir, trial_config, study.trial_dir(parent_id) if parent_id else None)
             train(
-                study.model_name, study.data, run_dir, config=trial_config.model_config,
-                train_config=trial_config.training, kimg=kimg, resume=resume, tracking_uri=study.tracking_uri,
-                experiment=study.experiment, progress=study.progress, mlflow_tags=_trial_start_tags(study, trial_id),
+                study.model_name,
+                study.data,
+                run_dir,
+                config=trial_config.model_config,
+                train_config=trial_config.training,
+                kimg=kimg,
+                resume=resume,
+                tracking_uri=study.tracking_uri,
+                experiment=study.experiment,
+                progress=study.progress,
+                mlflow_tags=_trial_start_tags(study, trial_id),
             )
             result = study.objective.evaluate(load_generator(run_dir))
         except Interrupted as error:
@@ -629,7 +646,9 @@ def _tag_trial_run(study: StudyContext, record: dict, tracking_uri: str) -> None
             tags["ragan.objective.split"] = result["split"]
             metrics.append(Metric(f"objective.{result['metric']}", result["value"], stamp, record.get("steps") or 0))
             if result.get("std") is not None:
-                metrics.append(Metric(f"objective.{result['metric']}_std", result["std"], stamp, record.get("steps") or 0))
+                metrics.append(
+                    Metric(f"objective.{result['metric']}_std", result["std"], stamp, record.get("steps") or 0)
+                )
         # MLflow logs store migrations etc. at INFO; keep them off the terminal.
         logger = logging.getLogger("mlflow")
         level = logger.level
@@ -657,24 +676,25 @@ def _trial_rows(out: Path, oracle_trials: Mapping[str, Any]) -> list[dict]:
         status = trial.status or record.get("status", "UNKNOWN")
         objective = record.get("objective") or {}
         value = trial.score if status == TrialStatus.COMPLETED else None
-        rows.append({
-            "trial_id": str(trial_id),
-            "status": status,
-            "value": None if value is None else float(value),
-            "std": objective.get("std"),
-            "extractor": objective.get("extractor"),
-            "kimg": record.get("kimg"),
-            "steps": record.get("steps"),
-            "seconds": record.get("seconds"),
-            "continued_from": record.get("continued_from"),
-            "tuner_id": record.get("tuner_id"),
-            "attempts": len(record.get("attempts", [])),
-            "mlflow_run_id": record.get("mlflow_run_id"),
-            "hyperparameters": record.get("hyperparameters") or {
-                k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")
-            },
-            "message": record.get("message") or "",
-        })
+        rows.append(
+            {
+                "trial_id": str(trial_id),
+                "status": status,
+                "value": None if value is None else float(value),
+                "std": objective.get("std"),
+                "extractor": objective.get("extractor"),
+                "kimg": record.get("kimg"),
+                "steps": record.get("steps"),
+                "seconds": record.get("seconds"),
+                "continued_from": record.get("continued_from"),
+                "tuner_id": record.get("tuner_id"),
+                "attempts": len(record.get("attempts", [])),
+                "mlflow_run_id": record.get("mlflow_run_id"),
+                "hyperparameters": record.get("hyperparameters")
+                or {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
+                "message": record.get("message") or "",
+            }
+        )
     return rows
 
 
@@ -691,18 +711,42 @@ def write_summary(out: Path, rows: list[dict], metric: str) -> list[Path]:
     """Write ``trials.csv``, ``trials.md`` and ``trials.png`` (objective per trial) into ``out``.
 
     Example:
-        >>> write_summary(Path("study"), [{"trial_id": "0", "status": "COMPLETED", "value": 0.1, ...}], "kid")  # doctest: +SKIP
+        >>> trials = [{"trial_id": "0", "status": "COMPLETED", "value": 0.1, ...}]
+        >>> write_summary(Path("study"), trials, "kid")  # doctest: +SKIP
     """
     names = sorted({name for row in rows for name in row["hyperparameters"]})
-    columns = ["trial_id", "status", metric, f"{metric}_std", "extractor", "kimg", "steps", "seconds",
-               "continued_from", "tuner_id", "attempts", "mlflow_run_id", *names, "message"]
+    columns = [
+        "trial_id",
+        "status",
+        metric,
+        f"{metric}_std",
+        "extractor",
+        "kimg",
+        "steps",
+        "seconds",
+        "continued_from",
+        "tuner_id",
+        "attempts",
+        "mlflow_run_id",
+        *names,
+        "message",
+    ]
 
     def cells(row, precise=False):
         base = {
-            "trial_id": row["trial_id"], "status": row["status"], metric: row["value"], f"{metric}_std": row["std"],
-            "extractor": row["extractor"], "kimg": row["kimg"], "steps": row["steps"], "seconds": row["seconds"],
-            "continued_from": row["continued_from"], "tuner_id": row["tuner_id"], "attempts": row["attempts"],
-            "mlflow_run_id": row["mlflow_run_id"], "message": row["message"],
+            "trial_id": row["trial_id"],
+            "status": row["status"],
+            metric: row["value"],
+            f"{metric}_std": row["std"],
+            "extractor": row["extractor"],
+            "kimg": row["kimg"],
+            "steps": row["steps"],
+            "seconds": row["seconds"],
+            "continued_from": row["continued_from"],
+            "tuner_id": row["tuner_id"],
+            "attempts": row["attempts"],
+            "mlflow_run_id": row["mlflow_run_id"],
+            "message": row["message"],
         }
         base.update({name: row["hyperparameters"].get(name) for name in names})
         return [_format(base[column], precise) for column in columns]
@@ -785,7 +829,9 @@ def _plot_trials(rows: list[dict], metric: str):
             draw.line([x - 5, y + 5, x + 5, y - 5], fill=(214, 39, 40), width=2)
         if count <= 40 or index % max(1, count // 20) == 0:
             draw.text((x - 6, top + plot_h + 6), row["trial_id"], fill="black", font=font)
-    draw.text((left, height - 22), "trial (blue: objective, green: best so far, red x: failed)", fill="black", font=font)
+    draw.text(
+        (left, height - 22), "trial (blue: objective, green: best so far, red x: failed)", fill="black", font=font
+    )
     return image
 
 
@@ -822,7 +868,11 @@ def export_best(out: Path, best_row: dict, metric: str, study_run_id: str | None
         shutil.copy2(source / run_info["samples"], partial / run_info["samples"])
     run_info.pop("checkpoint", None)  # checkpoints stay with the trial
     run_info["model"] = "model.keras"
-    run_info["tuning"] = {"study": str(out.resolve()), "trial_id": best_row["trial_id"], "trial_dir": str(source.resolve())}
+    run_info["tuning"] = {
+        "study": str(out.resolve()),
+        "trial_id": best_row["trial_id"],
+        "trial_dir": str(source.resolve()),
+    }
     _write_json(partial / "run.json", run_info)
     best = out / BEST_DIR
     previous = out / f".{BEST_DIR}.previous"
@@ -835,8 +885,12 @@ def export_best(out: Path, best_row: dict, metric: str, study_run_id: str | None
     summary = {
         "format": "ragan-tune-best",
         "trial_id": best_row["trial_id"],
-        "objective": {"metric": metric, "value": best_row["value"], "std": best_row["std"],
-                      "extractor": best_row["extractor"]},
+        "objective": {
+            "metric": metric,
+            "value": best_row["value"],
+            "std": best_row["std"],
+            "extractor": best_row["extractor"],
+        },
         "hyperparameters": best_row["hyperparameters"],
         "kimg": best_row["kimg"],
         "run_dir": str(source.resolve()),
@@ -911,8 +965,10 @@ class TuneResult:
         if self.role != "worker":
             lines.append(f"  trials: {self.out / 'trials.csv'}, {self.out / 'trials.md'}, {self.out / 'trials.png'}")
         if self.mlflow.get("run_id"):
-            lines.append(f"  MLflow: study run {self.mlflow['run_id']} (experiment {self.mlflow['experiment']!r}) "
-                         f"at {self.mlflow['tracking_uri']}")
+            lines.append(
+                f"  MLflow: study run {self.mlflow['run_id']} (experiment {self.mlflow['experiment']!r}) "
+                f"at {self.mlflow['tracking_uri']}"
+            )
             command = ui_command(self.mlflow["tracking_uri"])
             if command:
                 lines.append(f"          view it with: {command}")
@@ -962,7 +1018,8 @@ def _open_study(out: Path, settings: dict, overwrite: bool, progress: bool) -> d
         if differences:
             raise RaganError(
                 f"'{out}' holds a study started with other settings ({'; '.join(differences)}); re-run the "
-                "original command to resume it, pass overwrite=True (--overwrite) to start over, or choose another --out."
+                "original command to resume it, pass overwrite=True (--overwrite) to start over, or choose another "
+                "--out."
             )
         _log(progress, f"resuming the study in '{out}'")
         saved["settings"] = settings
@@ -990,7 +1047,10 @@ def _wait_for_chief(out: Path, progress: bool, timeout: float = WORKER_WAIT_SECO
     """A worker waits until the chief has created the study (its ``study.json``)."""
     deadline = time.monotonic() + timeout
     if not (out / STUDY_FILE).is_file():
-        _log(progress, f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: waiting for the chief to create the study in '{out}'")
+        _log(
+            progress,
+            f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: waiting for the chief to create the study in '{out}'",
+        )
     while not (out / STUDY_FILE).is_file():
         if time.monotonic() > deadline:
             raise RaganError(
@@ -1005,8 +1065,14 @@ def _validate_first_trial(model_name: str, data, space: SearchSpace, kimg: float
     from ragan.training.loop import describe_training
 
     trial_config = space.draw(keras_tuner.HyperParameters())
-    describe_training(model_name, data, Path(TRIALS_DIR) / "check", config=trial_config.model_config,
-                      train_config=trial_config.training, kimg=kimg)
+    describe_training(
+        model_name,
+        data,
+        Path(TRIALS_DIR) / "check",
+        config=trial_config.model_config,
+        train_config=trial_config.training,
+        kimg=kimg,
+    )
 
 
 @dataclass
@@ -1056,7 +1122,8 @@ def plan_study(
     """Validate a study's arguments and data without running anything (see :func:`tune`).
 
     Example:
-        >>> plan_study("dcgan", "prepared", "studies/x", search={"latent_dim": 64}).describe()["budget"]   # doctest: +SKIP
+        >>> plan = plan_study("dcgan", "prepared", "studies/x", search={"latent_dim": 64})  # doctest: +SKIP
+        >>> plan.describe()["budget"]  # doctest: +SKIP
         {'kimg_per_trial': 20.0}
     """
     from ragan.registry import get_gan
@@ -1103,8 +1170,18 @@ def plan_study(
         "max_trials": max_trials,
         "max_consecutive_failed_trials": max_consecutive_failed_trials,
     }
-    return StudyPlan(model_name=model_name, data=data, out=Path(out), space=space, metric_name=metric_name,
-                     metric=metric, budget=budget, max_trials=max_trials, tuner_options=options, settings=settings)
+    return StudyPlan(
+        model_name=model_name,
+        data=data,
+        out=Path(out),
+        space=space,
+        metric_name=metric_name,
+        metric=metric,
+        budget=budget,
+        max_trials=max_trials,
+        tuner_options=options,
+        settings=settings,
+    )
 
 
 def tune(
@@ -1176,17 +1253,40 @@ def tune(
     """
     role = distributed_role()
     plan = plan_study(
-        model, data, out, tuner=tuner, max_trials=max_trials, kimg_per_trial=kimg_per_trial, max_kimg=max_kimg,
-        min_kimg=min_kimg, factor=factor, search=search, objective=objective, extractor=extractor,
-        objective_images=objective_images, classifier_epochs=classifier_epochs, inception_weights=inception_weights,
-        seed=seed, tuner_options=tuner_options, max_consecutive_failed_trials=max_consecutive_failed_trials,
+        model,
+        data,
+        out,
+        tuner=tuner,
+        max_trials=max_trials,
+        kimg_per_trial=kimg_per_trial,
+        max_kimg=max_kimg,
+        min_kimg=min_kimg,
+        factor=factor,
+        search=search,
+        objective=objective,
+        extractor=extractor,
+        objective_images=objective_images,
+        classifier_epochs=classifier_epochs,
+        inception_weights=inception_weights,
+        seed=seed,
+        tuner_options=tuner_options,
+        max_consecutive_failed_trials=max_consecutive_failed_trials,
     )
     out, data, space, budget, settings = plan.out, plan.data, plan.space, plan.budget, plan.settings
     model_name, metric_name, metric = plan.model_name, plan.metric_name, plan.metric
     max_trials, options = plan.max_trials, plan.tuner_options
     context = StudyContext(
-        out=out, model_name=model_name, data=data, budget=budget, metric_name=metric_name, metric=metric,
-        settings=settings, tracking_uri=tracking_uri, experiment=experiment, progress=progress, role=role,
+        out=out,
+        model_name=model_name,
+        data=data,
+        budget=budget,
+        metric_name=metric_name,
+        metric=metric,
+        settings=settings,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        progress=progress,
+        role=role,
     )
 
     study_tracker = None
@@ -1194,26 +1294,41 @@ def tune(
     if role != "worker":
         study = _open_study(out, settings, overwrite, progress)
         context.objective = prepare_objective(
-            data, out / OBJECTIVE_DIR, metric=metric, extractor=extractor, max_images=objective_images,
-            classifier_epochs=classifier_epochs, inception_weights=inception_weights, seed=seed, progress=progress,
+            data,
+            out / OBJECTIVE_DIR,
+            metric=metric,
+            extractor=extractor,
+            max_images=objective_images,
+            classifier_epochs=classifier_epochs,
+            inception_weights=inception_weights,
+            seed=seed,
+            progress=progress,
         )
         study_tracker = _start_study_run(out, study, space, settings, context, experiment, tracking_uri)
         context.parent_run_id = study_tracker.run_id
         context.tracking_uri = study_tracker.tracking_uri
-        study["mlflow"] = {"tracking_uri": study_tracker.tracking_uri, "experiment": experiment,
-                           "run_id": study_tracker.run_id}
+        study["mlflow"] = {
+            "tracking_uri": study_tracker.tracking_uri,
+            "experiment": experiment,
+            "run_id": study_tracker.run_id,
+        }
         _write_json(out / STUDY_FILE, study)
-        _log(progress, f"{tuner} search over {len(space.searched)} hyperparameter(s) of {model_name}"
-             + (f", up to {max_trials} trial(s)" if max_trials else "") + f"; objective: {metric_name} "
-             f"({context.objective.extractor_name}) on the '{context.objective.split}' split -> '{out}'")
+        _log(
+            progress,
+            f"{tuner} search over {len(space.searched)} hyperparameter(s) of {model_name}"
+            + (f", up to {max_trials} trial(s)" if max_trials else "")
+            + f"; objective: {metric_name} "
+            f"({context.objective.extractor_name}) on the '{context.objective.split}' split -> '{out}'",
+        )
     else:
         _wait_for_chief(out, progress)
 
     oracle = _make_oracle(tuner, metric_name, max_trials, budget, seed, options, max_consecutive_failed_trials)
     status = "FAILED"
     try:
-        ragan_tuner = RaganTuner(oracle, GANHyperModel(space), study=context, directory=str(out),
-                                 project_name=PROJECT_DIR, overwrite=False)
+        ragan_tuner = RaganTuner(
+            oracle, GANHyperModel(space), study=context, directory=str(out), project_name=PROJECT_DIR, overwrite=False
+        )
         ragan_tuner.search()
         status = "FINISHED"
     except keras_tuner.errors.FatalError as error:
@@ -1228,14 +1343,28 @@ def tune(
     extractor_name = context.objective.extractor_name if context.objective is not None else extractor
     if role == "worker":
         mine = [
-            row for row in (_read_json(p) for p in sorted((out / TRIALS_DIR).glob("*.json")))
+            row
+            for row in (_read_json(p) for p in sorted((out / TRIALS_DIR).glob("*.json")))
             if row.get("tuner_id") == ragan_tuner.tuner_id
         ]
-        trials = [{"trial_id": r["trial_id"], "status": r["status"], "value": (r.get("objective") or {}).get("value"),
-                   "hyperparameters": r.get("hyperparameters", {}), "message": r.get("message", "")} for r in mine]
-        return TuneResult(out=out, role=role, metric=metric_name, extractor=extractor_name, trials=trials,
-                          mlflow={"tracking_uri": context.tracking_uri, "experiment": experiment,
-                                  "run_id": context.parent_run_id})
+        trials = [
+            {
+                "trial_id": r["trial_id"],
+                "status": r["status"],
+                "value": (r.get("objective") or {}).get("value"),
+                "hyperparameters": r.get("hyperparameters", {}),
+                "message": r.get("message", ""),
+            }
+            for r in mine
+        ]
+        return TuneResult(
+            out=out,
+            role=role,
+            metric=metric_name,
+            extractor=extractor_name,
+            trials=trials,
+            mlflow={"tracking_uri": context.tracking_uri, "experiment": experiment, "run_id": context.parent_run_id},
+        )
 
     try:
         rows = _trial_rows(out, oracle.trials)
@@ -1248,8 +1377,16 @@ def tune(
         _finish_study_run(study_tracker, rows, best, metric_name, summary_files, out)
     finally:
         study_tracker.finish("FINISHED")
-    result = TuneResult(out=out, role=role, metric=metric_name, extractor=extractor_name, trials=rows, best=best,
-                        stop_reason=oracle.stop_reason, mlflow=dict(study["mlflow"]))
+    result = TuneResult(
+        out=out,
+        role=role,
+        metric=metric_name,
+        extractor=extractor_name,
+        trials=rows,
+        best=best,
+        stop_reason=oracle.stop_reason,
+        mlflow=dict(study["mlflow"]),
+    )
     if progress:
         print("\n".join(result.summary()), flush=True)
     if best is None:
@@ -1264,8 +1401,9 @@ def tune(
 # ----------------------------------------------------------------------------------------------
 # The study's MLflow run
 # ----------------------------------------------------------------------------------------------
-def _start_study_run(out: Path, study: dict, space: SearchSpace, settings: dict, context: StudyContext,
-                     experiment: str, tracking_uri):
+def _start_study_run(
+    out: Path, study: dict, space: SearchSpace, settings: dict, context: StudyContext, experiment: str, tracking_uri
+):
     from ragan._version import __version__
     from ragan.tracking import RunTracker
 
@@ -1289,8 +1427,13 @@ def _start_study_run(out: Path, study: dict, space: SearchSpace, settings: dict,
         run_id=tracking.get("run_id"),
         run_name=f"{out.resolve().name} ({settings['tuner']} search)",
         params=params,
-        tags={"ragan.study": str(out.resolve()), "ragan.model": settings["model"], "ragan.tuner": settings["tuner"],
-              "ragan.version": __version__, "ragan.kind": "tuning-study"},
+        tags={
+            "ragan.study": str(out.resolve()),
+            "ragan.model": settings["model"],
+            "ragan.tuner": settings["tuner"],
+            "ragan.version": __version__,
+            "ragan.kind": "tuning-study",
+        },
     )
     tracker.wait_started()
     if tracker.run_id is None:
@@ -1307,9 +1450,13 @@ def _finish_study_run(tracker, rows: list[dict], best: dict | None, metric: str,
     tracker.log_metrics({"trials.completed": completed, "trials.failed": len(rows) - completed}, step=0)
     if best is not None:
         tracker.log_metrics({f"best.{metric}": best["objective"]["value"]}, step=0)
-        tracker.set_tags({"ragan.best_trial_id": best["trial_id"],
-                          "ragan.best_run_id": best["mlflow"]["trial_run_id"] or "",
-                          "ragan.best_generator": best["generator"]})
+        tracker.set_tags(
+            {
+                "ragan.best_trial_id": best["trial_id"],
+                "ragan.best_run_id": best["mlflow"]["trial_run_id"] or "",
+                "ragan.best_generator": best["generator"],
+            }
+        )
         tracker.log_artifact(out / BEST_FILE, "tuning")
     for path in files:
         tracker.log_artifact(path, "tuning")

@@ -83,27 +83,37 @@ class StyleGAN2Config(Config):
     latent_dim: int | None = hparam(None, help="Length of z (official z_dim; preset: 512, small 128).", min=1)
     w_dim: int | None = hparam(None, help="Length of w, the intermediate latent (preset: 512, small 128).", min=1)
     mapping_layers: int | None = hparam(
-        None, help="Dense layers in the mapping network (preset: 2 for auto/cifar/small, else 8).", min=1,
+        None,
+        help="Dense layers in the mapping network (preset: 2 for auto/cifar/small, else 8).",
+        min=1,
         tune=Choice(2, 4, 8),
     )
     channel_base: int | None = hparam(
-        None, help="Width multiplier: a resolution r gets min(channel_base // r, channel_max) channels "
-        "(preset: fmaps x 32768; auto: 16384 below 512 px; small 2048).", min=1,
+        None,
+        help="Width multiplier: a resolution r gets min(channel_base // r, channel_max) channels "
+        "(preset: fmaps x 32768; auto: 16384 below 512 px; small 2048).",
+        min=1,
     )
     channel_max: int | None = hparam(None, help="Most channels in any layer (preset: 512, small 128).", min=1)
     conditional: bool = hparam(False, help="Condition G (label embedding) and D (projection) on class labels.")
     g_learning_rate: float | None = hparam(
-        None, help="Generator Adam learning rate (preset: 0.0025, 0.002 at 1024 px).", min=0,
+        None,
+        help="Generator Adam learning rate (preset: 0.0025, 0.002 at 1024 px).",
+        min=0,
         tune=Float(5e-4, 5e-3, sampling="log"),
     )
     d_learning_rate: float | None = hparam(
-        None, help="Discriminator Adam learning rate (preset: as the generator's).", min=0,
+        None,
+        help="Discriminator Adam learning rate (preset: as the generator's).",
+        min=0,
         tune=Float(5e-4, 5e-3, sampling="log"),
     )
     beta_1: float = hparam(0.0, help="Adam beta_1 of both optimizers.", min=0, max=1)
     beta_2: float = hparam(0.99, help="Adam beta_2 of both optimizers.", min=0, max=1)
     r1_gamma: float | None = hparam(
-        None, help="R1 regularisation weight (preset; auto: 0.0002 * resolution^2 / batch).", min=0,
+        None,
+        help="R1 regularisation weight (preset; auto: 0.0002 * resolution^2 / batch).",
+        min=0,
         tune=Float(1e-3, 10.0, sampling="log"),
     )
     r1_interval: int = hparam(16, help="Lazy R1: regularise D every this many D steps (0 turns R1 off).", min=0)
@@ -112,42 +122,61 @@ class StyleGAN2Config(Config):
     pl_batch_shrink: int = hparam(2, help="Path-length regularisation runs on batch / this many images.", min=1)
     pl_decay: float = hparam(0.01, help="Decay of the running mean of path lengths.", min=0, max=1)
     style_mixing: float | None = hparam(
-        None, help="Probability of mixing two latents' styles in a training image (preset: 0.9, cifar 0).",
-        min=0, max=1,
+        None,
+        help="Probability of mixing two latents' styles in a training image (preset: 0.9, cifar 0).",
+        min=0,
+        max=1,
     )
     ema_kimg: float | None = hparam(
-        None, help="Half-life of the generator EMA in thousands of images (preset; auto: batch * 10 / 32); "
-        "0 turns EMA off.", min=0,
+        None,
+        help="Half-life of the generator EMA in thousands of images (preset; auto: batch * 10 / 32); 0 turns EMA off.",
+        min=0,
     )
     ema_rampup: float | None = hparam(
-        None, help="EMA ramp-up: the half-life is at most this fraction of the images seen so far "
-        "(preset: 0.05 for auto/cifar/small; 0 = none).", min=0,
+        None,
+        help="EMA ramp-up: the half-life is at most this fraction of the images seen so far "
+        "(preset: 0.05 for auto/cifar/small; 0 = none).",
+        min=0,
     )
     mbstd_group: int | None = hparam(
-        None, help="Minibatch standard deviation group size (preset; auto: min(batch, 4)).", min=1,
+        None,
+        help="Minibatch standard deviation group size (preset; auto: min(batch, 4)).",
+        min=1,
     )
     d_architecture: str | None = hparam(
-        None, help="Discriminator architecture: resnet (preset) or orig (cifar).", choices=("resnet", "orig"),
+        None,
+        help="Discriminator architecture: resnet (preset) or orig (cifar).",
+        choices=("resnet", "orig"),
     )
     conv_clamp: float | None = hparam(256.0, help="Clamp of convolution outputs (None = off).", min=0)
     num_fp16_res: int = hparam(
-        4, help="Under --mixed-precision, the N highest resolutions compute in float16 (bfloat16 on newer GPUs).",
+        4,
+        help="Under --mixed-precision, the N highest resolutions compute in float16 (bfloat16 on newer GPUs).",
         min=0,
     )
     augment: str = hparam(
-        "ada", help="Augmentation of every image D sees: ada (adaptive p), fixed (p = augment_p), none.",
+        "ada",
+        help="Augmentation of every image D sees: ada (adaptive p), fixed (p = augment_p), none.",
         choices=("ada", "fixed", "none"),
     )
-    augment_p: float = hparam(0.0, help="Augmentation probability: the start for ada, the value for fixed.", min=0, max=1)
+    augment_p: float = hparam(
+        0.0, help="Augmentation probability: the start for ada, the value for fixed.", min=0, max=1
+    )
     augment_pipeline: str = hparam(
-        "bgc", help="ADA pipeline: bgc (blit, geometric, colour), bg, or c.", choices=("bgc", "bg", "c"),
+        "bgc",
+        help="ADA pipeline: bgc (blit, geometric, colour), bg, or c.",
+        choices=("bgc", "bg", "c"),
     )
     ada_target: float = hparam(0.6, help="ADA target for E[sign(D(real))].", min=0, max=1)
     ada_interval: int = hparam(4, help="Adjust the ADA probability every this many steps.", min=1)
     ada_kimg: float | None = hparam(
-        None, help="ADA speed: thousands of images for p to move by 1 (preset: 500, small 100).", min=0.001,
+        None,
+        help="ADA speed: thousands of images for p to move by 1 (preset: 500, small 100).",
+        min=0.001,
     )
-    freeze_d: int = hparam(0, help="Freeze-D: do not train the discriminator's first N layers (transfer learning).", min=0)
+    freeze_d: int = hparam(
+        0, help="Freeze-D: do not train the discriminator's first N layers (transfer learning).", min=0
+    )
 
 
 def resolve_preset(config: StyleGAN2Config, image_size: int) -> dict:
@@ -199,13 +228,14 @@ def resolve_preset(config: StyleGAN2Config, image_size: int) -> dict:
 
 
 # (network, psi, noise_mode) -> compiled call; outside the model so Keras does not track it.
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _synthesize_function(generator, truncation_psi: float, noise_mode: str, conditional: bool):
     functions = _COMPILED.setdefault(generator, {})
     key = (float(truncation_psi), noise_mode, conditional)
     if key not in functions:
+
         def run(latents, labels, noise_seed):
             inputs = [latents, labels] if conditional else latents
             return generator(inputs, truncation_psi=truncation_psi, noise_mode=noise_mode, noise_seed=noise_seed)
@@ -247,14 +277,15 @@ class StyleGAN2(GAN):
     supported_image_sizes = STYLEGAN2_IMAGE_SIZES
     log_names = ("d_loss", "g_loss")
 
-    def __init__(self, config=None, *, image_size: int = 32, channels: int = 1, num_classes: int = 0,
-                 seed: int = 0, **kwargs):
-        super().__init__(config, image_size=image_size, channels=channels, num_classes=num_classes, seed=seed,
-                         **kwargs)
+    def __init__(
+        self, config=None, *, image_size: int = 32, channels: int = 1, num_classes: int = 0, seed: int = 0, **kwargs
+    ):
+        super().__init__(config, image_size=image_size, channels=channels, num_classes=num_classes, seed=seed, **kwargs)
 
         def state(name, dtype="float32"):
-            return self.add_weight(shape=(), initializer="zeros", dtype=dtype, trainable=False,
-                                   aggregation="only_first_replica", name=name)
+            return self.add_weight(
+                shape=(), initializer="zeros", dtype=dtype, trainable=False, aggregation="only_first_replica", name=name
+            )
 
         self.step_counter = state("step_counter", "int64")
         self.images_seen = state("images_seen")
@@ -304,18 +335,34 @@ class StyleGAN2(GAN):
     def build_generator(self):
         r = self.resolved
         return Generator(
-            r["latent_dim"], r["w_dim"], self.image_size, self.channels, self.num_classes if self.conditional else 0,
-            mapping_layers=r["mapping_layers"], channel_base=r["channel_base"], channel_max=r["channel_max"],
-            conv_clamp=r["conv_clamp"], num_fp16_res=r["num_fp16_res"], seed=self.seed, name="generator",
+            r["latent_dim"],
+            r["w_dim"],
+            self.image_size,
+            self.channels,
+            self.num_classes if self.conditional else 0,
+            mapping_layers=r["mapping_layers"],
+            channel_base=r["channel_base"],
+            channel_max=r["channel_max"],
+            conv_clamp=r["conv_clamp"],
+            num_fp16_res=r["num_fp16_res"],
+            seed=self.seed,
+            name="generator",
         )
 
     def build_discriminator(self, freeze_layers=None):
         r = self.resolved
         return Discriminator(
-            self.image_size, self.channels, self.num_classes if self.conditional else 0,
-            architecture=r["d_architecture"], channel_base=r["channel_base"], channel_max=r["channel_max"],
-            conv_clamp=r["conv_clamp"], num_fp16_res=r["num_fp16_res"], mbstd_group_size=r["mbstd_group"],
-            freeze_layers=r["freeze_d"] if freeze_layers is None else freeze_layers, seed=self.seed + 1,
+            self.image_size,
+            self.channels,
+            self.num_classes if self.conditional else 0,
+            architecture=r["d_architecture"],
+            channel_base=r["channel_base"],
+            channel_max=r["channel_max"],
+            conv_clamp=r["conv_clamp"],
+            num_fp16_res=r["num_fp16_res"],
+            mbstd_group_size=r["mbstd_group"],
+            freeze_layers=r["freeze_d"] if freeze_layers is None else freeze_layers,
+            seed=self.seed + 1,
             name="discriminator",
         )
 
@@ -338,7 +385,10 @@ class StyleGAN2(GAN):
         def adam(rate, interval, name):
             ratio = interval / (interval + 1) if interval else 1.0
             return keras.optimizers.Adam(
-                rate * ratio, beta_1=self.config.beta_1**ratio, beta_2=self.config.beta_2**ratio, epsilon=1e-8,
+                rate * ratio,
+                beta_1=self.config.beta_1**ratio,
+                beta_2=self.config.beta_2**ratio,
+                epsilon=1e-8,
                 name=name,
             )
 
@@ -474,8 +524,10 @@ class StyleGAN2(GAN):
         """Whether this step runs the path-length and the R1 regularisation step."""
         r = self.resolved
         step = int(self.step_counter.numpy())
-        return (r["pl_weight"] > 0 and step % r["pl_interval"] == 0,
-                r["r1_gamma"] > 0 and r["r1_interval"] > 0 and step % r["r1_interval"] == 0)
+        return (
+            r["pl_weight"] > 0 and step % r["pl_interval"] == 0,
+            r["r1_gamma"] > 0 and r["r1_interval"] > 0 and step % r["r1_interval"] == 0,
+        )
 
     def make_train_function(self, force=False):
         """One compiled step per combination of due regularisers, chosen before each step.
@@ -487,8 +539,10 @@ class StyleGAN2(GAN):
         if self.train_function is not None and not force:
             return self.train_function
         if self.steps_per_execution != 1:
-            raise RaganError("stylegan2 trains one step per execution (steps_per_execution=1): "
-                             "its regularisation steps are chosen step by step.")
+            raise RaganError(
+                "stylegan2 trains one step per execution (steps_per_execution=1): "
+                "its regularisation steps are chosen step by step."
+            )
         compiled = {}
 
         def train_function(iterator):
@@ -567,8 +621,13 @@ class StyleGAN2(GAN):
         total, count = self.ada_sign_sum + signs, self.ada_sign_count + count
         # No tf.cond: assigning a mirrored variable inside one is refused under tf.distribute.
         due = tf.equal((self.step_counter + 1) % self.config.ada_interval, 0)
-        adjusted = ada_adjust(self.augment_probability, total / tf.maximum(count, 1.0), target=self.config.ada_target,
-                              images_since_last=count, ada_kimg=self.resolved["ada_kimg"])
+        adjusted = ada_adjust(
+            self.augment_probability,
+            total / tf.maximum(count, 1.0),
+            target=self.config.ada_target,
+            images_since_last=count,
+            ada_kimg=self.resolved["ada_kimg"],
+        )
         self.augment_probability.assign(tf.where(due, adjusted, self.augment_probability))
         self.ada_sign_sum.assign(tf.where(due, 0.0, total))
         self.ada_sign_count.assign(tf.where(due, 0.0, count))
@@ -613,7 +672,9 @@ class StyleGAN2(GAN):
                 if match is None:
                     skipped.append(f"{part}/{name} (not in the source)")
                 elif tuple(match.shape) != tuple(variable.shape):
-                    skipped.append(f"{part}/{name} (shape {tuple(variable.shape)} here, {tuple(match.shape)} in the source)")
+                    skipped.append(
+                        f"{part}/{name} (shape {tuple(variable.shape)} here, {tuple(match.shape)} in the source)"
+                    )
                 else:
                     variable.assign(match)
                     loaded.append(f"{part}/{name}")
@@ -623,9 +684,19 @@ class StyleGAN2(GAN):
     # ------------------------------------------------------------------------------------------
     # Using a trained model
     # ------------------------------------------------------------------------------------------
-    def generate(self, n: int | None = None, labels=None, seed: int | None = None, *, batch_size: int = 64,
-                 truncation: float | None = None, use_ema: bool = True, noise_mode: str = "const",
-                 latents=None, clip: bool = True) -> np.ndarray:
+    def generate(
+        self,
+        n: int | None = None,
+        labels=None,
+        seed: int | None = None,
+        *,
+        batch_size: int = 64,
+        truncation: float | None = None,
+        use_ema: bool = True,
+        noise_mode: str = "const",
+        latents=None,
+        clip: bool = True,
+    ) -> np.ndarray:
         """Generate images, NHWC float32 in [-1, 1].
 
         Args:

@@ -72,8 +72,18 @@ def _compute_dtype(use_fp16: bool):
 class FullyConnected(keras.layers.Layer):
     """Dense layer with equalised learning rate: ``x @ (weight * lr / sqrt(in)) + bias * lr``."""
 
-    def __init__(self, in_features, out_features, *, activation="linear", lr_multiplier=1.0,
-                 bias_init=0.0, use_bias=True, seed=0, **kwargs):
+    def __init__(
+        self,
+        in_features,
+        out_features,
+        *,
+        activation="linear",
+        lr_multiplier=1.0,
+        bias_init=0.0,
+        use_bias=True,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(dtype="float32", **kwargs)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
@@ -81,13 +91,16 @@ class FullyConnected(keras.layers.Layer):
         self.lr_multiplier = float(lr_multiplier)
         self.weight_gain = self.lr_multiplier / math.sqrt(self.in_features)
         self.weight = self.add_weight(
-            shape=(self.in_features, self.out_features), name="weight",
+            shape=(self.in_features, self.out_features),
+            name="weight",
             initializer=keras.initializers.RandomNormal(stddev=1.0 / self.lr_multiplier, seed=seed),
         )
         self.bias = (
-            self.add_weight(shape=(self.out_features,), name="bias",
-                            initializer=keras.initializers.Constant(float(bias_init)))
-            if use_bias else None
+            self.add_weight(
+                shape=(self.out_features,), name="bias", initializer=keras.initializers.Constant(float(bias_init))
+            )
+            if use_bias
+            else None
         )
 
     def call(self, x):
@@ -100,8 +113,21 @@ class Conv2dLayer(keras.layers.Layer):
     """Convolution with equalised learning rate, optional 2x FIR up/down-sampling, bias,
     activation and clamp."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, *, use_bias=True, activation="linear",
-                 up=1, down=1, conv_clamp=None, trainable=True, seed=0, **kwargs):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        *,
+        use_bias=True,
+        activation="linear",
+        up=1,
+        down=1,
+        conv_clamp=None,
+        trainable=True,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(dtype="float32", **kwargs)
         self.in_channels, self.out_channels, self.kernel_size = int(in_channels), int(out_channels), int(kernel_size)
         self.activation, self.up, self.down, self.conv_clamp = activation, up, down, conv_clamp
@@ -109,12 +135,15 @@ class Conv2dLayer(keras.layers.Layer):
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
         self.filter = ops.setup_filter()
         self.weight = self.add_weight(
-            shape=(kernel_size, kernel_size, in_channels, out_channels), name="weight",
-            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed), trainable=trainable,
+            shape=(kernel_size, kernel_size, in_channels, out_channels),
+            name="weight",
+            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed),
+            trainable=trainable,
         )
         self.bias = (
             self.add_weight(shape=(out_channels,), name="bias", initializer="zeros", trainable=trainable)
-            if use_bias else None
+            if use_bias
+            else None
         )
 
     def call(self, x, gain=1.0):
@@ -128,19 +157,23 @@ class Conv2dLayer(keras.layers.Layer):
 class SynthesisLayer(keras.layers.Layer):
     """Modulated 3x3 convolution (2x upsampling when ``up=2``), noise, bias, leaky ReLU, clamp."""
 
-    def __init__(self, in_channels, out_channels, w_dim, resolution, *, up=1, conv_clamp=None,
-                 layer_index=0, seed=0, **kwargs):
+    def __init__(
+        self, in_channels, out_channels, w_dim, resolution, *, up=1, conv_clamp=None, layer_index=0, seed=0, **kwargs
+    ):
         super().__init__(dtype="float32", **kwargs)
         self.in_channels, self.out_channels, self.resolution = int(in_channels), int(out_channels), int(resolution)
         self.up, self.conv_clamp, self.layer_index = up, conv_clamp, layer_index
         self.filter = ops.setup_filter()
         self.affine = FullyConnected(w_dim, in_channels, bias_init=1.0, seed=seed, name="affine")
         self.weight = self.add_weight(
-            shape=(3, 3, in_channels, out_channels), name="weight",
+            shape=(3, 3, in_channels, out_channels),
+            name="weight",
             initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed + 1),
         )
         self.noise_const = self.add_weight(
-            shape=(resolution, resolution), name="noise_const", trainable=False,
+            shape=(resolution, resolution),
+            name="noise_const",
+            trainable=False,
             initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed + 2),
         )
         self.noise_strength = self.add_weight(shape=(), name="noise_strength", initializer="zeros")
@@ -169,7 +202,8 @@ class ToRGB(keras.layers.Layer):
         self.weight_gain = 1.0 / math.sqrt(in_channels)
         self.affine = FullyConnected(w_dim, in_channels, bias_init=1.0, seed=seed, name="affine")
         self.weight = self.add_weight(
-            shape=(1, 1, in_channels, img_channels), name="weight",
+            shape=(1, 1, in_channels, img_channels),
+            name="weight",
             initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed + 1),
         )
         self.bias = self.add_weight(shape=(img_channels,), name="bias", initializer="zeros")
@@ -186,8 +220,7 @@ class ToRGB(keras.layers.Layer):
 class MappingNetwork(keras.layers.Layer):
     """z (and the one-hot label c) to w: normalise, embed, ``num_layers`` dense layers."""
 
-    def __init__(self, z_dim, c_dim, w_dim, *, num_layers=8, lr_multiplier=0.01, track_w_avg=True,
-                 seed=0, **kwargs):
+    def __init__(self, z_dim, c_dim, w_dim, *, num_layers=8, lr_multiplier=0.01, track_w_avg=True, seed=0, **kwargs):
         super().__init__(dtype="float32", **kwargs)
         self.z_dim, self.c_dim, self.w_dim, self.num_layers = int(z_dim), int(c_dim), int(w_dim), int(num_layers)
         seeds = _Seeds(seed)
@@ -195,13 +228,20 @@ class MappingNetwork(keras.layers.Layer):
         features = [self.z_dim + embed_features] + [self.w_dim] * self.num_layers
         self.embed = FullyConnected(self.c_dim, embed_features, seed=seeds(), name="embed") if self.c_dim else None
         self.fcs = [
-            FullyConnected(features[i], features[i + 1], activation="lrelu", lr_multiplier=lr_multiplier,
-                           seed=seeds(), name=f"fc{i}")
+            FullyConnected(
+                features[i],
+                features[i + 1],
+                activation="lrelu",
+                lr_multiplier=lr_multiplier,
+                seed=seeds(),
+                name=f"fc{i}",
+            )
             for i in range(self.num_layers)
         ]
         self.w_avg = (
             self.add_weight(shape=(self.w_dim,), name="w_avg", initializer="zeros", trainable=False)
-            if track_w_avg else None
+            if track_w_avg
+            else None
         )
 
     def call(self, z, c=None):
@@ -219,8 +259,20 @@ class MappingNetwork(keras.layers.Layer):
 class SynthesisBlock(keras.layers.Layer):
     """One resolution of the skip generator: (const or upsampling conv0), conv1, toRGB."""
 
-    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, *, conv_clamp=None,
-                 use_fp16=False, first_layer_index=0, seed=0, **kwargs):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        w_dim,
+        resolution,
+        img_channels,
+        *,
+        conv_clamp=None,
+        use_fp16=False,
+        first_layer_index=0,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(dtype="float32", **kwargs)
         self.in_channels, self.resolution, self.use_fp16 = in_channels, resolution, use_fp16
         self.filter = ops.setup_filter()
@@ -228,15 +280,18 @@ class SynthesisBlock(keras.layers.Layer):
         common = dict(w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp)
         if in_channels == 0:
             self.const = self.add_weight(
-                shape=(resolution, resolution, out_channels), name="const",
+                shape=(resolution, resolution, out_channels),
+                name="const",
                 initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seeds()),
             )
             self.conv0 = None
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, layer_index=first_layer_index,
-                                        seed=seeds() * 3, name="conv0", **common)
-        self.conv1 = SynthesisLayer(out_channels, out_channels, layer_index=first_layer_index + 1,
-                                    seed=seeds() * 3, name="conv1", **common)
+            self.conv0 = SynthesisLayer(
+                in_channels, out_channels, up=2, layer_index=first_layer_index, seed=seeds() * 3, name="conv0", **common
+            )
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, layer_index=first_layer_index + 1, seed=seeds() * 3, name="conv1", **common
+        )
         self.torgb = ToRGB(out_channels, img_channels, w_dim, conv_clamp=conv_clamp, seed=seeds() * 3, name="torgb")
         self.num_conv = 1 if in_channels == 0 else 2
 
@@ -259,8 +314,19 @@ class SynthesisBlock(keras.layers.Layer):
 class SynthesisNetwork(keras.layers.Layer):
     """ws ``(N, num_ws, w_dim)`` to images ``(N, R, R, C)``."""
 
-    def __init__(self, w_dim, img_resolution, img_channels, *, channel_base=32768, channel_max=512,
-                 conv_clamp=None, num_fp16_res=0, seed=0, **kwargs):
+    def __init__(
+        self,
+        w_dim,
+        img_resolution,
+        img_channels,
+        *,
+        channel_base=32768,
+        channel_max=512,
+        conv_clamp=None,
+        num_fp16_res=0,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(dtype="float32", **kwargs)
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         log2 = int(np.log2(img_resolution))
@@ -272,9 +338,16 @@ class SynthesisNetwork(keras.layers.Layer):
         self.num_ws = 0
         for index, res in enumerate(self.block_resolutions):
             block = SynthesisBlock(
-                channels[res // 2] if res > 4 else 0, channels[res], w_dim, res, img_channels,
-                conv_clamp=conv_clamp, use_fp16=res >= fp16_resolution, first_layer_index=2 * index,
-                seed=seeds() * 7, name=f"b{res}",
+                channels[res // 2] if res > 4 else 0,
+                channels[res],
+                w_dim,
+                res,
+                img_channels,
+                conv_clamp=conv_clamp,
+                use_fp16=res >= fp16_resolution,
+                first_layer_index=2 * index,
+                seed=seeds() * 7,
+                name=f"b{res}",
             )
             self.num_ws += block.num_conv
             self.blocks.append(block)
@@ -288,8 +361,9 @@ class SynthesisNetwork(keras.layers.Layer):
         x = img = None
         index = 0
         for block in self.blocks:
-            x, img = block(x=x, img=img, ws=ws[:, index: index + block.num_conv + 1], noise_mode=noise_mode,
-                           noise_seed=noise_seed)
+            x, img = block(
+                x=x, img=img, ws=ws[:, index : index + block.num_conv + 1], noise_mode=noise_mode, noise_seed=noise_seed
+            )
             index += block.num_conv
         return img
 
@@ -312,20 +386,42 @@ class Generator(keras.Model):
     ``noise_mode`` (``random``/``const``/``none``) and ``noise_seed`` (shape-(2,) ints).
     """
 
-    def __init__(self, z_dim=512, w_dim=512, img_resolution=32, img_channels=1, num_classes=0, *,
-                 mapping_layers=8, channel_base=32768, channel_max=512, conv_clamp=None, num_fp16_res=0,
-                 w_avg_beta=0.995, seed=0, **kwargs):
+    def __init__(
+        self,
+        z_dim=512,
+        w_dim=512,
+        img_resolution=32,
+        img_channels=1,
+        num_classes=0,
+        *,
+        mapping_layers=8,
+        channel_base=32768,
+        channel_max=512,
+        conv_clamp=None,
+        num_fp16_res=0,
+        w_avg_beta=0.995,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(dtype="float32", **kwargs)
         self.z_dim, self.w_dim, self.num_classes = int(z_dim), int(w_dim), int(num_classes)
         self.img_resolution, self.img_channels = int(img_resolution), int(img_channels)
         self.w_avg_beta = float(w_avg_beta)
         self.synthesis = SynthesisNetwork(
-            w_dim, img_resolution, img_channels, channel_base=channel_base, channel_max=channel_max,
-            conv_clamp=conv_clamp, num_fp16_res=num_fp16_res, seed=seed * 2 + 1, name="synthesis",
+            w_dim,
+            img_resolution,
+            img_channels,
+            channel_base=channel_base,
+            channel_max=channel_max,
+            conv_clamp=conv_clamp,
+            num_fp16_res=num_fp16_res,
+            seed=seed * 2 + 1,
+            name="synthesis",
         )
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, num_classes, w_dim, num_layers=mapping_layers, seed=seed * 2,
-                                      name="mapping")
+        self.mapping = MappingNetwork(
+            z_dim, num_classes, w_dim, num_layers=mapping_layers, seed=seed * 2, name="mapping"
+        )
         self.built = True
 
     def one_hot(self, labels):
@@ -353,12 +449,29 @@ class DiscriminatorBlock(keras.layers.Layer):
     """fromRGB (first block only), 3x3 conv, 3x3 conv with 2x downsampling, and the 1x1 residual
     skip (``architecture="resnet"``); layers below ``freeze_layers`` are not trained (Freeze-D)."""
 
-    def __init__(self, in_channels, tmp_channels, out_channels, resolution, img_channels, *,
-                 first_layer_index=0, architecture="resnet", conv_clamp=None, use_fp16=False,
-                 freeze_layers=0, seed=0, **kwargs):
+    def __init__(
+        self,
+        in_channels,
+        tmp_channels,
+        out_channels,
+        resolution,
+        img_channels,
+        *,
+        first_layer_index=0,
+        architecture="resnet",
+        conv_clamp=None,
+        use_fp16=False,
+        freeze_layers=0,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(dtype="float32", **kwargs)
         self.in_channels, self.resolution, self.architecture, self.use_fp16 = (
-            in_channels, resolution, architecture, use_fp16)
+            in_channels,
+            resolution,
+            architecture,
+            use_fp16,
+        )
         seeds = _Seeds(seed)
         index = first_layer_index
         self.num_layers = 0
@@ -371,18 +484,46 @@ class DiscriminatorBlock(keras.layers.Layer):
 
         common = dict(conv_clamp=conv_clamp)
         self.fromrgb = (
-            Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", trainable=trainable(), seed=seeds(),
-                        name="fromrgb", **common)
-            if in_channels == 0 else None
+            Conv2dLayer(
+                img_channels,
+                tmp_channels,
+                1,
+                activation="lrelu",
+                trainable=trainable(),
+                seed=seeds(),
+                name="fromrgb",
+                **common,
+            )
+            if in_channels == 0
+            else None
         )
-        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", trainable=trainable(),
-                                 seed=seeds(), name="conv0", **common)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2, trainable=trainable(),
-                                 seed=seeds(), name="conv1", **common)
+        self.conv0 = Conv2dLayer(
+            tmp_channels,
+            tmp_channels,
+            3,
+            activation="lrelu",
+            trainable=trainable(),
+            seed=seeds(),
+            name="conv0",
+            **common,
+        )
+        self.conv1 = Conv2dLayer(
+            tmp_channels,
+            out_channels,
+            3,
+            activation="lrelu",
+            down=2,
+            trainable=trainable(),
+            seed=seeds(),
+            name="conv1",
+            **common,
+        )
         self.skip = (
-            Conv2dLayer(tmp_channels, out_channels, 1, use_bias=False, down=2, trainable=trainable(), seed=seeds(),
-                        name="skip")
-            if architecture == "resnet" else None
+            Conv2dLayer(
+                tmp_channels, out_channels, 1, use_bias=False, down=2, trainable=trainable(), seed=seeds(), name="skip"
+            )
+            if architecture == "resnet"
+            else None
         )
 
     def call(self, x, img):
@@ -402,13 +543,30 @@ class DiscriminatorBlock(keras.layers.Layer):
 class DiscriminatorEpilogue(keras.layers.Layer):
     """The 4x4 head: minibatch stddev, 3x3 conv, dense, dense to 1 (or to the label space)."""
 
-    def __init__(self, in_channels, cmap_dim, resolution=4, *, mbstd_group_size=4, mbstd_num_channels=1,
-                 conv_clamp=None, seed=0, **kwargs):
+    def __init__(
+        self,
+        in_channels,
+        cmap_dim,
+        resolution=4,
+        *,
+        mbstd_group_size=4,
+        mbstd_num_channels=1,
+        conv_clamp=None,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(dtype="float32", **kwargs)
         self.cmap_dim, self.mbstd_group_size, self.mbstd_num_channels = cmap_dim, mbstd_group_size, mbstd_num_channels
         seeds = _Seeds(seed)
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, 3, activation="lrelu",
-                                conv_clamp=conv_clamp, seed=seeds(), name="conv")
+        self.conv = Conv2dLayer(
+            in_channels + mbstd_num_channels,
+            in_channels,
+            3,
+            activation="lrelu",
+            conv_clamp=conv_clamp,
+            seed=seeds(),
+            name="conv",
+        )
         self.fc = FullyConnected(in_channels * resolution**2, in_channels, activation="lrelu", seed=seeds(), name="fc")
         self.out = FullyConnected(in_channels, 1 if cmap_dim == 0 else cmap_dim, seed=seeds(), name="out")
 
@@ -440,11 +598,30 @@ class Discriminator(keras.Model):
     Call it with images or ``[images, labels]``.
     """
 
-    def __init__(self, img_resolution=32, img_channels=1, num_classes=0, *, architecture="resnet",
-                 channel_base=32768, channel_max=512, conv_clamp=None, num_fp16_res=0, mbstd_group_size=4,
-                 mbstd_num_channels=1, mapping_layers=8, freeze_layers=0, seed=0, **kwargs):
+    def __init__(
+        self,
+        img_resolution=32,
+        img_channels=1,
+        num_classes=0,
+        *,
+        architecture="resnet",
+        channel_base=32768,
+        channel_max=512,
+        conv_clamp=None,
+        num_fp16_res=0,
+        mbstd_group_size=4,
+        mbstd_num_channels=1,
+        mapping_layers=8,
+        freeze_layers=0,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(dtype="float32", **kwargs)
-        self.img_resolution, self.img_channels, self.num_classes = int(img_resolution), int(img_channels), int(num_classes)
+        self.img_resolution, self.img_channels, self.num_classes = (
+            int(img_resolution),
+            int(img_channels),
+            int(num_classes),
+        )
         log2 = int(np.log2(img_resolution))
         resolutions = [2**i for i in range(log2, 2, -1)]
         channels = channels_per_resolution(resolutions + [4], channel_base, channel_max)
@@ -455,20 +632,37 @@ class Discriminator(keras.Model):
         layer_index = 0
         for res in resolutions:
             block = DiscriminatorBlock(
-                channels[res] if res < img_resolution else 0, channels[res], channels[res // 2], res, img_channels,
-                first_layer_index=layer_index, architecture=architecture, conv_clamp=conv_clamp,
-                use_fp16=res >= fp16_resolution, freeze_layers=freeze_layers, seed=seeds() * 5, name=f"b{res}",
+                channels[res] if res < img_resolution else 0,
+                channels[res],
+                channels[res // 2],
+                res,
+                img_channels,
+                first_layer_index=layer_index,
+                architecture=architecture,
+                conv_clamp=conv_clamp,
+                use_fp16=res >= fp16_resolution,
+                freeze_layers=freeze_layers,
+                seed=seeds() * 5,
+                name=f"b{res}",
             )
             layer_index += block.num_layers
             self.blocks.append(block)
         self.mapping = (
-            MappingNetwork(0, num_classes, cmap_dim, num_layers=mapping_layers, track_w_avg=False, seed=seeds() * 5,
-                           name="mapping")
-            if num_classes else None
+            MappingNetwork(
+                0, num_classes, cmap_dim, num_layers=mapping_layers, track_w_avg=False, seed=seeds() * 5, name="mapping"
+            )
+            if num_classes
+            else None
         )
-        self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim, mbstd_group_size=mbstd_group_size,
-                                        mbstd_num_channels=mbstd_num_channels, conv_clamp=conv_clamp,
-                                        seed=seeds() * 5, name="b4")
+        self.b4 = DiscriminatorEpilogue(
+            channels[4],
+            cmap_dim,
+            mbstd_group_size=mbstd_group_size,
+            mbstd_num_channels=mbstd_num_channels,
+            conv_clamp=conv_clamp,
+            seed=seeds() * 5,
+            name="b4",
+        )
         self.built = True
 
     def call(self, inputs, training=False):

@@ -64,7 +64,7 @@ def _pad_or_crop(x, pad):
     x = tf.pad(x, [[0, 0], [max(y0, 0), max(y1, 0)], [max(x0, 0), max(x1, 0)], [0, 0]])
     if min(pad) < 0:
         height, width = tf.shape(x)[1], tf.shape(x)[2]
-        x = x[:, max(-y0, 0): height - max(-y1, 0), max(-x0, 0): width - max(-x1, 0), :]
+        x = x[:, max(-y0, 0) : height - max(-y1, 0), max(-x0, 0) : width - max(-x1, 0), :]
     return x
 
 
@@ -149,8 +149,9 @@ def conv2d_resample(x, weight, kernel=None, *, up: int = 1, down: int = 1, paddi
     raise ValueError(f"unsupported resampling up={up} down={down} padding={padding}")
 
 
-def modulated_conv2d(x, weight, styles, *, demodulate: bool = True, up: int = 1, kernel=None,
-                     padding: int = 0, noise=None):
+def modulated_conv2d(
+    x, weight, styles, *, demodulate: bool = True, up: int = 1, kernel=None, padding: int = 0, noise=None
+):
     """Style-modulated convolution: ``x`` ``(N, H, W, I)``, ``weight`` ``(kh, kw, I, O)``,
     ``styles`` ``(N, I)``.
 

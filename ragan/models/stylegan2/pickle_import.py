@@ -28,7 +28,13 @@ from ragan.errors import RaganError
 from ragan.models.stylegan2.official_names import from_official, named_variables
 from ragan.models.stylegan2.pickle_reader import read_network_pickle
 
-__all__ = ["ARCHITECTURE_KEYS", "import_network_pickle", "is_network_pickle", "network_pickle_config", "write_imported_run"]
+__all__ = [
+    "ARCHITECTURE_KEYS",
+    "import_network_pickle",
+    "is_network_pickle",
+    "network_pickle_config",
+    "write_imported_run",
+]
 
 
 def is_network_pickle(path) -> bool:
@@ -53,8 +59,10 @@ def _config_from_pickle(path: str, data: dict) -> tuple[dict, dict]:
     synthesis = dict(g.get("synthesis_kwargs") or {})
     mapping = dict(g.get("mapping_kwargs") or {})
     if synthesis.get("architecture", "skip") != "skip":
-        raise RaganError(f"{path}: the generator architecture {synthesis['architecture']!r} is not supported "
-                         "(ragan's StyleGAN2 generator is the official default, 'skip').")
+        raise RaganError(
+            f"{path}: the generator architecture {synthesis['architecture']!r} is not supported "
+            "(ragan's StyleGAN2 generator is the official default, 'skip')."
+        )
     d = data["D"].init_kwargs if data.get("D") is not None else {}
     epilogue = dict(d.get("epilogue_kwargs") or {})
     if int((d.get("mapping_kwargs") or {}).get("num_layers", 8)) != 8:
@@ -81,8 +89,15 @@ def _config_from_pickle(path: str, data: dict) -> tuple[dict, dict]:
 
 
 #: The settings that decide the networks' shapes (a model built with them takes the weights).
-ARCHITECTURE_KEYS = ("latent_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "conv_clamp",
-                     "d_architecture")
+ARCHITECTURE_KEYS = (
+    "latent_dim",
+    "w_dim",
+    "mapping_layers",
+    "channel_base",
+    "channel_max",
+    "conv_clamp",
+    "d_architecture",
+)
 
 
 def network_pickle_config(path) -> tuple[dict, dict]:
@@ -182,8 +197,11 @@ def import_network_pickle(path, *, channels: int | None = None, seed: int = 0):
         "channels": want,
         "num_classes": shape["num_classes"],
         "augment_p": config["augment_p"],
-        "training_set_kwargs": {k: v for k, v in (data.get("training_set_kwargs") or {}).items()
-                                if isinstance(v, (str, int, float, bool, type(None)))},
+        "training_set_kwargs": {
+            k: v
+            for k, v in (data.get("training_set_kwargs") or {}).items()
+            if isinstance(v, (str, int, float, bool, type(None)))
+        },
     }
     return gan, info
 

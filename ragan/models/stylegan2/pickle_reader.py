@@ -137,7 +137,9 @@ def _load_from_bytes(data: bytes) -> np.ndarray:
     if not isinstance(placeholder, _StoragePlaceholder) or len(keys) != 1:
         raise pickle.UnpicklingError("unexpected tensor storage layout")
     (numel,) = struct.unpack("<q", stream.read(8))
-    element = 2 if placeholder.dtype_name == "BFloat16Storage" else np.dtype(_STORAGE_DTYPES[placeholder.dtype_name]).itemsize
+    element = (
+        2 if placeholder.dtype_name == "BFloat16Storage" else np.dtype(_STORAGE_DTYPES[placeholder.dtype_name]).itemsize
+    )
     raw = stream.read(numel * element)
     if len(raw) != numel * element:
         raise pickle.UnpicklingError("truncated tensor storage")
@@ -181,7 +183,9 @@ def _reconstruct_persistent_obj(meta):
     meta = dict(meta)
     if meta.get("type") != "class":
         raise pickle.UnpicklingError(f"unsupported persistent object type {meta.get('type')!r}")
-    return PersistentModule(str(meta.get("class_name")), dict(meta.get("state") or {}), str(meta.get("module_src") or ""))
+    return PersistentModule(
+        str(meta.get("class_name")), dict(meta.get("state") or {}), str(meta.get("module_src") or "")
+    )
 
 
 def _numpy_scalar(dtype, data=None):
