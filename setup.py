@@ -22,7 +22,9 @@ setup(
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.3",
-        "keras-tuner>=1.4.7",
+        # ragan.tuning._keras_tuner reaches into KerasTuner internals: the range that was tested
+        # (tests/test_tuning.py checks those internals and names them when they change).
+        "keras-tuner>=1.4.8,<1.5",
         "mlflow>=2.12",
         "tensorflow-datasets>=4.9",
         "pillow>=10.0",
@@ -36,6 +38,12 @@ setup(
         "tqdm>=4.60",
         # YAML override files for hyperparameters.
         "PyYAML>=6.0",
+        # The evaluation report's HTML template (autoescaped) instead of string concatenation.
+        "Jinja2>=3.1",
+        # The report's plots (embedded SVG) and the tuner's trials.png.
+        "matplotlib>=3.7",
+        # ROC AUC and the confusion matrix of the classifier study.
+        "scikit-learn>=1.3",
     ],
     extras_require={
         "test": [
