@@ -4,11 +4,13 @@ The pipeline, each stage a function here and a ``ragan`` subcommand::
 
     prepare_dataset -> train -> (tune) -> generate -> evaluate
 
-Example:
+Example (a few training steps on the bundled sample; a useful generator trains for 100 kimg or more):
     >>> import ragan
-    >>> ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=32)
-    >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2)
-    >>> ragan.generate(run, n=100, out="synthetic")
+    >>> _ = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=16, progress=False)
+    >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=0.25, progress=False,
+    ...                   config={"base_filters": 8, "latent_dim": 16})
+    >>> ragan.generate(run, n=8, out="synthetic", progress=False).num_images
+    8
 
 TensorFlow is imported lazily (on first use of a stage that needs it), quietly.
 """

@@ -15,13 +15,15 @@ The CLI turns :class:`Interrupted` into one line on stderr and exit status ``128
 (143 for SIGTERM, 130 for SIGINT), as shells and Slurm expect. Outside the main thread (where
 Python cannot install handlers) :func:`handle_signals` changes nothing.
 
-Example:
+Example (a loop that stops cleanly on SIGTERM/SIGINT; here no signal arrives):
+    >>> done = []
     >>> with handle_signals(graceful=True):
-    ...     for step in range(steps):
-    ...         train_one_step()
-    ...         if stop_requested():
-    ...             save_checkpoint(step)
+    ...     for step in range(3):
+    ...         done.append(step)  # one training step
+    ...         if stop_requested():  # checkpoint here, then stop
     ...             raise Interrupted(stop_requested(), "checkpointed; resume with --resume")
+    >>> done
+    [0, 1, 2]
 """
 
 from __future__ import annotations

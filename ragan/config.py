@@ -272,6 +272,9 @@ class Config:
     bounds checks and did-you-mean errors.
 
     Example:
+        >>> @dataclass
+        ... class MyConfig(Config):
+        ...     gp_weight: float = hparam(10.0, help="Gradient-penalty weight.", min=0.0)
         >>> cfg = MyConfig.from_dict({"gp_weight": "5"})
         >>> cfg.to_params()
         {'gp_weight': '5.0'}

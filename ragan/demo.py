@@ -59,8 +59,9 @@ def run_demo(
     Returns:
         name -> path of every output.
 
-    Example:
-        >>> paths = ragan.demo.run_demo("runs/demo", kimg=1)
+    Example (the whole pipeline: minutes even with ``quick=True``, so not run as a doctest)::
+
+        >>> paths = ragan.demo.run_demo("runs/demo", quick=True)  # doctest: +SKIP
     """
     from ragan.data.prepare import prepare_dataset
     from ragan.generation import generate

@@ -94,9 +94,11 @@ def load_generator(run_or_model, *, tracking_uri: str | None = None):
     Returns:
         The :class:`ragan.models.GAN`; ``model.class_names`` holds the class names when known.
 
-    Example:
-        >>> gan = ragan.load_generator("runs/dcgan")
-        >>> images = gan.generate(16, seed=0)
+    Example (needs a run folder written by :func:`ragan.train`, as in the package example)::
+
+        >>> gan = ragan.load_generator("runs/dcgan")  # doctest: +SKIP
+        >>> gan.generate(16, seed=0).shape  # doctest: +SKIP
+        (16, 32, 32, 1)
     """
     from ragan._tf import import_keras
 
@@ -247,8 +249,9 @@ def generate(
     Returns:
         A :class:`GenerationResult` (counts, labels, kept fraction).
 
-    Example:
-        >>> ragan.generate("runs/dcgan", n=500, out="synthetic", format="tfrecord", seed=1)
+    Example (needs a run folder written by :func:`ragan.train`; the package example runs one)::
+
+        >>> ragan.generate("runs/dcgan", n=500, out="synthetic", format="tfrecord", seed=1)  # doctest: +SKIP
     """
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise RaganError(f"n={n!r} must be a positive number of images.")
