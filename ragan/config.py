@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragan._common import first_line
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -494,8 +495,7 @@ def load_overrides(path: str | Path) -> dict[str, Any]:
     except RaganError:
         raise
     except Exception as error:  # yaml.YAMLError / json.JSONDecodeError
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise RaganError(f"config file {str(path)!r} is not valid: {first}") from None
+        raise RaganError(f"config file {str(path)!r} is not valid: {first_line(error)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ragan._common import first_line
 from ragan.errors import RaganError
 
 __all__ = [
@@ -66,7 +67,7 @@ def _short_reason(error: BaseException) -> str:
         match = re.search(pattern, text)
         if match:
             return match.group(1).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
+    return first_line(error)
 
 
 def docker_client():

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragan._common import first_line, read_json
 from ragan._files import publish_directory
 from ragan.errors import RaganError, check_choice, did_you_mean
 
@@ -52,10 +53,7 @@ def resolve_model_path(run_or_model: str | os.PathLike, *, tracking_uri: str | N
         meta: dict = {}
         run_file = path / RUN_FILE
         if run_file.is_file():
-            try:
-                meta = json.loads(run_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as error:
-                raise RaganError(f"{run_file}: cannot read the run description: {error}") from None
+            meta = read_json(run_file)
             candidate = path / meta.get("model", "model.keras")
         else:
             candidates = sorted(path.glob("*.keras")) + sorted(path.glob("model/*.keras"))
@@ -118,8 +116,7 @@ def load_generator(run_or_model, *, tracking_uri: str | None = None):
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - corrupt/foreign files surface as one line
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RaganError(f"{path}: cannot load the model: {first}") from None
+        raise RaganError(f"{path}: cannot load the model: {first_line(error)}") from None
     names = meta.get("class_names")
     if not names and getattr(model, "num_classes", 0):
         names = [f"class_{i}" for i in range(model.num_classes)]

@@ -44,6 +44,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ragan._common import muted_loggers
+
 __all__ = ["RunTracker", "default_tracking_uri", "resolve_tracking_uri", "ui_command"]
 
 # Short HTTP timeouts so that an unreachable server costs seconds, not the default minutes
@@ -92,24 +94,6 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     message = text[0] if text else ""
     return f"{type(error).__name__}: {message}"[:300] if message else type(error).__name__
-
-
-class _QuietLogs:
-    """Keep MLflow's chatter, its logged tracebacks and urllib3's retry warnings off the user's
-    terminal: a failure is reported once, in one line, by the tracker."""
-
-    def __enter__(self):
-        self._saved = {}
-        for name in _QUIET_LOGGERS:
-            logger = logging.getLogger(name)
-            self._saved[name] = logger.level
-            logger.setLevel(logging.CRITICAL)
-        return self
-
-    def __exit__(self, *exc):
-        for name, level in self._saved.items():
-            logging.getLogger(name).setLevel(level)
-        return False
 
 
 def _unreachable(error: BaseException) -> bool:
@@ -327,7 +311,7 @@ class RunTracker:
             function, args = self._pending[0]
             self._last_attempt = time.monotonic()
             try:
-                with _QuietLogs():
+                with muted_loggers(*_QUIET_LOGGERS, level=logging.CRITICAL):
                     function(*args)
             except BaseException as error:  # noqa: BLE001 - any tracking failure must not stop training
                 if function != self._do_start and _unreachable(error):
@@ -359,7 +343,7 @@ class RunTracker:
         self.warn(f"MLflow tracking at {self.tracking_uri} failed ({reason}); training continues without tracking.")
 
     def _do_start(self, run_id, run_name, params, tags) -> None:
-        with _QuietLogs():
+        with muted_loggers(*_QUIET_LOGGERS, level=logging.CRITICAL):
             from mlflow import MlflowClient
             from mlflow.entities import Param, RunTag
 

@@ -16,6 +16,7 @@ import importlib
 import re
 import sys
 
+from ragan._common import first_line
 from ragan._interrupt import Interrupted, handle_signals
 from ragan._version import __version__
 from ragan.errors import RaganError
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         # message is "PATH; No space left on device" (or "File too large" under a size limit).
         message = str(getattr(error, "message", "") or error).strip()
         if type(error).__module__.startswith("tensorflow") and _DISK_FULL.search(message):
-            print(f"ragan: error: {message.splitlines()[0]}", file=sys.stderr)
+            print(f"ragan: error: {first_line(message)}", file=sys.stderr)
             return 2
         raise
     except KeyboardInterrupt as error:
