@@ -114,9 +114,12 @@ class SourceFile:
         kind: ``"image"`` (read with Pillow) or ``"dicom"`` (read with pydicom).
 
     Example:
-        >>> files, skipped = scan_folder("brain_tumor_mri/Training")
-        >>> files[0].relpath, files[0].label
-        ('glioma_tumor/gg (1).jpg', 'glioma_tumor')
+        >>> from PIL import Image
+        >>> Path("glioma").mkdir()
+        >>> Image.new("L", (4, 4)).save("glioma/a.png")
+        >>> files, skipped = scan_folder(".")
+        >>> files[0].relpath, files[0].label, files[0].kind
+        ('glioma/a.png', 'glioma', 'image')
     """
 
     path: str
@@ -133,10 +136,14 @@ class ImageReadError(Exception):
     ``'DICOM has no pixel data'``.
 
     Example:
+        >>> _ = Path("broken.png").write_bytes(b"\\x89PNG\\r\\n\\x1a\\n")   # a PNG signature and nothing else
+        >>> skipped = []
         >>> try:
         ...     read_file("broken.png")
         ... except ImageReadError as error:
         ...     skipped.append({"path": "broken.png", "reason": str(error)})
+        >>> skipped
+        [{'path': 'broken.png', 'reason': 'truncated image (PNG header cannot be read)'}]
     """
 
 
@@ -149,8 +156,11 @@ class DicomWindow:
         width: Window width in the same units, greater than 0.
 
     Example:
+        >>> from pydicom.data import get_testdata_file   # a 128x128 CT that ships with pydicom
         >>> lung = DicomWindow(center=-600, width=1500)
-        >>> frames = read_file("chest.dcm", kind="dicom", window=lung)
+        >>> frames = read_file(get_testdata_file("CT_small.dcm"), kind="dicom", window=lung)
+        >>> frames[0].pixels.shape
+        (128, 128, 1)
     """
 
     center: float
@@ -175,8 +185,11 @@ class EightBitRead:
             both sides stay at least this large); ``None`` for the full size.
 
     Example:
-        >>> read_file("gg (1).jpg", eight_bit=EightBitRead(grey=True))[0].pixels.dtype
-        dtype('uint8')
+        >>> from PIL import Image
+        >>> Image.new("RGB", (4, 4), (200, 10, 10)).save("red.jpg")
+        >>> pixels = read_file("red.jpg", eight_bit=EightBitRead(grey=True))[0].pixels
+        >>> pixels.shape, pixels.dtype
+        ((4, 4, 1), dtype('uint8'))
     """
 
     grey: bool
@@ -195,9 +208,11 @@ class Frame:
             written out. ``None`` for non-DICOM sources or when the tag is empty.
 
     Example:
+        >>> from PIL import Image
+        >>> Image.fromarray(np.full((4, 4), 1000, np.uint16)).save("xray.png")   # a 16-bit greyscale PNG
         >>> frame = read_file("xray.png")[0]
         >>> frame.pixels.shape, frame.source_bits
-        ((1024, 1024, 1), 16)
+        ((4, 4, 1), 16)
     """
 
     pixels: np.ndarray
@@ -276,9 +291,16 @@ def scan_folder(
             images both directly inside it and in sub-folders.
 
     Example:
-        >>> files, skipped = scan_folder("brain_tumor_mri/Training")
+        >>> from PIL import Image
+        >>> for name in ("glioma/a.png", "meningioma/b.png"):
+        ...     Path(name).parent.mkdir()
+        ...     Image.new("L", (4, 4)).save(name)
+        >>> _ = Path("notes.txt").write_text("not an image")
+        >>> files, skipped = scan_folder(".")
         >>> sorted({f.label for f in files})
-        ['glioma_tumor', 'meningioma_tumor', 'no_tumor', 'pituitary_tumor']
+        ['glioma', 'meningioma']
+        >>> skipped
+        [('notes.txt', "not an image: unsupported extension '.txt'")]
     """
     root_path = os.path.abspath(os.fspath(root))
     if not os.path.exists(root_path):
@@ -442,7 +464,8 @@ def read_file(
         RaganError: ``kind`` or ``window`` is not an allowed value.
 
     Example:
-        >>> frames = read_file("CT_small.dcm", window="lung")
+        >>> from pydicom.data import get_testdata_file   # a 128x128 CT that ships with pydicom
+        >>> frames = read_file(get_testdata_file("CT_small.dcm"), window="lung")
         >>> frames[0].pixels.shape, frames[0].pixels.dtype
         ((128, 128, 1), dtype('float32'))
     """
@@ -661,7 +684,7 @@ def array_to_frame(array: np.ndarray) -> Frame:
         ImageReadError: any other shape, dtype or value range, with the reason.
 
     Example:
-        >>> images = np.load("pneumoniamnist.npz")["train_images"]
+        >>> images = np.zeros((5, 28, 28), np.uint8)   # e.g. an .npz file's "train_images"
         >>> array_to_frame(images[0]).pixels.shape
         (28, 28, 1)
     """
@@ -731,8 +754,11 @@ def read_patient_id(path: str | Path, *, data: bytes | None = None) -> str | Non
         ImageReadError: a DICOM file whose header cannot be read.
 
     Example:
-        >>> read_patient_id("series/IM0001.dcm")
-        'PAT-0042'
+        >>> from pydicom.data import get_testdata_file   # a CT that ships with pydicom
+        >>> read_patient_id(get_testdata_file("CT_small.dcm"))
+        '1CT1'
+        >>> read_patient_id("photo.png") is None   # images have no patient (the file is not even opened)
+        True
     """
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lower()
