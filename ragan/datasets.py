@@ -451,7 +451,14 @@ def make_sample(
         The path written.
 
     Example:
-        >>> make_sample("pneumoniamnist.npz", "sample.npz", n_train=40, n_val=6, n_test=10)  # doctest: +SKIP
+        >>> rng = np.random.default_rng(0)   # a stand-in for the official file: 28x28 images, labels (n, 1)
+        >>> np.savez("pneumoniamnist.npz", **{
+        ...     f"{split}_{key}": rng.integers(0, 2, (n, 1)) if key == "labels" else np.zeros((n, 28, 28), np.uint8)
+        ...     for split, n in (("train", 50), ("val", 8), ("test", 12)) for key in ("labels", "images")})
+        >>> make_sample("pneumoniamnist.npz", "sample.npz", n_train=40, n_val=6, n_test=10)
+        PosixPath('sample.npz')
+        >>> np.load("sample.npz")["train_images"].shape
+        (40, 28, 28)
     """
     arrays = _read_medmnist_npz(Path(source_npz))
     rng = np.random.default_rng(seed)

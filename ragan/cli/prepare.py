@@ -167,10 +167,11 @@ def format_summary(manifest, out) -> str:
     """A few lines: examples per split and class, skipped and duplicate counts, the output folder.
 
     Example:
-        >>> print(format_summary(read_manifest("prepared"), "prepared"))   # doctest: +SKIP
-        Prepared 3264 images (64x64, 1 channel, uint8) into 'prepared':
-          split   examples  glioma_tumor  no_tumor
-          train       2611           661       316
+        >>> import ragan
+        >>> print(format_summary(ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8), "prepared"))
+        Prepared 559 images (8x8, 1 channel, uint8) into 'prepared':
+          split  examples  normal  pneumonia
+          train       400     103        297
         ...
     """
     total = sum(split.num_examples for split in manifest.splits.values())

@@ -25,9 +25,13 @@ Decoding and resizing run in worker processes (:func:`decode_chunk`); this modul
 import, so it must never import TensorFlow at module level.
 
 Example:
-    >>> scanned = scan_input("brain_tumor_mri/Training", cache_dir="/tmp/cache")   # doctest: +SKIP
-    >>> scanned.sources[0].path, scanned.sources[0].label                           # doctest: +SKIP
-    ('glioma_tumor/gg (1).jpg', 'glioma_tumor')
+    >>> from PIL import Image
+    >>> for name in ("glioma/a.png", "meningioma/b.png"):
+    ...     Path(name).parent.mkdir()
+    ...     Image.new("L", (4, 4)).save(name)
+    >>> scanned = scan_input(".", cache_dir="cache")
+    >>> scanned.sources[0].path, scanned.sources[0].label, scanned.class_names
+    ('glioma/a.png', 'glioma', ['glioma', 'meningioma'])
 """
 
 from __future__ import annotations
@@ -127,8 +131,8 @@ class ScannedInput:
         has_splits: Whether the input defines its own train/val/test splits.
 
     Example:
-        >>> scanned = scan_input("sample:pneumoniamnist", cache_dir="/tmp/c")   # doctest: +SKIP
-        >>> scanned.class_names, scanned.has_splits                              # doctest: +SKIP
+        >>> scanned = scan_input("sample:pneumoniamnist", cache_dir="cache")   # bundled with ragan
+        >>> scanned.class_names, scanned.has_splits
         (['normal', 'pneumonia'], True)
     """
 
@@ -232,7 +236,9 @@ def scan_input(
         RaganError: a missing or empty input, an unreadable container, bad ``class_names``.
 
     Example:
-        >>> scan_input("data.npz", cache_dir="/tmp/cache").has_splits   # doctest: +SKIP
+        >>> images = np.zeros((2, 8, 8), np.uint8)
+        >>> np.savez("data.npz", train_images=images, train_labels=[0, 1], test_images=images, test_labels=[1, 0])
+        >>> scan_input("data.npz", cache_dir="cache").has_splits
         True
     """
     kind = input_kind(input)
@@ -897,7 +903,9 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
 
     Example:
         >>> options = DecodeOptions(32, 1, 8, "crop", "auto")
-        >>> decode_source(("file", "gg (1).jpg", "image"), options)[0].shape   # doctest: +SKIP
+        >>> from PIL import Image
+        >>> Image.new("RGB", (48, 40)).save("photo.jpg")
+        >>> decode_source(("file", "photo.jpg", "image"), options)[0].shape
         (32, 32, 1)
     """
     source_kind = locator[0]

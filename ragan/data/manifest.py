@@ -7,10 +7,13 @@ and how many examples it holds, and where every image came from. The format is s
 so the CLI and the prepare stage can inspect a dataset without paying for a TF import.
 
 Example:
-    >>> manifest = read_manifest("prepared")            # doctest: +SKIP
-    >>> manifest.image_shape, manifest.class_names      # doctest: +SKIP
-    ((64, 64, 1), ['normal', 'pneumonia'])
-    >>> verify_dataset("prepared", check_hashes=True)   # doctest: +SKIP
+    >>> import ragan
+    >>> _ = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+    >>> manifest = read_manifest("prepared")
+    >>> manifest.image_shape, manifest.class_names
+    ((8, 8, 1), ['normal', 'pneumonia'])
+    >>> verify_dataset("prepared", check_hashes=True).splits["train"].num_examples
+    400
 """
 
 from __future__ import annotations
@@ -383,7 +386,9 @@ class Manifest:
         reader never sees a half-written manifest.
 
         Example:
-            >>> manifest.write("prepared")   # doctest: +SKIP
+            >>> import ragan
+            >>> manifest = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+            >>> manifest.write("prepared")
             PosixPath('prepared/manifest.json')
         """
         directory = Path(directory)
@@ -454,7 +459,9 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             it was written by a newer ragan, or a field is invalid; the message names the file.
 
     Example:
-        >>> read_manifest("prepared").class_names   # doctest: +SKIP
+        >>> import ragan
+        >>> _ = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+        >>> read_manifest("prepared").class_names
         ['normal', 'pneumonia']
     """
     manifest_path = _manifest_file(path)
@@ -498,7 +505,10 @@ def verify_dataset(
         RaganError: naming the file and the problem.
 
     Example:
-        >>> verify_dataset("prepared", splits=["train"], check_hashes=True)   # doctest: +SKIP
+        >>> import ragan
+        >>> _ = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+        >>> verify_dataset("prepared", splits=["train"], check_hashes=True).class_names
+        ['normal', 'pneumonia']
     """
     path = Path(path)
     directory = path if path.is_dir() else path.parent

@@ -6,7 +6,7 @@ far cheaper than one per image), decodes batches in parallel and prefetches, so 
 an accelerator does not wait for input. Images come out scaled to ``[-1, 1]``, the range a
 ``tanh`` generator produces.
 
-Example:
+Example (needs TensorFlow, whose import alone is too slow for a docstring example):
     >>> import ragan
     >>> dataset = ragan.load_dataset("prepared", "train", batch_size=64)   # doctest: +SKIP
     >>> images, labels = next(iter(dataset))                            # doctest: +SKIP
@@ -41,8 +41,10 @@ def dataset_info(path: str | os.PathLike) -> Manifest:
     """Return the validated :class:`~ragan.data.manifest.Manifest` of a prepared dataset.
 
     Example:
-        >>> dataset_info("prepared").image_shape   # doctest: +SKIP
-        (64, 64, 1)
+        >>> import ragan
+        >>> _ = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+        >>> dataset_info("prepared").image_shape
+        (8, 8, 1)
     """
     return read_manifest(path)
 
@@ -134,7 +136,7 @@ def load_dataset(
         RaganError: for a path that is not a prepared dataset, an inconsistent manifest, an
             unknown split, labels asked of an unlabelled dataset, or an invalid argument.
 
-    Example:
+    Example (needs TensorFlow and several devices, not run as a test):
         >>> strategy = tf.distribute.MirroredStrategy()                       # doctest: +SKIP
         >>> dataset = strategy.distribute_datasets_from_function(             # doctest: +SKIP
         ...     lambda context: load_dataset("prepared", batch_size=128, repeat=True,

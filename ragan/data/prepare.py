@@ -28,8 +28,8 @@ hold the source files.
 
 Example:
     >>> import ragan
-    >>> manifest = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=32)  # doctest: +SKIP
-    >>> manifest.splits["train"].num_examples                                                  # doctest: +SKIP
+    >>> manifest = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+    >>> manifest.splits["train"].num_examples
     400
 """
 
@@ -210,10 +210,14 @@ def prepare_dataset(
             input, a non-empty ``out`` without ``overwrite``, or with ``strict`` an unusable file.
 
     Example:
-        >>> manifest = prepare_dataset("brain_tumor_mri/Training", "prepared", image_size=64,
-        ...                            split=(0.8, 0.1, 0.1), seed=0)        # doctest: +SKIP
-        >>> manifest.splits["train"].class_counts                              # doctest: +SKIP
-        {'glioma_tumor': 661, 'meningioma_tumor': 658, 'no_tumor': 316, 'pituitary_tumor': 662}
+        >>> from PIL import Image
+        >>> for index in range(20):   # 20 different 6x6 images in two class folders
+        ...     folder = Path("scans", "tumour" if index % 2 else "healthy")
+        ...     folder.mkdir(parents=True, exist_ok=True)
+        ...     Image.new("L", (6, 6), index * 10).save(folder / f"{index}.png")
+        >>> manifest = prepare_dataset("scans", "prepared", image_size=4, split=(0.8, 0.1, 0.1), seed=0)
+        >>> manifest.splits["train"].class_counts
+        {'healthy': 8, 'tumour': 8}
     """
     options = _resolve_options(
         image_size=image_size,
