@@ -48,6 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ragan._common import first_line
 from ragan.data.preprocess import draft_size, preprocess_eight_bit, preprocess_frame
 from ragan.data.readers import (
     DICOM_EXTENSIONS,
@@ -590,8 +591,13 @@ def _scan_zip(
 
 
 def _zip_error_reason(error: BaseException) -> str:
-    message = (str(error).splitlines() or [""])[0][:120]
-    return f"corrupt zip member ({type(error).__name__}{': ' + message if message else ''})"
+    return f"corrupt zip member ({_error_summary(error)})"
+
+
+def _error_summary(error: BaseException) -> str:
+    """``'TypeName: first line of the message'``, or just the type's name when there is no message."""
+    name = type(error).__name__
+    return f"{name}: {first_line(error, 120)}" if str(error).strip() else name
 
 
 # --------------------------------------------------------------------------- arrays (npz, MedMNIST, TFDS)
@@ -750,16 +756,14 @@ def _scan_tfds(name: str, cache_dir: Path, hasher: _Hasher, progress: bool) -> S
     try:
         builder = tfds.builder(name)
     except Exception as error:  # DatasetNotFoundError, bad config names ...
-        raise RaganError(
-            f"input='tfds:{name}' is not a TensorFlow Datasets dataset ({str(error).splitlines()[0][:200]})"
-        ) from None
+        raise RaganError(f"input='tfds:{name}' is not a TensorFlow Datasets dataset ({first_line(error)})") from None
     if not builder.is_prepared():
         try:
             builder.download_and_prepare()
         except Exception as error:  # offline, manual download required, ...
             raise RaganError(
                 f"input='tfds:{name}' is not in the local TFDS data folder ('{builder.data_dir}') and could "
-                f"not be downloaded ({str(error).splitlines()[0][:200]}); download it where you are online "
+                f"not be downloaded ({first_line(error)}); download it where you are online "
                 "(tfds build) and copy the folder, or set TFDS_DATA_DIR"
             ) from None
     info = builder.info
@@ -940,8 +944,7 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
     except MemoryError:
         raise ImageReadError("too large to decode in memory") from None
     except Exception as error:  # a reader failing in an unforeseen way: skip the file, keep the run
-        first_line = (str(error).splitlines() or [""])[0][:120]
-        raise ImageReadError(f"cannot be read ({type(error).__name__}: {first_line})") from None
+        raise ImageReadError(f"cannot be read ({_error_summary(error)})") from None
     images = []
     for frame in frames:
         try:
@@ -965,7 +968,7 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
                 )
             )
         except ValueError as error:  # NaN pixels and the like: a property of the file
-            raise ImageReadError(f"cannot be preprocessed ({str(error)[:120]})") from None
+            raise ImageReadError(f"cannot be preprocessed ({first_line(error, 120)})") from None
     return images
 
 

@@ -16,10 +16,10 @@ Example (needs TensorFlow, whose import alone is too slow for a docstring exampl
 
 from __future__ import annotations
 
-import numbers
 import os
 from pathlib import Path
 
+from ragan._common import check_positive_int
 from ragan._tf import import_tf
 from ragan.data.manifest import Manifest, read_manifest, verify_dataset
 from ragan.data.tfrecord import decode_batch_fn
@@ -148,10 +148,9 @@ def load_dataset(
     verify_dataset(directory, manifest, splits=[split])
     split_info = manifest.split(split)
 
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("shuffle_buffer", shuffle_buffer)
-    if take is not None:
-        _check_positive_int("take", take)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("shuffle_buffer", shuffle_buffer)
+    check_positive_int("take", take, allow_none=True)
     check_choice("dtype", dtype, FLOAT_DTYPES)
     if with_labels is None:  # one_hot asks for labels: on an unlabelled dataset that is the error below
         with_labels = manifest.labelled or one_hot
@@ -273,8 +272,3 @@ def load_dataset(
     else:
         options.experimental_distribute.auto_shard_policy = policy.AUTO
     return dataset.with_options(options)
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise RaganError(f"{name}={value!r} is not allowed; it must be a positive integer.")

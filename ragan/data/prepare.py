@@ -53,6 +53,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ragan._common import check_positive_int, read_json
 from ragan._files import publish_directory
 from ragan._version import __version__
 from ragan.data.inputs import (
@@ -479,7 +480,7 @@ def _resolve_options(**given) -> _Options:
         strict=given["strict"],
         overwrite=given["overwrite"],
         export_zip=given["export_zip"],
-        shards_per_split=_check_int("shards_per_split", given["shards_per_split"], 1, optional=True),
+        shards_per_split=check_positive_int("shards_per_split", given["shards_per_split"], allow_none=True),
         num_workers=_check_int("num_workers", given["num_workers"], 0, optional=True),
         progress=given["progress"],
         split_given=given["split"] is not None,
@@ -751,8 +752,8 @@ def _resume_or_reset(partial: Path, plan_hash: str, planned: list[_PlannedShard]
     """Finished shards of an interrupted run with the same plan; otherwise a clean partial folder."""
     plan_path = partial / PLAN_FILE
     try:
-        same_plan = json.loads(plan_path.read_text(encoding="utf-8")).get("plan") == plan_hash
-    except (OSError, ValueError, AttributeError):
+        same_plan = read_json(plan_path).get("plan") == plan_hash
+    except (RaganError, AttributeError):  # missing, cut short, or not an object: start afresh
         same_plan = False
     if not same_plan:
         for entry in partial.iterdir():

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from ragan._common import first_line
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -547,8 +548,7 @@ def _decode_error(error: BaseException) -> ImageReadError:
     message = str(error)
     if "truncated" in message.lower() or isinstance(error, EOFError):
         return ImageReadError("truncated image")
-    first_line = message.splitlines()[0] if message else type(error).__name__
-    return ImageReadError(f"corrupt image ({first_line[:120]})")
+    return ImageReadError(f"corrupt image ({first_line(error, 120)})")
 
 
 def _read_image(data: bytes, *, max_pixels: int, eight_bit: EightBitRead | None = None) -> list[Frame]:
@@ -731,7 +731,7 @@ def _dcmread(data: bytes, **kwargs):
     except InvalidDicomError:
         pass  # no preamble: older files omit it; try once more without insisting on 'DICM'
     except Exception as error:  # pydicom raises many types for malformed headers
-        raise ImageReadError(f"corrupt DICOM header ({str(error).splitlines()[0][:120]})") from None
+        raise ImageReadError(f"corrupt DICOM header ({first_line(error, 120)})") from None
     try:
         dataset = pydicom.dcmread(io.BytesIO(data), force=True, **kwargs)
     except Exception:
@@ -915,7 +915,7 @@ def _decode_dicom_pixels(dataset) -> np.ndarray:
         compressed = _compressed_message(dataset)
         if compressed and ("plugin" in message or "handler" in message or "decode" in message.lower()):
             raise ImageReadError(compressed) from None
-        raise ImageReadError(f"DICOM pixel data cannot be decoded ({message.splitlines()[0][:120]})") from None
+        raise ImageReadError(f"DICOM pixel data cannot be decoded ({first_line(error, 120)})") from None
 
 
 def _read_dicom(data: bytes, *, window: DicomWindow | str | None, max_pixels: int) -> list[Frame]:
