@@ -56,18 +56,15 @@ from pathlib import Path, PurePosixPath
 from ragan._common import check_positive_int, read_json
 from ragan._files import publish_directory
 from ragan._version import __version__
-from ragan.data.inputs import (
+from ragan.data.decoding import (
     DecodeOptions,
-    ScannedInput,
-    Source,
     close_cached_files,
     decode_chunk,
-    input_kind,
     iter_chunks,
     pillow_block_cache,
-    scan_input,
     start_worker,
 )
+from ragan.data.inputs import ScannedInput, Source, input_kind, scan_input
 from ragan.data.manifest import FORMAT_VERSION, Manifest, ShardInfo, SplitInfo, file_sha256, shard_name
 from ragan.data.preprocess import validate_options
 from ragan.data.readers import DicomWindow, parse_dicom_window
@@ -860,7 +857,7 @@ class _HiddenMainModule:
     """Hide the caller's ``__main__`` module while worker processes start (a few microseconds).
 
     ``spawn`` and ``forkserver`` workers normally re-import the parent's main script. The workers
-    need nothing from it (they run :func:`ragan.data.inputs.decode_chunk`), and a script that
+    need nothing from it (they run :func:`ragan.data.decoding.decode_chunk`), and a script that
     calls ``prepare_dataset`` without an ``if __name__ == "__main__":`` guard would otherwise run
     again in every worker (and hang the pool). A stand-in module without a file or spec makes
     multiprocessing skip that step.
