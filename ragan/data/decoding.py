@@ -121,28 +121,18 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
     images = []
     for frame in frames:
         try:
-            if frame.pixels.dtype == np.uint8:  # read with eight_bit
-                images.append(
-                    preprocess_eight_bit(
-                        frame.pixels,
-                        image_size=options.image_size,
-                        channels=options.channels,
-                        resize_mode=options.resize_mode,
-                    )
-                )
-                continue
-            images.append(
-                preprocess_frame(
-                    frame.pixels,
-                    image_size=options.image_size,
-                    channels=options.channels,
-                    bit_depth=options.bit_depth,
-                    resize_mode=options.resize_mode,
-                )
-            )
+            images.append(_preprocess(frame.pixels, options))
         except ValueError as error:  # NaN pixels and the like: a property of the file
             raise ImageReadError(f"cannot be preprocessed ({first_line(error, 120)})") from None
     return images
+
+
+def _preprocess(pixels: np.ndarray, options: DecodeOptions) -> np.ndarray:
+    """Resize one frame's pixels to the output: in 8 bits when it was read as 8 bits, else from floats."""
+    size = {"image_size": options.image_size, "channels": options.channels, "resize_mode": options.resize_mode}
+    if pixels.dtype == np.uint8:  # read with eight_bit
+        return preprocess_eight_bit(pixels, **size)
+    return preprocess_frame(pixels, bit_depth=options.bit_depth, **size)
 
 
 def decode_chunk(options: DecodeOptions, chunk: Sequence[tuple[int, tuple, int]]) -> list[tuple[int, bool, object]]:

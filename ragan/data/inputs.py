@@ -456,9 +456,14 @@ def _scan_folder(
                     **facts,
                 )
             )
+    return _listed_input("folder", root, sources, skipped, selection)
+
+
+def _listed_input(kind: str, path: Path, sources: list[Source], skipped, selection: Selection | None) -> ScannedInput:
+    """The :class:`ScannedInput` of a folder or zip: its path and selection options, and its class names."""
     return ScannedInput(
-        kind="folder",
-        description={"kind": "folder", "path": _display_path(root), **(selection.record() if selection else {})},
+        kind=kind,
+        description={"kind": kind, "path": _display_path(path), **(selection.record() if selection else {})},
         sources=sources,
         skipped=sorted(skipped),
         class_names=_class_names_of(sources, selection),
@@ -588,13 +593,7 @@ def _scan_zip(
                 sources.append(
                     Source(path=member.filename, label=label, locator=("zip", zip_path, member.filename, kind), **facts)
                 )
-    return ScannedInput(
-        kind="zip",
-        description={"kind": "zip", "path": _display_path(path), **(selection.record() if selection else {})},
-        sources=sources,
-        skipped=sorted(skipped),
-        class_names=_class_names_of(sources, selection),
-    )
+    return _listed_input("zip", path, sources, skipped, selection)
 
 
 def _zip_error_reason(error: BaseException) -> str:
@@ -708,17 +707,8 @@ def _scan_arrays(kind, description, array_sets, cache_dir: Path, hasher: _Hasher
                 labels, len(images), f"input {description.get('path') or description.get('name')} ({array_set.key})"
             )
             for index in range(len(images)):
-                image = images[index]
-                sha256, salt = hasher.array_digests(image)
                 sources.append(
-                    Source(
-                        path=f"{array_set.key}[{index}]",
-                        sha256=sha256,
-                        label=None,
-                        locator=cache.append(image),
-                        given_split=array_set.split,
-                        salt_digest=salt,
-                    )
+                    _array_source(f"{array_set.key}[{index}]", images[index], array_set.split, hasher, cache)
                 )
                 label_indices.append(None if labels is None else int(labels[index]))
             del images, labels  # one split in memory at a time
@@ -733,6 +723,14 @@ def _scan_arrays(kind, description, array_sets, cache_dir: Path, hasher: _Hasher
         sources=sources,
         class_names=names if any(i is not None for i in label_indices) else [],
         has_splits=has_splits,
+    )
+
+
+def _array_source(path: str, image: np.ndarray, given_split, hasher: _Hasher, cache: _ArrayCache) -> Source:
+    """One in-memory image as a :class:`Source`: hashed, and appended to the cache file the workers read."""
+    sha256, salt = hasher.array_digests(image)
+    return Source(
+        path=path, sha256=sha256, label=None, locator=cache.append(image), given_split=given_split, salt_digest=salt
     )
 
 
@@ -792,17 +790,8 @@ def _scan_tfds(name: str, cache_dir: Path, hasher: _Hasher, progress: bool) -> S
                 for index, example in enumerate(tfds.as_numpy(dataset)):
                     bar.update(1)
                     image = np.asarray(example[image_key])
-                    sha256, salt = hasher.array_digests(image)
-                    sources.append(
-                        Source(
-                            path=f"{split}[{index}]",
-                            sha256=sha256,
-                            label=None,
-                            locator=cache.append(image),
-                            given_split=(mapped[split] if has_splits else None),
-                            salt_digest=salt,
-                        )
-                    )
+                    given_split = mapped[split] if has_splits else None
+                    sources.append(_array_source(f"{split}[{index}]", image, given_split, hasher, cache))
                     label_indices.append(int(example[label_key]) if label_key else None)
     finally:
         cache.close()
