@@ -61,7 +61,13 @@ from ragan.data.decoding import (
 )
 from ragan.data.inputs import ScannedInput, input_kind, scan_input
 from ragan.data.manifest import Manifest, ShardInfo, SplitInfo, file_sha256
-from ragan.data.prepare_options import GROUP_BY_CHOICES, PrepareOptions, check_output, resolve_options
+from ragan.data.prepare_options import (
+    GROUP_BY_CHOICES,
+    PrepareOptions,
+    check_options_fit_input,
+    check_output,
+    resolve_options,
+)
 from ragan.data.prepare_plan import (
     TARGET_SHARD_BYTES,
     PlannedShard,
@@ -203,59 +209,16 @@ def prepare_dataset(
         >>> manifest.splits["train"].class_counts
         {'healthy': 8, 'tumour': 8}
     """
-    options = resolve_options(
-        image_size=image_size,
-        channels=channels,
-        bit_depth=bit_depth,
-        resize_mode=resize_mode,
-        split=split,
-        resplit=resplit,
-        seed=seed,
-        group_by=group_by,
-        group_csv=group_csv,
-        group_column=group_column,
-        window=window,
-        class_names=class_names,
-        labels_csv=labels_csv,
-        path_column=path_column,
-        label_column=label_column,
-        label_map=label_map,
-        include=include,
-        exclude=exclude,
-        allow_masks=allow_masks,
-        dedupe=dedupe,
-        strict=strict,
-        overwrite=overwrite,
-        export_zip=export_zip,
-        shards_per_split=shards_per_split,
-        num_workers=num_workers,
-        progress=progress,
-    )
+    given = dict(locals())  # every argument by name; nothing else is defined yet
+    options = resolve_options(**{name: value for name, value in given.items() if name not in ("input", "out")})
     kind = input_kind(input)
-    if options.selects and kind not in ("folder", "zip"):
-        raise RaganError(
-            f"labels_csv, include, exclude and allow_masks apply to a folder or .zip input; "
-            f"input={os.fspath(input)!r} is a {kind} input"
-        )
-    if options.group_by == "dicom" and kind not in ("folder", "zip"):
-        raise RaganError(
-            f"group_by='dicom' needs DICOM files (a folder or .zip); input={os.fspath(input)!r} "
-            f"is a {kind} input; use group_by='csv' instead"
-        )
+    check_options_fit_input(input, kind, options)
     out_path = Path(os.path.abspath(os.fspath(out)))
     check_output(out_path, kind, input, options.overwrite)
     partial = partial_dir_for(out_path)
     partial.mkdir(parents=True, exist_ok=True)
     with _PartialLock(partial):
-        try:
-            manifest = _build(input, partial, options)
-        except BaseException:
-            # Keep the partial folder only when it holds resumable work.
-            if not (partial / PLAN_FILE).exists():
-                shutil.rmtree(partial, ignore_errors=True)
-            else:
-                shutil.rmtree(partial / CACHE_DIR, ignore_errors=True)
-            raise
+        manifest = _build_or_clean_up(input, partial, options)
         (partial / LOCK_FILE).unlink(missing_ok=True)
         _publish(partial, out_path, options.overwrite)
     return manifest
@@ -289,6 +252,18 @@ class _PartialLock:
 
 
 # --------------------------------------------------------------------------- the stage
+
+
+def _build_or_clean_up(input, partial: Path, options: PrepareOptions) -> Manifest:
+    """:func:`_build`; on failure keep the partial folder only when it holds resumable work."""
+    try:
+        return _build(input, partial, options)
+    except BaseException:
+        if not (partial / PLAN_FILE).exists():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            shutil.rmtree(partial / CACHE_DIR, ignore_errors=True)
+        raise
 
 
 def _build(input, partial: Path, options: PrepareOptions) -> Manifest:

@@ -17,7 +17,14 @@ from ragan.data.selection import LabelTable, Selection, read_csv_table, read_lab
 from ragan.data.splits import parse_split_ratios
 from ragan.errors import RaganError, check_choice, did_you_mean
 
-__all__ = ["DEFAULT_SPLIT", "GROUP_BY_CHOICES", "PrepareOptions", "check_output", "resolve_options"]
+__all__ = [
+    "DEFAULT_SPLIT",
+    "GROUP_BY_CHOICES",
+    "PrepareOptions",
+    "check_options_fit_input",
+    "check_output",
+    "resolve_options",
+]
 
 GROUP_BY_CHOICES = (None, "dicom", "csv")
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
@@ -249,6 +256,20 @@ def _is_within(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def check_options_fit_input(input, kind: str, options: PrepareOptions) -> None:
+    """Options that only some inputs take: file selection for folders and zips, DICOM grouping for DICOM files."""
+    if options.selects and kind not in ("folder", "zip"):
+        raise RaganError(
+            f"labels_csv, include, exclude and allow_masks apply to a folder or .zip input; "
+            f"input={os.fspath(input)!r} is a {kind} input"
+        )
+    if options.group_by == "dicom" and kind not in ("folder", "zip"):
+        raise RaganError(
+            f"group_by='dicom' needs DICOM files (a folder or .zip); input={os.fspath(input)!r} "
+            f"is a {kind} input; use group_by='csv' instead"
+        )
 
 
 def check_output(out: Path, kind: str, input, overwrite: bool) -> None:
