@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ragan._version import __version__
-from ragan.data.inputs import Source
 from ragan.data.manifest import FORMAT_VERSION, shard_name
 from ragan.data.prepare_options import PrepareOptions
+from ragan.data.sources import Source
 from ragan.data.splits import seeded_shuffle, shard_count, shard_ranges
 from ragan.errors import RaganError, did_you_mean
 
