@@ -67,6 +67,7 @@ from ragan.data.readers import (
     ImageReadError,
     SourceFile,
     is_dicom_bytes,
+    not_an_image_reason,
     read_patient_id,
     scan_folder,
 )
@@ -419,15 +420,7 @@ def _scan_zip(
                     skipped.append((name, _zip_error_reason(error)))
                     continue
             if kind is None:
-                extension = PurePosixPath(name).suffix.lower()
-                skipped.append(
-                    (
-                        name,
-                        f"not an image: unsupported extension '{extension}'"
-                        if extension
-                        else "not an image: no file extension and no DICOM header",
-                    )
-                )
+                skipped.append((name, not_an_image_reason(PurePosixPath(name).suffix.lower())))
                 continue
             found.append((member, kind))
 

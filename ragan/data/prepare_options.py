@@ -23,6 +23,7 @@ __all__ = [
     "PrepareOptions",
     "check_options_fit_input",
     "check_output",
+    "read_group_csv",
     "resolve_options",
 ]
 
@@ -202,7 +203,7 @@ def resolve_options(**given) -> PrepareOptions:
         group_column = str(group_column)
         if labels is not None and group_csv.resolve() == labels.path.resolve():
             group_path_column = labels.path_column
-        _check_group_column(group_csv, group_column)
+        read_group_csv(group_csv, group_column)  # a missing patient column is an error before any work
     elif group_csv is not None or group_column is not None:
         raise RaganError(
             f"group_csv and group_column are only used with group_by='csv' (group_by={given['group_by']!r})"
@@ -240,14 +241,15 @@ def resolve_options(**given) -> PrepareOptions:
     )
 
 
-def _check_group_column(csv_path: Path, column: str) -> None:
-    """A missing patient column is a one-line error before any work."""
-    fields, _ = read_csv_table(csv_path, "group_csv")
+def read_group_csv(csv_path: Path, column: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The columns and rows of ``group_csv``; a one-line error when ``column`` is not one of them."""
+    fields, rows = read_csv_table(csv_path, "group_csv")
     if column not in fields:
         raise RaganError(
             f"group_column={column!r} is not a column of group_csv='{csv_path}' "
             f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}"
         )
+    return fields, rows
 
 
 def _is_within(path: Path, folder: Path) -> bool:

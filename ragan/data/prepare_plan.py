@@ -6,7 +6,6 @@ options give the same plan, and an interrupted run resumes only when its plan ha
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import json
@@ -16,10 +15,10 @@ from pathlib import Path, PurePosixPath
 
 from ragan._version import __version__
 from ragan.data.manifest import FORMAT_VERSION, shard_name
-from ragan.data.prepare_options import PrepareOptions
+from ragan.data.prepare_options import PrepareOptions, read_group_csv
 from ragan.data.sources import Source
 from ragan.data.splits import seeded_shuffle, shard_count, shard_ranges
-from ragan.errors import RaganError, did_you_mean
+from ragan.errors import RaganError
 
 __all__ = [
     "PIXELS_VERSION",
@@ -78,18 +77,7 @@ def patient_groups(sources: list[Source], options: PrepareOptions) -> tuple[list
 
 
 def _csv_group_keys(csv_path: Path, column: str, sources: list[Source], path_column: str | None = None) -> list[str]:
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            fields = list(reader.fieldnames or [])
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise RaganError(f"group_csv='{csv_path}' cannot be read ({error})") from None
-    if column not in fields:
-        raise RaganError(
-            f"group_column={column!r} is not a column of group_csv='{csv_path}' "
-            f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}"
-        )
+    fields, rows = read_group_csv(csv_path, column)
     lowered = {field.lower(): field for field in fields}
     if path_column is None:
         path_column = next((lowered[name] for name in _CSV_PATH_COLUMNS if name in lowered), None)

@@ -68,6 +68,7 @@ __all__ = [
     "array_to_frame",
     "parse_dicom_window",
     "is_dicom_bytes",
+    "not_an_image_reason",
 ]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
@@ -132,9 +133,19 @@ def _classify(path: str, name: str) -> tuple[str | None, str]:
     # the 'DICM' marker identifies them.
     if is_dicom_bytes(_file_header(path)):
         return "dicom", ""
+    return None, not_an_image_reason(extension)
+
+
+def not_an_image_reason(extension: str) -> str:
+    """Why a file that is neither an image nor DICOM is skipped; ``extension`` is ``""`` when it has none.
+
+    Example:
+        >>> not_an_image_reason(".txt")
+        "not an image: unsupported extension '.txt'"
+    """
     if extension:
-        return None, f"not an image: unsupported extension '{extension}'"
-    return None, "not an image: no file extension and no DICOM header"
+        return f"not an image: unsupported extension '{extension}'"
+    return "not an image: no file extension and no DICOM header"
 
 
 def _is_ignored(name: str) -> bool:
