@@ -165,49 +165,11 @@ def resolve_options(**given) -> PrepareOptions:
         _check_bool(name, given[name])
     seed = _check_int("seed", given["seed"], 0)
     check_choice("group_by", given["group_by"], GROUP_BY_CHOICES)
-    class_names = given["class_names"]
-    if class_names is not None:
-        if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
-            raise RaganError(
-                f"class_names={class_names!r} is not allowed; give a list of names, e.g. ['normal', 'tumour']"
-            )
-        class_names = tuple(class_names)
-        if len(set(class_names)) != len(class_names) or not all(n.strip() for n in class_names):
-            raise RaganError(f"class_names={list(class_names)!r} is not allowed; give distinct, non-empty names")
-    labels = None
-    csv_given = [name for name in ("path_column", "label_column", "label_map") if given[name] is not None]
-    if given["labels_csv"] is not None:
-        missing = [name for name in ("path_column", "label_column") if not given[name]]
-        if missing:
-            raise RaganError(f"labels_csv needs {' and '.join(missing)} (the columns naming each image and its class)")
-        labels = read_labels_csv(
-            given["labels_csv"],
-            str(given["path_column"]),
-            str(given["label_column"]),
-            label_map=given["label_map"],
-            class_names=class_names,
-        )
+    class_names = _class_names_option(given["class_names"])
+    labels = _labels_option(given, class_names)
+    if labels is not None:
         class_names = None  # applied by the labels table
-    elif csv_given:
-        raise RaganError(f"{', '.join(csv_given)} only apply with labels_csv (the CSV file holding the labels)")
-    group_csv, group_column = given["group_csv"], given["group_column"]
-    group_path_column = None
-    if given["group_by"] == "csv" and group_csv is None and labels is not None:
-        group_csv, group_path_column = labels.path, labels.path_column
-    if given["group_by"] == "csv":
-        if group_csv is None or not group_column:
-            raise RaganError("group_by='csv' needs group_csv (the CSV file) and group_column (its patient column)")
-        group_csv = Path(os.fspath(group_csv))
-        if not group_csv.is_file():
-            raise RaganError(f"group_csv='{group_csv}' does not exist or is not a file")
-        group_column = str(group_column)
-        if labels is not None and group_csv.resolve() == labels.path.resolve():
-            group_path_column = labels.path_column
-        read_group_csv(group_csv, group_column)  # a missing patient column is an error before any work
-    elif group_csv is not None or group_column is not None:
-        raise RaganError(
-            f"group_csv and group_column are only used with group_by='csv' (group_by={given['group_by']!r})"
-        )
+    group_csv, group_column, group_path_column = _group_options(given, labels)
     if given["export_zip"] and given["bit_depth"] != 8:
         raise RaganError(
             f"export_zip=True needs bit_depth=8 (StyleGAN2-ADA reads 8-bit images), got bit_depth={given['bit_depth']}"
@@ -239,6 +201,60 @@ def resolve_options(**given) -> PrepareOptions:
         split_given=given["split"] is not None,
         group_path_column=group_path_column,
     )
+
+
+def _class_names_option(class_names) -> tuple[str, ...] | None:
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
+        raise RaganError(f"class_names={class_names!r} is not allowed; give a list of names, e.g. ['normal', 'tumour']")
+    class_names = tuple(class_names)
+    if len(set(class_names)) != len(class_names) or not all(n.strip() for n in class_names):
+        raise RaganError(f"class_names={list(class_names)!r} is not allowed; give distinct, non-empty names")
+    return class_names
+
+
+def _labels_option(given: dict, class_names: tuple[str, ...] | None) -> LabelTable | None:
+    """The labels CSV, read and checked, when ``labels_csv`` is given (its columns only with it)."""
+    if given["labels_csv"] is None:
+        csv_given = [name for name in ("path_column", "label_column", "label_map") if given[name] is not None]
+        if csv_given:
+            raise RaganError(f"{', '.join(csv_given)} only apply with labels_csv (the CSV file holding the labels)")
+        return None
+    missing = [name for name in ("path_column", "label_column") if not given[name]]
+    if missing:
+        raise RaganError(f"labels_csv needs {' and '.join(missing)} (the columns naming each image and its class)")
+    return read_labels_csv(
+        given["labels_csv"],
+        str(given["path_column"]),
+        str(given["label_column"]),
+        label_map=given["label_map"],
+        class_names=class_names,
+    )
+
+
+def _group_options(given: dict, labels: LabelTable | None) -> tuple[Path | None, str | None, str | None]:
+    """``(group_csv, group_column, the CSV's path column when it is the labels CSV)`` for ``group_by='csv'``."""
+    group_csv, group_column = given["group_csv"], given["group_column"]
+    if given["group_by"] != "csv":
+        if group_csv is not None or group_column is not None:
+            raise RaganError(
+                f"group_csv and group_column are only used with group_by='csv' (group_by={given['group_by']!r})"
+            )
+        return group_csv, group_column, None
+    group_path_column = None
+    if group_csv is None and labels is not None:
+        group_csv, group_path_column = labels.path, labels.path_column
+    if group_csv is None or not group_column:
+        raise RaganError("group_by='csv' needs group_csv (the CSV file) and group_column (its patient column)")
+    group_csv = Path(os.fspath(group_csv))
+    if not group_csv.is_file():
+        raise RaganError(f"group_csv='{group_csv}' does not exist or is not a file")
+    group_column = str(group_column)
+    if labels is not None and group_csv.resolve() == labels.path.resolve():
+        group_path_column = labels.path_column
+    read_group_csv(group_csv, group_column)  # a missing patient column is an error before any work
+    return group_csv, group_column, group_path_column
 
 
 def read_group_csv(csv_path: Path, column: str) -> tuple[list[str], list[dict[str, str]]]:
