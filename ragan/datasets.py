@@ -70,52 +70,62 @@ _ORGANS = [
     "spleen",
 ]
 
+
+def _medmnist(description, class_names, channels, counts, md5s, license="CC BY 4.0") -> dict:
+    """One entry of :data:`MEDMNIST`: ``counts`` per split (train, val, test), ``md5s`` per size (28, 64, 128, 224)."""
+    return {
+        "description": description,
+        "class_names": class_names,
+        "channels": channels,
+        "num_examples": dict(zip(MEDMNIST_SPLITS, counts)),
+        "license": license,
+        "md5": dict(zip(MEDMNIST_SIZES, md5s)),
+    }
+
+
 # The 2-D, single-label MedMNIST datasets (multi-label ChestMNIST and the 3-D ones do not fit
 # a one-class-per-image GAN). Class names, sample counts, licences and MD5 checksums per size
 # are those published by the MedMNIST authors.
 MEDMNIST: dict[str, dict] = {
-    "pneumoniamnist": {
-        "description": "Paediatric chest X-rays, normal vs pneumonia (Kermany et al., Cell 2018).",
-        "class_names": ["normal", "pneumonia"],
-        "channels": 1,
-        "num_examples": {"train": 4708, "val": 524, "test": 624},
-        "license": "CC BY 4.0",
-        "md5": {
-            28: "28209eda62fecd6e6a2d98b1501bb15f",
-            64: "8f4eceb4ccffa70c672198ea285246c6",
-            128: "05b46931834c231683c68f40c47b2971",
-            224: "d6a3c71de1b945ea11211b03746c1fe1",
-        },
-    },
-    "breastmnist": {
-        "description": "Breast ultrasound, malignant vs normal/benign.",
-        "class_names": ["malignant", "normal, benign"],
-        "channels": 1,
-        "num_examples": {"train": 546, "val": 78, "test": 156},
-        "license": "CC BY 4.0",
-        "md5": {
-            28: "750601b1f35ba3300ea97c75c52ff8f6",
-            64: "742edef2a1fd1524b2efff4bd7ba9364",
-            128: "363e4b3f8d712e9b5de15470a2aaadf1",
-            224: "b56378a6eefa9fed602bb16d192d4c8b",
-        },
-    },
-    "octmnist": {
-        "description": "Retinal optical coherence tomography, 4 diagnoses.",
-        "class_names": ["choroidal neovascularization", "diabetic macular edema", "drusen", "normal"],
-        "channels": 1,
-        "num_examples": {"train": 97477, "val": 10832, "test": 1000},
-        "license": "CC BY 4.0",
-        "md5": {
-            28: "c68d92d5b585d8d81f7112f81e2d0842",
-            64: "e229e9440236b774d9f0dfef9d07bdaf",
-            128: "0a97e76651ace45c5d943ee3f65b63ae",
-            224: "abc493b6d529d5de7569faaef2773ba3",
-        },
-    },
-    "bloodmnist": {
-        "description": "Blood cell microscopy, 8 cell types.",
-        "class_names": [
+    "pneumoniamnist": _medmnist(
+        "Paediatric chest X-rays, normal vs pneumonia (Kermany et al., Cell 2018).",
+        ["normal", "pneumonia"],
+        1,
+        (4708, 524, 624),
+        (
+            "28209eda62fecd6e6a2d98b1501bb15f",
+            "8f4eceb4ccffa70c672198ea285246c6",
+            "05b46931834c231683c68f40c47b2971",
+            "d6a3c71de1b945ea11211b03746c1fe1",
+        ),
+    ),
+    "breastmnist": _medmnist(
+        "Breast ultrasound, malignant vs normal/benign.",
+        ["malignant", "normal, benign"],
+        1,
+        (546, 78, 156),
+        (
+            "750601b1f35ba3300ea97c75c52ff8f6",
+            "742edef2a1fd1524b2efff4bd7ba9364",
+            "363e4b3f8d712e9b5de15470a2aaadf1",
+            "b56378a6eefa9fed602bb16d192d4c8b",
+        ),
+    ),
+    "octmnist": _medmnist(
+        "Retinal optical coherence tomography, 4 diagnoses.",
+        ["choroidal neovascularization", "diabetic macular edema", "drusen", "normal"],
+        1,
+        (97477, 10832, 1000),
+        (
+            "c68d92d5b585d8d81f7112f81e2d0842",
+            "e229e9440236b774d9f0dfef9d07bdaf",
+            "0a97e76651ace45c5d943ee3f65b63ae",
+            "abc493b6d529d5de7569faaef2773ba3",
+        ),
+    ),
+    "bloodmnist": _medmnist(
+        "Blood cell microscopy, 8 cell types.",
+        [
             "basophil",
             "eosinophil",
             "erythroblast",
@@ -125,19 +135,18 @@ MEDMNIST: dict[str, dict] = {
             "neutrophil",
             "platelet",
         ],
-        "channels": 3,
-        "num_examples": {"train": 11959, "val": 1712, "test": 3421},
-        "license": "CC BY 4.0",
-        "md5": {
-            28: "7053d0359d879ad8a5505303e11de1dc",
-            64: "2b94928a2ae4916078ca51e05b6b800b",
-            128: "adace1e0ed228fccda1f39692059dd4c",
-            224: "b718ff6835fcbdb22ba9eacccd7b2601",
-        },
-    },
-    "dermamnist": {
-        "description": "Dermatoscopic images of pigmented skin lesions (HAM10000), 7 diagnoses.",
-        "class_names": [
+        3,
+        (11959, 1712, 3421),
+        (
+            "7053d0359d879ad8a5505303e11de1dc",
+            "2b94928a2ae4916078ca51e05b6b800b",
+            "adace1e0ed228fccda1f39692059dd4c",
+            "b718ff6835fcbdb22ba9eacccd7b2601",
+        ),
+    ),
+    "dermamnist": _medmnist(
+        "Dermatoscopic images of pigmented skin lesions (HAM10000), 7 diagnoses.",
+        [
             "actinic keratoses and intraepithelial carcinoma",
             "basal cell carcinoma",
             "benign keratosis-like lesions",
@@ -146,32 +155,31 @@ MEDMNIST: dict[str, dict] = {
             "melanocytic nevi",
             "vascular lesions",
         ],
-        "channels": 3,
-        "num_examples": {"train": 7007, "val": 1003, "test": 2005},
-        "license": "CC BY-NC 4.0",
-        "md5": {
-            28: "0744692d530f8e62ec473284d019b0c7",
-            64: "b70a2f5635c6199aeaa28c31d7202e1f",
-            128: "2defd784463fa5243564e855ed717de1",
-            224: "8974907d8e169bef5f5b96bc506ae45d",
-        },
-    },
-    "retinamnist": {
-        "description": "Retina fundus images, diabetic retinopathy grade 0-4.",
-        "class_names": ["0", "1", "2", "3", "4"],
-        "channels": 3,
-        "num_examples": {"train": 1080, "val": 120, "test": 400},
-        "license": "CC BY 4.0",
-        "md5": {
-            28: "bd4c0672f1bba3e3a89f0e4e876791e4",
-            64: "afda852cc34dcda56f86ad2b2457dbcc",
-            128: "e48e916a24454daf90583d4e6efb1a18",
-            224: "eae7e3b6f3fcbda4ae613ebdcbe35348",
-        },
-    },
-    "pathmnist": {
-        "description": "Colorectal cancer histology patches (H&E), 9 tissue types.",
-        "class_names": [
+        3,
+        (7007, 1003, 2005),
+        (
+            "0744692d530f8e62ec473284d019b0c7",
+            "b70a2f5635c6199aeaa28c31d7202e1f",
+            "2defd784463fa5243564e855ed717de1",
+            "8974907d8e169bef5f5b96bc506ae45d",
+        ),
+        license="CC BY-NC 4.0",
+    ),
+    "retinamnist": _medmnist(
+        "Retina fundus images, diabetic retinopathy grade 0-4.",
+        ["0", "1", "2", "3", "4"],
+        3,
+        (1080, 120, 400),
+        (
+            "bd4c0672f1bba3e3a89f0e4e876791e4",
+            "afda852cc34dcda56f86ad2b2457dbcc",
+            "e48e916a24454daf90583d4e6efb1a18",
+            "eae7e3b6f3fcbda4ae613ebdcbe35348",
+        ),
+    ),
+    "pathmnist": _medmnist(
+        "Colorectal cancer histology patches (H&E), 9 tissue types.",
+        [
             "adipose",
             "background",
             "debris",
@@ -182,29 +190,27 @@ MEDMNIST: dict[str, dict] = {
             "cancer-associated stroma",
             "colorectal adenocarcinoma epithelium",
         ],
-        "channels": 3,
-        "num_examples": {"train": 89996, "val": 10004, "test": 7180},
-        "license": "CC BY 4.0",
-        "md5": {
-            28: "a8b06965200029087d5bd730944a56c1",
-            64: "55aa9c1e0525abe5a6b9d8343a507616",
-            128: "ac42d08fb904d92c244187169d1fd1d9",
-            224: "2c51a510bcdc9cf8ddb2af93af1eadec",
-        },
-    },
-    "organamnist": {
-        "description": "Abdominal CT, axial slices, 11 organs.",
-        "class_names": _ORGANS,
-        "channels": 1,
-        "num_examples": {"train": 34561, "val": 6491, "test": 17778},
-        "license": "CC BY 4.0",
-        "md5": {
-            28: "68e3f8846a6bd62f0c9bf841c0d9eacc",
-            64: "2dcccc29b88e6da5a01161ef20cda288",
-            128: "eeae80d0a227a8d099027e1b3cfd3b60",
-            224: "50747347e05c87dd3aaf92c49f9f3170",
-        },
-    },
+        3,
+        (89996, 10004, 7180),
+        (
+            "a8b06965200029087d5bd730944a56c1",
+            "55aa9c1e0525abe5a6b9d8343a507616",
+            "ac42d08fb904d92c244187169d1fd1d9",
+            "2c51a510bcdc9cf8ddb2af93af1eadec",
+        ),
+    ),
+    "organamnist": _medmnist(
+        "Abdominal CT, axial slices, 11 organs.",
+        _ORGANS,
+        1,
+        (34561, 6491, 17778),
+        (
+            "68e3f8846a6bd62f0c9bf841c0d9eacc",
+            "2dcccc29b88e6da5a01161ef20cda288",
+            "eeae80d0a227a8d099027e1b3cfd3b60",
+            "50747347e05c87dd3aaf92c49f9f3170",
+        ),
+    ),
 }
 
 SAMPLE_NAMES = ("pneumoniamnist",)
@@ -451,7 +457,14 @@ def make_sample(
         The path written.
 
     Example:
-        >>> make_sample("pneumoniamnist.npz", "sample.npz", n_train=40, n_val=6, n_test=10)  # doctest: +SKIP
+        >>> rng = np.random.default_rng(0)   # a stand-in for the official file: 28x28 images, labels (n, 1)
+        >>> np.savez("pneumoniamnist.npz", **{
+        ...     f"{split}_{key}": rng.integers(0, 2, (n, 1)) if key == "labels" else np.zeros((n, 28, 28), np.uint8)
+        ...     for split, n in (("train", 50), ("val", 8), ("test", 12)) for key in ("labels", "images")})
+        >>> make_sample("pneumoniamnist.npz", "sample.npz", n_train=40, n_val=6, n_test=10)
+        PosixPath('sample.npz')
+        >>> np.load("sample.npz")["train_images"].shape
+        (40, 28, 28)
     """
     arrays = _read_medmnist_npz(Path(source_npz))
     rng = np.random.default_rng(seed)

@@ -8,6 +8,33 @@ from __future__ import annotations
 
 import argparse
 
+# Arguments of prepare_dataset whose option has the same name (--image-size -> image_size) and
+# is passed on as parsed; run() maps the others (class names, duplicates, workers, quiet).
+SAME_NAMED = (
+    "image_size",
+    "channels",
+    "bit_depth",
+    "resize_mode",
+    "split",
+    "resplit",
+    "seed",
+    "group_by",
+    "group_csv",
+    "group_column",
+    "window",
+    "labels_csv",
+    "path_column",
+    "label_column",
+    "label_map",
+    "include",
+    "exclude",
+    "allow_masks",
+    "strict",
+    "overwrite",
+    "export_zip",
+    "shards_per_split",
+)
+
 SPLIT_HELP = (
     "train,val,test fractions adding up to 1 (default 0.8,0.1,0.1; val and test may be 0); "
     "for inputs with their own splits (npz, TFDS) only with --resplit"
@@ -80,35 +107,22 @@ def register(subparsers):
         default=None,
         help="rename or merge label values: VALUE=CLASS,... (e.g. nevus=benign,melanoma=malignant)",
     )
-    parser.add_argument(
-        "--include",
-        action="append",
-        default=None,
-        metavar="GLOB",
-        help="use only files whose path relative to the input matches GLOB (repeatable)",
-    )
-    parser.add_argument(
-        "--exclude",
-        action="append",
-        default=None,
-        metavar="GLOB",
-        help="leave out files whose path relative to the input matches GLOB (repeatable), e.g. --exclude '*_mask*'",
-    )
-    parser.add_argument(
-        "--allow-masks",
-        action="store_true",
-        help="keep files that look like segmentation masks (by default they stop the run)",
-    )
-    parser.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicate files")
-    parser.add_argument("--strict", action="store_true", help="fail on the first unusable file instead of skipping it")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace a non-empty --out (only once the new dataset is complete)"
-    )
-    parser.add_argument(
-        "--export-zip",
-        action="store_true",
-        help="also write dataset.zip + dataset.json of the train split for StyleGAN2-ADA",
-    )
+    for option, help_text in (
+        ("--include", "use only files whose path relative to the input matches GLOB (repeatable)"),
+        (
+            "--exclude",
+            "leave out files whose path relative to the input matches GLOB (repeatable), e.g. --exclude '*_mask*'",
+        ),
+    ):
+        parser.add_argument(option, action="append", default=None, metavar="GLOB", help=help_text)
+    for flag, help_text in (
+        ("--allow-masks", "keep files that look like segmentation masks (by default they stop the run)"),
+        ("--keep-duplicates", "keep exact duplicate files"),
+        ("--strict", "fail on the first unusable file instead of skipping it"),
+        ("--overwrite", "replace a non-empty --out (only once the new dataset is complete)"),
+        ("--export-zip", "also write dataset.zip + dataset.json of the train split for StyleGAN2-ADA"),
+    ):
+        parser.add_argument(flag, action="store_true", help=help_text)
     parser.add_argument(
         "--shards-per-split", type=int, default=None, help="shards per split (default: about 64 MiB each)"
     )
@@ -132,30 +146,9 @@ def run(args: argparse.Namespace) -> int:
     manifest = prepare_dataset(
         args.input,
         args.out,
-        image_size=args.image_size,
-        channels=args.channels,
-        bit_depth=args.bit_depth,
-        resize_mode=args.resize_mode,
-        split=args.split,
-        resplit=args.resplit,
-        seed=args.seed,
-        group_by=args.group_by,
-        group_csv=args.group_csv,
-        group_column=args.group_column,
-        window=args.window,
+        **{name: getattr(args, name) for name in SAME_NAMED},
         class_names=_class_names(args.class_names),
-        labels_csv=args.labels_csv,
-        path_column=args.path_column,
-        label_column=args.label_column,
-        label_map=args.label_map,
-        include=args.include,
-        exclude=args.exclude,
-        allow_masks=args.allow_masks,
         dedupe=not args.keep_duplicates,
-        strict=args.strict,
-        overwrite=args.overwrite,
-        export_zip=args.export_zip,
-        shards_per_split=args.shards_per_split,
         num_workers=args.workers,
         progress=not args.quiet,
     )
@@ -167,10 +160,11 @@ def format_summary(manifest, out) -> str:
     """A few lines: examples per split and class, skipped and duplicate counts, the output folder.
 
     Example:
-        >>> print(format_summary(read_manifest("prepared"), "prepared"))   # doctest: +SKIP
-        Prepared 3264 images (64x64, 1 channel, uint8) into 'prepared':
-          split   examples  glioma_tumor  no_tumor
-          train       2611           661       316
+        >>> import ragan
+        >>> print(format_summary(ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8), "prepared"))
+        Prepared 559 images (8x8, 1 channel, uint8) into 'prepared':
+          split  examples  normal  pneumonia
+          train       400     103        297
         ...
     """
     total = sum(split.num_examples for split in manifest.splits.values())

@@ -18,16 +18,22 @@ Input kinds (``input`` argument of :func:`ragan.prepare_dataset`):
 Scanning reads every source once, in the main process: it hashes the bytes (SHA-256, used for
 duplicate detection, the resume plan and the manifest), reads DICOM headers when needed (the
 patient key for grouping, the frame count for sizing shards) and, for in-memory inputs (npz,
-MedMNIST, TFDS), streams the arrays into a cache file so that worker processes can read any
-image by offset without the main process holding them all.
+MedMNIST, TFDS; :mod:`ragan.data.array_inputs`), streams the arrays into a cache file so that
+worker processes can read any image by offset without the main process holding them all. What a
+scan produces (:class:`Source`, :class:`ScannedInput`) is defined in :mod:`ragan.data.sources`.
 
-Decoding and resizing run in worker processes (:func:`decode_chunk`); this module is what they
-import, so it must never import TensorFlow at module level.
+Decoding and resizing run in worker processes (:func:`ragan.data.decoding.decode_chunk`, also
+importable from here); the workers import this module, so it must never import TensorFlow at
+module level.
 
 Example:
-    >>> scanned = scan_input("brain_tumor_mri/Training", cache_dir="/tmp/cache")   # doctest: +SKIP
-    >>> scanned.sources[0].path, scanned.sources[0].label                           # doctest: +SKIP
-    ('glioma_tumor/gg (1).jpg', 'glioma_tumor')
+    >>> from PIL import Image
+    >>> for name in ("glioma/a.png", "meningioma/b.png"):
+    ...     Path(name).parent.mkdir()
+    ...     Image.new("L", (4, 4)).save(name)
+    >>> scanned = scan_input(".", cache_dir="cache")
+    >>> scanned.sources[0].path, scanned.sources[0].label, scanned.class_names
+    ('glioma/a.png', 'glioma', ['glioma', 'meningioma'])
 """
 
 from __future__ import annotations
@@ -36,28 +42,37 @@ import hashlib
 import io
 import os
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple
 
-import numpy as np
+from ragan.data.array_inputs import scan_array_input
 
-from ragan.data.preprocess import draft_size, preprocess_eight_bit, preprocess_frame
+# The worker side (decoding) lives in ragan.data.decoding; its public names stay importable from here.
+from ragan.data.decoding import (
+    PILLOW_CACHED_BLOCKS,
+    DecodeOptions,
+    close_cached_files,
+    decode_chunk,
+    decode_source,
+    error_summary,
+    iter_chunks,
+    pillow_block_cache,
+    start_worker,
+    watch_parent,
+)
 from ragan.data.readers import (
     DICOM_EXTENSIONS,
     IMAGE_EXTENSIONS,
-    EightBitRead,
     ImageReadError,
     SourceFile,
-    array_to_frame,
     is_dicom_bytes,
-    read_file,
+    not_an_image_reason,
     read_patient_id,
     scan_folder,
 )
 from ragan.data.selection import Selection
+from ragan.data.sources import Hasher, ScannedInput, Source, display_path, progress_bar
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -69,85 +84,21 @@ __all__ = [
     "scan_input",
     "decode_chunk",
     "decode_source",
+    "close_cached_files",
+    "iter_chunks",
+    "pillow_block_cache",
+    "start_worker",
+    "watch_parent",
+    "PILLOW_CACHED_BLOCKS",
 ]
 
 INPUT_PREFIXES = ("sample:", "medmnist:", "tfds:")
 # A zip member larger than this is refused before it is decompressed (zip bombs).
 MAX_ZIP_MEMBER_BYTES = 1 << 30
-# Keyed BLAKE2b of the content: the per-dataset salt for hashing patient keys. Outsiders see
-# only SHA-256 hashes in the manifest, so they cannot derive it without the source files.
-_SALT_KEY = b"ragan-patient-key-salt-v1"
 # Sources are hashed in chunks of this size; DICOM headers are parsed from this much of the start.
 _CHUNK_BYTES = 1 << 20
 _HEADER_BYTES = 1 << 20
 _IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
-_SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-
-
-@dataclass
-class Source:
-    """One input image (or multi-frame file) and how to get its pixels.
-
-    Args:
-        path: Its name in the manifest: path relative to the input with ``/``, a zip member
-            name, ``"<key>[<index>]"`` for an npz, ``"<split>[<index>]"`` for TFDS.
-        sha256: Hex SHA-256 of the content (file bytes; dtype, shape and bytes for arrays).
-        label: Class name, or ``None`` when the input is unlabelled.
-        locator: What a worker needs to read it (see :func:`decode_source`).
-        given_split: The split the input assigns (npz keys, TFDS splits), else ``None``.
-        patient_key: Raw DICOM PatientID when asked for; never written anywhere.
-        salt_digest: Keyed BLAKE2b of the content when asked for (salt of the group hashes).
-        frames_hint: Expected number of frames (DICOM NumberOfFrames), to size shards.
-
-    Example:
-        >>> Source("a/1.png", "0" * 64, "a", ("file", "/data/a/1.png", "image")).frames_hint
-        1
-    """
-
-    path: str
-    sha256: str
-    label: str | None
-    locator: tuple
-    given_split: str | None = None
-    patient_key: str | None = None
-    salt_digest: bytes | None = None
-    frames_hint: int = 1
-
-
-@dataclass
-class ScannedInput:
-    """The result of :func:`scan_input`.
-
-    Args:
-        kind: ``"folder"``, ``"zip"``, ``"npz"``, ``"sample"``, ``"medmnist"`` or ``"tfds"``.
-        description: What the manifest records under ``"source"`` (no absolute paths).
-        sources: Usable sources in input order (sorted paths for folders and zips).
-        skipped: ``(path, reason)`` for files that are not usable images.
-        class_names: Class names in label-index order; empty when unlabelled.
-        has_splits: Whether the input defines its own train/val/test splits.
-
-    Example:
-        >>> scanned = scan_input("sample:pneumoniamnist", cache_dir="/tmp/c")   # doctest: +SKIP
-        >>> scanned.class_names, scanned.has_splits                              # doctest: +SKIP
-        (['normal', 'pneumonia'], True)
-    """
-
-    kind: str
-    description: dict
-    sources: list[Source]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    class_names: list[str] = field(default_factory=list)
-    has_splits: bool = False
-
-
-class DecodeOptions(NamedTuple):
-    """What a worker needs besides the locator; sent with every chunk (it is small)."""
-
-    image_size: int
-    channels: int
-    bit_depth: int
-    resize_mode: str
-    window: object  # DicomWindow | "auto" | "minmax" | None
 
 
 # --------------------------------------------------------------------------- input kinds
@@ -195,12 +146,6 @@ def input_kind(input) -> str:
     raise RaganError(f"input='{text}' does not exist")
 
 
-def _display_path(path: Path) -> str:
-    """The last two components of a path: enough to recognise it, no home folder or user name."""
-    parts = path.resolve().parts
-    return "/".join(parts[-2:]) if len(parts) >= 2 else path.name
-
-
 def scan_input(
     input,
     *,
@@ -232,12 +177,14 @@ def scan_input(
         RaganError: a missing or empty input, an unreadable container, bad ``class_names``.
 
     Example:
-        >>> scan_input("data.npz", cache_dir="/tmp/cache").has_splits   # doctest: +SKIP
+        >>> images = np.zeros((2, 8, 8), np.uint8)
+        >>> np.savez("data.npz", train_images=images, train_labels=[0, 1], test_images=images, test_labels=[1, 0])
+        >>> scan_input("data.npz", cache_dir="cache").has_splits
         True
     """
     kind = input_kind(input)
     text = os.fspath(input)
-    hasher = _Hasher(with_salt=with_salt)
+    hasher = Hasher(with_salt=with_salt)
     cache = Path(cache_dir)
     if selection is not None and kind not in ("folder", "zip"):
         raise RaganError(
@@ -248,33 +195,8 @@ def scan_input(
         scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, progress, selection)
     elif kind == "zip":
         scanned = _scan_zip(Path(text), hasher, with_patient_keys, progress, selection)
-    elif kind == "npz":
-        scanned = _scan_arrays(
-            "npz", {"kind": "npz", "path": _display_path(Path(text))}, _npz_arrays(Path(text)), cache, hasher, None
-        )
-    elif kind == "sample":
-        from ragan.datasets import medmnist_info, sample_path
-
-        name = text.split(":", 1)[1].strip().lower()
-        path = sample_path(name)
-        known = medmnist_info(name)["class_names"]
-        scanned = _scan_arrays("sample", {"kind": "sample", "name": name}, _npz_arrays(path), cache, hasher, known)
-    elif kind == "medmnist":
-        from ragan.datasets import load_medmnist, medmnist_info
-
-        name = text.split(":", 1)[1].strip().lower()
-        known = medmnist_info(name)["class_names"]
-        arrays = load_medmnist(name, download=True)
-        scanned = _scan_arrays(
-            "medmnist",
-            {"kind": "medmnist", "name": name},
-            _split_arrays(arrays, f"medmnist:{name}"),
-            cache,
-            hasher,
-            known,
-        )
     else:
-        scanned = _scan_tfds(text.split(":", 1)[1].strip(), cache, hasher, progress)
+        scanned = scan_array_input(kind, text, cache, hasher, progress)
     if not scanned.sources:
         detail = (
             f"; {len(scanned.skipped)} files skipped, e.g. '{scanned.skipped[0][0]}': {scanned.skipped[0][1]}"
@@ -287,25 +209,6 @@ def scan_input(
 
 
 # --------------------------------------------------------------------------- hashing
-
-
-class _Hasher:
-    def __init__(self, with_salt: bool):
-        self.with_salt = with_salt
-
-    def digests(self, chunks: Iterable[bytes]) -> tuple[str, bytes | None]:
-        sha = hashlib.sha256()
-        salt = hashlib.blake2b(key=_SALT_KEY, digest_size=32) if self.with_salt else None
-        for chunk in chunks:
-            sha.update(chunk)
-            if salt is not None:
-                salt.update(chunk)
-        return sha.hexdigest(), (salt.digest() if salt is not None else None)
-
-    def array_digests(self, array: np.ndarray) -> tuple[str, bytes | None]:
-        array = np.ascontiguousarray(array)
-        header = f"{array.dtype.str}{tuple(array.shape)}".encode()
-        return self.digests([header, memoryview(array).cast("B")])
 
 
 def _dicom_frame_count(data: bytes) -> int:
@@ -325,7 +228,7 @@ def _inspect(
     open_stream: Callable,
     name: str,
     kind: str,
-    hasher: _Hasher,
+    hasher: Hasher,
     with_patient_keys: bool,
     describe_error: Callable[[BaseException], str],
 ) -> dict:
@@ -335,7 +238,7 @@ def _inspect(
     a multi-gigabyte file costs no more memory than a small one.
     """
     sha = hashlib.sha256()
-    salt = hashlib.blake2b(key=_SALT_KEY, digest_size=32) if hasher.with_salt else None
+    salt = hasher.salt_hash()
     prefix = bytearray()
     size = 0
     try:
@@ -381,18 +284,12 @@ def _file_error(error: BaseException) -> str:
     return f"cannot read file ({type(error).__name__})"
 
 
-def _progress_bar(total: int | None, description: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, unit="file", disable=not enabled, leave=False)
-
-
 # --------------------------------------------------------------------------- folder
 
 
 def _scan_folder(
     root: Path,
-    hasher: _Hasher,
+    hasher: Hasher,
     with_patient_keys: bool,
     io_threads: int,
     progress: bool,
@@ -427,7 +324,7 @@ def _scan_folder(
     skipped = list(skipped)
     with (
         ThreadPoolExecutor(max_workers=max(1, io_threads)) as threads,
-        _progress_bar(len(files), "scan", progress) as bar,
+        progress_bar(len(files), "scan", progress) as bar,
     ):
         for source_file, facts in zip(files, threads.map(inspect, files)):
             bar.update(1)
@@ -442,9 +339,14 @@ def _scan_folder(
                     **facts,
                 )
             )
+    return _listed_input("folder", root, sources, skipped, selection)
+
+
+def _listed_input(kind: str, path: Path, sources: list[Source], skipped, selection: Selection | None) -> ScannedInput:
+    """The :class:`ScannedInput` of a folder or zip: its path and selection options, and its class names."""
     return ScannedInput(
-        kind="folder",
-        description={"kind": "folder", "path": _display_path(root), **(selection.record() if selection else {})},
+        kind=kind,
+        description={"kind": kind, "path": display_path(path), **(selection.record() if selection else {})},
         sources=sources,
         skipped=sorted(skipped),
         class_names=_class_names_of(sources, selection),
@@ -487,7 +389,7 @@ def _strip_wrapping_folders(names: list[str]) -> int:
 
 
 def _scan_zip(
-    path: Path, hasher: _Hasher, with_patient_keys: bool, progress: bool, selection: Selection | None = None
+    path: Path, hasher: Hasher, with_patient_keys: bool, progress: bool, selection: Selection | None = None
 ) -> ScannedInput:
     try:
         archive = zipfile.ZipFile(path)
@@ -518,15 +420,7 @@ def _scan_zip(
                     skipped.append((name, _zip_error_reason(error)))
                     continue
             if kind is None:
-                extension = PurePosixPath(name).suffix.lower()
-                skipped.append(
-                    (
-                        name,
-                        f"not an image: unsupported extension '{extension}'"
-                        if extension
-                        else "not an image: no file extension and no DICOM header",
-                    )
-                )
+                skipped.append((name, not_an_image_reason(PurePosixPath(name).suffix.lower())))
                 continue
             found.append((member, kind))
 
@@ -552,7 +446,7 @@ def _scan_zip(
                 "or none in folders for an unlabelled one"
             )
         zip_path = os.fspath(path.resolve())
-        with _progress_bar(len(found), "scan", progress) as bar:
+        with progress_bar(len(found), "scan", progress) as bar:
             for (member, kind), parts in zip(found, relative):
                 bar.update(1)
                 try:
@@ -574,258 +468,11 @@ def _scan_zip(
                 sources.append(
                     Source(path=member.filename, label=label, locator=("zip", zip_path, member.filename, kind), **facts)
                 )
-    return ScannedInput(
-        kind="zip",
-        description={"kind": "zip", "path": _display_path(path), **(selection.record() if selection else {})},
-        sources=sources,
-        skipped=sorted(skipped),
-        class_names=_class_names_of(sources, selection),
-    )
+    return _listed_input("zip", path, sources, skipped, selection)
 
 
 def _zip_error_reason(error: BaseException) -> str:
-    message = (str(error).splitlines() or [""])[0][:120]
-    return f"corrupt zip member ({type(error).__name__}{': ' + message if message else ''})"
-
-
-# --------------------------------------------------------------------------- arrays (npz, MedMNIST, TFDS)
-
-
-class _ArraySet(NamedTuple):
-    """Lazily loaded image/label arrays of one split of an in-memory input."""
-
-    split: str | None  # given split, or None for an unsplit input
-    key: str  # name of the images in source paths ("train_images", "train" for TFDS)
-    load: Callable[[], tuple[np.ndarray, np.ndarray | None]]
-
-
-def _npz_arrays(path: Path) -> tuple[list[_ArraySet], bool]:
-    """The image/label arrays of an npz, one split at a time (each loaded only when needed)."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            keys = list(npz.files)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise RaganError(f"input='{path}' is not a readable .npz file ({error})") from None
-
-    def loader(image_key, label_key):
-        def load():
-            try:
-                with np.load(path, allow_pickle=False) as npz:
-                    return npz[image_key], (npz[label_key] if label_key else None)
-            except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-                raise RaganError(f"input='{path}': cannot read '{image_key}' ({error})") from None
-
-        return load
-
-    split_sets = []
-    for split in ("train", "val", "test"):
-        if f"{split}_images" in keys:
-            label_key = f"{split}_labels" if f"{split}_labels" in keys else None
-            split_sets.append(_ArraySet(split, f"{split}_images", loader(f"{split}_images", label_key)))
-    if split_sets:
-        return split_sets, True
-    for image_key, label_key in (("images", "labels"), ("x", "y")):
-        if image_key in keys:
-            return [_ArraySet(None, image_key, loader(image_key, label_key if label_key in keys else None))], False
-    raise RaganError(
-        f"input='{path}' has keys {', '.join(keys) or 'none'}; expected MedMNIST-style "
-        "'train_images'/'train_labels' (and 'val_*', 'test_*'), or 'images' with optional 'labels'"
-    )
-
-
-def _split_arrays(arrays: dict, name: str) -> tuple[list[_ArraySet], bool]:
-    sets = [
-        _ArraySet(
-            split, f"{split}_images", (lambda s=split: (arrays.pop(f"{s}_images"), arrays.pop(f"{s}_labels", None)))
-        )
-        for split in ("train", "val", "test")
-        if f"{split}_images" in arrays
-    ]
-    if not sets:
-        raise RaganError(f"input='{name}' returned no train/val/test images")
-    return sets, True
-
-
-class _ArrayCache:
-    """Append-only file of raw arrays; workers read an array back by offset."""
-
-    def __init__(self, directory: Path):
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / "arrays.bin"
-        self._handle = open(self.path, "wb")
-        self._offset = 0
-
-    def append(self, array: np.ndarray) -> tuple:
-        array = np.ascontiguousarray(array)
-        data = memoryview(array).cast("B")
-        self._handle.write(data)
-        locator = ("array", os.fspath(self.path), self._offset, tuple(array.shape), array.dtype.str)
-        self._offset += len(data)
-        return locator
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-def _label_values(labels: np.ndarray | None, count: int, where: str) -> np.ndarray | None:
-    if labels is None:
-        return None
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1 or labels.shape[0] != count:
-        raise RaganError(
-            f"{where}: labels of shape {labels.shape} do not fit {count} images; expected one class index "
-            "per image (multi-label datasets are not supported)"
-        )
-    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
-        raise RaganError(f"{where}: labels must be class indices (integers >= 0), got dtype {labels.dtype}")
-    return labels.astype(np.int64)
-
-
-def _scan_arrays(kind, description, array_sets, cache_dir: Path, hasher: _Hasher, known_names) -> ScannedInput:
-    sets, has_splits = array_sets
-    cache = _ArrayCache(cache_dir)
-    sources: list[Source] = []
-    label_indices: list[int | None] = []
-    try:
-        for array_set in sets:
-            images, labels = array_set.load()
-            labels = _label_values(
-                labels, len(images), f"input {description.get('path') or description.get('name')} ({array_set.key})"
-            )
-            for index in range(len(images)):
-                image = images[index]
-                sha256, salt = hasher.array_digests(image)
-                sources.append(
-                    Source(
-                        path=f"{array_set.key}[{index}]",
-                        sha256=sha256,
-                        label=None,
-                        locator=cache.append(image),
-                        given_split=array_set.split,
-                        salt_digest=salt,
-                    )
-                )
-                label_indices.append(None if labels is None else int(labels[index]))
-            del images, labels  # one split in memory at a time
-    finally:
-        cache.close()
-    names = _integer_class_names(label_indices, known_names)
-    for source, index in zip(sources, label_indices):
-        source.label = None if index is None else names[index]
-    return ScannedInput(
-        kind=kind,
-        description=description,
-        sources=sources,
-        class_names=names if any(i is not None for i in label_indices) else [],
-        has_splits=has_splits,
-    )
-
-
-def _integer_class_names(label_indices: list[int | None], known_names) -> list[str]:
-    present = [i for i in label_indices if i is not None]
-    if not present:
-        return []
-    count = max(present) + 1
-    if known_names is not None:
-        if count > len(known_names):
-            raise RaganError(f"the input has label {count - 1} but only {len(known_names)} known class names")
-        return list(known_names)
-    return [str(i) for i in range(count)]
-
-
-def _scan_tfds(name: str, cache_dir: Path, hasher: _Hasher, progress: bool) -> ScannedInput:
-    from ragan._tf import import_tf
-
-    import_tf()  # quietly, before tensorflow_datasets imports it noisily
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(name)
-    except Exception as error:  # DatasetNotFoundError, bad config names ...
-        raise RaganError(
-            f"input='tfds:{name}' is not a TensorFlow Datasets dataset ({str(error).splitlines()[0][:200]})"
-        ) from None
-    if not builder.is_prepared():
-        try:
-            builder.download_and_prepare()
-        except Exception as error:  # offline, manual download required, ...
-            raise RaganError(
-                f"input='tfds:{name}' is not in the local TFDS data folder ('{builder.data_dir}') and could "
-                f"not be downloaded ({str(error).splitlines()[0][:200]}); download it where you are online "
-                "(tfds build) and copy the folder, or set TFDS_DATA_DIR"
-            ) from None
-    info = builder.info
-    image_key, label_key = _tfds_keys(info, name)
-    split_names = list(info.splits.keys())
-    if not split_names:
-        raise RaganError(f"input='tfds:{name}' lists no splits in its dataset_info; prepare it with 'tfds build'")
-    mapped = {split: _SPLIT_ALIASES.get(split) for split in split_names}
-    kept = [split for split in split_names if mapped[split]]
-    if not kept:  # e.g. only "extra": use everything and split by ratio
-        kept, has_splits = split_names, False
-    else:
-        has_splits = len(kept) > 1
-    ignored = sorted(set(split_names) - set(kept))
-    known_names = list(info.features[label_key].names) if label_key else None
-
-    cache = _ArrayCache(cache_dir)
-    sources: list[Source] = []
-    label_indices: list[int | None] = []
-    order = sorted(kept, key=lambda s: ("train", "val", "test").index(mapped[s]) if mapped[s] else 3)
-    try:
-        with _progress_bar(None, "scan", progress) as bar:
-            for split in order:
-                dataset = builder.as_dataset(split=split, shuffle_files=False)
-                for index, example in enumerate(tfds.as_numpy(dataset)):
-                    bar.update(1)
-                    image = np.asarray(example[image_key])
-                    sha256, salt = hasher.array_digests(image)
-                    sources.append(
-                        Source(
-                            path=f"{split}[{index}]",
-                            sha256=sha256,
-                            label=None,
-                            locator=cache.append(image),
-                            given_split=(mapped[split] if has_splits else None),
-                            salt_digest=salt,
-                        )
-                    )
-                    label_indices.append(int(example[label_key]) if label_key else None)
-    finally:
-        cache.close()
-    names = _integer_class_names(label_indices, known_names)
-    for source, index in zip(sources, label_indices):
-        source.label = None if index is None else names[index]
-    description = {"kind": "tfds", "name": name, "version": str(info.version)}
-    if ignored:
-        description["ignored_splits"] = ignored
-    return ScannedInput(
-        kind="tfds",
-        description=description,
-        sources=sources,
-        class_names=names if label_key else [],
-        has_splits=has_splits,
-    )
-
-
-def _tfds_keys(info, name: str) -> tuple[str, str | None]:
-    import tensorflow_datasets as tfds
-
-    features = info.features
-    supervised = info.supervised_keys if isinstance(info.supervised_keys, tuple) else None
-    image_key = supervised[0] if supervised and isinstance(supervised[0], str) else None
-    if image_key is None or not isinstance(features[image_key], tfds.features.Image):
-        images = [key for key, feature in features.items() if isinstance(feature, tfds.features.Image)]
-        if not images:
-            raise RaganError(f"input='tfds:{name}' has no image feature (features: {', '.join(features.keys())})")
-        image_key = "image" if "image" in images else images[0]
-    label_key = supervised[1] if supervised and isinstance(supervised[1], str) else None
-    if label_key is None or not isinstance(features[label_key], tfds.features.ClassLabel):
-        labels = [key for key, feature in features.items() if isinstance(feature, tfds.features.ClassLabel)]
-        label_key = "label" if "label" in labels else (labels[0] if labels else None)
-    return image_key, label_key
+    return f"corrupt zip member ({error_summary(error)})"
 
 
 # --------------------------------------------------------------------------- class names
@@ -860,189 +507,3 @@ def _apply_class_names(scanned: ScannedInput, class_names: Sequence[str] | None)
         if source.label is not None:
             source.label = renamed[source.label]
     scanned.class_names = names
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-_open_zips: dict[str, zipfile.ZipFile] = {}
-
-
-def _zip_member_bytes(zip_path: str, member: str) -> bytes:
-    archive = _open_zips.get(zip_path)
-    if archive is None:
-        archive = _open_zips[zip_path] = zipfile.ZipFile(zip_path)
-    try:
-        return archive.read(member)
-    except KeyError:
-        raise ImageReadError("zip member disappeared since the scan") from None
-    except Exception as error:
-        raise ImageReadError(f"corrupt zip member ({type(error).__name__})") from None
-
-
-def close_cached_files() -> None:
-    """Close zip files opened by :func:`decode_source` in this process."""
-    while _open_zips:
-        _open_zips.popitem()[1].close()
-
-
-def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
-    """Read one source and return its frames preprocessed to square ``uint8``/``uint16`` arrays.
-
-    Locators: ``("file", path, kind)``, ``("zip", zip_path, member, kind)``,
-    ``("array", cache_path, offset, shape, dtype)``.
-
-    Raises:
-        ImageReadError: the source cannot be used; ``str(error)`` says why.
-
-    Example:
-        >>> options = DecodeOptions(32, 1, 8, "crop", "auto")
-        >>> decode_source(("file", "gg (1).jpg", "image"), options)[0].shape   # doctest: +SKIP
-        (32, 32, 1)
-    """
-    source_kind = locator[0]
-    eight_bit = None
-    if options.bit_depth == 8:  # 8-bit images stay 8-bit: one reduced decode, integer resizing
-        eight_bit = EightBitRead(
-            grey=options.channels == 1,
-            draft_size=lambda width, height: draft_size(width, height, options.image_size, options.resize_mode),
-        )
-    try:
-        if source_kind == "file":
-            frames = read_file(locator[1], kind=locator[2], window=options.window, eight_bit=eight_bit)
-        elif source_kind == "zip":
-            frames = read_file(
-                locator[2],
-                kind=locator[3],
-                window=options.window,
-                data=_zip_member_bytes(locator[1], locator[2]),
-                eight_bit=eight_bit,
-            )
-        elif source_kind == "array":
-            _, path, offset, shape, dtype = locator
-            count = int(np.prod(shape))
-            array = np.fromfile(path, dtype=np.dtype(dtype), count=count, offset=offset)
-            if array.size != count:
-                raise ImageReadError("array cache is truncated")
-            frames = [array_to_frame(array.reshape(shape))]
-        else:
-            raise ValueError(f"unknown source locator {locator!r}")
-    except ImageReadError:
-        raise
-    except MemoryError:
-        raise ImageReadError("too large to decode in memory") from None
-    except Exception as error:  # a reader failing in an unforeseen way: skip the file, keep the run
-        first_line = (str(error).splitlines() or [""])[0][:120]
-        raise ImageReadError(f"cannot be read ({type(error).__name__}: {first_line})") from None
-    images = []
-    for frame in frames:
-        try:
-            if frame.pixels.dtype == np.uint8:  # read with eight_bit
-                images.append(
-                    preprocess_eight_bit(
-                        frame.pixels,
-                        image_size=options.image_size,
-                        channels=options.channels,
-                        resize_mode=options.resize_mode,
-                    )
-                )
-                continue
-            images.append(
-                preprocess_frame(
-                    frame.pixels,
-                    image_size=options.image_size,
-                    channels=options.channels,
-                    bit_depth=options.bit_depth,
-                    resize_mode=options.resize_mode,
-                )
-            )
-        except ValueError as error:  # NaN pixels and the like: a property of the file
-            raise ImageReadError(f"cannot be preprocessed ({str(error)[:120]})") from None
-    return images
-
-
-def decode_chunk(options: DecodeOptions, chunk: Sequence[tuple[int, tuple, int]]) -> list[tuple[int, bool, object]]:
-    """Decode a chunk of ``(source_id, locator, label)`` into finished TFRecords.
-
-    Returns ``(source_id, True, records)`` with one complete record per frame (see
-    :func:`ragan.data.tfrecord.encode_record`; the label is the class index or -1), or
-    ``(source_id, False, reason)``. This is the function the worker processes run: the CRC and
-    serialisation work is spread over them, and the main process only appends bytes.
-
-    Example:
-        >>> decode_chunk(DecodeOptions(32, 1, 8, "crop", "auto"), [(0, ("file", "missing.png", "image"), -1)])
-        [(0, False, 'file not found')]
-    """
-    from ragan.data.tfrecord import encode_record
-
-    results = []
-    for source_id, locator, label in chunk:
-        try:
-            images = decode_source(locator, options)
-        except ImageReadError as error:
-            results.append((source_id, False, str(error)))
-            continue
-        results.append((source_id, True, [encode_record(image, label, source_id) for image in images]))
-    return results
-
-
-# Pillow frees its image memory blocks after every image by default; keeping a few (16 MiB each)
-# spares the page faults of mapping them again: about 10 % less CPU per decoded X-ray.
-PILLOW_CACHED_BLOCKS = 4
-
-
-class pillow_block_cache:
-    """Keep :data:`PILLOW_CACHED_BLOCKS` of Pillow's memory blocks while decoding; restored on exit."""
-
-    def __enter__(self):
-        from PIL import Image
-
-        self._previous = Image.core.get_blocks_max()
-        Image.core.set_blocks_max(max(self._previous, PILLOW_CACHED_BLOCKS))
-        return self
-
-    def __exit__(self, *exc):
-        from PIL import Image
-
-        Image.core.set_blocks_max(self._previous)
-        return False
-
-
-def start_worker(parent_pid: int) -> None:
-    """Worker initializer: Pillow's block cache on, and exit when the parent is gone (see :func:`watch_parent`)."""
-    pillow_block_cache().__enter__()  # for the worker's whole life
-    watch_parent(parent_pid)
-
-
-def watch_parent(parent_pid: int, interval: float = 1.0) -> None:
-    """Worker initializer: exit this worker when the process that started ``prepare`` is gone.
-
-    A killed parent (SIGKILL, the OOM killer, a job scheduler) cannot shut its pool down, and
-    idle workers would otherwise wait for work forever.
-    """
-    import threading
-    import time
-
-    def watch():
-        while True:
-            time.sleep(interval)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # the pid now belongs to another user's process: ours is gone
-                os._exit(1)
-
-    threading.Thread(target=watch, name="ragan-watch-parent", daemon=True).start()
-
-
-def iter_chunks(items: Iterable, size: int) -> Iterator[list]:
-    """Yield lists of up to ``size`` consecutive items."""
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

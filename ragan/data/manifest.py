@@ -7,10 +7,13 @@ and how many examples it holds, and where every image came from. The format is s
 so the CLI and the prepare stage can inspect a dataset without paying for a TF import.
 
 Example:
-    >>> manifest = read_manifest("prepared")            # doctest: +SKIP
-    >>> manifest.image_shape, manifest.class_names      # doctest: +SKIP
-    ((64, 64, 1), ['normal', 'pneumonia'])
-    >>> verify_dataset("prepared", check_hashes=True)   # doctest: +SKIP
+    >>> import ragan
+    >>> _ = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+    >>> manifest = read_manifest("prepared")
+    >>> manifest.image_shape, manifest.class_names
+    ((8, 8, 1), ['normal', 'pneumonia'])
+    >>> verify_dataset("prepared", check_hashes=True).splits["train"].num_examples
+    400
 """
 
 from __future__ import annotations
@@ -260,103 +263,12 @@ class Manifest:
             >>> Manifest.from_dict(m.to_dict()) == m
             True
         """
-        where = f"{os.fspath(path)}: " if os.fspath(path) else "manifest: "
-        if not isinstance(data, Mapping):
-            raise RaganError(f"{where}expected a JSON object, got {type(data).__name__}.")
-
-        def fail(field_name: str, problem: str):
-            raise RaganError(f"{where}field '{field_name}' {problem}")
-
-        def get(field_name: str, kinds, default=_REQUIRED):
-            if field_name not in data:
-                if default is _REQUIRED:
-                    fail(field_name, "is missing.")
-                return default
-            value = data[field_name]
-            if not _is_instance(value, kinds):
-                fail(field_name, f"must be {_describe(kinds)}, got {value!r}.")
-            return value
-
-        fmt = data.get("format")
-        if fmt != FORMAT:
-            raise RaganError(
-                f"{where}not a ragan prepared-dataset manifest (field 'format' is {fmt!r}, expected {FORMAT!r})."
-            )
-        version = get("format_version", int)
-        if version > FORMAT_VERSION:
-            raise RaganError(
-                f"{where}written in format_version {version} by a newer ragan "
-                f"({data.get('ragan_version', 'unknown')}); this ragan ({_RAGAN_VERSION}) reads up to "
-                f"format_version {FORMAT_VERSION}. Upgrade ragan."
-            )
-        if version < 1:
-            fail("format_version", f"must be at least 1, got {version}.")
-
-        image_size = get("image_size", int)
-        if image_size < 1:
-            fail("image_size", f"must be a positive integer, got {image_size}.")
-        channels = get("channels", int)
-        if channels not in CHANNELS:
-            fail("channels", f"must be one of {', '.join(map(str, CHANNELS))}, got {channels}.")
-        dtype = get("dtype", str)
-        if dtype not in DTYPES:
-            fail("dtype", f"must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}.")
-        encoding = get("encoding", str, "raw")
-        if encoding not in ENCODINGS:
-            fail("encoding", f"must be one of {', '.join(map(repr, ENCODINGS))}, got {encoding!r}.")
-        labelled = get("labelled", bool)
-        class_names = get("class_names", list)
-        if not all(isinstance(name, str) and name for name in class_names):
-            fail("class_names", "must be a list of non-empty strings.")
-        if len(set(class_names)) != len(class_names):
-            fail("class_names", f"has duplicate names: {class_names!r}.")
-        if labelled and not class_names:
-            fail("class_names", "must not be empty when 'labelled' is true.")
-
-        raw_splits = get("splits", dict)
-        splits: dict[str, SplitInfo] = {}
-        seen_files: dict[str, str] = {}
-        for split_name, raw_split in raw_splits.items():
-            label = f"splits.{split_name}"
-            if not _SPLIT_NAME.match(split_name):
-                fail(label, "has a name that is not allowed (letters, digits, '_', '-', '.').")
-            if not isinstance(raw_split, Mapping):
-                fail(label, f"must be an object, got {raw_split!r}.")
-            num_examples = raw_split.get("num_examples")
-            if not _is_instance(num_examples, int) or num_examples < 0:
-                fail(f"{label}.num_examples", f"must be a non-negative integer, got {num_examples!r}.")
-            class_counts = raw_split.get("class_counts", {})
-            if not isinstance(class_counts, Mapping) or not all(
-                _is_instance(c, int) and c >= 0 for c in class_counts.values()
-            ):
-                fail(f"{label}.class_counts", "must map class names to non-negative integers.")
-            unknown = [name for name in class_counts if name not in class_names]
-            if unknown:
-                fail(f"{label}.class_counts", f"names classes not in 'class_names': {unknown!r}.")
-            raw_shards = raw_split.get("shards")
-            if not isinstance(raw_shards, list):
-                fail(f"{label}.shards", f"must be a list, got {raw_shards!r}.")
-            shards = []
-            for index, raw_shard in enumerate(raw_shards):
-                shard_label = f"{label}.shards[{index}]"
-                if not isinstance(raw_shard, Mapping):
-                    fail(shard_label, f"must be an object, got {raw_shard!r}.")
-                file_name = raw_shard.get("file")
-                if not isinstance(file_name, str) or not _is_plain_file_name(file_name):
-                    fail(f"{shard_label}.file", f"must be a file name inside the dataset directory, got {file_name!r}.")
-                if file_name in seen_files:
-                    fail(f"{shard_label}.file", f"{file_name!r} is listed twice (also in {seen_files[file_name]}).")
-                seen_files[file_name] = shard_label
-                count = raw_shard.get("num_examples")
-                if not _is_instance(count, int) or count < 0:
-                    fail(f"{shard_label}.num_examples", f"must be a non-negative integer, got {count!r}.")
-                sha = raw_shard.get("sha256")
-                if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
-                    fail(f"{shard_label}.sha256", f"must be 64 lower-case hex digits, got {sha!r}.")
-                shards.append(ShardInfo(file=file_name, num_examples=count, sha256=sha))
-            splits[split_name] = SplitInfo(num_examples=num_examples, class_counts=dict(class_counts), shards=shards)
-
-        generator = get("generator", (dict, type(None)), None)
+        fields = _Fields(data, path)
+        version = fields.format_version()
+        image_size, channels, dtype, encoding = _image_fields(fields)
+        labelled, class_names = _class_fields(fields)
+        splits = _split_fields(fields, class_names)
+        generator = fields.get("generator", (dict, type(None)), None)
         return cls(
             image_size=image_size,
             channels=channels,
@@ -364,16 +276,16 @@ class Manifest:
             class_names=list(class_names),
             labelled=labelled,
             splits=splits,
-            options=dict(get("options", dict, {})),
-            source=dict(get("source", dict, {})),
-            sources=list(get("sources", list, [])),
-            skipped=list(get("skipped", list, [])),
-            duplicates=list(get("duplicates", list, [])),
-            synthetic=get("synthetic", bool, False),
+            options=dict(fields.get("options", dict, {})),
+            source=dict(fields.get("source", dict, {})),
+            sources=list(fields.get("sources", list, [])),
+            skipped=list(fields.get("skipped", list, [])),
+            duplicates=list(fields.get("duplicates", list, [])),
+            synthetic=fields.get("synthetic", bool, False),
             generator=generator,
             encoding=encoding,
             format_version=version,
-            ragan_version=str(get("ragan_version", str, "unknown")),
+            ragan_version=str(fields.get("ragan_version", str, "unknown")),
         )
 
     def write(self, directory: str | os.PathLike) -> Path:
@@ -383,7 +295,9 @@ class Manifest:
         reader never sees a half-written manifest.
 
         Example:
-            >>> manifest.write("prepared")   # doctest: +SKIP
+            >>> import ragan
+            >>> manifest = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+            >>> manifest.write("prepared")
             PosixPath('prepared/manifest.json')
         """
         directory = Path(directory)
@@ -421,6 +335,129 @@ def _describe(kinds) -> str:
     return " or ".join(names.get(kind, kind.__name__) for kind in kinds)
 
 
+class _Fields:
+    """The fields of a manifest's dict, read with checks; every error names the file and the field."""
+
+    def __init__(self, data: Mapping[str, Any], path: str | os.PathLike):
+        self.where = f"{os.fspath(path)}: " if os.fspath(path) else "manifest: "
+        if not isinstance(data, Mapping):
+            raise RaganError(f"{self.where}expected a JSON object, got {type(data).__name__}.")
+        self.data = data
+
+    def fail(self, field_name: str, problem: str):
+        raise RaganError(f"{self.where}field '{field_name}' {problem}")
+
+    def get(self, field_name: str, kinds, default=_REQUIRED):
+        """The field's value, checked against ``kinds``; ``default`` when it is absent (else an error)."""
+        if field_name not in self.data:
+            if default is _REQUIRED:
+                self.fail(field_name, "is missing.")
+            return default
+        value = self.data[field_name]
+        if not _is_instance(value, kinds):
+            self.fail(field_name, f"must be {_describe(kinds)}, got {value!r}.")
+        return value
+
+    def format_version(self) -> int:
+        """The format version, after checking that this is a ragan manifest this ragan can read."""
+        fmt = self.data.get("format")
+        if fmt != FORMAT:
+            raise RaganError(
+                f"{self.where}not a ragan prepared-dataset manifest (field 'format' is {fmt!r}, expected {FORMAT!r})."
+            )
+        version = self.get("format_version", int)
+        if version > FORMAT_VERSION:
+            raise RaganError(
+                f"{self.where}written in format_version {version} by a newer ragan "
+                f"({self.data.get('ragan_version', 'unknown')}); this ragan ({_RAGAN_VERSION}) reads up to "
+                f"format_version {FORMAT_VERSION}. Upgrade ragan."
+            )
+        if version < 1:
+            self.fail("format_version", f"must be at least 1, got {version}.")
+        return version
+
+
+def _image_fields(fields: _Fields) -> tuple[int, int, str, str]:
+    """``image_size``, ``channels``, ``dtype`` and ``encoding``, each one of the allowed values."""
+    image_size = fields.get("image_size", int)
+    if image_size < 1:
+        fields.fail("image_size", f"must be a positive integer, got {image_size}.")
+    channels = fields.get("channels", int)
+    if channels not in CHANNELS:
+        fields.fail("channels", f"must be one of {', '.join(map(str, CHANNELS))}, got {channels}.")
+    dtype = fields.get("dtype", str)
+    if dtype not in DTYPES:
+        fields.fail("dtype", f"must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}.")
+    encoding = fields.get("encoding", str, "raw")
+    if encoding not in ENCODINGS:
+        fields.fail("encoding", f"must be one of {', '.join(map(repr, ENCODINGS))}, got {encoding!r}.")
+    return image_size, channels, dtype, encoding
+
+
+def _class_fields(fields: _Fields) -> tuple[bool, list[str]]:
+    """``labelled`` and ``class_names``: distinct non-empty names, some when labelled."""
+    labelled = fields.get("labelled", bool)
+    class_names = fields.get("class_names", list)
+    if not all(isinstance(name, str) and name for name in class_names):
+        fields.fail("class_names", "must be a list of non-empty strings.")
+    if len(set(class_names)) != len(class_names):
+        fields.fail("class_names", f"has duplicate names: {class_names!r}.")
+    if labelled and not class_names:
+        fields.fail("class_names", "must not be empty when 'labelled' is true.")
+    return labelled, class_names
+
+
+def _split_fields(fields: _Fields, class_names: list[str]) -> dict[str, SplitInfo]:
+    """``splits``: each split's counts and shards; no shard file listed twice."""
+    splits: dict[str, SplitInfo] = {}
+    seen_files: dict[str, str] = {}
+    for split_name, raw_split in fields.get("splits", dict).items():
+        label = f"splits.{split_name}"
+        if not _SPLIT_NAME.match(split_name):
+            fields.fail(label, "has a name that is not allowed (letters, digits, '_', '-', '.').")
+        if not isinstance(raw_split, Mapping):
+            fields.fail(label, f"must be an object, got {raw_split!r}.")
+        num_examples = raw_split.get("num_examples")
+        if not _is_instance(num_examples, int) or num_examples < 0:
+            fields.fail(f"{label}.num_examples", f"must be a non-negative integer, got {num_examples!r}.")
+        class_counts = raw_split.get("class_counts", {})
+        if not isinstance(class_counts, Mapping) or not all(
+            _is_instance(c, int) and c >= 0 for c in class_counts.values()
+        ):
+            fields.fail(f"{label}.class_counts", "must map class names to non-negative integers.")
+        unknown = [name for name in class_counts if name not in class_names]
+        if unknown:
+            fields.fail(f"{label}.class_counts", f"names classes not in 'class_names': {unknown!r}.")
+        raw_shards = raw_split.get("shards")
+        if not isinstance(raw_shards, list):
+            fields.fail(f"{label}.shards", f"must be a list, got {raw_shards!r}.")
+        shards = [
+            _shard_field(fields, f"{label}.shards[{index}]", raw_shard, seen_files)
+            for index, raw_shard in enumerate(raw_shards)
+        ]
+        splits[split_name] = SplitInfo(num_examples=num_examples, class_counts=dict(class_counts), shards=shards)
+    return splits
+
+
+def _shard_field(fields: _Fields, label: str, raw_shard, seen_files: dict[str, str]) -> ShardInfo:
+    """One entry of a split's ``shards``: a plain file name (not seen before), a count and a SHA-256."""
+    if not isinstance(raw_shard, Mapping):
+        fields.fail(label, f"must be an object, got {raw_shard!r}.")
+    file_name = raw_shard.get("file")
+    if not isinstance(file_name, str) or not _is_plain_file_name(file_name):
+        fields.fail(f"{label}.file", f"must be a file name inside the dataset directory, got {file_name!r}.")
+    if file_name in seen_files:
+        fields.fail(f"{label}.file", f"{file_name!r} is listed twice (also in {seen_files[file_name]}).")
+    seen_files[file_name] = label
+    count = raw_shard.get("num_examples")
+    if not _is_instance(count, int) or count < 0:
+        fields.fail(f"{label}.num_examples", f"must be a non-negative integer, got {count!r}.")
+    sha = raw_shard.get("sha256")
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        fields.fail(f"{label}.sha256", f"must be 64 lower-case hex digits, got {sha!r}.")
+    return ShardInfo(file=file_name, num_examples=count, sha256=sha)
+
+
 def _is_plain_file_name(name: str) -> bool:
     # Shard names come from a file anyone can edit: never let one point outside the directory.
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
@@ -454,7 +491,9 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             it was written by a newer ragan, or a field is invalid; the message names the file.
 
     Example:
-        >>> read_manifest("prepared").class_names   # doctest: +SKIP
+        >>> import ragan
+        >>> _ = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+        >>> read_manifest("prepared").class_names
         ['normal', 'pneumonia']
     """
     manifest_path = _manifest_file(path)
@@ -498,7 +537,10 @@ def verify_dataset(
         RaganError: naming the file and the problem.
 
     Example:
-        >>> verify_dataset("prepared", splits=["train"], check_hashes=True)   # doctest: +SKIP
+        >>> import ragan
+        >>> _ = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+        >>> verify_dataset("prepared", splits=["train"], check_hashes=True).class_names
+        ['normal', 'pneumonia']
     """
     path = Path(path)
     directory = path if path.is_dir() else path.parent

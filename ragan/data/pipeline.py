@@ -6,7 +6,7 @@ far cheaper than one per image), decodes batches in parallel and prefetches, so 
 an accelerator does not wait for input. Images come out scaled to ``[-1, 1]``, the range a
 ``tanh`` generator produces.
 
-Example:
+Example (needs TensorFlow, whose import alone is too slow for a docstring example):
     >>> import ragan
     >>> dataset = ragan.load_dataset("prepared", "train", batch_size=64)   # doctest: +SKIP
     >>> images, labels = next(iter(dataset))                            # doctest: +SKIP
@@ -16,10 +16,10 @@ Example:
 
 from __future__ import annotations
 
-import numbers
 import os
 from pathlib import Path
 
+from ragan._common import check_positive_int
 from ragan._tf import import_tf
 from ragan.data.manifest import Manifest, read_manifest, verify_dataset
 from ragan.data.tfrecord import decode_batch_fn
@@ -41,8 +41,10 @@ def dataset_info(path: str | os.PathLike) -> Manifest:
     """Return the validated :class:`~ragan.data.manifest.Manifest` of a prepared dataset.
 
     Example:
-        >>> dataset_info("prepared").image_shape   # doctest: +SKIP
-        (64, 64, 1)
+        >>> import ragan
+        >>> _ = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+        >>> dataset_info("prepared").image_shape
+        (8, 8, 1)
     """
     return read_manifest(path)
 
@@ -134,7 +136,7 @@ def load_dataset(
         RaganError: for a path that is not a prepared dataset, an inconsistent manifest, an
             unknown split, labels asked of an unlabelled dataset, or an invalid argument.
 
-    Example:
+    Example (needs TensorFlow and several devices, not run as a test):
         >>> strategy = tf.distribute.MirroredStrategy()                       # doctest: +SKIP
         >>> dataset = strategy.distribute_datasets_from_function(             # doctest: +SKIP
         ...     lambda context: load_dataset("prepared", batch_size=128, repeat=True,
@@ -145,11 +147,49 @@ def load_dataset(
     directory = Path(path) if Path(path).is_dir() else Path(path).parent
     verify_dataset(directory, manifest, splits=[split])
     split_info = manifest.split(split)
+    with_labels = _check_arguments(
+        manifest, directory, batch_size, shuffle_buffer, take, dtype, one_hot, with_labels, cache
+    )
+    if deterministic and seed is None:
+        seed = 0
+    files = [str(directory / shard.file) for shard in split_info.shards if shard.num_examples > 0]
+    if not files:
+        raise RaganError(f"split {split!r} of '{directory}' holds no examples.")
+    batch_size, num_pipelines, pipeline_id = _per_pipeline(input_context, batch_size)
+    # Whole shards per pipeline when each gets at least one; otherwise every pipeline reads all
+    # shards and keeps every n-th record. `take` means the first records, so it needs the latter.
+    shard_by_file = num_pipelines > 1 and len(files) >= num_pipelines and take is None
+    if shard_by_file:
+        files = files[pipeline_id::num_pipelines]
 
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("shuffle_buffer", shuffle_buffer)
-    if take is not None:
-        _check_positive_int("take", take)
+    shuffle_files = shuffle and take is None and len(files) > 1
+    buffer = max(1, min(shuffle_buffer, split_info.num_examples))
+    records = _read_records(files, shuffle_files, buffer < split_info.num_examples, seed)
+    records = _take_and_shard(records, take, num_pipelines, pipeline_id, shard_by_file)
+
+    ordered = deterministic or not shuffle
+    dataset = _batches(
+        records,
+        decode_batch_fn(manifest),
+        _model_inputs_fn(manifest, dtype, with_labels, one_hot),
+        cache=cache,
+        shuffle_buffer=buffer if shuffle else None,
+        seed=seed,
+        repeat=repeat,
+        batch_size=batch_size,
+        drop_remainder=drop_remainder,
+        ordered=ordered,
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(
+        _dataset_options(ordered, sharded=input_context is not None, by_record=shuffle_files and seed is None)
+    )
+
+
+def _check_arguments(manifest, directory, batch_size, shuffle_buffer, take, dtype, one_hot, with_labels, cache) -> bool:
+    """One-line errors for :func:`load_dataset`'s arguments; returns whether to yield labels."""
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("shuffle_buffer", shuffle_buffer)
+    check_positive_int("take", take, allow_none=True)
     check_choice("dtype", dtype, FLOAT_DTYPES)
     if with_labels is None:  # one_hot asks for labels: on an unlabelled dataset that is the error below
         with_labels = manifest.labelled or one_hot
@@ -162,61 +202,56 @@ def load_dataset(
         raise RaganError("one_hot=True asks for labels but with_labels=False; drop one of them.")
     if not isinstance(cache, (bool, str, os.PathLike)):
         raise RaganError(f"cache={cache!r} is not allowed; use True, False or a file path prefix.")
-    if deterministic and seed is None:
-        seed = 0
+    return with_labels
 
-    files = [str(directory / shard.file) for shard in split_info.shards if shard.num_examples > 0]
-    if not files:
-        raise RaganError(f"split {split!r} of '{directory}' holds no examples.")
 
-    num_pipelines, pipeline_id = 1, 0
-    if input_context is not None:
-        num_pipelines = input_context.num_input_pipelines
-        pipeline_id = input_context.input_pipeline_id
-        try:
-            batch_size = input_context.get_per_replica_batch_size(batch_size)
-        except ValueError as error:
-            raise RaganError(
-                f"batch_size={batch_size} cannot be split evenly over "
-                f"{input_context.num_replicas_in_sync} replicas; use a multiple of it."
-            ) from error
-    # Whole shards per pipeline when each gets at least one; otherwise every pipeline reads all
-    # shards and keeps every n-th record. `take` means the first records, so it needs the latter.
-    shard_by_file = num_pipelines > 1 and len(files) >= num_pipelines and take is None
-    if shard_by_file:
-        files = files[pipeline_id::num_pipelines]
+def _per_pipeline(input_context, batch_size: int) -> tuple[int, int, int]:
+    """``(batch size per replica, number of input pipelines, this pipeline's index)``."""
+    if input_context is None:
+        return batch_size, 1, 0
+    try:
+        per_replica = input_context.get_per_replica_batch_size(batch_size)
+    except ValueError as error:
+        raise RaganError(
+            f"batch_size={batch_size} cannot be split evenly over "
+            f"{input_context.num_replicas_in_sync} replicas; use a multiple of it."
+        ) from error
+    return per_replica, input_context.num_input_pipelines, input_context.input_pipeline_id
 
-    ordered = deterministic or not shuffle
-    autotune = tf.data.AUTOTUNE
+
+def _read_records(files: list[str], shuffle_files: bool, interleave: bool, seed):
+    """The serialized records of ``files``: in written order, or from shuffled shards."""
+    tf = import_tf()
     file_dataset = tf.data.Dataset.from_tensor_slices(files)
-    shuffle_files = shuffle and take is None and len(files) > 1
-    buffer = max(1, min(shuffle_buffer, split_info.num_examples))
     if shuffle_files:
         file_dataset = file_dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    if shuffle_files and buffer < split_info.num_examples:
+    if shuffle_files and interleave:
         # The shuffle buffer holds only part of the split: read a few shards round-robin so it
         # mixes records of several shards. Plain (not parallel) interleave: records are tiny and
         # read in 4 MiB blocks, and on a 2-core machine a parallel interleave cost 15-20 %.
-        records = file_dataset.interleave(
+        return file_dataset.interleave(
             lambda file: tf.data.TFRecordDataset(file, buffer_size=READ_BUFFER_BYTES),
             cycle_length=min(len(files), INTERLEAVE_SHARDS),
             block_length=1,
         )
-    else:
-        # Sequential reading: the written order (shuffle=False, or take=N meaning the first N
-        # records), or a split that fits in the shuffle buffer, where interleaving adds nothing.
-        records = tf.data.TFRecordDataset(file_dataset, buffer_size=READ_BUFFER_BYTES)
+    # Sequential reading: the written order (shuffle=False, or take=N meaning the first N
+    # records), or a split that fits in the shuffle buffer, where interleaving adds nothing.
+    return tf.data.TFRecordDataset(file_dataset, buffer_size=READ_BUFFER_BYTES)
 
-    if num_pipelines > 1 and not shard_by_file:
-        if take is not None:
-            records = records.take(take)
-        records = records.shard(num_pipelines, pipeline_id)
-    elif take is not None:
+
+def _take_and_shard(records, take: int | None, num_pipelines: int, pipeline_id: int, shard_by_file: bool):
+    """The first ``take`` records, then this pipeline's share when the shards were not split by file."""
+    if take is not None:
         records = records.take(take)
+    if num_pipelines > 1 and not shard_by_file:
+        records = records.shard(num_pipelines, pipeline_id)
+    return records
 
-    decode = decode_batch_fn(manifest)
-    max_value = manifest.max_value
-    num_classes = manifest.num_classes
+
+def _model_inputs_fn(manifest: Manifest, dtype: str, with_labels: bool, one_hot: bool):
+    """``(images, labels) -> images`` or ``(images, labels)`` as the model takes them."""
+    tf = import_tf()
+    max_value, num_classes = manifest.max_value, manifest.num_classes
 
     def to_model_inputs(images, labels):
         images = to_unit_range(images, max_value, dtype)
@@ -226,53 +261,56 @@ def load_dataset(
             return images, tf.one_hot(labels, num_classes, dtype=dtype)
         return images, tf.cast(labels, tf.int32)
 
-    if cache is not False:
+    return to_model_inputs
+
+
+def _batches(
+    records, decode, to_model_inputs, *, cache, shuffle_buffer, seed, repeat, batch_size, drop_remainder, ordered
+):
+    """Shuffle, repeat, batch and decode ``records``; with ``cache``, the decoded integer images are cached."""
+    autotune = import_tf().data.AUTOTUNE
+
+    def decode_and_convert(serialized):
+        return to_model_inputs(*decode(serialized)[:2])
+
+    if cache is False:
+        items, convert = records, decode_and_convert
+    else:
         # Cache the decoded integer images, not the floats: 4x less memory for uint8 data, and
         # the cheap scaling is redone per batch.
-        images = records.batch(_CACHE_PARSE_BATCH).map(
+        items = records.batch(_CACHE_PARSE_BATCH).map(
             lambda serialized: decode(serialized)[:2], num_parallel_calls=autotune, deterministic=True
         )
-        images = images.unbatch()
+        items = items.unbatch()
         if cache is True:
-            images = images.cache()
+            items = items.cache()
         else:
             cache_prefix = Path(cache)
             cache_prefix.parent.mkdir(parents=True, exist_ok=True)
-            images = images.cache(str(cache_prefix))
-        if shuffle:
-            images = images.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            images = images.repeat()
-        dataset = images.batch(batch_size, drop_remainder=drop_remainder).map(
-            to_model_inputs, num_parallel_calls=autotune, deterministic=ordered
-        )
-    else:
-        if shuffle:
-            records = records.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            records = records.repeat()
-        dataset = records.batch(batch_size, drop_remainder=drop_remainder).map(
-            lambda serialized: to_model_inputs(*decode(serialized)[:2]),
-            num_parallel_calls=autotune,
-            deterministic=ordered,
-        )
-    dataset = dataset.prefetch(autotune)
+            items = items.cache(str(cache_prefix))
+        convert = to_model_inputs
+    if shuffle_buffer is not None:
+        items = items.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        items = items.repeat()
+    return items.batch(batch_size, drop_remainder=drop_remainder).map(
+        convert, num_parallel_calls=autotune, deterministic=ordered
+    )
 
+
+def _dataset_options(ordered: bool, *, sharded: bool, by_record: bool):
+    """``tf.data.Options``: the order, and how ``tf.distribute`` may shard the dataset."""
+    tf = import_tf()
     options = tf.data.Options()
     options.deterministic = ordered
     policy = tf.data.experimental.AutoShardPolicy
-    if input_context is not None:
+    if sharded:
         # Already sharded above; tf.distribute must not shard again.
         options.experimental_distribute.auto_shard_policy = policy.OFF
-    elif shuffle_files and seed is None:
+    elif by_record:
         # Workers would shuffle the shard list differently, so sharding by file could give two
         # workers the same shard; sharding by record is always correct.
         options.experimental_distribute.auto_shard_policy = policy.DATA
     else:
         options.experimental_distribute.auto_shard_policy = policy.AUTO
-    return dataset.with_options(options)
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise RaganError(f"{name}={value!r} is not allowed; it must be a positive integer.")
+    return options

@@ -28,16 +28,13 @@ hold the source files.
 
 Example:
     >>> import ragan
-    >>> manifest = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=32)  # doctest: +SKIP
-    >>> manifest.splits["train"].num_examples                                                  # doctest: +SKIP
+    >>> manifest = ragan.prepare_dataset("sample:pneumoniamnist", "prepared", image_size=8)
+    >>> manifest.splits["train"].num_examples
     400
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import hmac
 import io
 import json
 import multiprocessing
@@ -50,47 +47,41 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from ragan._common import read_json
 from ragan._files import publish_directory
-from ragan._version import __version__
-from ragan.data.inputs import (
+from ragan.data.decoding import (
     DecodeOptions,
-    ScannedInput,
-    Source,
     close_cached_files,
     decode_chunk,
-    input_kind,
     iter_chunks,
     pillow_block_cache,
-    scan_input,
     start_worker,
 )
-from ragan.data.manifest import FORMAT_VERSION, Manifest, ShardInfo, SplitInfo, file_sha256, shard_name
-from ragan.data.preprocess import validate_options
-from ragan.data.readers import DicomWindow, parse_dicom_window
-from ragan.data.selection import LabelTable, Selection, read_csv_table, read_labels_csv
-from ragan.data.splits import (
-    SPLIT_NAMES,
-    grouped_split,
-    parse_split_ratios,
-    seeded_shuffle,
-    shard_count,
-    shard_ranges,
-    stratified_split,
+from ragan.data.inputs import ScannedInput, input_kind, scan_input
+from ragan.data.manifest import Manifest, ShardInfo, SplitInfo, file_sha256
+from ragan.data.prepare_options import (
+    GROUP_BY_CHOICES,
+    PrepareOptions,
+    check_options_fit_input,
+    check_output,
+    resolve_options,
 )
-from ragan.errors import RaganError, check_choice, did_you_mean
+from ragan.data.prepare_plan import (
+    TARGET_SHARD_BYTES,
+    PlannedShard,
+    drop_duplicates,
+    patient_groups,
+    plan_hash,
+    plan_shards,
+)
+from ragan.data.splits import SPLIT_NAMES, grouped_split, stratified_split
+from ragan.errors import RaganError
 
 __all__ = ["prepare_dataset", "partial_dir_for", "GROUP_BY_CHOICES", "TARGET_SHARD_BYTES"]
 
-GROUP_BY_CHOICES = (None, "dicom", "csv")
-DEFAULT_SPLIT = (0.8, 0.1, 0.1)
-TARGET_SHARD_BYTES = 64 << 20
 PARTIAL_SUFFIX = ".ragan-partial"
-# Bumped whenever the same options give other pixels (2: 8-bit images resized in 8-bit, JPEGs
-# decoded at reduced size), so a resumed run never mixes shards of two versions.
-PIXELS_VERSION = 2
 PLAN_FILE = "plan.json"
 JOURNAL_FILE = "progress.jsonl"
 CACHE_DIR = "cache"
@@ -103,7 +94,6 @@ CHUNK_SIZE = 8
 CHUNKS_AHEAD_PER_WORKER = 3
 # Below this many sources a worker pool costs more to start than it saves.
 MIN_SOURCES_FOR_POOL = 64
-_CSV_PATH_COLUMNS = ("path", "file", "filename", "image", "relpath")
 
 
 def partial_dir_for(out: str | os.PathLike) -> Path:
@@ -210,310 +200,28 @@ def prepare_dataset(
             input, a non-empty ``out`` without ``overwrite``, or with ``strict`` an unusable file.
 
     Example:
-        >>> manifest = prepare_dataset("brain_tumor_mri/Training", "prepared", image_size=64,
-        ...                            split=(0.8, 0.1, 0.1), seed=0)        # doctest: +SKIP
-        >>> manifest.splits["train"].class_counts                              # doctest: +SKIP
-        {'glioma_tumor': 661, 'meningioma_tumor': 658, 'no_tumor': 316, 'pituitary_tumor': 662}
+        >>> from PIL import Image
+        >>> for index in range(20):   # 20 different 6x6 images in two class folders
+        ...     folder = Path("scans", "tumour" if index % 2 else "healthy")
+        ...     folder.mkdir(parents=True, exist_ok=True)
+        ...     Image.new("L", (6, 6), index * 10).save(folder / f"{index}.png")
+        >>> manifest = prepare_dataset("scans", "prepared", image_size=4, split=(0.8, 0.1, 0.1), seed=0)
+        >>> manifest.splits["train"].class_counts
+        {'healthy': 8, 'tumour': 8}
     """
-    options = _resolve_options(
-        image_size=image_size,
-        channels=channels,
-        bit_depth=bit_depth,
-        resize_mode=resize_mode,
-        split=split,
-        resplit=resplit,
-        seed=seed,
-        group_by=group_by,
-        group_csv=group_csv,
-        group_column=group_column,
-        window=window,
-        class_names=class_names,
-        labels_csv=labels_csv,
-        path_column=path_column,
-        label_column=label_column,
-        label_map=label_map,
-        include=include,
-        exclude=exclude,
-        allow_masks=allow_masks,
-        dedupe=dedupe,
-        strict=strict,
-        overwrite=overwrite,
-        export_zip=export_zip,
-        shards_per_split=shards_per_split,
-        num_workers=num_workers,
-        progress=progress,
-    )
+    given = dict(locals())  # every argument by name; nothing else is defined yet
+    options = resolve_options(**{name: value for name, value in given.items() if name not in ("input", "out")})
     kind = input_kind(input)
-    if options.selects and kind not in ("folder", "zip"):
-        raise RaganError(
-            f"labels_csv, include, exclude and allow_masks apply to a folder or .zip input; "
-            f"input={os.fspath(input)!r} is a {kind} input"
-        )
-    if options.group_by == "dicom" and kind not in ("folder", "zip"):
-        raise RaganError(
-            f"group_by='dicom' needs DICOM files (a folder or .zip); input={os.fspath(input)!r} "
-            f"is a {kind} input; use group_by='csv' instead"
-        )
+    check_options_fit_input(input, kind, options)
     out_path = Path(os.path.abspath(os.fspath(out)))
-    _check_output(out_path, kind, input, options.overwrite)
+    check_output(out_path, kind, input, options.overwrite)
     partial = partial_dir_for(out_path)
     partial.mkdir(parents=True, exist_ok=True)
     with _PartialLock(partial):
-        try:
-            manifest = _build(input, partial, options)
-        except BaseException:
-            # Keep the partial folder only when it holds resumable work.
-            if not (partial / PLAN_FILE).exists():
-                shutil.rmtree(partial, ignore_errors=True)
-            else:
-                shutil.rmtree(partial / CACHE_DIR, ignore_errors=True)
-            raise
+        manifest = _build_or_clean_up(input, partial, options)
         (partial / LOCK_FILE).unlink(missing_ok=True)
         _publish(partial, out_path, options.overwrite)
     return manifest
-
-
-# --------------------------------------------------------------------------- options
-
-
-@dataclass(frozen=True)
-class _Options:
-    image_size: int
-    channels: int
-    bit_depth: int
-    resize_mode: str
-    split: tuple[float, float, float]
-    resplit: bool
-    seed: int
-    group_by: str | None
-    group_csv: Path | None
-    group_column: str | None
-    window: object
-    class_names: tuple[str, ...] | None
-    labels: LabelTable | None
-    include: tuple[str, ...]
-    exclude: tuple[str, ...]
-    allow_masks: bool
-    dedupe: bool
-    strict: bool
-    overwrite: bool
-    export_zip: bool
-    shards_per_split: int | None
-    num_workers: int | None
-    progress: bool
-    split_given: bool = False  # the caller chose ``split`` (not recorded: the ratios are)
-    group_path_column: str | None = None  # the labels CSV's path column when it is also the group CSV
-
-    @property
-    def selects(self) -> bool:
-        """Whether an option chooses files or labels of a folder/zip (labels CSV, globs, masks)."""
-        return self.labels is not None or bool(self.include or self.exclude) or self.allow_masks
-
-    def selection(self) -> Selection:
-        """A fresh :class:`Selection` for a folder/zip scan (the mask check runs on every one)."""
-        return Selection(self.include, self.exclude, self.allow_masks, self.labels)
-
-    def _recorded_selection(self) -> dict:
-        # Only the options given, so a manifest without them is what it was before they existed.
-        recorded = {}
-        if self.labels is not None:
-            recorded.update(
-                labels_csv=self.labels.path.name,
-                path_column=self.labels.path_column,
-                label_column=self.labels.label_column,
-                label_map=dict(self.labels.label_map),
-            )
-        if self.include:
-            recorded["include"] = list(self.include)
-        if self.exclude:
-            recorded["exclude"] = list(self.exclude)
-        if self.allow_masks:
-            recorded["allow_masks"] = True
-        return recorded
-
-    def recorded(self) -> dict:
-        """The options as the manifest records them (everything that shapes the output)."""
-        window = self.window
-        if isinstance(window, DicomWindow):
-            window = [window.center, window.width]
-        return {
-            "image_size": self.image_size,
-            "channels": self.channels,
-            "bit_depth": self.bit_depth,
-            "resize_mode": self.resize_mode,
-            "split": list(self.split),
-            "resplit": self.resplit,
-            "seed": self.seed,
-            "group_by": self.group_by,
-            "group_csv": self.group_csv.name if self.group_csv else None,
-            "group_column": self.group_column,
-            "window": window,
-            "class_names": list(self.class_names) if self.class_names is not None else None,
-            **self._recorded_selection(),
-            "dedupe": self.dedupe,
-            "strict": self.strict,
-            "export_zip": self.export_zip,
-            "shards_per_split": self.shards_per_split,
-        }
-
-
-def _patterns(name: str, value) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    values = [value] if isinstance(value, str) else value
-    try:
-        patterns = tuple(values)
-    except TypeError:
-        patterns = None
-    if patterns is None or not all(isinstance(p, str) and p.strip() for p in patterns):
-        raise RaganError(f"{name}={value!r} is not allowed; give a glob or a list of globs, e.g. ['*_mask*']")
-    return tuple(p.strip() for p in patterns)
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise RaganError(f"{name}={value!r} is not allowed; use True or False")
-    return value
-
-
-def _check_int(name: str, value, minimum: int, *, optional: bool = False) -> int | None:
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        allowed = f"a whole number >= {minimum}" + (" or None" if optional else "")
-        raise RaganError(f"{name}={value!r} is not allowed; use {allowed}")
-    return int(value)
-
-
-def _resolve_window(window):
-    if window is None or isinstance(window, DicomWindow):
-        return window
-    if isinstance(window, str):
-        return parse_dicom_window(window)
-    if isinstance(window, (tuple, list)) and len(window) == 2:
-        try:
-            return DicomWindow(float(window[0]), float(window[1]))
-        except (TypeError, ValueError):
-            pass
-    raise RaganError(
-        f"window={window!r} is not allowed; use 'auto', None, 'minmax', a preset such as 'lung', or (center, width)"
-    )
-
-
-def _resolve_options(**given) -> _Options:
-    validate_options(given["image_size"], given["channels"], given["bit_depth"], given["resize_mode"])
-    ratios = parse_split_ratios(DEFAULT_SPLIT if given["split"] is None else given["split"])
-    for name in ("resplit", "dedupe", "strict", "overwrite", "export_zip", "progress", "allow_masks"):
-        _check_bool(name, given[name])
-    seed = _check_int("seed", given["seed"], 0)
-    check_choice("group_by", given["group_by"], GROUP_BY_CHOICES)
-    class_names = given["class_names"]
-    if class_names is not None:
-        if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
-            raise RaganError(
-                f"class_names={class_names!r} is not allowed; give a list of names, e.g. ['normal', 'tumour']"
-            )
-        class_names = tuple(class_names)
-        if len(set(class_names)) != len(class_names) or not all(n.strip() for n in class_names):
-            raise RaganError(f"class_names={list(class_names)!r} is not allowed; give distinct, non-empty names")
-    labels = None
-    csv_given = [name for name in ("path_column", "label_column", "label_map") if given[name] is not None]
-    if given["labels_csv"] is not None:
-        missing = [name for name in ("path_column", "label_column") if not given[name]]
-        if missing:
-            raise RaganError(f"labels_csv needs {' and '.join(missing)} (the columns naming each image and its class)")
-        labels = read_labels_csv(
-            given["labels_csv"],
-            str(given["path_column"]),
-            str(given["label_column"]),
-            label_map=given["label_map"],
-            class_names=class_names,
-        )
-        class_names = None  # applied by the labels table
-    elif csv_given:
-        raise RaganError(f"{', '.join(csv_given)} only apply with labels_csv (the CSV file holding the labels)")
-    group_csv, group_column = given["group_csv"], given["group_column"]
-    group_path_column = None
-    if given["group_by"] == "csv" and group_csv is None and labels is not None:
-        group_csv, group_path_column = labels.path, labels.path_column
-    if given["group_by"] == "csv":
-        if group_csv is None or not group_column:
-            raise RaganError("group_by='csv' needs group_csv (the CSV file) and group_column (its patient column)")
-        group_csv = Path(os.fspath(group_csv))
-        if not group_csv.is_file():
-            raise RaganError(f"group_csv='{group_csv}' does not exist or is not a file")
-        group_column = str(group_column)
-        if labels is not None and group_csv.resolve() == labels.path.resolve():
-            group_path_column = labels.path_column
-        _check_group_column(group_csv, group_column)
-    elif group_csv is not None or group_column is not None:
-        raise RaganError(
-            f"group_csv and group_column are only used with group_by='csv' (group_by={given['group_by']!r})"
-        )
-    if given["export_zip"] and given["bit_depth"] != 8:
-        raise RaganError(
-            f"export_zip=True needs bit_depth=8 (StyleGAN2-ADA reads 8-bit images), got bit_depth={given['bit_depth']}"
-        )
-    return _Options(
-        image_size=int(given["image_size"]),
-        channels=int(given["channels"]),
-        bit_depth=int(given["bit_depth"]),
-        resize_mode=given["resize_mode"],
-        split=ratios,
-        resplit=given["resplit"],
-        seed=seed,
-        group_by=given["group_by"],
-        group_csv=group_csv,
-        group_column=group_column,
-        window=_resolve_window(given["window"]),
-        class_names=class_names,
-        labels=labels,
-        include=_patterns("include", given["include"]),
-        exclude=_patterns("exclude", given["exclude"]),
-        allow_masks=given["allow_masks"],
-        dedupe=given["dedupe"],
-        strict=given["strict"],
-        overwrite=given["overwrite"],
-        export_zip=given["export_zip"],
-        shards_per_split=_check_int("shards_per_split", given["shards_per_split"], 1, optional=True),
-        num_workers=_check_int("num_workers", given["num_workers"], 0, optional=True),
-        progress=given["progress"],
-        split_given=given["split"] is not None,
-        group_path_column=group_path_column,
-    )
-
-
-def _check_group_column(csv_path: Path, column: str) -> None:
-    """A missing patient column is a one-line error before any work."""
-    fields, _ = read_csv_table(csv_path, "group_csv")
-    if column not in fields:
-        raise RaganError(
-            f"group_column={column!r} is not a column of group_csv='{csv_path}' "
-            f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}"
-        )
-
-
-def _is_within(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def _check_output(out: Path, kind: str, input, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise RaganError(f"out='{out}' exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RaganError(
-            f"out='{out}' is not empty; pass overwrite=True (--overwrite) to replace it, or choose another folder"
-        )
-    if kind in ("folder", "zip", "npz"):
-        source = Path(os.fspath(input))
-        if kind == "folder" and _is_within(out, source):
-            raise RaganError(f"out='{out}' is inside the input folder '{source}'; choose a folder outside it")
-        if _is_within(source, out):
-            raise RaganError(f"input '{source}' is inside out='{out}'; choose another output folder")
 
 
 class _PartialLock:
@@ -546,14 +254,19 @@ class _PartialLock:
 # --------------------------------------------------------------------------- the stage
 
 
-@dataclass
-class _PlannedShard:
-    split: str
-    file: str
-    source_ids: list[int]
+def _build_or_clean_up(input, partial: Path, options: PrepareOptions) -> Manifest:
+    """:func:`_build`; on failure keep the partial folder only when it holds resumable work."""
+    try:
+        return _build(input, partial, options)
+    except BaseException:
+        if not (partial / PLAN_FILE).exists():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            shutil.rmtree(partial / CACHE_DIR, ignore_errors=True)
+        raise
 
 
-def _build(input, partial: Path, options: _Options) -> Manifest:
+def _build(input, partial: Path, options: PrepareOptions) -> Manifest:
     cpu_count = _usable_cpus()
     scanned = scan_input(
         input,
@@ -579,8 +292,8 @@ def _build(input, partial: Path, options: _Options) -> Manifest:
             f"({scanned.kind}): its splits were made without your patient groups"
         )
 
-    sources, duplicates = _drop_duplicates(scanned.sources, options.dedupe)
-    group_hashes, group_keys = _groups(sources, options)
+    sources, duplicates = drop_duplicates(scanned.sources, options.dedupe)
+    group_hashes, group_keys = patient_groups(sources, options)
     keep_given = scanned.has_splits and not options.resplit
     if keep_given:
         split_of = [source.given_split for source in sources]
@@ -592,12 +305,12 @@ def _build(input, partial: Path, options: _Options) -> Manifest:
         else:
             split_of = stratified_split(labels, options.split, options.seed)
         split_names = [name for name, ratio in zip(SPLIT_NAMES, options.split) if ratio > 0]
-    planned = _plan_shards(sources, split_of, split_names, options)
+    planned = plan_shards(sources, split_of, split_names, options)
 
     description = dict(scanned.description)
     description["splits"] = "from input" if keep_given else "assigned"
-    plan_hash = _plan_hash(options, description, sources, split_of, group_hashes, planned, scanned.skipped)
-    done = _resume_or_reset(partial, plan_hash, planned)
+    digest = plan_hash(options, description, sources, split_of, group_hashes, planned, scanned.skipped)
+    done = _resume_or_reset(partial, digest, planned)
 
     class_index = {name: index for index, name in enumerate(scanned.class_names)}
     _write_shards(
@@ -629,126 +342,12 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _drop_duplicates(sources: list[Source], dedupe: bool) -> tuple[list[Source], list[dict]]:
-    if not dedupe:
-        return list(sources), []
-    first: dict[str, Source] = {}
-    kept, duplicates = [], []
-    for source in sources:
-        original = first.setdefault(source.sha256, source)
-        if original is source:
-            kept.append(source)
-        else:
-            duplicates.append({"path": source.path, "duplicate_of": original.path})
-    return kept, duplicates
-
-
-def _groups(sources: list[Source], options: _Options) -> tuple[list[str | None] | None, list | None]:
-    """Salted hashes of the patient keys (for the manifest) and the keys the split uses."""
-    if options.group_by is None:
-        return None, None
-    if options.group_by == "dicom":
-        raw = [source.patient_key for source in sources]
-    else:
-        raw = _csv_group_keys(options.group_csv, options.group_column, sources, options.group_path_column)
-    salt = hashlib.sha256(b"".join(sorted(source.salt_digest for source in sources))).digest()
-    hashes = [None if key is None else hmac.new(salt, key.encode("utf-8"), hashlib.sha256).hexdigest() for key in raw]
-    # A file without a patient key is its own group: it cannot be matched with anything.
-    keys = [digest if digest is not None else f"file:{source.sha256}" for digest, source in zip(hashes, sources)]
-    return hashes, keys
-
-
-def _csv_group_keys(csv_path: Path, column: str, sources: list[Source], path_column: str | None = None) -> list[str]:
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            fields = list(reader.fieldnames or [])
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise RaganError(f"group_csv='{csv_path}' cannot be read ({error})") from None
-    if column not in fields:
-        raise RaganError(
-            f"group_column={column!r} is not a column of group_csv='{csv_path}' "
-            f"(columns: {', '.join(fields) or 'none'}).{did_you_mean(column, fields)}"
-        )
-    lowered = {field.lower(): field for field in fields}
-    if path_column is None:
-        path_column = next((lowered[name] for name in _CSV_PATH_COLUMNS if name in lowered), None)
-    if path_column is None:
-        raise RaganError(
-            f"group_csv='{csv_path}' needs a column naming the files, one of "
-            f"{', '.join(_CSV_PATH_COLUMNS)} (columns: {', '.join(fields) or 'none'})"
-        )
-
-    # Match a source by its path relative to the input, or by any trailing part of the CSV's path
-    # (absolute paths, a leading input folder name), or by its file name when that is unique.
-    by_suffix: dict[str, str | None] = {}
-    for row in rows:
-        listed = (row.get(path_column) or "").strip().replace("\\", "/")
-        group = (row.get(column) or "").strip()
-        if not listed or not group:
-            continue
-        parts = PurePosixPath(listed).parts
-        for start in range(len(parts)):
-            suffix = "/".join(parts[start:])
-            previous = by_suffix.get(suffix, group)
-            by_suffix[suffix] = group if previous == group else None  # None: ambiguous
-    keys, missing = [], []
-    for source in sources:
-        group = by_suffix.get(source.path)
-        if group is None:
-            group = by_suffix.get(PurePosixPath(source.path).name)
-        if group is None:  # listed without the extension
-            group = by_suffix.get(os.path.splitext(source.path)[0]) or by_suffix.get(PurePosixPath(source.path).stem)
-        if group is None:
-            missing.append(source.path)
-        keys.append(group)
-    if missing:
-        raise RaganError(
-            f"group_csv='{csv_path}' has no (unambiguous) {column!r} for {len(missing)} of "
-            f"{len(sources)} images, e.g. '{missing[0]}'; list every image in column {path_column!r}"
-        )
-    return keys
-
-
-def _plan_shards(
-    sources: list[Source], split_of: list[str], split_names: list[str], options: _Options
-) -> list[_PlannedShard]:
-    bytes_per_frame = options.image_size**2 * options.channels * options.bit_depth // 8 + 32  # + record framing
-    planned = []
-    for split in split_names:
-        members = [index for index, name in enumerate(split_of) if name == split]
-        order = seeded_shuffle(members, options.seed, f"order:{split}")
-        estimated = sum(sources[i].frames_hint for i in order) * bytes_per_frame
-        count = shard_count(len(order), estimated, target_bytes=TARGET_SHARD_BYTES, requested=options.shards_per_split)
-        for index, positions in enumerate(shard_ranges(len(order), count)):
-            planned.append(_PlannedShard(split, shard_name(split, index, count), [order[p] for p in positions]))
-    return planned
-
-
-def _plan_hash(options, description, sources, split_of, group_hashes, planned, skipped) -> str:
-    plan = {
-        "format_version": FORMAT_VERSION,
-        "ragan_version": __version__,
-        "pixels": PIXELS_VERSION,
-        "options": options.recorded(),
-        "source": description,
-        "sources": [
-            [s.path, s.sha256, s.label, split, group_hashes[i] if group_hashes else None]
-            for i, (s, split) in enumerate(zip(sources, split_of))
-        ],
-        "skipped": skipped,
-        "shards": [[shard.file, shard.source_ids] for shard in planned],
-    }
-    return hashlib.sha256(json.dumps(plan, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
-
-
-def _resume_or_reset(partial: Path, plan_hash: str, planned: list[_PlannedShard]) -> dict[str, dict]:
+def _resume_or_reset(partial: Path, plan_hash: str, planned: list[PlannedShard]) -> dict[str, dict]:
     """Finished shards of an interrupted run with the same plan; otherwise a clean partial folder."""
     plan_path = partial / PLAN_FILE
     try:
-        same_plan = json.loads(plan_path.read_text(encoding="utf-8")).get("plan") == plan_hash
-    except (OSError, ValueError, AttributeError):
+        same_plan = read_json(plan_path).get("plan") == plan_hash
+    except (RaganError, AttributeError):  # missing, cut short, or not an object: start afresh
         same_plan = False
     if not same_plan:
         for entry in partial.iterdir():
@@ -855,7 +454,7 @@ class _HiddenMainModule:
     """Hide the caller's ``__main__`` module while worker processes start (a few microseconds).
 
     ``spawn`` and ``forkserver`` workers normally re-import the parent's main script. The workers
-    need nothing from it (they run :func:`ragan.data.inputs.decode_chunk`), and a script that
+    need nothing from it (they run :func:`ragan.data.decoding.decode_chunk`), and a script that
     calls ``prepare_dataset`` without an ``if __name__ == "__main__":`` guard would otherwise run
     again in every worker (and hang the pool). A stand-in module without a file or spec makes
     multiprocessing skip that step.

@@ -60,7 +60,7 @@ def validate_options(image_size, channels, bit_depth, resize_mode) -> None:
         >>> validate_options(64, 1, 8, "crop")
         >>> validate_options(64, 2, 8, "crop")
         Traceback (most recent call last):
-        ragan.errors.RaganError: channels=2 is not allowed; choose one of 1, 3
+        ragan.errors.RaganError: channels=2 is not allowed; choose one of 1, 3.
     """
     if (
         isinstance(image_size, bool)
@@ -80,7 +80,7 @@ def to_luma(rgb: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` RGB -> ``(H, W)`` ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B), as ``float32``.
 
     Example:
-        >>> to_luma(np.ones((2, 2, 3), np.float32))[0, 0]
+        >>> float(to_luma(np.ones((2, 2, 3), np.float32))[0, 0])
         1.0
     """
     return np.asarray(rgb, dtype=np.float32) @ _LUMA_WEIGHTS
@@ -174,8 +174,8 @@ def preprocess_frame(
         ValueError: ``frame_pixels`` has the wrong shape or dtype, or holds NaN.
 
     Example:
-        >>> frame = read_file("gg (1).jpg")[0]            # (512, 512, 3) float32
-        >>> preprocess_frame(frame.pixels, image_size=64, channels=1, bit_depth=8).shape
+        >>> rgb = np.random.default_rng(0).random((96, 128, 3), dtype=np.float32)   # a Frame's pixels
+        >>> preprocess_frame(rgb, image_size=64, channels=1, bit_depth=8).shape
         (64, 64, 1)
     """
     validate_options(image_size, channels, bit_depth, resize_mode)

@@ -20,8 +20,9 @@ here stops ``prepare`` with a one-line error before any work:
 This module runs in the main process only; it imports neither TensorFlow nor anything that does.
 
 Example:
-    >>> table = read_labels_csv("train.csv", "image_name", "diagnosis")          # doctest: +SKIP
-    >>> selection = Selection(exclude=("*_mask*",), labels=table)                # doctest: +SKIP
+    >>> _ = Path("train.csv").write_text("image_name,diagnosis\\nISIC_0001,nevus\\nISIC_0002,melanoma\\n")
+    >>> table = read_labels_csv("train.csv", "image_name", "diagnosis")
+    >>> selection = Selection(exclude=("*_mask*",), labels=table)
 """
 
 from __future__ import annotations
@@ -214,7 +215,8 @@ def read_labels_csv(
             label column with a single class (after ``label_map``): nothing to tell apart.
 
     Example:
-        >>> read_labels_csv("train.csv", "image_name", "target").rows[0]        # doctest: +SKIP
+        >>> _ = Path("train.csv").write_text("image_name,target\\nISIC_2637011,0\\nISIC_0015719,1\\n")
+        >>> read_labels_csv("train.csv", "image_name", "target").rows[0]   # (CSV line, path, label)
         (2, 'ISIC_2637011', '0')
     """
     csv_path = Path(os.fspath(csv_path))

@@ -8,9 +8,10 @@ Raw bytes rather than PNG because decoding dominates the cost of reading small i
 ``benchmarks/data_pipeline.py`` for the measured difference.
 
 Example:
-    >>> with ShardWriter("prepared/train-00000-of-00001.tfrecord") as writer:   # doctest: +SKIP
+    >>> image = np.zeros((8, 8, 1), np.uint8)
+    >>> with ShardWriter("train-00000-of-00001.tfrecord") as writer:
     ...     writer.write(image, label=1, source_id=0)
-    >>> writer.info()                                                         # doctest: +SKIP
+    >>> writer.info()
     ShardInfo(file='train-00000-of-00001.tfrecord', num_examples=1, sha256='...')
 """
 
@@ -170,7 +171,7 @@ def decode_batch_fn(manifest: Manifest) -> Callable:
     Args:
         manifest: the dataset's manifest (gives shape and dtype).
 
-    Example:
+    Example (needs TensorFlow and a prepared dataset's manifest and shard files, not run as a test):
         >>> decode = decode_batch_fn(manifest)                             # doctest: +SKIP
         >>> dataset = tf.data.TFRecordDataset(files).batch(64).map(decode)  # doctest: +SKIP
     """
