@@ -9,7 +9,7 @@
 
 Names are imported on first use: ``import ragan.tuning`` does not import TensorFlow.
 
-Example:
+Example (skipped: a study trains GANs on a prepared dataset, far longer than an example):
     >>> import ragan
     >>> result = ragan.tune("dcgan", "prepared", "studies/dcgan", max_trials=8, kimg_per_trial=20)  # doctest: +SKIP
     >>> result.best_dir                                                                          # doctest: +SKIP

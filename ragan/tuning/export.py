@@ -29,9 +29,18 @@ def export_best(out: Path, best_row: dict, metric: str, study_run_id: str | None
     Returns:
         The content of ``best.json``.
 
-    Example (the study's trial folders come from training runs):
-        >>> export_best(Path("studies/x"), best_row, "kid", None)["generator"]   # doctest: +SKIP
-        '/abs/studies/x/best'
+    Example (a stand-in trial folder; a real one comes from ``ragan.train``):
+        >>> trial = Path("study/trials/0")
+        >>> trial.mkdir(parents=True)
+        >>> for name in ("model.keras", "config.json"):
+        ...     _ = (trial / name).write_text("{}")
+        >>> _ = (trial / "run.json").write_text('{"model": "model.keras", "checkpoint": "checkpoints/ckpt-5.npz"}')
+        >>> row = {"trial_id": "0", "value": 0.01, "std": None, "extractor": "pixels_16x16",
+        ...        "hyperparameters": {"latent_dim": 64}, "kimg": 1.0, "mlflow_run_id": None}
+        >>> export_best(Path("study"), row, "kid", None)["objective"]
+        {'metric': 'kid', 'value': 0.01, 'std': None, 'extractor': 'pixels_16x16'}
+        >>> sorted(path.name for path in Path("study/best").iterdir())
+        ['config.json', 'model.keras', 'run.json']
     """
     source = out / TRIALS_DIR / best_row["trial_id"]
     best = out / BEST_DIR

@@ -26,7 +26,7 @@ Everything computed once (the classifier, the real features, a description) is c
 study's ``objective/`` folder, so a resumed study and distributed workers use the very same
 extractor.
 
-Example:
+Example (skipped: it needs a prepared dataset and a trained generator's run folder):
     >>> objective = prepare_objective("prepared", "study/objective", metric="kid")   # doctest: +SKIP
     >>> objective.evaluate(ragan.load_generator("study/trials/00"))                   # doctest: +SKIP
     {'metric': 'kid', 'value': 0.0123, 'std': 0.002, 'extractor': 'ragan_domain_small_cnn:...', ...}
@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from ragan._common import first_line, read_json
 from ragan.errors import RaganError, check_choice, did_you_mean
 
 __all__ = [
@@ -102,7 +103,9 @@ def resolve_metric(metric) -> tuple[str, str | Callable]:
         try:
             module = importlib.import_module(module_name)
         except ImportError as error:
-            raise RaganError(f"objective={metric!r}: cannot import module {module_name!r} ({error}).") from None
+            raise RaganError(
+                f"objective={metric!r}: cannot import module {module_name!r} ({first_line(error)})."
+            ) from None
         function = getattr(module, attribute, None)
         if not callable(function):
             names = [n for n in dir(module) if not n.startswith("_")]
@@ -309,7 +312,7 @@ def prepare_objective(
     Returns:
         A :class:`StudyObjective`.
 
-    Example:
+    Example (skipped: it reads a prepared dataset and trains the domain classifier):
         >>> objective = prepare_objective("prepared", "study/objective", extractor="domain")   # doctest: +SKIP
         >>> objective.extractor_name                                                          # doctest: +SKIP
         'ragan_domain_small_cnn:3f9a0c1e22b4'
@@ -340,9 +343,9 @@ def prepare_objective(
     described = directory / DESCRIPTION_FILE
     if described.is_file():
         try:
-            cached = json.loads(described.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            cached = {}
+            cached = read_json(described)
+        except RaganError:
+            cached = {}  # a torn cache: prepared again below
         if cached.get("settings") == settings:
             return load_objective(directory, metric)
         shutil.rmtree(directory)
@@ -398,7 +401,7 @@ def load_objective(directory, metric=None) -> StudyObjective:
         metric: for a user function, the function itself (or its import path); ``None`` resolves
             the recorded ``"kid"``/``"fid"`` or import path.
 
-    Example:
+    Example (skipped: it needs the ``objective/`` folder of a study):
         >>> objective = load_objective("study/objective")      # doctest: +SKIP
     """
     directory = Path(directory)
@@ -408,7 +411,7 @@ def load_objective(directory, metric=None) -> StudyObjective:
             f"'{directory}' holds no prepared objective ({DESCRIPTION_FILE} missing); a distributed worker "
             "needs the chief to start first (it prepares the objective)."
         )
-    description = json.loads(described.read_text(encoding="utf-8"))
+    description = read_json(described)
     settings = description["settings"]
     if metric is None:
         recorded = settings["metric"]

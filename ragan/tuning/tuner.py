@@ -141,8 +141,12 @@ class TuneResult:
         mlflow: ``{"tracking_uri", "experiment", "run_id"}`` of the study's MLflow run.
 
     Example:
-        >>> result = ragan.tune("dcgan", "prepared", "studies/x", max_trials=5)   # doctest: +SKIP
-        >>> print("\\n".join(result.summary()))                                   # doctest: +SKIP
+        >>> trials = [{"trial_id": "0", "status": "COMPLETED"}, {"trial_id": "1", "status": "FAILED"}]
+        >>> result = TuneResult(Path("studies/x"), "single", "kid", "pixels_16x16", trials=trials)
+        >>> print("\\n".join(result.summary()))
+        study 'studies/x' (single): 1 trial(s) completed, 1 failed;
+        objective kid with pixels_16x16 features (lower is better)
+          trials: studies/x/trials.csv, studies/x/trials.md, studies/x/trials.png
     """
 
     out: Path
@@ -259,7 +263,7 @@ def tune(
         RaganError: invalid arguments or data, a study in ``out`` with other settings, a chief
             that cannot listen, or no trial completed.
 
-    Example:
+    Example (skipped: a study trains GANs on a prepared dataset, far longer than an example):
         >>> result = ragan.tune("wgan_gp", "prepared", "studies/wgan", tuner="hyperband", max_kimg=100,
         ...                     search="search.yaml")                            # doctest: +SKIP
         >>> ragan.generate(result.best_dir, n=500, out="synthetic")             # doctest: +SKIP

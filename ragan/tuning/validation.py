@@ -136,7 +136,7 @@ def plan_study(
 ) -> StudyPlan:
     """Validate a study's arguments and data without running anything (see :func:`~ragan.tuning.tuner.tune`).
 
-    Example (it reads a prepared dataset, made with ``ragan prepare``):
+    Example (skipped: it reads a prepared dataset, made with ``ragan prepare``):
         >>> plan = plan_study("dcgan", "prepared", "studies/x", search={"latent_dim": 64})  # doctest: +SKIP
         >>> plan.describe()["budget"]  # doctest: +SKIP
         {'kimg_per_trial': 20.0}
