@@ -291,28 +291,19 @@ def tune(
         max_consecutive_failed_trials=max_consecutive_failed_trials,
     )
     context = _study_context(plan, tracking_uri, experiment, progress, role)
-    if role == "worker":
-        wait_for_chief(plan.out, progress)
-        tracker = None
-    else:
-        objective_options = dict(
-            extractor=extractor,
-            max_images=objective_images,
-            classifier_epochs=classifier_epochs,
-            inception_weights=inception_weights,
-        )
-        tracker = _prepare_study(plan, context, objective_options, overwrite)
-    oracle = make_oracle(
-        tuner, plan.metric_name, plan.max_trials, plan.budget, seed, plan.tuner_options, max_consecutive_failed_trials
+    objective_options = dict(
+        extractor=extractor,
+        max_images=objective_images,
+        classifier_epochs=classifier_epochs,
+        inception_weights=inception_weights,
     )
+    tracker = _open_or_join_study(plan, context, objective_options, overwrite)
+    oracle = _study_oracle(plan)
     ragan_tuner = _search(plan, context, oracle, tracker)
-    extractor_name = context.objective.extractor_name if context.objective is not None else extractor
     if role == "worker":
-        return _worker_result(plan, context, ragan_tuner.tuner_id, extractor_name)
-    result = _conclude(plan, context, oracle, tracker, extractor_name)
-    if progress:
-        print("\n".join(result.summary()), flush=True)
-    _check_some_trial_completed(result)
+        return _worker_result(plan, context, ragan_tuner.tuner_id)
+    result = _conclude(plan, context, oracle, tracker)
+    _report(result, progress)
     return result
 
 
@@ -332,9 +323,15 @@ def _study_context(plan: StudyPlan, tracking_uri, experiment: str, progress: boo
     )
 
 
-def _prepare_study(plan: StudyPlan, context: StudyContext, objective_options: dict, overwrite: bool):
-    """Chief or single process: open the study, prepare its objective, start its MLflow run (its tracker)."""
+def _open_or_join_study(plan: StudyPlan, context: StudyContext, objective_options: dict, overwrite: bool):
+    """Chief or single process: open the study, prepare its objective, start its MLflow run (return its tracker).
+
+    A worker waits for the chief to have done so (and returns ``None``).
+    """
     out = plan.out
+    if context.role == "worker":
+        wait_for_chief(out, context.progress)
+        return None
     study = open_study(out, plan.settings, overwrite, context.progress)
     context.objective = prepare_objective(
         plan.data,
@@ -357,6 +354,19 @@ def _prepare_study(plan: StudyPlan, context: StudyContext, objective_options: di
         f"({context.objective.extractor_name}) on the '{context.objective.split}' split -> '{out}'",
     )
     return tracker
+
+
+def _study_oracle(plan: StudyPlan):
+    settings = plan.settings
+    return make_oracle(
+        settings["tuner"],
+        plan.metric_name,
+        plan.max_trials,
+        plan.budget,
+        settings["seed"],
+        plan.tuner_options,
+        settings["max_consecutive_failed_trials"],
+    )
 
 
 def _search(plan: StudyPlan, context: StudyContext, oracle, tracker) -> RaganTuner:
@@ -388,18 +398,25 @@ def _mlflow_of(context: StudyContext) -> dict:
     return {"tracking_uri": context.tracking_uri, "experiment": context.experiment, "run_id": context.parent_run_id}
 
 
-def _worker_result(plan: StudyPlan, context: StudyContext, tuner_id: str, extractor_name: str) -> TuneResult:
+def _extractor_name(plan: StudyPlan, context: StudyContext) -> str:
+    """The objective's feature extractor (the one asked for, on a worker that has not loaded the objective)."""
+    if context.objective is not None:
+        return context.objective.extractor_name
+    return plan.settings["objective"]["extractor"]
+
+
+def _worker_result(plan: StudyPlan, context: StudyContext, tuner_id: str) -> TuneResult:
     return TuneResult(
         out=plan.out,
         role=context.role,
         metric=plan.metric_name,
-        extractor=extractor_name,
+        extractor=_extractor_name(plan, context),
         trials=worker_rows(plan.out, tuner_id),
         mlflow=_mlflow_of(context),
     )
 
 
-def _conclude(plan: StudyPlan, context: StudyContext, oracle, tracker, extractor_name: str) -> TuneResult:
+def _conclude(plan: StudyPlan, context: StudyContext, oracle, tracker) -> TuneResult:
     """Chief or single process: summarise the trials, export the best, finish the study's MLflow run."""
     out, metric = plan.out, plan.metric_name
     try:
@@ -416,7 +433,7 @@ def _conclude(plan: StudyPlan, context: StudyContext, oracle, tracker, extractor
         out=out,
         role=context.role,
         metric=metric,
-        extractor=extractor_name,
+        extractor=_extractor_name(plan, context),
         trials=rows,
         best=best,
         stop_reason=oracle.stop_reason,
@@ -424,7 +441,10 @@ def _conclude(plan: StudyPlan, context: StudyContext, oracle, tracker, extractor
     )
 
 
-def _check_some_trial_completed(result: TuneResult) -> None:
+def _report(result: TuneResult, progress: bool) -> None:
+    """Print the result's summary; raise when no trial completed."""
+    if progress:
+        print("\n".join(result.summary()), flush=True)
     if result.best is None:
         first = next((row["message"] for row in result.trials if row["message"]), "no trial ran")
         raise RaganError(
