@@ -373,6 +373,18 @@ def test_a_changed_keras_tuner_internal_is_a_one_line_error(monkeypatch, owner, 
     assert "keras-tuner>=1.4.8,<1.5" in message and "lacks internals" in message
 
 
+def test_a_missing_private_function_is_a_one_line_error_where_ragan_calls_it(monkeypatch):
+    from ragan.tuning import _keras_tuner
+
+    monkeypatch.delattr(_keras_tuner._resolve("keras_tuner.src.distribute.utils"), "is_chief_oracle")
+    _keras_tuner.require_internals.cache_clear()
+    try:
+        with pytest.raises(RaganError, match=r"keras_tuner\.src\.distribute\.utils\.is_chief_oracle.*keras-tuner>="):
+            _keras_tuner.is_chief_oracle()
+    finally:
+        _keras_tuner.require_internals.cache_clear()
+
+
 # ---------------------------------------------------------------------------------------------
 # Objective pieces
 # ---------------------------------------------------------------------------------------------

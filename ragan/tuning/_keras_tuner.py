@@ -21,6 +21,7 @@ import importlib
 import inspect
 from collections.abc import Iterator
 
+from ragan._common import first_line
 from ragan._tf import import_tf
 from ragan.errors import RaganError
 
@@ -31,6 +32,7 @@ __all__ = [
     "PRIVATE_MODULES",
     "PRIVATE_MEMBERS",
     "TESTED_RANGE",
+    "add_oracle_servicer",
     "exit_chief",
     "is_chief_oracle",
     "missing_internals",
@@ -48,7 +50,8 @@ PRIVATE_MODULES = {
     "keras_tuner.src.protos": ("get_service_grpc",),
     "keras_tuner.src.config": ("DEBUG",),
 }
-# Public classes -> the private (or undocumented) methods ragan overrides or calls, with their parameters.
+# Classes and functions -> the methods ragan overrides or calls (private ones included), with their
+# parameters ("__call__": the function itself).
 PRIVATE_MEMBERS = {
     "keras_tuner.Oracle": {
         "_get_oracle_fname": ("self",),
@@ -130,14 +133,18 @@ def missing_internals() -> list[str]:
 
 
 def _missing_attributes() -> list[str]:
+    """What an oracle, the chief's servicer and the gRPC service must hold once made (not visible on the classes)."""
     try:
         oracle = keras_tuner.oracles.RandomSearchOracle(objective=keras_tuner.Objective("score", "min"), max_trials=1)
-        servicer = oracle_servicer(oracle)
+        servicer = _lookup("keras_tuner.src.distribute.oracle_chief", "OracleServicer")(oracle)
+        service = _lookup("keras_tuner.src.protos", "get_service_grpc")()
     except Exception as error:  # noqa: BLE001 - reported as a missing internal
-        return [f"an oracle and its OracleServicer ({type(error).__name__}: {error})"]
-    return [f"Oracle().{name}" for name in ORACLE_ATTRIBUTES if not hasattr(oracle, name)] + [
-        f"OracleServicer(oracle).{name}" for name in SERVICER_ATTRIBUTES if not hasattr(servicer, name)
-    ]
+        return [f"an oracle, its OracleServicer and the gRPC service ({type(error).__name__}: {first_line(error)})"]
+    missing = [f"Oracle().{name}" for name in ORACLE_ATTRIBUTES if not hasattr(oracle, name)]
+    missing += [f"OracleServicer(oracle).{name}" for name in SERVICER_ATTRIBUTES if not hasattr(servicer, name)]
+    if not hasattr(service, "add_OracleServicer_to_server"):
+        missing.append("keras_tuner.src.protos.get_service_grpc().add_OracleServicer_to_server")
+    return missing
 
 
 @functools.cache
@@ -151,9 +158,14 @@ def require_internals() -> None:
         )
 
 
+def _lookup(module: str, name: str):
+    return getattr(importlib.import_module(module), name)
+
+
 def _private(module: str, name: str):
+    """``module.name``; when it is gone, the one-line error of :func:`require_internals`."""
     try:
-        return getattr(importlib.import_module(module), name)
+        return _lookup(module, name)
     except (ImportError, AttributeError):
         require_internals()
         raise
