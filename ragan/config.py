@@ -4,7 +4,7 @@ A model's hyperparameters are the fields of a :class:`Config` dataclass, each de
 :func:`hparam`. That one declaration feeds
 
 * the CLI (``ragan train MODEL --help``, ``ragan hparams MODEL``),
-* the KerasTuner search space (:meth:`Config.from_tuner`),
+* the KerasTuner search space (:func:`ragan.tuning.hypermodel.build_search_space`),
 * the MLflow run parameters (:meth:`Config.to_params`),
 * the saved model's config (:meth:`Config.to_dict` / :meth:`Config.from_dict`),
 * YAML/JSON override files, in which an unknown key is an error with a did-you-mean.
@@ -432,49 +432,6 @@ class Config:
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 7)
         return "\n".join(lines)
-
-    # ---- tuning --------------------------------------------------------------------------
-    @classmethod
-    def search_space(cls, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """name -> tuning range (or fixed value) after the user's narrowing/fixing.
-
-        ``overrides`` values may be a fixed value, a ``[low, high]`` pair (narrows a Float/Int
-        range) or a list of choices (narrows a Choice).
-        """
-        space: dict[str, Any] = {s.name: s.tune for s in cls.hparams() if s.tune is not None}
-        specs = {s.name: s for s in cls.hparams()}
-        for raw_key, value in (overrides or {}).items():
-            key = str(raw_key).replace("-", "_")
-            if key not in specs:
-                raise RaganError(
-                    f"unknown hyperparameter {raw_key!r} in the search space of {cls.__name__}."
-                    f"{did_you_mean(key, specs)}"
-                )
-            current = space.get(key)
-            if isinstance(value, (list, tuple)) and isinstance(current, (Float, Int)):
-                if len(value) != 2 or value[0] > value[1]:
-                    raise RaganError(f"{key}: a range must be [low, high] with low <= high, got {value!r}.")
-                space[key] = current.narrowed(*value)
-            elif isinstance(value, (list, tuple)) and isinstance(current, Choice):
-                bad = [v for v in value if v not in current.values]
-                if bad:
-                    raise RaganError(f"{key}: {bad!r} not among the choices {list(current.values)!r}.")
-                space[key] = Choice(*value)
-            else:
-                spec = specs[key]
-                space[key] = _coerce(spec, value, allows_none=False, where="")
-        return space
-
-    @classmethod
-    def from_tuner(cls, hp, overrides: Mapping[str, Any] | None = None, *, base=None):
-        """A config whose tuned fields are drawn from a KerasTuner ``HyperParameters`` object."""
-        values = {}
-        for name, entry in cls.search_space(overrides).items():
-            if isinstance(entry, (Float, Int, Choice, Boolean)):
-                values[name] = entry.to_hp(hp, name)
-            else:
-                values[name] = hp.Fixed(name, entry)
-        return cls.from_dict(values, source="tuner", base=base)
 
 
 def load_overrides(path: str | Path) -> dict[str, Any]:

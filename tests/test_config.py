@@ -101,21 +101,23 @@ def test_table_lists_every_hparam():
         assert spec.name in table and spec.help in table
 
 
-def test_search_space_narrowing_and_fixing():
-    space = ToyConfig.search_space({"gp_weight": [2, 4], "latent_dim": [64], "d_steps": 2})
-    assert space["gp_weight"] == Float(2.0, 4.0, sampling="log")
-    assert space["latent_dim"] == Choice(64)
-    assert space["d_steps"] == 2
-    assert isinstance(space["use_ema"], Boolean)
-    with pytest.raises(RaganError, match="Did you mean 'gp_weight'"):
-        ToyConfig.search_space({"gpweight": 1})
-    with pytest.raises(RaganError, match="not among the choices"):
-        ToyConfig.search_space({"latent_dim": [65]})
-
-
-def test_from_tuner_draws_within_ranges():
+def test_search_space_of_a_config_class_narrows_fixes_and_draws_within_ranges():
+    """The search space of a config class (ragan.tuning.hypermodel.build_search_space, the one builder)."""
     keras_tuner = pytest.importorskip("keras_tuner")
+    from ragan.tuning.hypermodel import build_search_space
+
+    space = build_search_space(ToyConfig, {"gp_weight": [2, 4], "latent_dim": [64], "d_steps": 2})
+    by_name = {d.name: d for d in space.dimensions}
+    assert by_name["gp_weight"].range == Float(2.0, 4.0, sampling="log")
+    assert by_name["latent_dim"].range == Choice(64)
+    assert by_name["d_steps"].range is None and by_name["d_steps"].value == 2
+    assert isinstance(by_name["use_ema"].range, Boolean)
+    with pytest.raises(RaganError, match="Did you mean 'gp_weight'"):
+        build_search_space(ToyConfig, {"gpweight": 1})
+    with pytest.raises(RaganError, match="above its maximum"):
+        build_search_space(ToyConfig, {"d_steps": 11})
     hp = keras_tuner.HyperParameters()
-    cfg = ToyConfig.from_tuner(hp, {"d_steps": 4})
-    assert 1.0 <= cfg.gp_weight <= 20.0 and cfg.latent_dim in (64, 128, 256) and cfg.d_steps == 4
-    assert set(hp.values) == {"gp_weight", "latent_dim", "d_steps", "use_ema"}
+    cfg = space.draw(hp).model_config
+    assert isinstance(cfg, ToyConfig)
+    assert 2.0 <= cfg.gp_weight <= 4.0 and cfg.latent_dim == 64 and cfg.d_steps == 2
+    assert set(hp.values) == {"gp_weight", "latent_dim", "use_ema", "batch_size"}

@@ -308,6 +308,84 @@ def test_budget_in_kimg():
 
 
 # ---------------------------------------------------------------------------------------------
+# KerasTuner internals (ragan/tuning/_keras_tuner.py)
+# ---------------------------------------------------------------------------------------------
+def test_keras_tuner_internals_ragan_relies_on_are_there():
+    import keras_tuner
+
+    from ragan.tuning import _keras_tuner
+
+    missing = _keras_tuner.missing_internals()
+    assert not missing, (
+        f"keras-tuner {keras_tuner.__version__} changed internals ragan relies on: {'; '.join(missing)}. "
+        f"ragan is tested with keras-tuner{_keras_tuner.TESTED_RANGE}; adapt ragan/tuning/_keras_tuner.py "
+        "(and its users) or keep the pin in setup.py."
+    )
+
+
+def test_keras_tuner_tested_range_is_the_pin_in_setup_py():
+    import keras_tuner
+    from packaging.specifiers import SpecifierSet
+
+    from ragan.tuning._keras_tuner import TESTED_RANGE
+
+    setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text(encoding="utf-8")
+    assert f'"keras-tuner{TESTED_RANGE}"' in setup, f"setup.py no longer pins keras-tuner{TESTED_RANGE}"
+    assert keras_tuner.__version__ in SpecifierSet(TESTED_RANGE), (
+        f"installed keras-tuner {keras_tuner.__version__} is outside the tested range {TESTED_RANGE}"
+    )
+
+
+def test_only_the_internals_module_imports_keras_tuner_src():
+    root = Path(__file__).resolve().parents[1] / "ragan"
+    users = sorted(
+        str(path.relative_to(root.parent))
+        for path in root.rglob("*.py")
+        if "keras_tuner.src" in path.read_text(encoding="utf-8") and path.name != "_keras_tuner.py"
+    )
+    assert users == [], f"import KerasTuner's private modules through ragan/tuning/_keras_tuner.py: {users}"
+
+
+@pytest.mark.parametrize(
+    "owner, name, replacement, named",
+    [
+        ("keras_tuner.engine.base_tuner.BaseTuner", "_try_run_and_update_trial", None, "_try_run_and_update_trial"),
+        ("keras_tuner.src.distribute.oracle_chief", "exit_chief", lambda oracle, force: True, "exit_chief"),
+        ("keras_tuner.src.config", "DEBUG", None, "keras_tuner.src.config.DEBUG"),
+    ],
+)
+def test_a_changed_keras_tuner_internal_is_a_one_line_error(monkeypatch, owner, name, replacement, named):
+    from ragan.tuning import _keras_tuner
+
+    target = _keras_tuner._resolve(owner)
+    if replacement is None:
+        monkeypatch.delattr(target, name)
+    else:
+        monkeypatch.setattr(target, name, replacement)
+    _keras_tuner.require_internals.cache_clear()
+    try:
+        with pytest.raises(RaganError) as raised:
+            _keras_tuner.require_internals()
+    finally:
+        _keras_tuner.require_internals.cache_clear()
+    message = str(raised.value)
+    assert "\n" not in message and named in message
+    assert "keras-tuner>=1.4.8,<1.5" in message and "lacks internals" in message
+
+
+def test_a_missing_private_function_is_a_one_line_error_where_ragan_calls_it(monkeypatch):
+    from ragan.tuning import _keras_tuner
+
+    monkeypatch.delattr(_keras_tuner._resolve("keras_tuner.src.distribute.utils"), "is_chief_oracle")
+    _keras_tuner.require_internals.cache_clear()
+    try:
+        with pytest.raises(RaganError, match=r"keras_tuner\.src\.distribute\.utils\.is_chief_oracle.*keras-tuner>="):
+            _keras_tuner.is_chief_oracle()
+    finally:
+        _keras_tuner.require_internals.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------
 # Objective pieces
 # ---------------------------------------------------------------------------------------------
 def test_resolve_metric():
@@ -375,11 +453,29 @@ def test_summary_files(tmp_path):
     assert "diverged" in table[1]["message"] and float(table[1]["g_learning_rate"]) == 1e30
     assert "pixels_16x16" in (tmp_path / "trials.md").read_text()
     with Image.open(tmp_path / "trials.png") as image:
+        assert image.format == "PNG"
         pixels = np.asarray(image.convert("RGB"))
     assert image.size == (720, 380)
+    # Not blank: mostly white background, but with drawn text, axes and markers.
+    assert (pixels != 255).any(axis=-1).mean() > 0.01 and (pixels == 255).all(axis=-1).mean() > 0.5
     # The failed trial's red cross and the completed trials' blue dots are drawn.
     assert np.any(np.all(pixels == (214, 39, 40), axis=-1))
     assert np.any(np.all(pixels == (31, 119, 180), axis=-1))
+    # The plot follows the trial values: other values, another picture; no failed trial, no red cross.
+    rows[1].update(status="COMPLETED", value=0.2)
+    rows[2]["value"] = 0.05
+    write_summary(tmp_path, rows, "kid")
+    with Image.open(tmp_path / "trials.png") as image:
+        changed = np.asarray(image.convert("RGB"))
+    assert changed.shape == pixels.shape and np.any(changed != pixels)
+    assert not np.any(np.all(changed == (214, 39, 40), axis=-1))
+    assert np.all(changed == (31, 119, 180), axis=-1).sum() > np.all(pixels == (31, 119, 180), axis=-1).sum()
+
+
+def test_import_ragan_does_not_import_matplotlib():
+    code = "import sys, ragan; print('matplotlib' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -211,8 +211,9 @@ def search_from_args(args) -> dict:
     """The search specification: the ``--search`` file, then ``--set``/``--range``/``--choices``.
 
     Example:
-        >>> args = ["dcgan", "--data", "d", "--out", "o", "--range", "g_learning_rate=1e-5,1e-3,log"]
-        >>> search_from_args(parser.parse_args(args))  # doctest: +SKIP
+        >>> from ragan.cli.main import build_parser
+        >>> argv = ["tune", "dcgan", "--data", "d", "--out", "o", "--range", "g_learning_rate=1e-5,1e-3,log"]
+        >>> search_from_args(build_parser(argv).parse_args(argv))
         {'g_learning_rate': {'min': '1e-5', 'max': '1e-3', 'sampling': 'log'}}
     """
     from ragan.errors import RaganError

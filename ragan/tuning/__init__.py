@@ -6,10 +6,15 @@
 * :mod:`~ragan.tuning.hypermodel`: the search space from the declared hyperparameters
   (:func:`build_search_space`) and the KerasTuner :class:`GANHyperModel`.
 * :mod:`~ragan.tuning.objective`: the objective (KID by default) and its feature extractors.
+* The study's jobs, each in its module: :mod:`~ragan.tuning.validation` (``plan_study``),
+  :mod:`~ragan.tuning.study` (the study directory), :mod:`~ragan.tuning.oracles`,
+  :mod:`~ragan.tuning.trials` (the trial runner), :mod:`~ragan.tuning.summary` (``trials.csv|md|png``),
+  :mod:`~ragan.tuning.export` (``best/``), :mod:`~ragan.tuning.mlflow_runs` and
+  :mod:`~ragan.tuning.distributed`; KerasTuner's internals only in :mod:`~ragan.tuning._keras_tuner`.
 
 Names are imported on first use: ``import ragan.tuning`` does not import TensorFlow.
 
-Example:
+Example (skipped: a study trains GANs on a prepared dataset, far longer than an example):
     >>> import ragan
     >>> result = ragan.tune("dcgan", "prepared", "studies/dcgan", max_trials=8, kimg_per_trial=20)  # doctest: +SKIP
     >>> result.best_dir                                                                          # doctest: +SKIP

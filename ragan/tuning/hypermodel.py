@@ -17,9 +17,17 @@ Hyperband's budget), so ``kimg`` and ``steps`` are refused.
 
 Example:
     >>> space = build_search_space("dcgan", {"latent_dim": 64, "g_learning_rate": [1e-4, 5e-4]})
-    >>> print(space.table())                                        # doctest: +SKIP
+    >>> print(space.table())
+    name             section   search              origin
+    ---------------  --------  ------------------  ------
+    latent_dim       model     fixed 64            fixed
+    base_filters     model     {32, 64, 128}       declared
+    g_learning_rate  model     log 0.0001..0.0005  narrowed
+    d_learning_rate  model     log 1e-05..0.001    declared
+    beta_1           model     {0.0, 0.5}          declared
+    batch_size       training  {32, 64, 128}       declared
     >>> hypermodel = GANHyperModel(space)
-    >>> trial = hypermodel.build(keras_tuner.HyperParameters())    # doctest: +SKIP
+    >>> trial = hypermodel.build(keras_tuner.HyperParameters())
     >>> trial.model_config.latent_dim
     64
 """
@@ -32,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragan._common import first_line
 from ragan._tf import import_tf
 from ragan.config import Choice, Config, Float, Int, load_overrides
 from ragan.errors import RaganError, did_you_mean
@@ -110,8 +119,8 @@ class SearchSpace:
 
     Example:
         >>> space = build_search_space("wgan_gp", {"gp_weight": [5, 15], "d_steps": 5})
-        >>> [d.name for d in space.searched]                           # doctest: +SKIP
-        ['latent_dim', 'base_filters', 'g_learning_rate', 'd_learning_rate', 'beta_1', 'gp_weight', 'batch_size']
+        >>> [d.name for d in space.fixed], "gp_weight" in [d.name for d in space.searched]
+        (['d_steps'], True)
     """
 
     model_name: str
@@ -198,7 +207,8 @@ def load_search_file(path: str | Path) -> dict:
     """Read a YAML/JSON search specification: a flat mapping ``name: value | [low, high] | {...}``.
 
     Example:
-        >>> load_search_file("search.yaml")                            # doctest: +SKIP
+        >>> _ = Path("search.json").write_text('{"latent_dim": 64, "g_learning_rate": [0.0001, 0.0005]}')
+        >>> load_search_file("search.json")
         {'latent_dim': 64, 'g_learning_rate': [0.0001, 0.0005]}
     """
     return load_overrides(path)
@@ -311,8 +321,9 @@ def _check_declarable(dimension: SearchDimension, where: str) -> None:
     try:
         dimension.range.to_hp(keras_tuner.HyperParameters(), dimension.name)
     except (ValueError, TypeError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RaganError(f"{where}: {dimension.describe()} is not a valid search range ({message}).") from None
+        raise RaganError(
+            f"{where}: {dimension.describe()} is not a valid search range ({first_line(error)})."
+        ) from None
 
 
 def build_search_space(model, search: Mapping[str, Any] | str | Path | None = None) -> SearchSpace:

@@ -26,7 +26,7 @@ Everything computed once (the classifier, the real features, a description) is c
 study's ``objective/`` folder, so a resumed study and distributed workers use the very same
 extractor.
 
-Example:
+Example (skipped: it needs a prepared dataset and a trained generator's run folder):
     >>> objective = prepare_objective("prepared", "study/objective", metric="kid")   # doctest: +SKIP
     >>> objective.evaluate(ragan.load_generator("study/trials/00"))                   # doctest: +SKIP
     {'metric': 'kid', 'value': 0.0123, 'std': 0.002, 'extractor': 'ragan_domain_small_cnn:...', ...}
@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from ragan._common import check_positive_int, first_line, read_json
 from ragan.errors import RaganError, check_choice, did_you_mean
 
 __all__ = [
@@ -102,7 +103,9 @@ def resolve_metric(metric) -> tuple[str, str | Callable]:
         try:
             module = importlib.import_module(module_name)
         except ImportError as error:
-            raise RaganError(f"objective={metric!r}: cannot import module {module_name!r} ({error}).") from None
+            raise RaganError(
+                f"objective={metric!r}: cannot import module {module_name!r} ({first_line(error)})."
+            ) from None
         function = getattr(module, attribute, None)
         if not callable(function):
             names = [n for n in dir(module) if not n.startswith("_")]
@@ -309,7 +312,7 @@ def prepare_objective(
     Returns:
         A :class:`StudyObjective`.
 
-    Example:
+    Example (skipped: it reads a prepared dataset and trains the domain classifier):
         >>> objective = prepare_objective("prepared", "study/objective", extractor="domain")   # doctest: +SKIP
         >>> objective.extractor_name                                                          # doctest: +SKIP
         'ragan_domain_small_cnn:3f9a0c1e22b4'
@@ -320,33 +323,14 @@ def prepare_objective(
     check_choice("extractor", extractor, EXTRACTORS)
     if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 2:
         raise RaganError(f"objective_images={max_images!r} must be an integer >= 2.")
-    if isinstance(classifier_epochs, bool) or not isinstance(classifier_epochs, int) or classifier_epochs < 1:
-        raise RaganError(f"classifier_epochs={classifier_epochs!r} must be a positive integer.")
+    check_positive_int("classifier_epochs", classifier_epochs)
     manifest = read_manifest(data)
     split = held_out_split(manifest, data)
-    labelled = manifest.labelled and manifest.num_classes >= 2
-    if extractor == "auto":
-        extractor = "domain" if labelled else "pixels"
-    if callable(metric):
-        extractor = "none"
-    if extractor == "domain" and not labelled:
-        raise RaganError(
-            f"extractor='domain' trains a classifier on the real labels, but '{data}' is "
-            f"{'unlabelled' if not manifest.labelled else 'labelled with one class'}; use extractor='pixels' "
-            "(or 'inception' with local weights)."
-        )
+    extractor = _resolve_extractor(extractor, metric, manifest, data)
     directory = Path(directory)
     settings = _settings(data, metric, extractor, max_images, classifier_epochs, seed, inception_weights)
-    described = directory / DESCRIPTION_FILE
-    if described.is_file():
-        try:
-            cached = json.loads(described.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            cached = {}
-        if cached.get("settings") == settings:
-            return load_objective(directory, metric)
-        shutil.rmtree(directory)
-
+    if _cache_matches(directory, settings):
+        return load_objective(directory, metric)
     partial = directory.parent / f".{directory.name}.partial"
     if partial.exists():
         shutil.rmtree(partial)
@@ -363,24 +347,8 @@ def prepare_objective(
     }
     if extractor == "domain":
         _log(progress, f"objective: training the domain classifier (small_cnn, {classifier_epochs} epochs) on '{data}'")
-        model = _train_domain_classifier(data, manifest, classifier_epochs, seed)
-        model.save(partial / CLASSIFIER_FILE)
-        description["classifier"] = {
-            "kind": "small_cnn",
-            "file": CLASSIFIER_FILE,
-            "epochs": classifier_epochs,
-            "seed": seed,
-            "trained_on": "train",
-            "weights_sha256": _weights_digest(model),
-        }
-    extractor_object = _build_extractor(extractor, partial, description, manifest, inception_weights)
-    if extractor_object is not None:
-        features = extractor_object(real)
-        np.savez(partial / FEATURES_FILE, features=features, labels=labels)
-        description["extractor"] = extractor_object.describe()
-    else:
-        np.savez(partial / FEATURES_FILE, labels=labels)
-        description["extractor"] = {"name": "none (user function of the images)"}
+        description["classifier"] = _save_domain_classifier(partial, data, manifest, classifier_epochs, seed)
+    _save_real_features(partial, description, extractor, manifest, inception_weights, real, labels)
     description["seconds"] = round(time.perf_counter() - started, 3)
     (partial / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
     os.replace(partial, directory)
@@ -388,6 +356,62 @@ def prepare_objective(
         progress, f"objective: {name} on {real.shape[0]} '{split}' images, features {description['extractor']['name']}"
     )
     return load_objective(directory, metric)
+
+
+def _resolve_extractor(extractor: str, metric, manifest, data) -> str:
+    """``auto`` made concrete (``domain`` for labelled data, else ``pixels``; ``none`` for a user function)."""
+    labelled = manifest.labelled and manifest.num_classes >= 2
+    if extractor == "auto":
+        extractor = "domain" if labelled else "pixels"
+    if callable(metric):
+        extractor = "none"
+    if extractor == "domain" and not labelled:
+        raise RaganError(
+            f"extractor='domain' trains a classifier on the real labels, but '{data}' is "
+            f"{'unlabelled' if not manifest.labelled else 'labelled with one class'}; use extractor='pixels' "
+            "(or 'inception' with local weights)."
+        )
+    return extractor
+
+
+def _cache_matches(directory: Path, settings: dict) -> bool:
+    """Whether ``directory`` holds an objective prepared with ``settings``; a stale one is removed."""
+    described = directory / DESCRIPTION_FILE
+    if not described.is_file():
+        return False
+    try:
+        cached = read_json(described)
+    except RaganError:
+        cached = {}  # a torn cache: prepared again
+    if cached.get("settings") == settings:
+        return True
+    shutil.rmtree(directory)
+    return False
+
+
+def _save_domain_classifier(partial: Path, data, manifest, classifier_epochs: int, seed: int) -> dict:
+    """Train the domain classifier on the real ``train`` split, save it in ``partial``; return its description."""
+    model = _train_domain_classifier(data, manifest, classifier_epochs, seed)
+    model.save(partial / CLASSIFIER_FILE)
+    return {
+        "kind": "small_cnn",
+        "file": CLASSIFIER_FILE,
+        "epochs": classifier_epochs,
+        "seed": seed,
+        "trained_on": "train",
+        "weights_sha256": _weights_digest(model),
+    }
+
+
+def _save_real_features(partial: Path, description: dict, extractor, manifest, inception_weights, real, labels):
+    """Save the held-out images' features (or only their labels, for a user function) in ``partial``."""
+    extractor_object = _build_extractor(extractor, partial, description, manifest, inception_weights)
+    if extractor_object is not None:
+        np.savez(partial / FEATURES_FILE, features=extractor_object(real), labels=labels)
+        description["extractor"] = extractor_object.describe()
+    else:
+        np.savez(partial / FEATURES_FILE, labels=labels)
+        description["extractor"] = {"name": "none (user function of the images)"}
 
 
 def load_objective(directory, metric=None) -> StudyObjective:
@@ -398,7 +422,7 @@ def load_objective(directory, metric=None) -> StudyObjective:
         metric: for a user function, the function itself (or its import path); ``None`` resolves
             the recorded ``"kid"``/``"fid"`` or import path.
 
-    Example:
+    Example (skipped: it needs the ``objective/`` folder of a study):
         >>> objective = load_objective("study/objective")      # doctest: +SKIP
     """
     directory = Path(directory)
@@ -408,7 +432,7 @@ def load_objective(directory, metric=None) -> StudyObjective:
             f"'{directory}' holds no prepared objective ({DESCRIPTION_FILE} missing); a distributed worker "
             "needs the chief to start first (it prepares the objective)."
         )
-    description = json.loads(described.read_text(encoding="utf-8"))
+    description = read_json(described)
     settings = description["settings"]
     if metric is None:
         recorded = settings["metric"]
