@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from ragan._common import check_positive_int, first_line
 from ragan.errors import RaganError, check_choice, did_you_mean
 from ragan.evaluation.classifier_metrics import classification_metrics, roc_auc, roc_auc_one_vs_rest
 
@@ -239,7 +240,7 @@ def _efficientnet_features(keras, inputs, kind, image_size, channels, weights, m
         try:
             backbone.load_weights(str(local_file))
         except Exception as error:  # noqa: BLE001 - wrong file / wrong architecture
-            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            first = first_line(error) if str(error).strip() else ""
             raise RaganError(
                 f"weights={str(weights)!r}: could not be loaded into {_EFFICIENTNETS[kind]} without top "
                 f"({type(error).__name__}: {first})."
@@ -403,7 +404,7 @@ def array_dataset(
         raise RaganError(f"labels: {labels.shape[0]} labels for {images.shape[0]} images.")
     if images.shape[0] == 0:
         raise RaganError("images: no images were given (the set is empty).")
-    _check_int("batch_size", batch_size, minimum=1)
+    check_positive_int("batch_size", batch_size)
     check_choice("augmentation", augmentation, AUGMENTATIONS)
     if augment_mask is None:
         mask = np.full(images.shape[0], augmentation == "standard")
@@ -588,8 +589,8 @@ def train_classifier(
     from ragan._tf import import_keras
 
     keras = import_keras()
-    _check_int("epochs", epochs, minimum=1)
-    _check_int("batch_size", batch_size, minimum=1)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
     _check_int("patience", patience, minimum=0)
     if not (isinstance(learning_rate, numbers.Real) and learning_rate > 0):
         raise RaganError(f"learning_rate={learning_rate!r} is not allowed; it must be a positive number.")

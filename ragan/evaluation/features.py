@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ragan._common import check_positive_int, first_line
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = ["FeatureExtractor", "inception_extractor", "model_extractor", "INCEPTION_SIZE"]
@@ -105,8 +106,7 @@ class FeatureExtractor:
         from ragan._tf import import_tf
 
         tf = import_tf()
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise RaganError(f"batch_size={batch_size!r} must be a positive integer")
+        check_positive_int("batch_size", batch_size)
         if self._forward is None:
             model = self.model
             # reduce_retracing: a short last batch must not trigger a new trace of the network.
@@ -264,7 +264,7 @@ def inception_extractor(
         except Exception as error:
             raise RaganError(
                 f"weights={str(weights)!r}: could not be loaded into InceptionV3 without top "
-                f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+                f"({type(error).__name__}: {first_line(error)})"
             ) from error
         md5 = _file_md5(path)
         if md5 == _KERAS_INCEPTION_NOTOP_MD5:
@@ -337,7 +337,7 @@ def model_extractor(
         except Exception as error:
             raise RaganError(
                 f"model={str(path)!r}: could not be loaded as a Keras model "
-                f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+                f"({type(error).__name__}: {first_line(error)})"
             ) from error
         source = path.name
     if not isinstance(model, keras.Model):

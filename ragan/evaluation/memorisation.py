@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ragan._common import check_positive_int
 from ragan.errors import RaganError
 
 __all__ = ["MemorisationReport", "NearestNeighbours", "memorisation_audit", "pixel_descriptors"]
@@ -467,8 +468,7 @@ def memorisation_audit(
         raise RaganError(f"baseline_percentile={baseline_percentile!r} must be in [0, 100]")
     if not (isinstance(threshold_scale, (int, float)) and threshold_scale > 0):
         raise RaganError(f"threshold_scale={threshold_scale!r} must be a positive number")
-    if not isinstance(ssim_candidates, int) or ssim_candidates < 1:
-        raise RaganError(f"ssim_candidates={ssim_candidates!r} must be a positive integer")
+    check_positive_int("ssim_candidates", ssim_candidates)
     if not isinstance(pixel_size, int) or pixel_size < 2:
         raise RaganError(f"pixel_size={pixel_size!r} must be an integer >= 2")
 

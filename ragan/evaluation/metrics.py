@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from ragan._common import check_positive_int
 from ragan.errors import RaganError
 
 __all__ = [
@@ -307,8 +308,7 @@ def kid_from_features(
     real = _as_features("real", real)
     fake = _as_features("fake", fake)
     _check_same_dim(real, fake)
-    if not isinstance(num_subsets, (int, np.integer)) or num_subsets < 1:
-        raise RaganError(f"num_subsets={num_subsets!r} must be a positive integer")
+    check_positive_int("num_subsets", num_subsets)
     if subset_size is None:
         subset_size = kid_subset_size(real.shape[0], fake.shape[0])
     if not isinstance(subset_size, (int, np.integer)) or subset_size < 2:
@@ -398,8 +398,7 @@ def precision_recall_from_features(real, fake, *, k: int = 3) -> dict:
     real = _as_features("real", real)
     fake = _as_features("fake", fake)
     _check_same_dim(real, fake)
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise RaganError(f"k={k!r} must be a positive integer")
+    check_positive_int("k", k)
     for label, array in (("real", real), ("fake", fake)):
         if array.shape[0] <= k:
             raise RaganError(
@@ -612,8 +611,7 @@ def mean_pairwise_ms_ssim(
     batch, single = _as_image_batch("images", images, min_value, max_value)
     if single or batch.shape[0] < 2:
         raise RaganError(f"images: pairwise MS-SSIM needs at least 2 images, got {1 if single else batch.shape[0]}")
-    if not isinstance(num_pairs, (int, np.integer)) or num_pairs < 1:
-        raise RaganError(f"num_pairs={num_pairs!r} must be a positive integer")
+    check_positive_int("num_pairs", num_pairs)
     rng = np.random.default_rng(seed)
     first = rng.integers(0, batch.shape[0], num_pairs)
     # Drawing the second index from the other N-1 images keeps every pair distinct.

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragan._common import check_positive_int, first_line
 from ragan._files import publish_directory
 from ragan.data.manifest import Manifest, SplitInfo, read_manifest, shard_name, verify_dataset
 from ragan.errors import RaganError, did_you_mean
@@ -132,7 +133,7 @@ def read_split(path: str | os.PathLike, split: str = "train", *, limit: int | No
             labels.append(batch_labels.numpy())
             sources.append(batch_sources.numpy())
     except tf.errors.OpError as error:
-        message = str(getattr(error, "message", error)).strip().splitlines()[0][:200]
+        message = first_line(error)
         raise RaganError(f"'{directory}': split {split!r} could not be read ({message}); prepare it again.") from None
     return SplitArrays(
         images=np.concatenate(images).astype(dtype, copy=False),
@@ -308,8 +309,7 @@ def synthetic_addition_counts(
             counts = _largest_remainder(total, has_synthetic.astype(np.float64))
         rule = f"synthetic_fraction={fraction:g}"
     elif add_per_class is not None:
-        if isinstance(add_per_class, bool) or not isinstance(add_per_class, numbers.Integral) or add_per_class < 1:
-            raise RaganError(f"add_per_class={add_per_class!r} is not allowed; it must be a positive integer.")
+        check_positive_int("add_per_class", add_per_class)
         counts = np.where(has_synthetic, int(add_per_class), 0).astype(np.int64)
         rule = f"add_per_class={add_per_class}"
     else:

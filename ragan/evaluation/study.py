@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragan._common import check_positive_int
 from ragan.errors import RaganError, did_you_mean
 from ragan.evaluation.mix import (
     SplitArrays,
@@ -689,13 +690,7 @@ def _check_fractions(fractions) -> list[float]:
 
 
 def _check_add_per_class(add_per_class) -> int | None:
-    if add_per_class is None:
-        return None
-    if isinstance(add_per_class, bool) or not isinstance(add_per_class, numbers.Integral) or add_per_class < 1:
-        raise RaganError(
-            f"add_per_class={add_per_class!r} is not allowed; it must be a positive integer (or None for no such arms)."
-        )
-    return int(add_per_class)
+    return check_positive_int("add_per_class", add_per_class, allow_none=True)
 
 
 def check_study_options(seeds, synthetic_fractions, add_per_class, classifier) -> tuple:
