@@ -66,6 +66,7 @@ class FeatureExtractor:
         feature_dim: Length of each feature vector.
 
     Example:
+        >>> # Skipped: InceptionV3 at 299 px takes several seconds to build and run, even untrained.
         >>> extractor = inception_extractor(weights=None)          # doctest: +SKIP
         >>> extractor(images).shape, extractor.name                # doctest: +SKIP
         ((4, 2048), 'inception_v3_random_weights')
@@ -220,6 +221,7 @@ def inception_extractor(
         md5=<hash prefix>"`` for other files, or ``"inception_v3_random_weights"``.
 
     Example:
+        >>> # Skipped: needs Keras' InceptionV3 weights file (about 90 MB) on disk.
         >>> extractor = inception_extractor("inception_notop.h5", input_range=(0, 255))  # doctest: +SKIP
         >>> features = extractor(uint8_images)                                      # doctest: +SKIP
 
@@ -319,9 +321,11 @@ def model_extractor(
         A :class:`FeatureExtractor`.
 
     Example:
-        >>> extractor = model_extractor("runs/classifier/model.keras",
-        ...                             name="ragan_classifier:runs/classifier")  # doctest: +SKIP
-        >>> fid_from_features(extractor(real), extractor(fake))                    # doctest: +SKIP
+        >>> from ragan.evaluation.classifier import build_classifier
+        >>> model = build_classifier("small_cnn", image_size=16, channels=1, num_classes=2)
+        >>> extractor = model_extractor(model, name="ragan_classifier:untrained")
+        >>> extractor(np.zeros((3, 16, 16, 1), np.float32)).shape, extractor.name
+        ((3, 128), 'ragan_classifier:untrained')
     """
     from ragan._tf import import_keras, import_tf
 

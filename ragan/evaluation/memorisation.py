@@ -33,9 +33,13 @@ Held-out images that are exact duplicates of training images (a train/test leak:
 validation split holds 8 such copies) are listed in the report and left out of the baselines,
 where they would pull the threshold to zero.
 
-Example:
-    >>> report = memorisation_audit(train, synthetic, test)          # doctest: +SKIP
-    >>> report.fraction_flagged, report.closest_pairs(8)[0]           # doctest: +SKIP
+Example (random 16x16 images; synthetic image 0 is a copy of training image 5):
+    >>> rng = np.random.default_rng(0)
+    >>> train, test = rng.uniform(size=(30, 16, 16, 1)), rng.uniform(size=(20, 16, 16, 1))
+    >>> synthetic = np.concatenate([train[5:6], rng.uniform(size=(9, 16, 16, 1))])
+    >>> report = memorisation_audit(train, synthetic, test)
+    >>> report.fraction_flagged, report.closest_pairs(1)[0]["train_index"]
+    (0.1, 5)
 """
 
 from __future__ import annotations
@@ -112,9 +116,11 @@ class MemorisationReport:
         notes: Human-readable remarks (e.g. a search that was skipped and why).
 
     Example:
-        >>> report = memorisation_audit(train, synthetic, test)   # doctest: +SKIP
-        >>> report.flagged                                         # doctest: +SKIP
-        array([3, 17])
+        >>> rng = np.random.default_rng(0)
+        >>> train, test = rng.uniform(size=(30, 16, 16, 1)), rng.uniform(size=(20, 16, 16, 1))
+        >>> synthetic = np.concatenate([rng.uniform(size=(3, 16, 16, 1)), train[7:8]])
+        >>> memorisation_audit(train, synthetic, test).flagged
+        array([3])
     """
 
     searches: dict
@@ -448,10 +454,13 @@ def memorisation_audit(
         A :class:`MemorisationReport`.
 
     Example:
-        >>> data = np.load("pneumoniamnist.npz")                                # doctest: +SKIP
-        >>> train, test = data["train_images"], data["test_images"]             # doctest: +SKIP
-        >>> report = memorisation_audit(train, synthetic, test)                 # doctest: +SKIP
-        >>> print(report.fraction_flagged, report.closest_pairs(4))             # doctest: +SKIP
+        >>> rng = np.random.default_rng(1)
+        >>> train = rng.integers(0, 256, (40, 16, 16, 1), dtype=np.uint8)
+        >>> test = rng.integers(0, 256, (20, 16, 16, 1), dtype=np.uint8)
+        >>> synthetic = np.concatenate([train[:2], rng.integers(0, 256, (8, 16, 16, 1), dtype=np.uint8)])
+        >>> report = memorisation_audit(train, synthetic, test)
+        >>> sorted(report.searches), [pair["synthetic_index"] for pair in report.closest_pairs(2)]
+        (['pixel', 'ssim'], [0, 1])
     """
     train = _as_images("train_images", train_images)
     synthetic = _as_images("synthetic_images", synthetic_images)

@@ -21,7 +21,7 @@ asking for more images of a class than the synthetic set holds is an error.
 
 This module also reads splits into memory (:func:`read_split`), which the classifier study uses.
 
-Example:
+Example (needs two prepared datasets on disk, hence skipped):
     >>> from ragan.evaluation.mix import mix_datasets
     >>> mix_datasets("prepared", "synthetic", "mixed", synthetic_fraction=0.3, seed=0)   # doctest: +SKIP
 """
@@ -101,7 +101,7 @@ def read_split(path: str | os.PathLike, split: str = "train", *, limit: int | No
         RaganError: when the path is not a prepared dataset, the split is missing, or the files
             disagree with the manifest.
 
-    Example:
+    Example (needs a prepared dataset on disk, hence skipped):
         >>> test = read_split("prepared", "test")      # doctest: +SKIP
         >>> test.images.shape, test.labels[:3]          # doctest: +SKIP
         ((624, 28, 28, 1), array([0, 1, 1]))
@@ -152,7 +152,7 @@ def read_split(path: str | os.PathLike, split: str = "train", *, limit: int | No
 def check_geometry(real: Manifest, real_path, synthetic: Manifest, synthetic_path) -> None:
     """Raise a one-line RaganError unless both datasets hold images of the same size and channels.
 
-    Example:
+    Example (needs two prepared datasets on disk, hence skipped):
         >>> real, synthetic = read_manifest("prepared"), read_manifest("synthetic")  # doctest: +SKIP
         >>> check_geometry(real, "prepared", synthetic, "synthetic")  # doctest: +SKIP
     """
@@ -184,7 +184,7 @@ def synthetic_label_map(
         RaganError: for class names the real set does not have, an unlabelled real set, or an
             unlabelled synthetic set without ``synthetic_class``.
 
-    Example:
+    Example (needs two prepared datasets' manifests, hence skipped):
         >>> synthetic_label_map(real, "prepared", synthetic, "synthetic")   # doctest: +SKIP
         array([0, 1])
     """
@@ -426,7 +426,7 @@ def mix_datasets(
         RaganError: for mismatched image size or channels, unknown class names, empty datasets,
             not enough synthetic images, or an existing ``out``.
 
-    Example:
+    Example (needs two prepared datasets on disk, hence skipped):
         >>> result = mix_datasets("prepared", "synthetic", "mixed", synthetic_fraction=0.3)   # doctest: +SKIP
         >>> result.num_real, result.num_synthetic                                             # doctest: +SKIP
         (4708, 2018)

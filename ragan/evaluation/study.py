@@ -29,7 +29,7 @@ metrics, their mean and sample standard deviation, and the class counts of the t
 synthetic arms are also compared, seed by seed, with their control, ``real_aug`` and ``real``, with a
 bootstrap interval over the test images and seeds and a verdict (:mod:`ragan.evaluation.statistics`).
 
-Example:
+Example (needs prepared datasets on disk and trains classifiers for minutes, hence skipped):
     >>> import ragan
     >>> result = ragan.evaluation.classifier_study("prepared", "synthetic", seeds=(0, 1, 2))   # doctest: +SKIP
     >>> print(result.table())                                                                # doctest: +SKIP
@@ -153,7 +153,7 @@ def load_study_data(
             missing or empty split, an unlabelled real set, mismatched image size or channels,
             synthetic class names the real set lacks.
 
-    Example:
+    Example (needs prepared datasets on disk, hence skipped):
         >>> data = load_study_data("prepared", "synthetic")   # doctest: +SKIP
     """
     from ragan.data.manifest import read_manifest
@@ -663,7 +663,7 @@ def classifier_study(
         RaganError: for incompatible datasets (size, channels, class names), empty sets, invalid
             arms, fractions or seeds, or too few synthetic images for an arm.
 
-    Example:
+    Example (needs prepared datasets on disk and trains classifiers for minutes, hence skipped):
         >>> result = classifier_study("prepared", "synthetic", synthetic_fractions=(0.2, 0.5),
         ...                           seeds=(0, 1, 2), epochs=20, out="study")       # doctest: +SKIP
         >>> print(result.table())                                                     # doctest: +SKIP

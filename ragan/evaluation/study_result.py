@@ -145,7 +145,7 @@ class StudyResult:
         reference_model: The trained ``real`` arm model of the first seed (not serialised); the
             report uses it as the domain feature extractor.
 
-    Example:
+    Example (``result`` from a :func:`~ragan.evaluation.study.classifier_study` run, hence skipped):
         >>> result.arm("real").summary()["auc"]   # doctest: +SKIP
         {'mean': 0.93, 'std': 0.01, 'n': 3}
     """
