@@ -66,6 +66,8 @@ from ragan._common import check_positive_int
 from ragan._files import publish_directory
 from ragan._version import __version__
 from ragan.errors import RaganError, did_you_mean
+
+# Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
 from ragan.evaluation.quality import log as _log
 from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
@@ -82,8 +84,6 @@ QUICK = {"epochs": 3, "max_images": 1000, "kid_subsets": 20, "diversity_pairs": 
 GALLERY_PAIRS = 8
 # Fewest images of each compared set (real train, real test, synthetic) the metrics accept.
 MIN_IMAGES = 10
-# Re-exported for callers of the former private names (tests, benchmarks/gan_quality.py).
-_REEXPORTED = (_headline_metrics, _log_to_mlflow, _mlflow_target)
 
 
 @dataclass
