@@ -49,6 +49,30 @@ def test_roc_auc_matches_pairwise_definition():
     assert roc_auc(labels, scores) == pytest.approx(_pairwise_auc(labels, scores), abs=1e-12)
 
 
+def test_roc_auc_and_confusion_matrix_equal_the_former_hand_written_formulas():
+    """scikit-learn gives the values of the rank-sum AUC and np.add.at confusion matrix used before."""
+    from scipy.stats import rankdata
+
+    from ragan.evaluation.classifier import classification_metrics
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 40)
+    scores = np.round(rng.uniform(size=40) + 0.3 * labels, 1)  # many ties, across classes too
+    positives = labels.astype(bool)
+    ranks = rankdata(scores)
+    former = (ranks[positives].sum() - positives.sum() * (positives.sum() + 1) / 2) / (
+        positives.sum() * (~positives).sum()
+    )
+    assert roc_auc(labels, scores) == pytest.approx(former, abs=1e-12)
+    # Three classes, class 2 never predicted: its column is all zeros.
+    labels = np.array([0, 0, 1, 1, 2, 2, 1])
+    probabilities = np.array([[0.6, 0.3, 0.1]] * 3 + [[0.2, 0.7, 0.1]] * 4)
+    predicted = probabilities.argmax(axis=1)
+    former_confusion = np.zeros((3, 3), np.int64)
+    np.add.at(former_confusion, (labels, predicted), 1)
+    assert classification_metrics(labels, probabilities)["confusion_matrix"] == former_confusion.tolist()
+
+
 def test_one_vs_rest_macro_auc_hand_computed():
     labels = [0, 0, 1, 1, 2, 2]
     probabilities = np.array(

@@ -185,10 +185,12 @@ def test_report_html_is_self_contained_with_grids_plot_and_gallery(report):
     parser.feed(text)
     grids = parser.inside("sample-grids", "img")
     assert len(grids) >= 4 and all(img["src"].startswith("data:image/png;base64,") for img in grids)
-    svgs = parser.inside("study-plot", "svg")
-    assert [svg.get("data-metric") for svg in svgs] == ["auc", "accuracy"]
-    error_bars = parser.inside("study-plot", "line", "error-bar")
-    assert len(error_bars) == 2 * 5  # one per arm in each of the two plots
+    plots = parser.inside("study-plot", "figure", "arm-plot")
+    assert [plot.get("data-metric") for plot in plots] == ["auc", "accuracy"]
+    assert len(parser.inside("study-plot", "svg")) == 2  # inline SVG, not images fetched from elsewhere
+    error_bars = [g["id"] for g in parser.inside("study-plot", "g") if g.get("id", "").startswith("error-bar-")]
+    # One per arm in each of the two plots.
+    assert sorted(error_bars) == sorted(f"error-bar-{m}-{i}" for m in ("auc", "accuracy") for i in range(5))
     pairs = parser.inside("memorisation-gallery", "div", "pair")
     assert len(pairs) == 8
     assert len(parser.inside("memorisation-gallery", "img")) == 16

@@ -17,7 +17,8 @@ Every model takes images in ``[-1, 1]`` (what :func:`ragan.load_dataset` yields)
 dataset's own size and channel count, and outputs one logit per class; the last layer is a
 ``Dense`` named ``"logits"`` so the layer before it is the feature layer.
 
-Example:
+Example (needs a prepared dataset on disk and 20 epochs of training, hence skipped; the functions'
+own examples run on tiny arrays):
     >>> import ragan
     >>> from ragan.evaluation.classifier import build_classifier, train_classifier, evaluate_classifier
     >>> train = ragan.load_dataset("prepared", "train", batch_size=64)            # doctest: +SKIP
@@ -45,7 +46,9 @@ from typing import Any
 
 import numpy as np
 
+from ragan._common import check_positive_int, first_line
 from ragan.errors import RaganError, check_choice, did_you_mean
+from ragan.evaluation.classifier_metrics import classification_metrics, roc_auc, roc_auc_one_vs_rest
 
 __all__ = [
     "CLASSIFIER_KINDS",
@@ -238,7 +241,7 @@ def _efficientnet_features(keras, inputs, kind, image_size, channels, weights, m
         try:
             backbone.load_weights(str(local_file))
         except Exception as error:  # noqa: BLE001 - wrong file / wrong architecture
-            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            first = first_line(error) if str(error).strip() else ""
             raise RaganError(
                 f"weights={str(weights)!r}: could not be loaded into {_EFFICIENTNETS[kind]} without top "
                 f"({type(error).__name__}: {first})."
@@ -402,7 +405,7 @@ def array_dataset(
         raise RaganError(f"labels: {labels.shape[0]} labels for {images.shape[0]} images.")
     if images.shape[0] == 0:
         raise RaganError("images: no images were given (the set is empty).")
-    _check_int("batch_size", batch_size, minimum=1)
+    check_positive_int("batch_size", batch_size)
     check_choice("augmentation", augmentation, AUGMENTATIONS)
     if augment_mask is None:
         mask = np.full(images.shape[0], augmentation == "standard")
@@ -581,14 +584,18 @@ def train_classifier(
         A :class:`TrainingResult`; ``result.model`` holds the best validation weights.
 
     Example:
-        >>> result = train_classifier((x_train, y_train), (x_val, y_val), epochs=5)   # doctest: +SKIP
-        >>> result.best_val_auc                                                       # doctest: +SKIP
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.uniform(-1, 1, (16, 8, 8, 1)).astype(np.float32), np.arange(16) % 2
+        >>> model = build_classifier("small_cnn", image_size=8, channels=1, num_classes=2)
+        >>> result = train_classifier((x, y), (x, y), model=model, epochs=1, batch_size=8)
+        >>> result.epochs_trained, 0.0 <= result.best_val_auc <= 1.0
+        (1, True)
     """
     from ragan._tf import import_keras
 
     keras = import_keras()
-    _check_int("epochs", epochs, minimum=1)
-    _check_int("batch_size", batch_size, minimum=1)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
     _check_int("patience", patience, minimum=0)
     if not (isinstance(learning_rate, numbers.Real) and learning_rate > 0):
         raise RaganError(f"learning_rate={learning_rate!r} is not allowed; it must be a positive number.")
@@ -690,7 +697,7 @@ def compile_classifier(model, *, learning_rate: float = 1e-3, jit_compile: bool 
 
     Example:
         >>> model = compile_classifier(build_classifier("small_cnn", image_size=28, channels=1, num_classes=2))
-        >>> model.optimizer.learning_rate.numpy().round(4)
+        >>> round(float(model.optimizer.learning_rate.numpy()), 4)
         0.001
     """
     from ragan._tf import import_keras
@@ -734,9 +741,11 @@ def predict_probabilities(model, data, *, batch_size: int = 256) -> tuple[np.nda
     """Return ``(labels, class probabilities)`` of a model (logits output) on labelled data.
 
     Example:
-        >>> labels, probabilities = predict_probabilities(model, (x_test, y_test))   # doctest: +SKIP
-        >>> probabilities.shape                                                    # doctest: +SKIP
-        (624, 2)
+        >>> model = build_classifier("small_cnn", image_size=8, channels=1, num_classes=2)
+        >>> x, y = np.zeros((5, 8, 8, 1), np.float32), np.array([0, 1, 0, 1, 1])
+        >>> labels, probabilities = predict_probabilities(model, (x, y))
+        >>> labels.tolist(), probabilities.shape, bool(np.allclose(probabilities.sum(axis=1), 1))
+        ([0, 1, 0, 1, 1], (5, 2), True)
     """
     dataset = _as_dataset(data, "data", batch_size)
     forward = _forward_function(model)
@@ -772,152 +781,14 @@ def evaluate_classifier(
         The dict of :func:`classification_metrics`.
 
     Example:
-        >>> evaluate_classifier(model, (x_test, y_test), class_names=["normal", "pneumonia"])["auc"]  # doctest: +SKIP
-        0.95
+        >>> model = build_classifier("small_cnn", image_size=8, channels=1, num_classes=2)
+        >>> x, y = np.zeros((4, 8, 8, 1), np.float32), np.array([0, 1, 0, 1])
+        >>> figures = evaluate_classifier(model, (x, y), class_names=["normal", "pneumonia"])
+        >>> figures["num_examples"], figures["auc"]  # identical images: every positive ties every negative
+        (4, 0.5)
     """
     labels, probabilities = predict_probabilities(model, test_data, batch_size=batch_size)
     return classification_metrics(labels, probabilities, class_names=class_names, positive_class=positive_class)
-
-
-def roc_auc(labels, scores) -> float | None:
-    """Binary ROC AUC from rank statistics (Mann-Whitney U), ties counted as one half.
-
-    ``AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)`` with ``R_pos`` the sum of the
-    positives' (average) ranks among all scores: the probability that a random positive scores
-    above a random negative.
-
-    Args:
-        labels: ``(N,)`` truthy for positives.
-        scores: ``(N,)`` higher means more positive.
-
-    Returns:
-        The AUC in ``[0, 1]``, or None when only one class is present (it is undefined then).
-
-    Example:
-        >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-        0.75
-    """
-    labels = np.asarray(labels).reshape(-1).astype(bool)
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if labels.shape != scores.shape:
-        raise RaganError(f"scores: {scores.size} scores for {labels.size} labels.")
-    positives = int(labels.sum())
-    negatives = labels.size - positives
-    if positives == 0 or negatives == 0:
-        return None
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)  # average ranks for ties
-    u_statistic = ranks[labels].sum() - positives * (positives + 1) / 2.0
-    return float(u_statistic / (positives * negatives))
-
-
-def roc_auc_one_vs_rest(labels, probabilities) -> tuple[float | None, list[float | None]]:
-    """Macro ROC AUC over classes, each class against the rest.
-
-    For two classes it is the AUC of class 1's probability (class 0's AUC is the same number).
-    Classes absent from ``labels`` (or the only class present) have an undefined AUC (None) and
-    are left out of the macro average.
-
-    Returns:
-        ``(macro AUC or None, per-class AUCs)``.
-
-    Example:
-        >>> macro, per_class = roc_auc_one_vs_rest([0, 1, 2], [[.8, .1, .1], [.1, .8, .1], [.3, .3, .4]])
-        >>> macro, per_class
-        (1.0, [1.0, 1.0, 1.0])
-    """
-    labels = np.asarray(labels).reshape(-1)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    if probabilities.ndim != 2 or probabilities.shape[0] != labels.size:
-        raise RaganError(f"probabilities: expected shape ({labels.size}, num_classes), got {probabilities.shape}.")
-    num_classes = probabilities.shape[1]
-    if num_classes == 2:
-        auc = roc_auc(labels == 1, probabilities[:, 1])
-        return auc, [auc, auc]
-    per_class = [roc_auc(labels == c, probabilities[:, c]) for c in range(num_classes)]
-    defined = [auc for auc in per_class if auc is not None]
-    return (float(np.mean(defined)) if defined else None), per_class
-
-
-def classification_metrics(
-    labels, probabilities, *, class_names: Sequence[str] | None = None, positive_class: int | str | None = None
-) -> dict:
-    """All test figures of a classifier from true labels and predicted class probabilities.
-
-    The predicted class is the most probable one (a 0.5 threshold for binary tasks).
-
-    Args:
-        labels: ``(N,)`` true class indices.
-        probabilities: ``(N, K)`` predicted probabilities.
-        class_names: K names (default ``class_0`` ...).
-        positive_class: Binary tasks only: the positive class (index or name; default index 1).
-
-    Returns:
-        ``{"num_examples", "accuracy", "balanced_accuracy", "auc", "auc_per_class",
-        "per_class": {name: {"precision", "recall", "support"}}, "confusion_matrix" (rows: true,
-        columns: predicted), "class_names"}``, plus ``"sensitivity"``, ``"specificity"`` and
-        ``"positive_class"`` for two classes. Undefined values (e.g. precision of a class never
-        predicted, AUC with one class present) are None.
-
-    Example:
-        >>> m = classification_metrics([0, 0, 1, 1], [[.9, .1], [.6, .4], [.65, .35], [.2, .8]],
-        ...                            class_names=["normal", "pneumonia"])
-        >>> m["accuracy"], m["auc"], m["sensitivity"], m["specificity"]
-        (0.75, 0.75, 0.5, 1.0)
-    """
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    if probabilities.ndim != 2 or probabilities.shape[0] != labels.size:
-        raise RaganError(f"probabilities: expected shape ({labels.size}, num_classes), got {probabilities.shape}.")
-    if labels.size == 0:
-        raise RaganError("labels: no examples to evaluate (the test set is empty).")
-    num_classes = probabilities.shape[1]
-    names = list(class_names) if class_names is not None else [f"class_{c}" for c in range(num_classes)]
-    if len(names) != num_classes:
-        raise RaganError(f"class_names: {len(names)} names for a {num_classes}-class model.")
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise RaganError(
-            f"labels: values must be class indices in 0..{num_classes - 1}, got {labels.min()}..{labels.max()}."
-        )
-    predicted = probabilities.argmax(axis=1)
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
-    support = confusion.sum(axis=1)
-    predicted_counts = confusion.sum(axis=0)
-    true_positives = np.diag(confusion)
-    per_class = {}
-    recalls = []
-    for c, name in enumerate(names):
-        recall = float(true_positives[c] / support[c]) if support[c] else None
-        precision = float(true_positives[c] / predicted_counts[c]) if predicted_counts[c] else None
-        per_class[name] = {"precision": precision, "recall": recall, "support": int(support[c])}
-        if recall is not None:
-            recalls.append(recall)
-    macro_auc, auc_per_class = roc_auc_one_vs_rest(labels, probabilities)
-    result = {
-        "num_examples": int(labels.size),
-        "accuracy": float(true_positives.sum() / labels.size),
-        "balanced_accuracy": float(np.mean(recalls)),
-        "auc": macro_auc,
-        "auc_per_class": dict(zip(names, auc_per_class)),
-        "per_class": per_class,
-        "confusion_matrix": confusion.tolist(),
-        "class_names": names,
-    }
-    if num_classes == 2:
-        positive = 1 if positive_class is None else positive_class
-        if isinstance(positive, str):
-            if positive not in names:
-                raise RaganError(f"positive_class={positive!r} is not a class; classes: {', '.join(names)}.")
-            positive = names.index(positive)
-        if positive not in (0, 1):
-            raise RaganError(f"positive_class={positive!r} is not allowed; use 0, 1 or a class name.")
-        negative = 1 - positive
-        result["positive_class"] = names[positive]
-        result["sensitivity"] = per_class[names[positive]]["recall"]
-        result["specificity"] = per_class[names[negative]]["recall"]
-    return result
 
 
 def _check_int(name: str, value, *, minimum: int) -> None:

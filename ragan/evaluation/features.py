@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ragan._common import check_positive_int, first_line
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = ["FeatureExtractor", "inception_extractor", "model_extractor", "INCEPTION_SIZE"]
@@ -65,6 +66,7 @@ class FeatureExtractor:
         feature_dim: Length of each feature vector.
 
     Example:
+        >>> # Skipped: InceptionV3 at 299 px takes several seconds to build and run, even untrained.
         >>> extractor = inception_extractor(weights=None)          # doctest: +SKIP
         >>> extractor(images).shape, extractor.name                # doctest: +SKIP
         ((4, 2048), 'inception_v3_random_weights')
@@ -105,8 +107,7 @@ class FeatureExtractor:
         from ragan._tf import import_tf
 
         tf = import_tf()
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise RaganError(f"batch_size={batch_size!r} must be a positive integer")
+        check_positive_int("batch_size", batch_size)
         if self._forward is None:
             model = self.model
             # reduce_retracing: a short last batch must not trigger a new trace of the network.
@@ -220,6 +221,7 @@ def inception_extractor(
         md5=<hash prefix>"`` for other files, or ``"inception_v3_random_weights"``.
 
     Example:
+        >>> # Skipped: needs Keras' InceptionV3 weights file (about 90 MB) on disk.
         >>> extractor = inception_extractor("inception_notop.h5", input_range=(0, 255))  # doctest: +SKIP
         >>> features = extractor(uint8_images)                                      # doctest: +SKIP
 
@@ -264,7 +266,7 @@ def inception_extractor(
         except Exception as error:
             raise RaganError(
                 f"weights={str(weights)!r}: could not be loaded into InceptionV3 without top "
-                f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+                f"({type(error).__name__}: {first_line(error)})"
             ) from error
         md5 = _file_md5(path)
         if md5 == _KERAS_INCEPTION_NOTOP_MD5:
@@ -319,9 +321,11 @@ def model_extractor(
         A :class:`FeatureExtractor`.
 
     Example:
-        >>> extractor = model_extractor("runs/classifier/model.keras",
-        ...                             name="ragan_classifier:runs/classifier")  # doctest: +SKIP
-        >>> fid_from_features(extractor(real), extractor(fake))                    # doctest: +SKIP
+        >>> from ragan.evaluation.classifier import build_classifier
+        >>> model = build_classifier("small_cnn", image_size=16, channels=1, num_classes=2)
+        >>> extractor = model_extractor(model, name="ragan_classifier:untrained")
+        >>> extractor(np.zeros((3, 16, 16, 1), np.float32)).shape, extractor.name
+        ((3, 128), 'ragan_classifier:untrained')
     """
     from ragan._tf import import_keras, import_tf
 
@@ -337,7 +341,7 @@ def model_extractor(
         except Exception as error:
             raise RaganError(
                 f"model={str(path)!r}: could not be loaded as a Keras model "
-                f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+                f"({type(error).__name__}: {first_line(error)})"
             ) from error
         source = path.name
     if not isinstance(model, keras.Model):

@@ -33,9 +33,13 @@ Held-out images that are exact duplicates of training images (a train/test leak:
 validation split holds 8 such copies) are listed in the report and left out of the baselines,
 where they would pull the threshold to zero.
 
-Example:
-    >>> report = memorisation_audit(train, synthetic, test)          # doctest: +SKIP
-    >>> report.fraction_flagged, report.closest_pairs(8)[0]           # doctest: +SKIP
+Example (random 16x16 images; synthetic image 0 is a copy of training image 5):
+    >>> rng = np.random.default_rng(0)
+    >>> train, test = rng.uniform(size=(30, 16, 16, 1)), rng.uniform(size=(20, 16, 16, 1))
+    >>> synthetic = np.concatenate([train[5:6], rng.uniform(size=(9, 16, 16, 1))])
+    >>> report = memorisation_audit(train, synthetic, test)
+    >>> report.fraction_flagged, report.closest_pairs(1)[0]["train_index"]
+    (0.1, 5)
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ragan._common import check_positive_int
 from ragan.errors import RaganError
 
 __all__ = ["MemorisationReport", "NearestNeighbours", "memorisation_audit", "pixel_descriptors"]
@@ -111,9 +116,11 @@ class MemorisationReport:
         notes: Human-readable remarks (e.g. a search that was skipped and why).
 
     Example:
-        >>> report = memorisation_audit(train, synthetic, test)   # doctest: +SKIP
-        >>> report.flagged                                         # doctest: +SKIP
-        array([3, 17])
+        >>> rng = np.random.default_rng(0)
+        >>> train, test = rng.uniform(size=(30, 16, 16, 1)), rng.uniform(size=(20, 16, 16, 1))
+        >>> synthetic = np.concatenate([rng.uniform(size=(3, 16, 16, 1)), train[7:8]])
+        >>> memorisation_audit(train, synthetic, test).flagged
+        array([3])
     """
 
     searches: dict
@@ -395,6 +402,128 @@ def _threshold(name: str, baseline: np.ndarray, override, percentile: float, sca
     return float(scale * np.percentile(baseline, percentile))
 
 
+def _check_images(train_images, synthetic_images, test_images):
+    """The three image sets as ``(N, H, W, C)`` arrays of one image shape."""
+    train = _as_images("train_images", train_images)
+    synthetic = _as_images("synthetic_images", synthetic_images)
+    test = _as_images("test_images", test_images)
+    for label, array in (("synthetic_images", synthetic), ("test_images", test)):
+        if array.shape[1:] != train.shape[1:]:
+            raise RaganError(
+                f"{label}: image shape {array.shape[1:]} differs from train_images' "
+                f"{train.shape[1:]}; resize them to the same size first"
+            )
+    return train, synthetic, test
+
+
+def _check_rule(baseline_percentile, threshold_scale, ssim_candidates, pixel_size) -> tuple[float, float]:
+    """The flagging rule ``(baseline_percentile, threshold_scale)``, with the search sizes checked."""
+    if not (isinstance(baseline_percentile, (int, float)) and 0 <= baseline_percentile <= 100):
+        raise RaganError(f"baseline_percentile={baseline_percentile!r} must be in [0, 100]")
+    if not (isinstance(threshold_scale, (int, float)) and threshold_scale > 0):
+        raise RaganError(f"threshold_scale={threshold_scale!r} must be a positive number")
+    check_positive_int("ssim_candidates", ssim_candidates)
+    if not isinstance(pixel_size, int) or pixel_size < 2:
+        raise RaganError(f"pixel_size={pixel_size!r} must be an integer >= 2")
+    return baseline_percentile, threshold_scale
+
+
+def _pixel_search(train, synthetic, test, pixel_size, max_shift, ssim_candidates, pixel_threshold, rule):
+    """The pixel search, ``(search, ([synthetic short-list], [test short-list]), independent, duplicates)``.
+
+    Training images use the central window only; queries try every translation. ``independent`` masks
+    the held-out images that are not exact duplicates of a training image (listed in ``duplicates``).
+    """
+    shifts = _shift_grid(max_shift)
+    train_pixels = pixel_descriptors(train, size=pixel_size, margin=max_shift)[0]
+    synthetic_idx, synthetic_dist = _nearest(
+        pixel_descriptors(synthetic, size=pixel_size, shifts=shifts), train_pixels, ssim_candidates
+    )
+    test_idx, test_dist = _nearest(
+        pixel_descriptors(test, size=pixel_size, shifts=shifts), train_pixels, ssim_candidates
+    )
+    duplicate = test_dist[:, 0] <= DUPLICATE_DISTANCE
+    held_out_duplicates = [(int(i), int(test_idx[i, 0])) for i in np.flatnonzero(duplicate)]
+    if duplicate.all():
+        raise RaganError(
+            f"test_images: all {test.shape[0]} held-out images are duplicates of training images; "
+            "the audit needs held-out images the generator never saw"
+        )
+    independent = ~duplicate
+    shift_text = f", shifts ±{max_shift} px" if max_shift else ""
+    baseline = test_dist[independent, 0]
+    search = NearestNeighbours(
+        space=f"pixels_{pixel_size}x{pixel_size} (area resize, 1 - Pearson r{shift_text})",
+        nearest_index=synthetic_idx[:, 0],
+        nearest_distance=synthetic_dist[:, 0],
+        baseline=baseline,
+        threshold=_threshold("pixel_threshold", baseline, pixel_threshold, *rule),
+    )
+    return search, ([synthetic_idx], [test_idx]), independent, held_out_duplicates
+
+
+def _unit_features(extractor, features, feature_name, images, batch_size) -> tuple[list, str]:
+    """Unit-length ``[train, synthetic, test]`` feature rows (from ``extractor`` or ``features``) and their name."""
+    if extractor is not None:
+        feature_name = extractor.name
+        arrays = [extractor(part, batch_size=batch_size) for part in images]
+    else:
+        if not isinstance(features, (tuple, list)) or len(features) != 3:
+            raise RaganError("features: expected (train_features, synthetic_features, test_features)")
+        arrays = list(features)
+        feature_name = feature_name or "precomputed features"
+    unit = []
+    for label, values, part in zip(("train", "synthetic", "test"), arrays, images):
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2 or values.shape[0] != part.shape[0]:
+            raise RaganError(f"features: {label} features have shape {values.shape}, expected ({part.shape[0]}, D)")
+        if not np.isfinite(values).all():
+            raise RaganError(f"features: {label} features contain NaN or inf")
+        unit.append(_unit_rows(values, centre=False))
+    if len({f.shape[1] for f in unit}) != 1:
+        raise RaganError("features: train, synthetic and test features differ in dimension")
+    return unit, feature_name
+
+
+def _feature_search(unit_features, feature_name, independent, ssim_candidates, threshold, rule):
+    """The feature search (cosine distance) and its ``(synthetic, test)`` short-lists."""
+    train_f, synthetic_f, test_f = unit_features
+    synthetic_idx, synthetic_dist = _nearest(synthetic_f[None], train_f, ssim_candidates)
+    test_idx, test_dist = _nearest(test_f[None], train_f, ssim_candidates)
+    baseline = test_dist[independent, 0]
+    search = NearestNeighbours(
+        space=f"{feature_name} (cosine distance)",
+        nearest_index=synthetic_idx[:, 0],
+        nearest_distance=synthetic_dist[:, 0],
+        baseline=baseline,
+        threshold=_threshold("threshold", baseline, threshold, *rule),
+    )
+    return search, (synthetic_idx, test_idx)
+
+
+def _ssim_search(images, candidates, independent, value_range, ssim_candidates, ssim_threshold, rule):
+    """The SSIM search on the other searches' short-lists (``1 - SSIM`` as the distance)."""
+    train, synthetic, test = images
+    value_low_high = _value_range([train, synthetic, test], value_range)
+    synthetic_idx, synthetic_dist = _best_ssim(synthetic, train, _merge_candidates(*candidates[0]), value_low_high)
+    _, test_dist = _best_ssim(test, train, _merge_candidates(*candidates[1]), value_low_high)
+    baseline = test_dist[independent]
+    if ssim_threshold is not None:
+        if not isinstance(ssim_threshold, (int, float)) or not -1 <= ssim_threshold <= 1:
+            raise RaganError(f"ssim_threshold={ssim_threshold!r} must be an SSIM value in [-1, 1]")
+        distance_threshold = 1.0 - float(ssim_threshold)
+    else:
+        distance_threshold = _threshold("ssim_threshold", baseline, None, *rule)
+    return NearestNeighbours(
+        space=f"1 - SSIM (11x11 Gaussian window, range {value_low_high[0]:g}..{value_low_high[1]:g}), "
+        f"best of the {ssim_candidates} nearest per search",
+        nearest_index=synthetic_idx,
+        nearest_distance=synthetic_dist,
+        baseline=baseline,
+        threshold=distance_threshold,
+    )
+
+
 def memorisation_audit(
     train_images,
     synthetic_images,
@@ -447,143 +576,50 @@ def memorisation_audit(
         A :class:`MemorisationReport`.
 
     Example:
-        >>> data = np.load("pneumoniamnist.npz")                                # doctest: +SKIP
-        >>> train, test = data["train_images"], data["test_images"]             # doctest: +SKIP
-        >>> report = memorisation_audit(train, synthetic, test)                 # doctest: +SKIP
-        >>> print(report.fraction_flagged, report.closest_pairs(4))             # doctest: +SKIP
+        >>> rng = np.random.default_rng(1)
+        >>> train = rng.integers(0, 256, (40, 16, 16, 1), dtype=np.uint8)
+        >>> test = rng.integers(0, 256, (20, 16, 16, 1), dtype=np.uint8)
+        >>> synthetic = np.concatenate([train[:2], rng.integers(0, 256, (8, 16, 16, 1), dtype=np.uint8)])
+        >>> report = memorisation_audit(train, synthetic, test)
+        >>> sorted(report.searches), [pair["synthetic_index"] for pair in report.closest_pairs(2)]
+        (['pixel', 'ssim'], [0, 1])
     """
-    train = _as_images("train_images", train_images)
-    synthetic = _as_images("synthetic_images", synthetic_images)
-    test = _as_images("test_images", test_images)
-    for label, array in (("synthetic_images", synthetic), ("test_images", test)):
-        if array.shape[1:] != train.shape[1:]:
-            raise RaganError(
-                f"{label}: image shape {array.shape[1:]} differs from train_images' "
-                f"{train.shape[1:]}; resize them to the same size first"
-            )
+    train, synthetic, test = _check_images(train_images, synthetic_images, test_images)
     if extractor is not None and features is not None:
         raise RaganError("extractor and features: pass one of them, not both")
-    if not (isinstance(baseline_percentile, (int, float)) and 0 <= baseline_percentile <= 100):
-        raise RaganError(f"baseline_percentile={baseline_percentile!r} must be in [0, 100]")
-    if not (isinstance(threshold_scale, (int, float)) and threshold_scale > 0):
-        raise RaganError(f"threshold_scale={threshold_scale!r} must be a positive number")
-    if not isinstance(ssim_candidates, int) or ssim_candidates < 1:
-        raise RaganError(f"ssim_candidates={ssim_candidates!r} must be a positive integer")
-    if not isinstance(pixel_size, int) or pixel_size < 2:
-        raise RaganError(f"pixel_size={pixel_size!r} must be an integer >= 2")
-
+    if extractor is None and features is None and threshold is not None:
+        raise RaganError("threshold: applies to the feature search; pass extractor= or features=")
+    rule = _check_rule(baseline_percentile, threshold_scale, ssim_candidates, pixel_size)
     height, width = train.shape[1:3]
     if max_shift is None:
         max_shift = _default_max_shift(height, width)
     if not isinstance(max_shift, int) or max_shift < 0:
         raise RaganError(f"max_shift={max_shift!r} must be a non-negative integer")
-    shifts = _shift_grid(max_shift)
+
+    pixel, candidates, independent, held_out_duplicates = _pixel_search(
+        train, synthetic, test, pixel_size, max_shift, ssim_candidates, pixel_threshold, rule
+    )
+    searches = {"pixel": pixel}
     notes = []
-
-    # Pixel search. Training images use the central window only; queries try every translation.
-    train_pixels = pixel_descriptors(train, size=pixel_size, margin=max_shift)[0]
-    synthetic_pixels = pixel_descriptors(synthetic, size=pixel_size, shifts=shifts)
-    test_pixels = pixel_descriptors(test, size=pixel_size, shifts=shifts)
-    synthetic_pixel_idx, synthetic_pixel_dist = _nearest(synthetic_pixels, train_pixels, ssim_candidates)
-    test_pixel_idx, test_pixel_dist = _nearest(test_pixels, train_pixels, ssim_candidates)
-
-    duplicate = test_pixel_dist[:, 0] <= DUPLICATE_DISTANCE
-    held_out_duplicates = [(int(i), int(test_pixel_idx[i, 0])) for i in np.flatnonzero(duplicate)]
-    if duplicate.all():
-        raise RaganError(
-            f"test_images: all {test.shape[0]} held-out images are duplicates of training images; "
-            "the audit needs held-out images the generator never saw"
-        )
     if held_out_duplicates:
         notes.append(
             f"{len(held_out_duplicates)} held-out images are exact duplicates of training images "
             "(a train/test leak); they are left out of the baselines"
         )
-    independent = ~duplicate
-
-    shift_text = f", shifts ±{max_shift} px" if max_shift else ""
-    pixel_baseline = test_pixel_dist[independent, 0]
-    searches = {
-        "pixel": NearestNeighbours(
-            space=f"pixels_{pixel_size}x{pixel_size} (area resize, 1 - Pearson r{shift_text})",
-            nearest_index=synthetic_pixel_idx[:, 0],
-            nearest_distance=synthetic_pixel_dist[:, 0],
-            baseline=pixel_baseline,
-            threshold=_threshold(
-                "pixel_threshold", pixel_baseline, pixel_threshold, baseline_percentile, threshold_scale
-            ),
-        )
-    }
-    synthetic_candidates = [synthetic_pixel_idx]
-    test_candidates = [test_pixel_idx]
-
-    # Feature search.
     if extractor is not None or features is not None:
-        if extractor is not None:
-            feature_name = extractor.name
-            train_features, synthetic_features, test_features = (
-                extractor(images, batch_size=batch_size) for images in (train, synthetic, test)
-            )
-        else:
-            if not isinstance(features, (tuple, list)) or len(features) != 3:
-                raise RaganError("features: expected (train_features, synthetic_features, test_features)")
-            train_features, synthetic_features, test_features = features
-            feature_name = feature_name or "precomputed features"
-        feature_sets = []
-        for label, values, count in (
-            ("train", train_features, train.shape[0]),
-            ("synthetic", synthetic_features, synthetic.shape[0]),
-            ("test", test_features, test.shape[0]),
-        ):
-            values = np.asarray(values, dtype=np.float64)
-            if values.ndim != 2 or values.shape[0] != count:
-                raise RaganError(f"features: {label} features have shape {values.shape}, expected ({count}, D)")
-            if not np.isfinite(values).all():
-                raise RaganError(f"features: {label} features contain NaN or inf")
-            feature_sets.append(_unit_rows(values, centre=False))
-        if len({f.shape[1] for f in feature_sets}) != 1:
-            raise RaganError("features: train, synthetic and test features differ in dimension")
-        train_f, synthetic_f, test_f = feature_sets
-        synthetic_feat_idx, synthetic_feat_dist = _nearest(synthetic_f[None], train_f, ssim_candidates)
-        test_feat_idx, test_feat_dist = _nearest(test_f[None], train_f, ssim_candidates)
-        feature_baseline = test_feat_dist[independent, 0]
-        searches["feature"] = NearestNeighbours(
-            space=f"{feature_name} (cosine distance)",
-            nearest_index=synthetic_feat_idx[:, 0],
-            nearest_distance=synthetic_feat_dist[:, 0],
-            baseline=feature_baseline,
-            threshold=_threshold("threshold", feature_baseline, threshold, baseline_percentile, threshold_scale),
+        unit_features, feature_name = _unit_features(
+            extractor, features, feature_name, (train, synthetic, test), batch_size
         )
-        synthetic_candidates.append(synthetic_feat_idx)
-        test_candidates.append(test_feat_idx)
-    elif threshold is not None:
-        raise RaganError("threshold: applies to the feature search; pass extractor= or features=")
+        searches["feature"], feature_candidates = _feature_search(
+            unit_features, feature_name, independent, ssim_candidates, threshold, rule
+        )
+        candidates = [a + [b] for a, b in zip(candidates, feature_candidates)]
 
-    # SSIM search on the short-lists.
     from ragan.evaluation.metrics import SSIM_FILTER_SIZE
 
     if min(height, width) >= SSIM_FILTER_SIZE:
-        value_low_high = _value_range([train, synthetic, test], value_range)
-        synthetic_ssim_idx, synthetic_ssim_dist = _best_ssim(
-            synthetic, train, _merge_candidates(*synthetic_candidates), value_low_high
-        )
-        _, test_ssim_dist = _best_ssim(test, train, _merge_candidates(*test_candidates), value_low_high)
-        ssim_baseline = test_ssim_dist[independent]
-        if ssim_threshold is not None:
-            if not isinstance(ssim_threshold, (int, float)) or not -1 <= ssim_threshold <= 1:
-                raise RaganError(f"ssim_threshold={ssim_threshold!r} must be an SSIM value in [-1, 1]")
-            ssim_distance_threshold = 1.0 - float(ssim_threshold)
-        else:
-            ssim_distance_threshold = _threshold(
-                "ssim_threshold", ssim_baseline, None, baseline_percentile, threshold_scale
-            )
-        searches["ssim"] = NearestNeighbours(
-            space=f"1 - SSIM (11x11 Gaussian window, range {value_low_high[0]:g}..{value_low_high[1]:g}), "
-            f"best of the {ssim_candidates} nearest per search",
-            nearest_index=synthetic_ssim_idx,
-            nearest_distance=synthetic_ssim_dist,
-            baseline=ssim_baseline,
-            threshold=ssim_distance_threshold,
+        searches["ssim"] = _ssim_search(
+            (train, synthetic, test), candidates, independent, value_range, ssim_candidates, ssim_threshold, rule
         )
     else:
         notes.append(f"SSIM search skipped: {height}x{width} images are smaller than its 11x11 window")

@@ -21,7 +21,7 @@ asking for more images of a class than the synthetic set holds is an error.
 
 This module also reads splits into memory (:func:`read_split`), which the classifier study uses.
 
-Example:
+Example (needs two prepared datasets on disk, hence skipped):
     >>> from ragan.evaluation.mix import mix_datasets
     >>> mix_datasets("prepared", "synthetic", "mixed", synthetic_fraction=0.3, seed=0)   # doctest: +SKIP
 """
@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragan._common import check_positive_int, first_line
 from ragan._files import publish_directory
 from ragan.data.manifest import Manifest, SplitInfo, read_manifest, shard_name, verify_dataset
 from ragan.errors import RaganError, did_you_mean
@@ -100,7 +101,7 @@ def read_split(path: str | os.PathLike, split: str = "train", *, limit: int | No
         RaganError: when the path is not a prepared dataset, the split is missing, or the files
             disagree with the manifest.
 
-    Example:
+    Example (needs a prepared dataset on disk, hence skipped):
         >>> test = read_split("prepared", "test")      # doctest: +SKIP
         >>> test.images.shape, test.labels[:3]          # doctest: +SKIP
         ((624, 28, 28, 1), array([0, 1, 1]))
@@ -132,7 +133,7 @@ def read_split(path: str | os.PathLike, split: str = "train", *, limit: int | No
             labels.append(batch_labels.numpy())
             sources.append(batch_sources.numpy())
     except tf.errors.OpError as error:
-        message = str(getattr(error, "message", error)).strip().splitlines()[0][:200]
+        message = first_line(error)
         raise RaganError(f"'{directory}': split {split!r} could not be read ({message}); prepare it again.") from None
     return SplitArrays(
         images=np.concatenate(images).astype(dtype, copy=False),
@@ -151,7 +152,7 @@ def read_split(path: str | os.PathLike, split: str = "train", *, limit: int | No
 def check_geometry(real: Manifest, real_path, synthetic: Manifest, synthetic_path) -> None:
     """Raise a one-line RaganError unless both datasets hold images of the same size and channels.
 
-    Example:
+    Example (needs two prepared datasets on disk, hence skipped):
         >>> real, synthetic = read_manifest("prepared"), read_manifest("synthetic")  # doctest: +SKIP
         >>> check_geometry(real, "prepared", synthetic, "synthetic")  # doctest: +SKIP
     """
@@ -183,7 +184,7 @@ def synthetic_label_map(
         RaganError: for class names the real set does not have, an unlabelled real set, or an
             unlabelled synthetic set without ``synthetic_class``.
 
-    Example:
+    Example (needs two prepared datasets' manifests, hence skipped):
         >>> synthetic_label_map(real, "prepared", synthetic, "synthetic")   # doctest: +SKIP
         array([0, 1])
     """
@@ -308,8 +309,7 @@ def synthetic_addition_counts(
             counts = _largest_remainder(total, has_synthetic.astype(np.float64))
         rule = f"synthetic_fraction={fraction:g}"
     elif add_per_class is not None:
-        if isinstance(add_per_class, bool) or not isinstance(add_per_class, numbers.Integral) or add_per_class < 1:
-            raise RaganError(f"add_per_class={add_per_class!r} is not allowed; it must be a positive integer.")
+        check_positive_int("add_per_class", add_per_class)
         counts = np.where(has_synthetic, int(add_per_class), 0).astype(np.int64)
         rule = f"add_per_class={add_per_class}"
     else:
@@ -385,6 +385,90 @@ def _partial_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.ragan-partial"
 
 
+def _check_mix_output(out: Path, real_path: Path, synthetic_path: Path, seed, overwrite: bool) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise RaganError(f"seed={seed!r} is not allowed; it must be an integer.")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise RaganError(f"output '{out}' exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
+    for label, path in (("real", real_path), ("synthetic", synthetic_path)):
+        if out.resolve() == path.resolve():
+            raise RaganError(f"out='{out}' is the {label} dataset; write the mix to a new directory.")
+
+
+@dataclass
+class _MixInputs:
+    """Both datasets' manifests and training splits, and the real class of every synthetic image."""
+
+    real_manifest: Manifest
+    synthetic_manifest: Manifest
+    real_train: SplitArrays
+    synthetic_train: SplitArrays
+    synthetic_labels: np.ndarray
+
+
+def _read_mix_inputs(real_path: Path, synthetic_path: Path, synthetic_class) -> _MixInputs:
+    """Read and check both datasets (geometry, class names, non-empty training splits)."""
+    real_manifest = read_manifest(real_path)
+    synthetic_manifest = read_manifest(synthetic_path)
+    check_geometry(real_manifest, real_path, synthetic_manifest, synthetic_path)
+    label_map = synthetic_label_map(real_manifest, real_path, synthetic_manifest, synthetic_path, synthetic_class)
+    if "train" not in synthetic_manifest.splits:
+        raise RaganError(f"synthetic dataset '{synthetic_path}' has no 'train' split (the generated images).")
+    real_train = read_split(real_path, "train")
+    synthetic_train = read_split(synthetic_path, "train")
+    if len(real_train) == 0:
+        raise RaganError(f"real dataset '{real_path}': the 'train' split is empty.")
+    if len(synthetic_train) == 0:
+        raise RaganError(f"synthetic dataset '{synthetic_path}': the 'train' split is empty.")
+    synthetic_labels = _real_labels_of_synthetic(synthetic_train, label_map)
+    return _MixInputs(real_manifest, synthetic_manifest, real_train, synthetic_train, synthetic_labels)
+
+
+def _mixed_sources(real_manifest: Manifest, chosen: np.ndarray, synthetic_labels: np.ndarray) -> tuple[list, int]:
+    """The real ``sources`` (marked ``origin: real``), then one entry per chosen synthetic record; and the
+    index of the first synthetic entry."""
+    sources = [dict(entry, origin="real") for entry in real_manifest.sources]
+    first_synthetic_source = len(sources)
+    for index in chosen:
+        sources.append(
+            {
+                "path": f"train[{int(index)}]",
+                "origin": "synthetic",
+                "label": real_manifest.class_names[int(synthetic_labels[index])],
+                "split": "train",
+            }
+        )
+    return sources, first_synthetic_source
+
+
+def _write_train_shards(folder: Path, inputs: _MixInputs, chosen, order, first_synthetic_source: int) -> list:
+    """The mixed ``train`` split's shards in ``order`` (indices below the real count are real records);
+    synthetic pixels converted to the real dataset's bit depth. Returns the shards' infos."""
+    from ragan.data.tfrecord import ShardWriter
+
+    real_manifest, real_train = inputs.real_manifest, inputs.real_train
+    synthetic_images = _convert_dtype(inputs.synthetic_train.images[chosen], real_manifest.dtype)
+    synthetic_labels = inputs.synthetic_labels[chosen]
+    num_real = len(real_train)
+    bytes_per_image = int(np.prod(real_manifest.image_shape)) * (2 if real_manifest.dtype == "uint16" else 1)
+    per_shard = max(1, _SHARD_BYTES // bytes_per_image)
+    num_shards = max(1, math.ceil(len(order) / per_shard))
+    shards = []
+    for shard_index in range(num_shards):
+        records = order[shard_index * per_shard : (shard_index + 1) * per_shard]
+        with ShardWriter(folder / shard_name("train", shard_index, num_shards)) as writer:
+            for record in records:
+                if record < num_real:
+                    writer.write(
+                        real_train.images[record], int(real_train.labels[record]), int(real_train.source_ids[record])
+                    )
+                else:
+                    k = int(record - num_real)
+                    writer.write(synthetic_images[k], int(synthetic_labels[k]), first_synthetic_source + k)
+        shards.append(writer.info())
+    return shards
+
+
 def mix_datasets(
     real: str | os.PathLike,
     synthetic: str | os.PathLike,
@@ -426,134 +510,84 @@ def mix_datasets(
         RaganError: for mismatched image size or channels, unknown class names, empty datasets,
             not enough synthetic images, or an existing ``out``.
 
-    Example:
+    Example (needs two prepared datasets on disk, hence skipped):
         >>> result = mix_datasets("prepared", "synthetic", "mixed", synthetic_fraction=0.3)   # doctest: +SKIP
         >>> result.num_real, result.num_synthetic                                             # doctest: +SKIP
         (4708, 2018)
     """
-    from ragan.data.tfrecord import ShardWriter
-
     real_path, synthetic_path, out = Path(real), Path(synthetic), Path(out)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise RaganError(f"seed={seed!r} is not allowed; it must be an integer.")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise RaganError(f"output '{out}' exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
-    for label, path in (("real", real_path), ("synthetic", synthetic_path)):
-        if out.resolve() == path.resolve():
-            raise RaganError(f"out='{out}' is the {label} dataset; write the mix to a new directory.")
-    real_manifest = read_manifest(real_path)
-    synthetic_manifest = read_manifest(synthetic_path)
-    check_geometry(real_manifest, real_path, synthetic_manifest, synthetic_path)
-    label_map = synthetic_label_map(real_manifest, real_path, synthetic_manifest, synthetic_path, synthetic_class)
-    if "train" not in synthetic_manifest.splits:
-        raise RaganError(f"synthetic dataset '{synthetic_path}' has no 'train' split (the generated images).")
-    real_train = read_split(real_path, "train")
-    synthetic_train = read_split(synthetic_path, "train")
-    if len(real_train) == 0:
-        raise RaganError(f"real dataset '{real_path}': the 'train' split is empty.")
-    if len(synthetic_train) == 0:
-        raise RaganError(f"synthetic dataset '{synthetic_path}': the 'train' split is empty.")
-    num_classes = real_manifest.num_classes
-    synthetic_labels = _real_labels_of_synthetic(synthetic_train, label_map)
+    _check_mix_output(out, real_path, synthetic_path, seed, overwrite)
+    inputs = _read_mix_inputs(real_path, synthetic_path, synthetic_class)
+    manifest_in = inputs.real_manifest
     counts = synthetic_addition_counts(
-        np.bincount(real_train.labels, minlength=num_classes),
-        np.bincount(synthetic_labels, minlength=num_classes),
+        np.bincount(inputs.real_train.labels, minlength=manifest_in.num_classes),
+        np.bincount(inputs.synthetic_labels, minlength=manifest_in.num_classes),
         synthetic_fraction=synthetic_fraction,
         add_per_class=add_per_class,
         rebalance=rebalance,
-        class_names=real_manifest.class_names,
+        class_names=manifest_in.class_names,
         synthetic_name=str(synthetic_path),
     )
     rng = np.random.default_rng(int(seed))
-    chosen = choose_per_class(synthetic_labels, counts, rng)
-
-    # Sources: the real ones (marked), then one entry per chosen synthetic record.
-    sources = [dict(entry, origin="real") for entry in real_manifest.sources]
-    first_synthetic_source = len(sources)
-    for index in chosen:
-        sources.append(
-            {
-                "path": f"train[{int(index)}]",
-                "origin": "synthetic",
-                "label": real_manifest.class_names[int(synthetic_labels[index])],
-                "split": "train",
-            }
-        )
-    num_real, num_synthetic = len(real_train), int(chosen.size)
-    total = num_real + num_synthetic
+    chosen = choose_per_class(inputs.synthetic_labels, counts, rng)
+    sources, first_synthetic_source = _mixed_sources(manifest_in, chosen, inputs.synthetic_labels)
+    num_real, num_synthetic = len(inputs.real_train), int(chosen.size)
     # Record order: one permutation of (real records, then synthetic records), fixed by the seed.
-    order = rng.permutation(total)
-    synthetic_images = _convert_dtype(synthetic_train.images[chosen], real_manifest.dtype)
-    bytes_per_image = int(np.prod(real_manifest.image_shape)) * (2 if real_manifest.dtype == "uint16" else 1)
-    per_shard = max(1, _SHARD_BYTES // bytes_per_image)
-    num_shards = max(1, math.ceil(total / per_shard))
+    order = rng.permutation(num_real + num_synthetic)
+    added = {name: int(counts[c]) for c, name in enumerate(manifest_in.class_names) if counts[c]}
+    rule = (
+        {"synthetic_fraction": float(synthetic_fraction)}
+        if synthetic_fraction is not None
+        else {"add_per_class": int(add_per_class)}
+        if add_per_class is not None
+        else {"rebalance": True}
+    )
 
     partial = _partial_dir(out)
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     try:
-        shards = []
-        for shard_index in range(num_shards):
-            records = order[shard_index * per_shard : (shard_index + 1) * per_shard]
-            with ShardWriter(partial / shard_name("train", shard_index, num_shards)) as writer:
-                for record in records:
-                    if record < num_real:
-                        writer.write(
-                            real_train.images[record],
-                            int(real_train.labels[record]),
-                            int(real_train.source_ids[record]),
-                        )
-                    else:
-                        k = int(record - num_real)
-                        writer.write(synthetic_images[k], int(synthetic_labels[chosen[k]]), first_synthetic_source + k)
-            shards.append(writer.info())
-        train_counts = np.bincount(real_train.labels, minlength=num_classes) + counts
+        shards = _write_train_shards(partial, inputs, chosen, order, first_synthetic_source)
+        train_counts = np.bincount(inputs.real_train.labels, minlength=manifest_in.num_classes) + counts
         splits = {
             "train": SplitInfo(
-                num_examples=total,
-                class_counts={name: int(train_counts[c]) for c, name in enumerate(real_manifest.class_names)},
+                num_examples=num_real + num_synthetic,
+                class_counts={name: int(train_counts[c]) for c, name in enumerate(manifest_in.class_names)},
                 shards=shards,
             )
         }
-        for split_name, info in real_manifest.splits.items():
+        for split_name, info in manifest_in.splits.items():
             if split_name == "train":
                 continue
             for shard in info.shards:
                 shutil.copyfile(real_path / shard.file, partial / shard.file)
             splits[split_name] = info
-        added = {name: int(counts[c]) for c, name in enumerate(real_manifest.class_names) if counts[c]}
-        rule = (
-            {"synthetic_fraction": float(synthetic_fraction)}
-            if synthetic_fraction is not None
-            else {"add_per_class": int(add_per_class)}
-            if add_per_class is not None
-            else {"rebalance": True}
-        )
+        source = {
+            "kind": "mix",
+            "real": str(real_path),
+            "synthetic": str(synthetic_path),
+            "rule": rule,
+            "seed": int(seed),
+            "synthetic_class": synthetic_class,
+            "train_origins": {"real": num_real, "synthetic": num_synthetic},
+            "synthetic_class_counts": added,
+            "synthetic_source_ids": [first_synthetic_source, first_synthetic_source + num_synthetic],
+            "real_source": manifest_in.source,
+            "generator": inputs.synthetic_manifest.generator,
+        }
         manifest = Manifest(
-            image_size=real_manifest.image_size,
-            channels=real_manifest.channels,
-            dtype=real_manifest.dtype,
-            class_names=list(real_manifest.class_names),
+            image_size=manifest_in.image_size,
+            channels=manifest_in.channels,
+            dtype=manifest_in.dtype,
+            class_names=list(manifest_in.class_names),
             labelled=True,
             splits=splits,
-            options=dict(real_manifest.options, mix={**rule, "seed": int(seed)}),
-            source={
-                "kind": "mix",
-                "real": str(real_path),
-                "synthetic": str(synthetic_path),
-                "rule": rule,
-                "seed": int(seed),
-                "synthetic_class": synthetic_class,
-                "train_origins": {"real": num_real, "synthetic": num_synthetic},
-                "synthetic_class_counts": added,
-                "synthetic_source_ids": [first_synthetic_source, first_synthetic_source + num_synthetic],
-                "real_source": real_manifest.source,
-                "generator": synthetic_manifest.generator,
-            },
+            options=dict(manifest_in.options, mix={**rule, "seed": int(seed)}),
+            source=source,
             sources=sources,
-            skipped=list(real_manifest.skipped),
-            duplicates=list(real_manifest.duplicates),
+            skipped=list(manifest_in.skipped),
+            duplicates=list(manifest_in.duplicates),
             synthetic=False,
             generator=None,
         )

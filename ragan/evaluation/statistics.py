@@ -31,7 +31,7 @@ Example:
     >>> baseline = [np.array([.1, .6, .3, .4, .8, .9])]
     >>> result = paired_difference(labels, arm, baseline, num_resamples=200)
     >>> round(result["mean_difference"], 3), result["verdict"] in VERDICTS
-    (0.222, True)
+    (0.111, True)
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ metrics, their mean and sample standard deviation, and the class counts of the t
 synthetic arms are also compared, seed by seed, with their control, ``real_aug`` and ``real``, with a
 bootstrap interval over the test images and seeds and a verdict (:mod:`ragan.evaluation.statistics`).
 
-Example:
+Example (needs prepared datasets on disk and trains classifiers for minutes, hence skipped):
     >>> import ragan
     >>> result = ragan.evaluation.classifier_study("prepared", "synthetic", seeds=(0, 1, 2))   # doctest: +SKIP
     >>> print(result.table())                                                                # doctest: +SKIP
@@ -37,7 +37,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
@@ -49,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragan._common import check_positive_int
 from ragan.errors import RaganError, did_you_mean
 from ragan.evaluation.mix import (
     SplitArrays,
@@ -61,6 +61,7 @@ from ragan.evaluation.mix import (
     synthetic_label_map,
 )
 from ragan.evaluation.statistics import EFFECT_SIZE, check_effect_size
+from ragan.evaluation.study_result import SUMMARY_METRICS, ArmResult, StudyResult
 
 __all__ = [
     "ARM_KINDS",
@@ -74,290 +75,6 @@ __all__ = [
 
 ARM_KINDS = ("real", "real_aug", "real+synthetic", "count_matched", "synthetic_only")
 SYNTHETIC_ARM_KINDS = ("real+synthetic", "count_matched", "synthetic_only")
-# Test metrics summarised per arm (mean and std over seeds).
-SUMMARY_METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity")
-
-DEFINITIONS = {
-    "test_set": "every arm is tested on the real dataset's held-out 'test' split and early-stopped on its 'val' split",
-    "synthetic_fraction": "f = synthetic / (real + synthetic) in the training set; the real training set is kept "
-    "whole and round(f / (1 - f) * n_real) synthetic images are added, per class in "
-    "proportion to the real class counts",
-    "count_matched": "control arm: real training images of the same classes repeated (each once before any "
-    "twice) with standard augmentation on the copies, up to the same count per class as the "
-    "matching synthetic arm",
-    "rebalance": "synthetic (or, in the control, repeated real) images of each smaller class until all classes "
-    "are as large as the largest",
-    "std": "sample standard deviation over seeds (ddof=1; 0 with one seed)",
-    "auc": "ROC AUC on the test split; binary: of the positive class, multi-class: macro one-vs-rest",
-    "sensitivity": "recall of the positive class (binary tasks; the second class unless positive_class is set)",
-    "specificity": "recall of the negative class (binary tasks)",
-    "difference": "per seed, the arm's test metric minus the baseline's (same seed, same test images), averaged "
-    "over seeds",
-    "interval": "95 % percentile bootstrap interval of that difference: each of 2000 replicates redraws the test "
-    "images with replacement within each class (the same redraw for both arms) and, with 2 or more "
-    "seeds, the seeds (the same for both arms), and recomputes the difference",
-    "verdict": "'helps' when the whole interval is above 0, 'hurts' when it is below 0, otherwise 'no evidence "
-    "either way'; an arm helps overall only if it helps against every baseline (real only, real + "
-    "standard augmentation, count-matched control)",
-    "detectable difference": "(z_0.975 + z_0.8) x the bootstrap standard error of the difference over test "
-    "images alone = the true difference an interval excluding 0 finds in 80 % of "
-    "studies; larger than effect_size = the test split is too small for that effect",
-}
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-
-
-@dataclass
-class ArmResult:
-    """One arm of the study: its training set and its test results per seed.
-
-    Attributes:
-        name: e.g. ``"real+synthetic@0.2"``.
-        kind: One of :data:`ARM_KINDS`.
-        description: One sentence on what the arm trains on.
-        num_train: Training images (real + synthetic + repeated real).
-        composition: ``{"real": n, "synthetic": n, "repeated_real": n}``.
-        class_counts: Training images per class name.
-        synthetic_fraction: Fraction of the training set that is synthetic.
-        augmentation: ``"none"``, ``"standard"`` (all images) or ``"standard (repeated copies)"``.
-        runs: One dict per seed: ``seed``, ``metrics`` (see
-            :func:`~ragan.evaluation.classifier.classification_metrics`), ``best_epoch``,
-            ``epochs_trained``, ``best_val_auc``, ``seconds``.
-        control: Name of the count-matched control of a synthetic arm.
-    """
-
-    name: str
-    kind: str
-    description: str
-    num_train: int
-    composition: dict
-    class_counts: dict
-    synthetic_fraction: float
-    augmentation: str
-    runs: list = field(default_factory=list)
-    control: str | None = None
-
-    def values(self, metric: str) -> list[float]:
-        """The metric's value per seed (seeds where it is undefined left out)."""
-        return [run["metrics"][metric] for run in self.runs if run["metrics"].get(metric) is not None]
-
-    def summary(self) -> dict:
-        """``{metric: {"mean", "std", "n"}}`` over seeds, for :data:`SUMMARY_METRICS` present."""
-        result = {}
-        for metric in SUMMARY_METRICS:
-            values = self.values(metric)
-            if values:
-                result[metric] = _mean_std(values)
-        return result
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "description": self.description,
-            "num_train": self.num_train,
-            "composition": dict(self.composition),
-            "class_counts": dict(self.class_counts),
-            "synthetic_fraction": self.synthetic_fraction,
-            "augmentation": self.augmentation,
-            "control": self.control,
-            "summary": self.summary(),
-            "runs": [_run_dict(run) for run in self.runs],
-        }
-
-
-def _run_dict(run: dict) -> dict:
-    """A run as JSON values; the test predictions in full (rounding would tie saturated scores and move the AUC)."""
-    probabilities = run.get("test_probabilities")
-    if probabilities is None:
-        return dict(run)
-    return dict(run, test_probabilities=np.asarray(probabilities, dtype=np.float64).tolist())
-
-
-def _mean_std(values: Sequence[float]) -> dict:
-    values = np.asarray(values, dtype=np.float64)
-    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
-    return {"mean": float(values.mean()), "std": std, "n": int(values.size)}
-
-
-@dataclass
-class StudyResult:
-    """Result of :func:`classifier_study`.
-
-    Attributes:
-        arms: :class:`ArmResult` per arm, in the order run.
-        settings: Classifier, epochs, seeds, paths and the other options used.
-        data: Class names and per-split class counts of the real and synthetic sets.
-        notes: Remarks, e.g. arms that were left out and why.
-        reference_model: The trained ``real`` arm model of the first seed (not serialised); the
-            report uses it as the domain feature extractor.
-
-    Example:
-        >>> result.arm("real").summary()["auc"]   # doctest: +SKIP
-        {'mean': 0.93, 'std': 0.01, 'n': 3}
-    """
-
-    arms: list
-    settings: dict
-    data: dict
-    notes: list = field(default_factory=list)
-    reference_model: object = field(default=None, repr=False)
-    test_labels: np.ndarray | None = field(default=None, repr=False)
-    _comparisons: dict = field(default_factory=dict, repr=False)
-
-    def arm(self, name: str) -> ArmResult:
-        """The arm called ``name``."""
-        for arm in self.arms:
-            if arm.name == name:
-                return arm
-        names = [arm.name for arm in self.arms]
-        raise RaganError(f"arm {name!r} is not in this study; arms: {', '.join(names)}.{did_you_mean(name, names)}")
-
-    def comparisons(self, metric: str = "auc") -> list[dict]:
-        """Seed-paired differences of each synthetic arm against its control, ``real_aug`` and ``real``.
-
-        Each entry: ``arm``, ``baseline``, ``metric``, ``mean_difference``, ``std_difference``,
-        ``wins`` (seeds where the arm is better), ``seeds`` (seeds compared), and, when the runs
-        kept their test predictions, the bootstrap interval and verdict of
-        :func:`~ragan.evaluation.statistics.paired_difference` (``ci_low``, ``ci_high``,
-        ``verdict``, ``underpowered``, ...) with its one-line ``verdict_line``.
-        """
-        if metric in self._comparisons:
-            return self._comparisons[metric]
-        from ragan.evaluation.statistics import paired_difference, verdict_line
-
-        by_name = {arm.name: arm for arm in self.arms}
-        result = []
-        for arm in self.arms:
-            if arm.kind not in ("real+synthetic", "synthetic_only"):
-                continue
-            baselines = [name for name in (arm.control, "real_aug", "real") if name and name in by_name]
-            for baseline in baselines:
-                mine = {run["seed"]: run for run in arm.runs if run["metrics"].get(metric) is not None}
-                theirs = {run["seed"]: run for run in by_name[baseline].runs if run["metrics"].get(metric) is not None}
-                seeds = [s for s in mine if s in theirs]
-                if not seeds:
-                    continue
-                differences = [mine[s]["metrics"][metric] - theirs[s]["metrics"][metric] for s in seeds]
-                stats = _mean_std(differences)
-                entry = {
-                    "arm": arm.name,
-                    "baseline": baseline,
-                    "metric": metric,
-                    "mean_difference": stats["mean"],
-                    "std_difference": stats["std"],
-                    "wins": int(sum(d > 0 for d in differences)),
-                    "seeds": seeds,
-                }
-                predictions = [(mine[s].get("test_probabilities"), theirs[s].get("test_probabilities")) for s in seeds]
-                if self.test_labels is not None and all(a is not None and b is not None for a, b in predictions):
-                    interval = paired_difference(
-                        self.test_labels,
-                        [np.asarray(a) for a, _ in predictions],
-                        [np.asarray(b) for _, b in predictions],
-                        metric=metric,
-                        effect_size=self.settings.get("effect_size", EFFECT_SIZE),
-                    )
-                    entry.update({k: v for k, v in interval.items() if k not in ("metric", "per_seed")})
-                    entry["verdict_line"] = verdict_line(entry)
-                result.append(entry)
-        self._comparisons[metric] = result
-        return result
-
-    def verdicts(self) -> list[dict]:
-        """Per synthetic arm: its AUC verdict against every baseline, and one overall.
-
-        Overall ``helps`` needs an interval above zero against every baseline run (real only,
-        real + standard augmentation and the count-matched control): a gain that more gradient
-        steps or standard augmentation also give is not the synthetic images' doing. ``hurts``
-        when the interval against real-only training lies below zero; otherwise no evidence.
-        Arms without intervals (predictions not kept) are left out.
-        """
-        result = []
-        for arm in self.arms:
-            rows = [c for c in self.comparisons("auc") if c["arm"] == arm.name and "verdict" in c]
-            if not rows:
-                continue
-            against_real = next((c for c in rows if c["baseline"] == "real"), None)
-            if all(c["verdict"] == "helps" for c in rows):
-                overall = "helps"
-            elif against_real is not None and against_real["verdict"] == "hurts":
-                overall = "hurts"
-            else:
-                overall = "no evidence either way"
-            result.append(
-                {
-                    "arm": arm.name,
-                    "kind": arm.kind,
-                    "verdict": overall,
-                    "underpowered": any(c["underpowered"] for c in rows),
-                    "comparisons": rows,
-                }
-            )
-        return result
-
-    def to_dict(self) -> dict:
-        """Everything as JSON-serialisable values."""
-        return {
-            "settings": dict(self.settings),
-            "data": dict(self.data),
-            "definitions": dict(DEFINITIONS),
-            "arms": [arm.to_dict() for arm in self.arms],
-            "comparisons": {metric: self.comparisons(metric) for metric in ("auc", "accuracy")},
-            "verdicts": self.verdicts(),
-            "notes": list(self.notes),
-            "test_labels": None if self.test_labels is None else [int(v) for v in self.test_labels],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-
-    def table(self, metrics: Sequence[str] = ("auc", "accuracy", "sensitivity", "specificity")) -> str:
-        """A compact text table: one line per arm, ``mean ± std`` over seeds."""
-        shown = [m for m in metrics if any(m in arm.summary() for arm in self.arms)]
-        header = ["arm", "train (real+syn+rep)", *[m.upper() if m in ("auc",) else m for m in shown]]
-        rows = []
-        for arm in self.arms:
-            summary = arm.summary()
-            composition = arm.composition
-            counts = (
-                f"{arm.num_train} ({composition['real']}+{composition['synthetic']}+{composition['repeated_real']})"
-            )
-            cells = [arm.name, counts]
-            for metric in shown:
-                if metric in summary:
-                    cells.append(f"{summary[metric]['mean']:.3f} ± {summary[metric]['std']:.3f}")
-                else:
-                    cells.append("-")
-            rows.append(cells)
-        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-        lines = [
-            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]
-        ]
-        seeds = self.settings.get("seeds", [])
-        lines.append(
-            f"(test: real '{self.settings.get('real')}' test split, n={self.data['test']['num_examples']}; "
-            f"mean ± std over {len(seeds)} seed(s))"
-        )
-        verdict_lines = [c["verdict_line"] for c in self.comparisons("auc") if "verdict_line" in c]
-        if verdict_lines:
-            lines.append("")
-            lines.append("Paired AUC differences (bootstrap over test images and seeds):")
-            lines.extend(f"  {line}" for line in verdict_lines)
-        return "\n".join(lines)
-
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``study.json`` and ``study.txt`` into ``directory`` (atomically each); return the JSON path."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, text in (("study.json", self.to_json()), ("study.txt", self.table() + "\n")):
-            temporary = directory / f".{name}.tmp"
-            temporary.write_text(text, encoding="utf-8")
-            os.replace(temporary, directory / name)
-        return directory / "study.json"
-
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -436,7 +153,7 @@ def load_study_data(
             missing or empty split, an unlabelled real set, mismatched image size or channels,
             synthetic class names the real set lacks.
 
-    Example:
+    Example (needs prepared datasets on disk, hence skipped):
         >>> data = load_study_data("prepared", "synthetic")   # doctest: +SKIP
     """
     from ragan.data.manifest import read_manifest
@@ -689,13 +406,7 @@ def _check_fractions(fractions) -> list[float]:
 
 
 def _check_add_per_class(add_per_class) -> int | None:
-    if add_per_class is None:
-        return None
-    if isinstance(add_per_class, bool) or not isinstance(add_per_class, numbers.Integral) or add_per_class < 1:
-        raise RaganError(
-            f"add_per_class={add_per_class!r} is not allowed; it must be a positive integer (or None for no such arms)."
-        )
-    return int(add_per_class)
+    return check_positive_int("add_per_class", add_per_class, allow_none=True)
 
 
 def check_study_options(seeds, synthetic_fractions, add_per_class, classifier) -> tuple:
@@ -712,6 +423,182 @@ def check_study_options(seeds, synthetic_fractions, add_per_class, classifier) -
             f"{did_you_mean(classifier, CLASSIFIER_KINDS)}"
         )
     return _check_seeds(seeds), _check_fractions(synthetic_fractions), _check_add_per_class(add_per_class)
+
+
+def _check_arm_kinds(arms) -> list[str]:
+    """The arm kinds to run: ``arms`` checked against :data:`ARM_KINDS`, or all of them."""
+    kinds = list(ARM_KINDS if arms is None else arms)
+    for kind in kinds:
+        if kind not in ARM_KINDS:
+            raise RaganError(
+                f"arms: {kind!r} is not an arm kind; choose from {', '.join(map(repr, ARM_KINDS))}."
+                f"{did_you_mean(kind, ARM_KINDS)}"
+            )
+    if not kinds:
+        raise RaganError("arms: no arms given; choose from " + ", ".join(map(repr, ARM_KINDS)) + ".")
+    return kinds
+
+
+def _study_plans(data, kinds, needs_synthetic, fractions, add_per_class, rebalance, skip_unavailable):
+    """The arms to run and the notes on those left out, every arm's synthetic needs checked before training.
+
+    ``needs_synthetic``: the synthetic arm kinds the caller asked for explicitly (an error, not a note,
+    when they cannot run).
+    """
+    has_synthetic = data.synthetic is not None
+    notes = []
+    if has_synthetic and data.synthetic_labels is None:
+        if needs_synthetic:
+            raise RaganError(
+                f"synthetic dataset '{data.synthetic.path}' is unlabelled; arms {needs_synthetic!r} need labels: "
+                "pass synthetic_class (--synthetic-class) or generate with a conditional GAN."
+            )
+        notes.append("the synthetic set is unlabelled and no synthetic_class was given: synthetic arms left out")
+        has_synthetic = False
+    plans, plan_notes = _plan_arms(kinds, fractions, add_per_class, rebalance, has_synthetic)
+    notes.extend(plan_notes)
+    num_classes = len(data.class_names)
+    if rebalance and has_synthetic:
+        counts = np.bincount(data.train.labels, minlength=num_classes)
+        if counts.min() == counts.max():
+            plans = [p for p in plans if not (p.rule or {}).get("rebalance")]
+            notes.append("the real training set is already balanced: the rebalance arms were left out")
+    # Check every arm's synthetic needs before training anything: a late failure wastes hours.
+    servable = []
+    for plan in plans:
+        if plan.rule:
+            try:
+                synthetic_addition_counts(
+                    np.bincount(data.train.labels, minlength=num_classes),
+                    np.bincount(data.synthetic_labels, minlength=num_classes),
+                    class_names=data.class_names,
+                    synthetic_name=str(data.synthetic.path),
+                    **plan.rule,
+                )
+            except RaganError as error:
+                if not skip_unavailable:
+                    raise
+                notes.append(f"{plan.name} left out: {error}")
+                continue
+        servable.append(plan)
+    if not servable:
+        raise RaganError("no arms to run with these options (check arms, synthetic_fractions and synthetic).")
+    return servable, notes
+
+
+def _new_arm(plan: _ArmPlan, labels: np.ndarray, composition: dict, class_names) -> ArmResult:
+    """An arm's result, before its runs, from its first training set."""
+    total = int(labels.size)
+    if plan.augment_all:
+        augmentation = "standard"
+    else:
+        augmentation = "standard (repeated copies)" if composition["repeated_real"] else "none"
+    return ArmResult(
+        name=plan.name,
+        kind=plan.kind,
+        description=plan.description,
+        num_train=total,
+        composition=composition,
+        class_counts={name: int(np.sum(labels == c)) for c, name in enumerate(class_names)},
+        synthetic_fraction=composition["synthetic"] / total if total else 0.0,
+        augmentation=augmentation,
+        control=plan.control,
+    )
+
+
+class _ArmRunner:
+    """Trains and tests one classifier per (arm, seed) on the study's data; keeps the reference model.
+
+    ``reference_model`` is a copy of the first ``real`` arm run's classifier (the report's domain model).
+    """
+
+    def __init__(
+        self, data, *, classifier, weights, epochs, batch_size, learning_rate, patience, class_weight, positive_class
+    ):
+        from ragan.evaluation.classifier import array_dataset, build_classifier
+
+        self.data = data
+        self.epochs, self.batch_size, self.learning_rate, self.patience = epochs, batch_size, learning_rate, patience
+        self.class_weight, self.positive_class = class_weight, positive_class
+        size, _, channels = data.train.manifest.image_shape
+        self.num_classes = len(data.class_names)
+        self.reusable = _ReusableClassifier(
+            lambda: build_classifier(
+                classifier, image_size=size, channels=channels, num_classes=self.num_classes, weights=weights
+            ),
+            learning_rate=learning_rate,
+        )
+        self.val = array_dataset(data.val.images, data.val.labels, batch_size=256)
+        self.test = array_dataset(data.test.images, data.test.labels, batch_size=256)
+        self.reference_model = None
+
+    def run(self, plan: _ArmPlan, seed: int, images, labels, mask) -> dict:
+        """One training run on ``images``/``labels`` and its test figures (the probabilities kept)."""
+        from ragan.evaluation import classifier as classifiers
+
+        # First: it sets the global seed, which tf.data's shuffle seeds are combined with.
+        model = self.reusable.fresh(seed)
+        train = classifiers.array_dataset(
+            images, labels, batch_size=self.batch_size, shuffle=True, seed=seed, augment_mask=mask
+        )
+        trained = classifiers.train_classifier(
+            train,
+            self.val,
+            model=model,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            class_weight=classifiers.balanced_class_weights(labels, self.num_classes) if self.class_weight else None,
+            patience=self.patience,
+            seed=seed,
+            compile=False,
+        )
+        # The predictions are kept: the intervals resample the test images, not the seeds alone.
+        test_labels, probabilities = classifiers.predict_probabilities(trained.model, self.test)
+        metrics = classifiers.classification_metrics(
+            test_labels, probabilities, class_names=self.data.class_names, positive_class=self.positive_class
+        )
+        if plan.kind == "real" and self.reference_model is None:
+            self.reference_model = self.reusable.copy()
+        return {
+            "seed": seed,
+            "metrics": metrics,
+            "test_probabilities": probabilities,
+            "best_epoch": trained.best_epoch,
+            "epochs_trained": trained.epochs_trained,
+            "best_val_auc": trained.best_val_auc,
+            "seconds": round(trained.seconds, 3),
+        }
+
+
+def _run_arms(runner: _ArmRunner, plans: list, seeds: list, progress: bool) -> list[ArmResult]:
+    """Every arm for every seed, with a progress bar."""
+    from tqdm.auto import tqdm
+
+    results = []
+    bar = tqdm(
+        total=len(plans) * len(seeds),
+        desc="classifier study",
+        unit="run",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        for plan in plans:
+            arm = None
+            for seed in seeds:
+                bar.set_postfix_str(f"{plan.name} seed {seed}")
+                images, labels, mask, composition = _training_set(plan, runner.data, seed)
+                if arm is None:
+                    arm = _new_arm(plan, labels, composition, runner.data.class_names)
+                arm.runs.append(runner.run(plan, seed, images, labels, mask))
+                del images, labels, mask
+                bar.update(1)
+            results.append(arm)
+    finally:
+        bar.close()
+    return results
 
 
 def classifier_study(
@@ -776,172 +663,34 @@ def classifier_study(
         RaganError: for incompatible datasets (size, channels, class names), empty sets, invalid
             arms, fractions or seeds, or too few synthetic images for an arm.
 
-    Example:
+    Example (needs prepared datasets on disk and trains classifiers for minutes, hence skipped):
         >>> result = classifier_study("prepared", "synthetic", synthetic_fractions=(0.2, 0.5),
         ...                           seeds=(0, 1, 2), epochs=20, out="study")       # doctest: +SKIP
         >>> print(result.table())                                                     # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
-    from ragan.evaluation.classifier import (
-        array_dataset,
-        balanced_class_weights,
-        build_classifier,
-        classification_metrics,
-        predict_probabilities,
-        train_classifier,
-    )
-
     seeds, fractions, add_per_class = check_study_options(seeds, synthetic_fractions, add_per_class, classifier)
     effect_size = check_effect_size(effect_size)
     if class_weight not in (None, "balanced"):
         raise RaganError(f"class_weight={class_weight!r} is not allowed; use None or 'balanced'.")
-    explicit_arms = arms is not None
-    kinds = list(ARM_KINDS if arms is None else arms)
-    for kind in kinds:
-        if kind not in ARM_KINDS:
-            raise RaganError(
-                f"arms: {kind!r} is not an arm kind; choose from {', '.join(map(repr, ARM_KINDS))}."
-                f"{did_you_mean(kind, ARM_KINDS)}"
-            )
-    if not kinds:
-        raise RaganError("arms: no arms given; choose from " + ", ".join(map(repr, ARM_KINDS)) + ".")
-    needs_synthetic = [kind for kind in kinds if kind in SYNTHETIC_ARM_KINDS]
-    if synthetic is None and data is None and explicit_arms and needs_synthetic:
+    kinds = _check_arm_kinds(arms)
+    needs_synthetic = [kind for kind in kinds if kind in SYNTHETIC_ARM_KINDS] if arms is not None else []
+    if synthetic is None and data is None and needs_synthetic:
         raise RaganError(f"arms {needs_synthetic!r} need a synthetic dataset; pass synthetic=.")
-
     if data is None:
         data = load_study_data(real, synthetic, synthetic_class=synthetic_class)
-    has_synthetic = data.synthetic is not None
-    notes = []
-    if has_synthetic and data.synthetic_labels is None:
-        if explicit_arms and needs_synthetic:
-            raise RaganError(
-                f"synthetic dataset '{data.synthetic.path}' is unlabelled; arms {needs_synthetic!r} need labels: "
-                "pass synthetic_class (--synthetic-class) or generate with a conditional GAN."
-            )
-        notes.append("the synthetic set is unlabelled and no synthetic_class was given: synthetic arms left out")
-        has_synthetic = False
-    plans, plan_notes = _plan_arms(kinds, fractions, add_per_class, rebalance, has_synthetic)
-    notes.extend(plan_notes)
-    if rebalance and has_synthetic:
-        counts = np.bincount(data.train.labels, minlength=len(data.class_names))
-        if counts.min() == counts.max():
-            plans = [p for p in plans if not (p.rule or {}).get("rebalance")]
-            notes.append("the real training set is already balanced: the rebalance arms were left out")
-    if not plans:
-        raise RaganError("no arms to run with these options (check arms, synthetic_fractions and synthetic).")
-
-    # Check every arm's synthetic needs before training anything: a late failure wastes hours.
-    servable = []
-    for plan in plans:
-        if plan.rule:
-            num_classes = len(data.class_names)
-            try:
-                synthetic_addition_counts(
-                    np.bincount(data.train.labels, minlength=num_classes),
-                    np.bincount(data.synthetic_labels, minlength=num_classes),
-                    class_names=data.class_names,
-                    synthetic_name=str(data.synthetic.path),
-                    **plan.rule,
-                )
-            except RaganError as error:
-                if not skip_unavailable:
-                    raise
-                notes.append(f"{plan.name} left out: {error}")
-                continue
-        servable.append(plan)
-    plans = servable
-    if not plans:
-        raise RaganError("no arms to run with these options (check arms, synthetic_fractions and synthetic).")
-
-    shape = data.train.manifest.image_shape
-    num_classes = len(data.class_names)
-    reusable = _ReusableClassifier(
-        lambda: build_classifier(
-            classifier, image_size=shape[0], channels=shape[2], num_classes=num_classes, weights=weights
-        ),
+    plans, notes = _study_plans(data, kinds, needs_synthetic, fractions, add_per_class, rebalance, skip_unavailable)
+    runner = _ArmRunner(
+        data,
+        classifier=classifier,
+        weights=weights,
+        epochs=epochs,
+        batch_size=batch_size,
         learning_rate=learning_rate,
+        patience=patience,
+        class_weight=class_weight,
+        positive_class=positive_class,
     )
-    val_dataset = array_dataset(data.val.images, data.val.labels, batch_size=256)
-    test_dataset = array_dataset(data.test.images, data.test.labels, batch_size=256)
-    results = []
-    reference_model = None
-    bar = tqdm(
-        total=len(plans) * len(seeds),
-        desc="classifier study",
-        unit="run",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    try:
-        for plan in plans:
-            arm = None
-            for seed in seeds:
-                bar.set_postfix_str(f"{plan.name} seed {seed}")
-                images, labels, mask, composition = _training_set(plan, data, seed)
-                if arm is None:
-                    class_counts = {name: int(np.sum(labels == c)) for c, name in enumerate(data.class_names)}
-                    total = int(labels.size)
-                    arm = ArmResult(
-                        name=plan.name,
-                        kind=plan.kind,
-                        description=plan.description,
-                        num_train=total,
-                        composition=composition,
-                        class_counts=class_counts,
-                        synthetic_fraction=composition["synthetic"] / total if total else 0.0,
-                        augmentation=(
-                            "standard"
-                            if plan.augment_all
-                            else "standard (repeated copies)"
-                            if composition["repeated_real"]
-                            else "none"
-                        ),
-                        control=plan.control,
-                    )
-                # First: it sets the global seed, which tf.data's shuffle seeds are combined with.
-                model = reusable.fresh(seed)
-                train_dataset = array_dataset(
-                    images, labels, batch_size=batch_size, shuffle=True, seed=seed, augment_mask=mask
-                )
-                weights_by_class = balanced_class_weights(labels, num_classes) if class_weight else None
-                trained = train_classifier(
-                    train_dataset,
-                    val_dataset,
-                    model=model,
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    learning_rate=learning_rate,
-                    class_weight=weights_by_class,
-                    patience=patience,
-                    seed=seed,
-                    compile=False,
-                )
-                # The predictions are kept: the intervals resample the test images, not the seeds alone.
-                test_labels, probabilities = predict_probabilities(trained.model, test_dataset)
-                metrics = classification_metrics(
-                    test_labels, probabilities, class_names=data.class_names, positive_class=positive_class
-                )
-                arm.runs.append(
-                    {
-                        "seed": seed,
-                        "metrics": metrics,
-                        "test_probabilities": probabilities,
-                        "best_epoch": trained.best_epoch,
-                        "epochs_trained": trained.epochs_trained,
-                        "best_val_auc": trained.best_val_auc,
-                        "seconds": round(trained.seconds, 3),
-                    }
-                )
-                if plan.kind == "real" and reference_model is None:
-                    reference_model = reusable.copy()
-                del images, labels, mask
-                bar.update(1)
-            results.append(arm)
-    finally:
-        bar.close()
+    results = _run_arms(runner, plans, seeds, progress)
     settings = {
         "real": str(real) if real is not None else str(data.train.path),
         "synthetic": (
@@ -972,7 +721,7 @@ def classifier_study(
         settings=settings,
         data=data.describe(),
         notes=notes,
-        reference_model=reference_model,
+        reference_model=runner.reference_model,
         test_labels=np.asarray(data.test.labels),
     )
     if out is not None:

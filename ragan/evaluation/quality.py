@@ -1,0 +1,190 @@
+"""The report's measurements of the synthetic images: quality (FID, KID, precision/recall), diversity
+(pairwise MS-SSIM) and similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI).
+
+Each function takes the compared sets as float images in [-1, 1] (``{"real train", "synthetic",
+"real test"}``) and returns the JSON-ready section of ``report.json``.
+
+Example:
+    >>> rng = np.random.default_rng(0)
+    >>> sets = {name: rng.uniform(-1, 1, (6, 8, 8, 1)).astype(np.float32) for name in ("real train", "synthetic")}
+    >>> diversity(sets, num_pairs=4, seed=0)["skipped"]
+    'MS-SSIM diversity skipped: 8x8 images are smaller than its 11x11 window'
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+__all__ = ["diversity", "quality_rows", "similarity_table", "subsample"]
+
+
+def log(progress: bool, message: str) -> None:
+    """A progress line on stderr, prefixed ``ragan evaluate:``."""
+    if progress:
+        print(f"ragan evaluate: {message}", file=sys.stderr, flush=True)
+
+
+def subsample(images: np.ndarray, labels, limit: int, rng):
+    """At most ``limit`` images (and their labels), a random subset in the original order.
+
+    Example:
+        >>> images, labels = subsample(np.arange(10), np.arange(10), 3, np.random.default_rng(0))
+        >>> len(images), bool(np.all(np.diff(images) > 0))
+        (3, True)
+    """
+    if images.shape[0] <= limit:
+        return images, labels
+    chosen = np.sort(rng.choice(images.shape[0], size=limit, replace=False))
+    return images[chosen], (None if labels is None else labels[chosen])
+
+
+def quality_rows(extractor, sets: dict, kid_subsets: int, seed: int, *, features: dict | None = None) -> list[dict]:
+    """FID, KID, precision and recall of each compared set against the real training images.
+
+    ``features``: the extractor's features of ``sets`` when already computed.
+    """
+    import warnings
+
+    from scipy.linalg import LinAlgWarning
+
+    from ragan.evaluation.metrics import (
+        fid_from_features,
+        kid_from_features,
+        kid_subset_size,
+        precision_recall_from_features,
+    )
+
+    if features is None:
+        features = {name: extractor(images) for name, images in sets.items()}
+    reference = features["real train"]
+    rows = []
+    for name in ("synthetic", "real test"):
+        if name not in features:
+            continue
+        fake = features[name]
+        described = {
+            "extractor": extractor.name,
+            "resize": extractor.resize,
+            "feature_dim": extractor.feature_dim,
+            "compared": f"{name} vs real train",
+            "num_real": int(reference.shape[0]),
+            "num_compared": int(fake.shape[0]),
+            "reference": name != "synthetic",
+        }
+        subset = kid_subset_size(reference.shape[0], fake.shape[0])
+        kid_mean, kid_std = kid_from_features(reference, fake, num_subsets=kid_subsets, subset_size=subset, seed=seed)
+        pr = precision_recall_from_features(reference, fake, k=3)
+        with warnings.catch_warnings():
+            # Fewer images than feature dimensions make singular covariances: expected, and handled.
+            warnings.simplefilter("ignore", LinAlgWarning)
+            fid = fid_from_features(reference, fake)
+        rows.append({"metric": "FID", "value": fid, "std": None, **described})
+        rows.append(
+            {
+                "metric": "KID",
+                "value": kid_mean,
+                "std": kid_std,
+                "detail": f"{kid_subsets} subsets of {subset}",
+                **described,
+            }
+        )
+        rows.append({"metric": "precision", "value": pr["precision"], "std": None, "detail": "k=3", **described})
+        rows.append({"metric": "recall", "value": pr["recall"], "std": None, "detail": "k=3", **described})
+    return rows
+
+
+def diversity(sets: dict, num_pairs: int, seed: int) -> dict:
+    """Mean pairwise MS-SSIM of the synthetic and real training sets, or why it was skipped."""
+    from ragan.evaluation.metrics import SSIM_FILTER_SIZE, mean_pairwise_ms_ssim
+
+    height, width = sets["real train"].shape[1:3]
+    if min(height, width) < SSIM_FILTER_SIZE:
+        # Like the memorisation audit's SSIM search: too small for the window is a note, not an error.
+        return {
+            "synthetic_ms_ssim": None,
+            "real_ms_ssim": None,
+            "num_pairs": 0,
+            "skipped": f"MS-SSIM diversity skipped: {height}x{width} images are smaller than its "
+            f"{SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE} window",
+        }
+    return {
+        "synthetic_ms_ssim": mean_pairwise_ms_ssim(
+            sets["synthetic"], min_value=-1.0, max_value=1.0, num_pairs=num_pairs, seed=seed
+        ),
+        "real_ms_ssim": mean_pairwise_ms_ssim(
+            sets["real train"], min_value=-1.0, max_value=1.0, num_pairs=num_pairs, seed=seed
+        ),
+        "num_pairs": num_pairs,
+        "note": "mean MS-SSIM over random pairs of distinct images within each set; a synthetic value well "
+        "above the real one suggests mode collapse, one well below it suggests noise.",
+    }
+
+
+# Images of each set the similarity table pairs with their nearest training image (a random subset).
+SIMILARITY_IMAGES = 1000
+# metric -> (function name in ragan.evaluation.metrics, smallest image side, which way is better)
+SIMILARITY_METRICS = {
+    "PSNR": ("psnr", 1, "higher"),
+    "SSIM": ("ssim", 11, "higher"),
+    "MS-GMSD": ("ms_gmsd", 17, "lower"),
+    "MDSI": ("mdsi", 1, "lower"),
+    "HaarPSI": ("haarpsi", 16, "higher"),
+}
+SIMILARITY_PAIRING = (
+    "each image is paired with its nearest real training image: the one with the smallest mean squared pixel "
+    "difference (the highest PSNR) among all real training images; the held-out real test images, paired the same "
+    "way, give the level new real images reach"
+)
+SIMILARITY_WHY = (
+    "Pairing random images, as the AIDL21 project did, compares two unrelated patients: the scores then measure how "
+    "much real images differ from one another (anatomy, position, exposure), nearly the same for any plausible "
+    "generator, and say little about the synthetic images. Against the nearest real image the scores ask whether a "
+    "synthetic image is as close to some real image as a new real image is: much closer suggests copies (see the "
+    "memorisation audit), much further suggests images unlike any real one."
+)
+
+
+def similarity_table(sets: dict, train_all: np.ndarray, seed: int) -> dict:
+    """PSNR, SSIM, MS-GMSD, MDSI and HaarPSI of synthetic and held-out real images against their
+    nearest real training image."""
+    from ragan.evaluation import metrics as pixel_metrics
+
+    rng = np.random.default_rng(seed)
+    side = min(train_all.shape[1:3])
+    rows, skipped, counts = [], [], {}
+    pairs = {}
+    for name in ("synthetic", "real test"):
+        images, _ = subsample(sets[name], None, SIMILARITY_IMAGES, rng)
+        indices, _ = pixel_metrics.nearest_images(images, train_all)
+        pairs[name] = (images, train_all[indices])
+        counts[name] = int(images.shape[0])
+    for metric, (function_name, minimum, better) in SIMILARITY_METRICS.items():
+        if side < minimum:
+            skipped.append(f"{metric} skipped: {side}x{side} images are smaller than its {minimum}x{minimum} minimum")
+            continue
+        function = getattr(pixel_metrics, function_name)
+        row = {"metric": metric, "better": better}
+        for name, (images, nearest) in pairs.items():
+            # MDSI is not symmetric: the compared image first, the training image as the reference.
+            values = np.asarray(function(images, nearest, min_value=-1.0, max_value=1.0), dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            key = "synthetic" if name == "synthetic" else "real_test"
+            row[key] = {
+                "mean": float(finite.mean()) if finite.size else None,
+                "std": float(finite.std(ddof=1)) if finite.size > 1 else None,
+                "median": float(np.median(finite)) if finite.size else None,
+                "n": int(finite.size),
+                "identical": int(np.sum(~np.isfinite(values))),
+            }
+        rows.append(row)
+    return {
+        "pairing": SIMILARITY_PAIRING,
+        "why_not_random_pairs": SIMILARITY_WHY,
+        "rows": rows,
+        "num_images": counts,
+        "num_train": int(train_all.shape[0]),
+        "skipped": skipped,
+        "value_range": [-1.0, 1.0],
+    }

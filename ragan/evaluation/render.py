@@ -1,0 +1,286 @@
+"""``report.html``: the evaluation report as one self-contained page.
+
+The page is the Jinja2 template ``templates/report.html`` (autoescaped: every value from the data is
+escaped by the template engine, not by hand); the classifier study's plots are drawn with matplotlib
+and embedded as inline SVG, the sample grids and memorisation pairs as PNG data URIs, and the CSS
+sits in the page, so the file opens anywhere without a network. Jinja2 and matplotlib are imported
+only when a report is rendered, so ``import ragan`` stays fast.
+
+Example:
+    >>> fmt(0.123456), fmt(12345.0), fmt(None), fmt(3)
+    ('0.123', '1.23e+04', 'n/a', '3')
+    >>> strip(np.zeros((3, 4, 4, 1), np.uint8), scale=2).shape
+    (8, 28, 1)
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["arm_plot_svg", "fmt", "grid_rows", "png_data_uri", "render_html", "strip"]
+
+TEMPLATES = Path(__file__).parent / "templates"
+GRID_COLUMNS = 8
+# Quantiles (in %) of the nearest-training distances shown in the memorisation table (0 = minimum).
+DISTANCE_QUANTILES = (0, 1, 5, 25, 50)
+KIND_COLOURS = {
+    "real": "#4a5568",
+    "real_aug": "#718096",
+    "real+synthetic": "#2f6fde",
+    "count_matched": "#dd8a1f",
+    "synthetic_only": "#7b3fbf",
+}
+# Verdict -> CSS class of the verdict box and of the comparison table's verdict cells.
+VERDICT_CSS = {"helps": "helps", "hurts": "hurts", "no evidence either way": "none"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Display pixels: uint16 -> 8 bit; floats in [-1, 1] -> 0..255.
+
+    Example:
+        >>> to_uint8(np.array([-1.0, 0.0, 1.0])).tolist()
+        [0, 128, 255]
+    """
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype == np.uint16:
+        return np.rint(images / 257.0).astype(np.uint8)
+    return np.clip(np.rint((images.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A ``data:image/png;base64,...`` URI of one image (HxW or HxWxC).
+
+    Example:
+        >>> png_data_uri(np.zeros((2, 2, 1), np.uint8))[:22]
+        'data:image/png;base64,'
+    """
+    from PIL import Image
+
+    image = to_uint8(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def display_scale(image_size: int) -> int:
+    """Integer upscaling so small images (28 px) are visible; nearest neighbour keeps pixels honest."""
+    return max(1, 64 // image_size)
+
+
+def strip(images: np.ndarray, scale: int, pad: int = 2) -> np.ndarray:
+    """One row of images, ``pad`` px apart (white), each upscaled by ``scale``."""
+    images = to_uint8(images)
+    count, height, width, channels = images.shape
+    height, width = height * scale, width * scale
+    row = np.full((height, count * width + (count - 1) * pad, channels), 255, np.uint8)
+    for i, image in enumerate(images):
+        big = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+        row[:, i * (width + pad) : i * (width + pad) + width] = big
+    return row
+
+
+def grid_rows(images: np.ndarray, labels, class_names, rng, columns: int = GRID_COLUMNS) -> list[dict]:
+    """Per class (or one row for unlabelled images): a random strip of ``columns`` images.
+
+    Example:
+        >>> rows = grid_rows(np.zeros((5, 8, 8, 1), np.uint8), np.array([0, 0, 1, 1, 1]), ["a", "b"],
+        ...                  np.random.default_rng(0))
+        >>> [(row["label"], row["count"]) for row in rows]
+        [('a', 2), ('b', 3)]
+    """
+    scale = display_scale(images.shape[1])
+    rows = []
+    if labels is None:
+        groups = [("all", np.arange(images.shape[0]))]
+    else:
+        groups = [(name, np.flatnonzero(labels == c)) for c, name in enumerate(class_names)]
+    for name, indices in groups:
+        if indices.size == 0:
+            continue
+        chosen = np.sort(rng.choice(indices, size=min(columns, indices.size), replace=False))
+        rows.append({"label": name, "count": int(indices.size), "uri": png_data_uri(strip(images[chosen], scale))})
+    return rows
+
+
+def gallery_pair(pair: dict, synthetic_image: np.ndarray, train_image: np.ndarray, scale: int) -> dict:
+    """A memorisation pair for the gallery: the audit's entry plus both images as data URIs."""
+    return dict(
+        pair,
+        synthetic_uri=png_data_uri(strip(synthetic_image[None], scale)),
+        train_uri=png_data_uri(strip(train_image[None], scale)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers and tables
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A number for the tables: ``digits`` decimals, or significant digits when very large or small."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def distance_rows(memorisation: dict) -> list[dict]:
+    """Nearest-training-image distances of the synthetic and held-out real images, per search, as quantiles.
+
+    Copies show up as a synthetic low tail far below the held-out real one.
+
+    Example:
+        >>> search = {"nearest_distance": [0.1, 0.2, None], "baseline": [], "threshold": 0.05}
+        >>> [(row["images"], row["n"], row["quantiles"][0]) for row in distance_rows({"searches": {"pixel": search}})]
+        [('synthetic → train', 2, '0.1000'), ('held-out real → train', 0, 'n/a')]
+    """
+    rows = []
+    for name, search in memorisation["searches"].items():
+        for label, values in (
+            ("synthetic → train", search.get("nearest_distance")),
+            ("held-out real → train", search.get("baseline")),
+        ):
+            finite = np.asarray([v for v in values or [] if v is not None], dtype=np.float64)
+            quantiles = [fmt(float(np.percentile(finite, q)), 4) if finite.size else "n/a" for q in DISTANCE_QUANTILES]
+            rows.append(
+                {
+                    "search": name,
+                    "images": label,
+                    "n": int(finite.size),
+                    "quantiles": quantiles,
+                    "threshold": fmt(search.get("threshold"), 4),
+                }
+            )
+    return rows
+
+
+def study_metrics(study: dict) -> list[str]:
+    """The study's metrics that at least one arm reports, in the table's order."""
+    return [
+        m
+        for m in ("auc", "accuracy", "sensitivity", "specificity")
+        if any(m in arm["summary"] for arm in study["arms"])
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots
+
+
+def _svg(figure) -> str:
+    """A matplotlib figure as an ``<svg>`` element (no XML prolog), text kept as text."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _axis_range(arms: list, seeds: list, metric: str) -> tuple[float, float]:
+    """A y range holding every mean ± std and seed value, with a margin, inside [0, 1]."""
+    lows = [min([a["summary"][metric]["mean"] - a["summary"][metric]["std"], *s]) for a, s in zip(arms, seeds)]
+    highs = [max([a["summary"][metric]["mean"] + a["summary"][metric]["std"], *s]) for a, s in zip(arms, seeds)]
+    low, high = min(lows), max(highs)
+    span = max(high - low, 0.02)
+    low, high = max(0.0, low - 0.15 * span), min(1.0, high + 0.15 * span)
+    if high - low < 0.02:
+        low, high = max(0.0, high - 0.02), min(1.0, low + 0.02)
+    return low, high
+
+
+def arm_plot_svg(study: dict, metric: str, *, title: str) -> str:
+    """Mean ± std (error bars) and per-seed values of ``metric`` for every arm, as inline SVG.
+
+    Each arm's error bar is an SVG group with the id ``error-bar-{metric}-{index}``; the dashed line is
+    the real-only mean; the colours are the arm kinds' (:data:`KIND_COLOURS`, the page's legend). Empty when
+    no arm reports ``metric``.
+    """
+    arms = [arm for arm in study["arms"] if metric in arm["summary"]]
+    if not arms:
+        return ""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    seeds = [[run["metrics"][metric] for run in arm["runs"] if run["metrics"].get(metric) is not None] for arm in arms]
+    low, high = _axis_range(arms, seeds, metric)
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"ragan-{metric}", "font.size": 9}):
+        figure = Figure(figsize=(max(3.4, 0.7 * len(arms) + 1.0), 3.4))
+        axes = figure.add_subplot()
+        reference = next((a for a in arms if a["name"] == "real"), None)
+        if reference is not None:
+            axes.axhline(reference["summary"][metric]["mean"], color=KIND_COLOURS["real"], ls="--", lw=1, zorder=1)
+        for index, (arm, values) in enumerate(zip(arms, seeds)):
+            colour = KIND_COLOURS.get(arm["kind"], "#333333")
+            mean, std = arm["summary"][metric]["mean"], arm["summary"][metric]["std"]
+            bars = axes.errorbar([index], [mean], yerr=[std], fmt="o", color=colour, ms=6, capsize=5, lw=2, zorder=3)
+            bars.lines[2][0].set_gid(f"error-bar-{metric}-{index}")
+            offsets = (np.arange(len(values)) - (len(values) - 1) / 2) * 0.06
+            axes.scatter(index + 0.2 + offsets, values, s=9, color=colour, alpha=0.5, zorder=2, linewidths=0)
+        axes.set_xticks(range(len(arms)), [arm["name"] for arm in arms], rotation=35, ha="right")
+        axes.set_xlim(-0.6, len(arms) - 0.4)
+        axes.set_ylim(low, high)
+        axes.set_title(title, loc="left", fontsize=10, fontweight="bold")
+        axes.grid(axis="y", color="#e3e6ea", lw=0.8)
+        axes.set_axisbelow(True)
+        axes.spines[["top", "right"]].set_visible(False)
+        return _svg(figure)
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+
+
+def render_html(data: dict, visuals: dict) -> str:
+    """The report page from ``report.json``'s content and the visuals (grids, gallery, plots).
+
+    ``visuals``: ``{"grids": {"real": rows, "synthetic": rows}, "gallery": pairs, "plots": {metric: svg}}``.
+    """
+    import jinja2
+    from markupsafe import Markup
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["fmt"] = fmt
+    environment.filters["signed"] = lambda value, digits=3: f"{value:+.{digits}f}"
+    # The plots are SVG that matplotlib wrote from numbers, not user text: inserted as markup.
+    plots = {metric: Markup(svg) for metric, svg in visuals.get("plots", {}).items() if svg}
+    study = data.get("study")
+    memorisation = data.get("memorisation")
+    return environment.get_template("report.html").render(
+        data=data,
+        title=Path(data["synthetic"]["path"]).name,
+        verdict_css=VERDICT_CSS,
+        grids=visuals["grids"],
+        gallery=visuals["gallery"],
+        plots=plots,
+        generator_json=json.dumps(data["synthetic"]["generator"]) if data["synthetic"].get("generator") else None,
+        settings_json=json.dumps(data["settings"]),
+        data_sets=[(f"real {name}", data["real"][name]) for name in ("train", "val", "test")]
+        + [("synthetic", data["synthetic"])],
+        study_metrics=study_metrics(study) if study else [],
+        distance_rows=distance_rows(memorisation) if memorisation else [],
+        plot_legend=[
+            (kind, KIND_COLOURS.get(kind, "#333333")) for kind in dict.fromkeys(a["kind"] for a in study["arms"])
+        ]
+        if study
+        else [],
+        distance_heads=["min" if q == 0 else f"{q}%" for q in DISTANCE_QUANTILES],
+    )
