@@ -33,8 +33,22 @@ def load_plugins(specs: str | list[str] | None = None) -> list[str]:
         The specs imported by this call (each is imported once per process).
 
     Example:
-        >>> # RAGAN_PLUGINS=examples/custom_gan.py ragan train lsgan --data prepared --out runs/lsgan
-        >>> ragan.registry.load_plugins("examples/custom_gan.py")
+        A plugin file registering one GAN (on the command line: ``RAGAN_PLUGINS=my_gans.py ragan train
+        my_dcgan ...`` or ``ragan --import my_gans.py train my_dcgan ...``):
+
+        >>> from pathlib import Path
+        >>> _ = Path("my_gans.py").write_text(
+        ...     "import ragan\\n"
+        ...     "@ragan.register_gan('my_dcgan', config=ragan.models.DCGANConfig)\\n"
+        ...     "class MyDCGAN(ragan.models.DCGAN):\\n"
+        ...     "    pass\\n"
+        ... )
+        >>> load_plugins("my_gans.py")
+        ['my_gans.py']
+        >>> get_gan("my_dcgan").__name__
+        'MyDCGAN'
+        >>> load_plugins("my_gans.py")   # imported once per process
+        []
     """
     import importlib
     import importlib.util
@@ -89,9 +103,16 @@ def register_gan(name: str, *, config: type) -> Callable[[type], type]:
         config: the :class:`ragan.config.Config` dataclass declaring its hyperparameters.
 
     Example:
-        >>> @ragan.register_gan("my_gan", config=MyGANConfig)
-        ... class MyGAN(ragan.models.GAN):
-        ...     ...
+        >>> from dataclasses import dataclass
+        >>> from ragan.models import GAN, GANConfig
+        >>> @dataclass
+        ... class MyGANConfig(GANConfig):
+        ...     pass
+        >>> @register_gan("my_gan", config=MyGANConfig)
+        ... class MyGAN(GAN):
+        ...     pass
+        >>> get_gan("my_gan") is MyGAN, MyGAN.gan_name
+        (True, 'my_gan')
     """
     if not name or not name.replace("_", "").replace("-", "").isalnum() or name != name.lower():
         raise RaganError(f"GAN name {name!r} must be lower-case letters, digits, '_' or '-'.")

@@ -26,10 +26,12 @@ is set. In a multi-worker run every worker reads the checkpoints from ``RUN_DIR`
 needs ``RUN_DIR`` on a file system all workers share; only the chief writes it.
 
 Example:
-    >>> import ragan
-    >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2,
-    ...                   config={"latent_dim": 64, "conditional": True})
-    >>> ragan.generate(run, n=100, out="synthetic")
+    A real run (2 kimg: minutes on a CPU, so not run here; :func:`train` has a runnable one-step run)::
+
+        import ragan
+        run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2,
+                          config={"latent_dim": 64, "conditional": True})
+        ragan.generate(run, n=100, out="synthetic")
 """
 
 from __future__ import annotations
@@ -341,7 +343,11 @@ def describe_training(
     """The resolved configuration :func:`train` would use and write as ``config.json`` (a dry run).
 
     Example:
-        >>> describe_training("dcgan", "prepared", "runs/x", kimg=2)["schedule"]["total_steps"]   # doctest: +SKIP
+        >>> import ragan
+        >>> images = np.random.default_rng(0).integers(0, 256, (16, 16, 16), dtype=np.uint8)   # 16 images, 16 px
+        >>> np.savez("images.npz", images=images, labels=np.arange(16) % 2)
+        >>> _ = ragan.prepare_dataset("images.npz", "prepared", image_size=16, split=(1, 0, 0), progress=False)
+        >>> describe_training("dcgan", "prepared", "runs/x", kimg=2)["schedule"]["total_steps"]
         32
     """
     plan = _plan_run(
@@ -608,9 +614,24 @@ def train(
             continues the run. In the main thread only (where Python handles signals).
 
     Example:
-        >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2,
-        ...                   config={"conditional": True, "latent_dim": 64})
-        >>> run = ragan.train("dcgan", out="runs/dcgan", resume=True, kimg=4)   # train 2 kimg more
+        One step on 16 random images (a real run trains for ``kimg=...``; the example still takes
+        several seconds: it builds, traces and saves the model and creates the MLflow database):
+
+        >>> import ragan
+        >>> images = np.random.default_rng(0).integers(0, 256, (16, 16, 16), dtype=np.uint8)   # 16 images, 16 px
+        >>> np.savez("images.npz", images=images, labels=np.arange(16) % 2)
+        >>> _ = ragan.prepare_dataset("images.npz", "prepared", image_size=16, split=(1, 0, 0), progress=False)
+        >>> tiny = {"latent_dim": 8, "base_filters": 8, "conditional": True}
+        >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", steps=1, batch_size=8,
+        ...                   config=tiny, progress=False)
+        >>> sorted(path.name for path in run.iterdir())
+        ['checkpoints', 'config.json', 'mlartifacts', 'mlflow.db', 'model.keras', 'run.json', 'samples']
+        >>> json.loads((run / "run.json").read_text())["step"]
+        1
+
+        Continuing it for one step more (not run here, to keep the examples short; the tests resume runs):
+
+        >>> run = ragan.train("dcgan", out="runs/dcgan", resume=True, steps=2)   # doctest: +SKIP
     """
     plan = _plan_run(
         model,
