@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragan._common import first_line
 from ragan.errors import RaganError
 
 __all__ = [
@@ -193,7 +194,7 @@ class CheckpointManager:
                 return json.loads(bytes(data[_META_KEY]).decode("utf-8"))
         except _UNREADABLE as error:
             raise RaganError(
-                f"checkpoint '{path}' cannot be read ({error}); delete it to fall back to an older one."
+                f"checkpoint '{path}' cannot be read ({first_line(error)}); delete it to fall back to an older one."
             ) from None
 
     @staticmethod
@@ -209,7 +210,7 @@ class CheckpointManager:
                 for index in range(len(meta["variables"])):
                     data[f"v{index:05d}"]
         except _UNREADABLE as error:
-            raise RaganError(f"checkpoint '{path}' cannot be read ({error or type(error).__name__})") from None
+            raise RaganError(f"checkpoint '{path}' cannot be read ({first_line(error)})") from None
         return meta
 
     def latest_readable(self) -> tuple[Path | None, list[str]]:
@@ -243,7 +244,7 @@ class CheckpointManager:
                 values = [data[f"v{index:05d}"] for index in range(len(meta["variables"]))]
         except _UNREADABLE as error:
             raise RaganError(
-                f"checkpoint '{path}' cannot be read ({error}); delete it to fall back to an older one."
+                f"checkpoint '{path}' cannot be read ({first_line(error)}); delete it to fall back to an older one."
             ) from None
         if len(values) != len(variables):
             raise RaganError(

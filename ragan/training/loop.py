@@ -52,6 +52,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ragan._common import first_line, read_json
 from ragan._interrupt import Interrupted, handle_signals, signal_name, stop_requested
 from ragan._version import __version__
 from ragan.config import Config, load_overrides
@@ -108,13 +109,6 @@ class RunPlan:
     @property
     def total_steps(self) -> int:
         return self.train_config.total_steps()
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise RaganError(f"cannot read '{path}': {error}") from None
 
 
 def _overrides(value, cls, what: str) -> tuple[dict, bool]:
@@ -200,9 +194,9 @@ def _plan_run(
     saved_run: dict = {}
     config_file = run_dir / CONFIG_FILE
     if resume and config_file.is_file():
-        saved = _read_json(config_file)
+        saved = read_json(config_file)
         if (run_dir / RUN_FILE).is_file():
-            saved_run = _read_json(run_dir / RUN_FILE)
+            saved_run = read_json(run_dir / RUN_FILE)
     notes = []
     if resume and saved is None:
         notes.append(f"no run in '{run_dir}' yet: starting a new one")
@@ -420,7 +414,7 @@ def run_summary(run_dir: str | os.PathLike) -> list[str]:
     from ragan.tracking import ui_command
 
     run_dir = Path(run_dir)
-    info = _read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
+    info = read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
     lines = []
     if info.get("samples"):
         lines.append(f"  samples:    {run_dir / SAMPLES_DIR}/ (latest {run_dir / info['samples']})")
@@ -508,8 +502,7 @@ def _load_source_model(init_from: str, *, image_size: int, channels: int):
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - a corrupt or foreign file is the user's input
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RaganError(f"init_from='{init_from}': cannot load {path}: {first}") from None
+        raise RaganError(f"init_from='{init_from}': cannot load {path}: {first_line(error)}") from None
 
 
 def _fit_in_ticks(gan, strategy, make_dataset, state, tick_steps: int, callbacks: list) -> None:
