@@ -19,10 +19,13 @@ checkpoints or the new one, never a torn file. A checkpoint whose floating-point
 all finite is refused, so a diverged run can never replace the last good checkpoint.
 
 Example:
+    >>> from ragan.models import DCGAN
+    >>> gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16)
+    >>> gan.compile()
     >>> manager = CheckpointManager("runs/x/checkpoints", keep=2)
-    >>> manager.save(gan, step=500, extra={"kimg": 32.0})      # doctest: +SKIP
+    >>> manager.save(gan, step=500, extra={"kimg": 32.0})
     PosixPath('runs/x/checkpoints/ckpt-000000500.npz')
-    >>> manager.restore(gan, manager.latest())["step"]         # doctest: +SKIP
+    >>> manager.restore(gan, manager.latest())["step"]
     500
 """
 
@@ -290,9 +293,14 @@ def transfer_weights(source, target) -> dict:
         reason, e.g. ``"generator/project_bn_class_scale (shape (2, 256) here, (4, 256) in the source)"``.
 
     Example:
-        >>> report = transfer_weights(keras.saving.load_model("runs/a/model.keras"), gan)  # doctest: +SKIP
-        >>> report["skipped"]                                                             # doctest: +SKIP
-        ['discriminator/class_embedding (shape (3, 256) here, (2, 256) in the source)']
+        A conditional model trained on 2 classes starting one of 3 classes:
+
+        >>> from ragan.models import DCGAN
+        >>> tiny = {"latent_dim": 8, "base_filters": 8, "conditional": True}
+        >>> source = DCGAN(tiny, image_size=16, num_classes=2)   # e.g. load_gan("runs/a/model.keras")
+        >>> report = transfer_weights(source, DCGAN(tiny, image_size=16, num_classes=3))
+        >>> [name for name in report["skipped"] if name.startswith("discriminator/")]   # per-class layers
+        ['discriminator/class_embedding (shape (3, 16) here, (2, 16) in the source)']
     """
     own_transfer = getattr(target, "transfer_from", None)
     if callable(own_transfer):
