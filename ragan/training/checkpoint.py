@@ -220,9 +220,16 @@ class CheckpointManager:
         """The newest checkpoint that reads back whole, and why each newer one could not be used.
 
         Example:
-            >>> manager.latest_readable()      # doctest: +SKIP
-            (PosixPath('runs/x/checkpoints/ckpt-000000010.npz'),
-             ["checkpoint 'runs/x/checkpoints/ckpt-000000012.npz' cannot be read (Bad CRC-32 ...)"])
+            >>> from ragan.models import DCGAN
+            >>> gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16)
+            >>> gan.compile()
+            >>> manager = CheckpointManager("runs/x/checkpoints")
+            >>> _ = manager.save(gan, step=10)
+            >>> newest = manager.save(gan, step=12)
+            >>> _ = newest.write_bytes(newest.read_bytes()[:1000])   # truncated, as by a full disk
+            >>> latest, problems = manager.latest_readable()
+            >>> latest.name, problems   # doctest: +ELLIPSIS
+            ('ckpt-000000010.npz', ["checkpoint '...ckpt-000000012.npz' cannot be read (...)"])
         """
         problems = []
         for path in reversed(self.checkpoints()):
