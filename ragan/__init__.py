@@ -22,9 +22,11 @@ from ragan._tf import import_tf, quiet_environment
 from ragan._version import __version__
 from ragan.config import Boolean, Choice, Config, Float, Int, hparam
 from ragan.errors import RaganError
-from ragan.registry import get_gan, list_gans, register_gan
+from ragan.registry import add_gan_module, get_gan, list_gans, register_gan
 
 quiet_environment()
+# The built-in GANs register themselves when ragan.models is imported: on the registry's first lookup.
+add_gan_module("ragan.models")
 
 # name -> module that defines it; imported on first access so `import ragan` stays fast.
 _LAZY = {

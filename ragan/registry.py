@@ -3,6 +3,11 @@
 Registering a class makes it reachable by name from every stage and from the CLI, and makes it
 Keras-serialisable (``.keras`` files reload it with ``safe_mode`` on, provided the module that
 registers it is imported first).
+
+The registry knows no model: GANs register themselves when their module is imported. Before the
+first lookup it imports the modules named with :func:`add_gan_module` (``ragan/__init__.py`` names
+``ragan.models``, the package of the built-in GANs) and then the plugins (:func:`load_plugins`), so
+``get_gan("dcgan")`` works whatever was imported first.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from collections.abc import Callable
 
 from ragan.errors import RaganError, did_you_mean
 
-__all__ = ["register_gan", "get_gan", "list_gans", "get_config_class", "load_plugins"]
+__all__ = ["register_gan", "get_gan", "list_gans", "get_config_class", "load_plugins", "add_gan_module"]
 
 _GANS: dict[str, type] = {}
+# Modules imported before the registry is first read; importing one registers its GANs.
+_GAN_MODULES: list[str] = []
 
 
 PLUGINS_ENV = "RAGAN_PLUGINS"
@@ -33,8 +40,22 @@ def load_plugins(specs: str | list[str] | None = None) -> list[str]:
         The specs imported by this call (each is imported once per process).
 
     Example:
-        >>> # RAGAN_PLUGINS=examples/custom_gan.py ragan train lsgan --data prepared --out runs/lsgan
-        >>> ragan.registry.load_plugins("examples/custom_gan.py")
+        A plugin file registering one GAN (on the command line: ``RAGAN_PLUGINS=my_gans.py ragan train
+        my_dcgan ...`` or ``ragan --import my_gans.py train my_dcgan ...``):
+
+        >>> from pathlib import Path
+        >>> _ = Path("my_gans.py").write_text(
+        ...     "import ragan\\n"
+        ...     "@ragan.register_gan('my_dcgan', config=ragan.models.DCGANConfig)\\n"
+        ...     "class MyDCGAN(ragan.models.DCGAN):\\n"
+        ...     "    pass\\n"
+        ... )
+        >>> load_plugins("my_gans.py")
+        ['my_gans.py']
+        >>> get_gan("my_dcgan").__name__
+        'MyDCGAN'
+        >>> load_plugins("my_gans.py")   # imported once per process
+        []
     """
     import importlib
     import importlib.util
@@ -73,11 +94,28 @@ def load_plugins(specs: str | list[str] | None = None) -> list[str]:
     return loaded
 
 
-def _load_builtin_models() -> None:
-    # The built-in GANs register themselves when their modules are imported; users' GANs when
-    # their plugin modules are (RAGAN_PLUGINS / ragan --import).
-    import ragan.models  # noqa: F401
+def add_gan_module(name: str) -> None:
+    """Have the module ``name`` imported before the registry is first read (it registers GANs).
 
+    Importing it is deferred to the first :func:`get_gan` / :func:`list_gans`, so naming a module
+    that needs TensorFlow keeps ``import ragan`` light.
+
+    Example:
+        >>> add_gan_module("ragan.models")   # what ragan/__init__.py does for the built-in GANs
+        >>> "dcgan" in list_gans()
+        True
+    """
+    if name not in _GAN_MODULES:
+        _GAN_MODULES.append(name)
+
+
+def _load_gan_modules() -> None:
+    # The GANs register themselves when their modules are imported: the named ones (the built-in
+    # models), then users' plugins (RAGAN_PLUGINS / ragan --import).
+    import importlib
+
+    for name in _GAN_MODULES:
+        importlib.import_module(name)
     load_plugins()
 
 
@@ -89,9 +127,16 @@ def register_gan(name: str, *, config: type) -> Callable[[type], type]:
         config: the :class:`ragan.config.Config` dataclass declaring its hyperparameters.
 
     Example:
-        >>> @ragan.register_gan("my_gan", config=MyGANConfig)
-        ... class MyGAN(ragan.models.GAN):
-        ...     ...
+        >>> from dataclasses import dataclass
+        >>> from ragan.models import GAN, GANConfig
+        >>> @dataclass
+        ... class MyGANConfig(GANConfig):
+        ...     pass
+        >>> @register_gan("my_gan", config=MyGANConfig)
+        ... class MyGAN(GAN):
+        ...     pass
+        >>> get_gan("my_gan") is MyGAN, MyGAN.gan_name
+        (True, 'my_gan')
     """
     if not name or not name.replace("_", "").replace("-", "").isalnum() or name != name.lower():
         raise RaganError(f"GAN name {name!r} must be lower-case letters, digits, '_' or '-'.")
@@ -114,13 +159,13 @@ def register_gan(name: str, *, config: type) -> Callable[[type], type]:
 
 def list_gans() -> list[str]:
     """Names of all registered GANs, sorted."""
-    _load_builtin_models()
+    _load_gan_modules()
     return sorted(_GANS)
 
 
 def get_gan(name: str) -> type:
     """The GAN class registered as ``name``; an unknown name is an error with a did-you-mean."""
-    _load_builtin_models()
+    _load_gan_modules()
     key = name.strip().lower().replace("-", "_")
     for candidate in (name, key):
         if candidate in _GANS:

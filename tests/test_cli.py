@@ -79,6 +79,12 @@ def test_import_is_lazy_and_quiet():
     assert result.returncode == 0, result.stderr
 
 
+def test_hparams_of_a_built_in_gan_from_a_fresh_process():
+    result = run_cli("hparams", "dcgan", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "latent_dim" in result.stdout and "real_label_smoothing" in result.stdout
+
+
 def test_tensorflow_startup_noise_is_silenced():
     code = "import ragan; from ragan._tf import import_tf; tf = import_tf(); tf.constant(1) + 1"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

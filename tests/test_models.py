@@ -386,6 +386,33 @@ def test_a_registered_user_subclass_trains_and_round_trips(tmp_path):
     assert gan.config.margin == 0.5
 
 
+def test_the_registry_imports_no_model_module():
+    import ast
+
+    source = Path(ragan.registry.__file__).read_text(encoding="utf-8")
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    assert not [name for name in imported if name.startswith("ragan.models")], imported
+
+
+def test_the_registry_finds_the_built_in_gans_when_imported_first():
+    code = (
+        "import sys\n"
+        "from ragan.registry import get_gan, list_gans\n"
+        "assert 'ragan.models' not in sys.modules  # imported on the first lookup, not before\n"
+        "print(get_gan('stylegan2').__name__, list_gans())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split(" ", 1)[0] == "StyleGAN2"
+    for name in ("acgan", "dcgan", "sngan", "stylegan2", "wgan_gp"):
+        assert repr(name) in result.stdout
+
+
 def test_a_subclass_without_losses_says_what_to_define():
     class Incomplete(GAN):
         pass

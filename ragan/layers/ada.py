@@ -657,9 +657,14 @@ def ada_augment(images, probability, seed, *, pipeline="bgc"):
         (exact gradients; the generator is trained through this). At ``p == 0`` the input itself.
 
     Example:
+        >>> images = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 1)).astype("float32")
         >>> seed = tf.constant([7, 0])
-        >>> augmented = ada_augment(images, ada_p, seed)  # doctest: +SKIP
-        >>> flipped = ada_augment(images, 1.0, seed, pipeline=("xflip",))  # doctest: +SKIP
+        >>> augmented = ada_augment(images, 0.2, seed)
+        >>> augmented.shape
+        TensorShape([2, 16, 16, 1])
+        >>> flipped = ada_augment(images, 1.0, seed, pipeline=("xflip",))
+        >>> bool(np.allclose(flipped, images[:, :, ::-1]))
+        True
     """
     names = parse_ada_pipeline(pipeline)
     images = tf.convert_to_tensor(images)

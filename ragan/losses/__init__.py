@@ -2,7 +2,9 @@
 
 Example:
     >>> from ragan.losses import dcgan_discriminator_loss
-    >>> dcgan_discriminator_loss(real_logits, fake_logits)  # shape (B,)
+    >>> real_logits, fake_logits = np.array([2.0, 0.0, -1.0]), np.array([-2.0, 0.0, 1.0])
+    >>> dcgan_discriminator_loss(real_logits, fake_logits).shape   # one loss per example
+    TensorShape([3])
 """
 
 from ragan.losses.adversarial import (

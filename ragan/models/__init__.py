@@ -5,11 +5,13 @@ loadable from ``.keras`` files with ``safe_mode`` on.
 
 Example:
     >>> from ragan.models import DCGAN, load_gan
-    >>> gan = DCGAN({"latent_dim": 64}, image_size=32)
-    >>> gan.compile(); gan.fit(dataset, epochs=1)
+    >>> gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16)
+    >>> gan.compile(run_eagerly=True)   # eager: quicker for a 2-step demo; leave it out to train
+    >>> images = np.random.default_rng(0).uniform(-1, 1, (16, 16, 16, 1)).astype("float32")
+    >>> history = gan.fit(images, batch_size=8, epochs=1, verbose=0)   # 2 steps
     >>> gan.save("dcgan.keras")
     >>> load_gan("dcgan.keras").generate(8, seed=0).shape
-    (8, 32, 32, 1)
+    (8, 16, 16, 1)
 """
 
 from __future__ import annotations
@@ -53,7 +55,13 @@ def load_gan(path: str | os.PathLike, *, compile: bool = True) -> GAN:
         the :class:`GAN` (generator, discriminator, EMA generator and seed state restored).
 
     Example:
-        >>> gan = load_gan("runs/dcgan/model.keras")
+        >>> DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16).save("tiny.keras")
+        >>> gan = load_gan("tiny.keras")
+        >>> gan.gan_name, gan.image_size
+        ('dcgan', 16)
+        >>> load_gan("missing.keras")
+        Traceback (most recent call last):
+        ragan.errors.RaganError: model file 'missing.keras' does not exist.
     """
     keras = import_keras()
     path = os.fspath(path)

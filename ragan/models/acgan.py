@@ -61,10 +61,14 @@ class ACGAN(GAN):
         ICML (arXiv:1610.09585).
 
     Example:
-        >>> gan = ACGAN(image_size=32, num_classes=2)
-        >>> gan.compile()
-        >>> gan.fit(labelled_dataset, epochs=10)
-        >>> pneumonia = gan.generate(100, labels=1, seed=0)
+        >>> gan = ACGAN({"latent_dim": 8, "base_filters": 8}, image_size=16, num_classes=2)
+        >>> gan.compile(run_eagerly=True)   # eager: quicker for a 2-step demo; leave it out to train
+        >>> images = np.random.default_rng(0).uniform(-1, 1, (16, 16, 16, 1)).astype("float32")
+        >>> labels = np.arange(16) % 2
+        >>> history = gan.fit(images, labels, batch_size=8, epochs=1, verbose=0)   # 2 steps
+        >>> pneumonia = gan.generate(4, labels=1, seed=0)   # 4 images of class 1
+        >>> pneumonia.shape
+        (4, 16, 16, 1)
     """
 
     always_conditional = True
@@ -121,7 +125,10 @@ class ACGAN(GAN):
             float32 class logits, shape ``(n, num_classes)``.
 
         Example:
-            >>> predicted = gan.classify(gan.generate(10, labels=1, seed=0)).argmax(axis=1)
+            >>> gan = ACGAN({"latent_dim": 8, "base_filters": 8}, image_size=16, num_classes=2)
+            >>> logits = gan.classify(gan.generate(10, labels=1, seed=0))
+            >>> logits.shape   # predicted classes: logits.argmax(axis=1)
+            (10, 2)
         """
         images = np.asarray(images, dtype=np.float32)
         expected = (self.image_size, self.image_size, self.channels)

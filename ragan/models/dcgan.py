@@ -47,10 +47,12 @@ class DCGAN(GAN):
         Convolutional Generative Adversarial Networks", ICLR (arXiv:1511.06434).
 
     Example:
-        >>> gan = DCGAN({"latent_dim": 64, "base_filters": 32}, image_size=64, channels=1)
-        >>> gan.compile()
-        >>> gan.fit(dataset, epochs=10)
-        >>> images = gan.generate(100, seed=0)
+        >>> gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16, channels=1)
+        >>> gan.compile(run_eagerly=True)   # eager: quicker for a 2-step demo; leave it out to train
+        >>> images = np.random.default_rng(0).uniform(-1, 1, (16, 16, 16, 1)).astype("float32")
+        >>> history = gan.fit(images, batch_size=8, epochs=1, verbose=0)   # 2 steps
+        >>> gan.generate(4, seed=0).shape
+        (4, 16, 16, 1)
     """
 
     def discriminator_loss(self, real_logits, fake_logits):

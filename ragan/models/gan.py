@@ -145,9 +145,10 @@ class GAN(keras.Model):
         ...         return hinge_discriminator_loss(real_logits, fake_logits)
         ...     def generator_loss(self, fake_logits):
         ...         return hinge_generator_loss(fake_logits)
-        >>> gan = MyHingeGAN({"latent_dim": 16}, image_size=16)
-        >>> gan.compile()
-        >>> gan.fit(images_dataset, epochs=1)
+        >>> gan = MyHingeGAN({"latent_dim": 8, "base_filters": 8}, image_size=16)
+        >>> gan.compile(run_eagerly=True)   # eager: quicker for a 2-step demo; leave it out to train
+        >>> images = np.random.default_rng(0).uniform(-1, 1, (16, 16, 16, 1)).astype("float32")
+        >>> history = gan.fit(images, batch_size=8, epochs=1, verbose=0)   # 2 steps
         >>> gan.generate(4, seed=0).shape
         (4, 16, 16, 1)
     """
@@ -319,7 +320,11 @@ class GAN(keras.Model):
             **kwargs: passed to ``keras.Model.compile`` (``jit_compile``, ``steps_per_execution``...).
 
         Example:
+            >>> from ragan.models import DCGAN
+            >>> gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16)
             >>> gan.compile(g_optimizer=keras.optimizers.Adam(1e-4, 0.0, 0.9))
+            >>> float(gan.g_optimizer.learning_rate)
+            0.0001
         """
         config = self.config
         if g_optimizer is None:
@@ -666,7 +671,13 @@ class GAN(keras.Model):
             float32 images in [-1, 1], shape ``(n, image_size, image_size, channels)``.
 
         Example:
+            >>> from ragan.models import DCGAN
+            >>> gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16)
             >>> images = gan.generate(16, seed=0)
+            >>> images.shape, images.dtype
+            ((16, 16, 16, 1), dtype('float32'))
+            >>> bool(np.array_equal(images, gan.generate(16, seed=0)))   # same seed, same images
+            True
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise RaganError(f"n={n!r} must be an integer >= 0.")

@@ -66,9 +66,12 @@ class WGANGP(GAN):
         GANs", NeurIPS (arXiv:1704.00028).
 
     Example:
-        >>> gan = WGANGP({"gp_weight": 10, "d_steps": 5}, image_size=64)
-        >>> gan.compile()
-        >>> gan.fit(dataset, epochs=10)
+        >>> gan = WGANGP({"gp_weight": 10, "d_steps": 2, "latent_dim": 8, "base_filters": 8}, image_size=16)
+        >>> gan.compile(run_eagerly=True)   # eager: quicker for a 2-step demo; leave it out to train
+        >>> images = np.random.default_rng(0).uniform(-1, 1, (16, 16, 16, 1)).astype("float32")
+        >>> history = gan.fit(images, batch_size=8, epochs=1, verbose=0)   # 2 steps, 2 critic updates each
+        >>> gan.generate(4, seed=0).shape
+        (4, 16, 16, 1)
     """
 
     log_names = ("d_loss", "g_loss", "gradient_penalty", "wasserstein_distance")

@@ -1,8 +1,17 @@
 """Training at scale: :func:`train`, its options (:class:`TrainConfig`), strategies, checkpoints.
 
 Example:
-    >>> from ragan.training import train, TrainConfig
-    >>> run = train("dcgan", data="prepared", out="runs/dcgan", train_config=TrainConfig(kimg=2))
+    :func:`describe_training` resolves what :func:`train` would run, with the same arguments, without
+    training (``train``'s own docstring has a runnable one-step run):
+
+    >>> import ragan
+    >>> images = np.random.default_rng(0).integers(0, 256, (16, 16, 16), dtype=np.uint8)   # 16 images, 16 px
+    >>> np.savez("images.npz", images=images, labels=np.arange(16) % 2)
+    >>> _ = ragan.prepare_dataset("images.npz", "prepared", image_size=16, split=(1, 0, 0), progress=False)
+    >>> from ragan.training import TrainConfig, describe_training
+    >>> plan = describe_training("dcgan", data="prepared", out="runs/dcgan", train_config=TrainConfig(kimg=2))
+    >>> plan["schedule"]["total_steps"], plan["data"]["num_examples"]
+    (32, 16)
 """
 
 from ragan.training.config import TrainConfig

@@ -9,16 +9,22 @@ one :class:`TrainingState` and run in this order at the end of every tick:
 2. :class:`DivergenceGuard` stops the run at the first NaN/inf loss (checked after every step);
    :class:`StopOnSignal` stops it after the step during which SIGTERM/SIGINT arrived;
 3. :class:`TickLogger` computes images/s and s/kimg and sends the tick's mean losses to MLflow;
-4. :class:`ProgressReporter` shows a progress bar (terminal) or one line per tick (log files);
+4. :class:`ProgressReporter` shows a tqdm progress bar (terminal) or one line per tick (log files);
 5. :class:`PeriodicCheckpoint` writes a checkpoint when its interval elapsed in this tick;
 6. :class:`SampleGrids` writes the fixed-noise grid when its interval elapsed in this tick.
 
 Nothing is written after a divergence, so the newest checkpoint is always the last good one.
 
 Example:
-    >>> state = TrainingState(total_steps=1000, batch_size=64)
+    >>> from ragan.models import DCGAN
+    >>> gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16)
+    >>> gan.compile(run_eagerly=True)   # eager: quicker for a 4-step demo
+    >>> images = np.random.default_rng(0).uniform(-1, 1, (16, 16, 16, 1)).astype("float32")
+    >>> state = TrainingState(total_steps=4, batch_size=8)
     >>> callbacks = [StepCounter(state), DivergenceGuard(state)]
-    >>> gan.fit(dataset, epochs=20, steps_per_epoch=50, callbacks=callbacks, verbose=0)  # doctest: +SKIP
+    >>> _ = gan.fit(images, batch_size=8, epochs=2, callbacks=callbacks, verbose=0)   # 2 ticks of 2 steps
+    >>> state.step, state.diverged
+    (4, None)
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ __all__ = [
     "StopOnSignal",
     "TickLogger",
     "ProgressReporter",
+    "Periodic",
     "PeriodicCheckpoint",
     "SampleGrids",
     "sample_grid",
@@ -194,7 +201,7 @@ def _format_duration(seconds: float) -> str:
 
 
 class ProgressReporter(keras.callbacks.Callback):
-    """A progress bar with the losses on a terminal; one line per tick otherwise.
+    """A tqdm progress bar with kimg, the losses and img/s on a terminal; one line per tick otherwise.
 
     Args:
         state: the shared :class:`TrainingState`.
@@ -207,94 +214,103 @@ class ProgressReporter(keras.callbacks.Callback):
         self.state = state
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
-        self._last_draw = 0.0
+        self._bar = None
         self._logs: dict = {}
 
-    def _line(self, logs: dict) -> str:
+    def _fields(self, logs: dict, eta: str | None = None) -> list[str]:
+        """``kimg done/total``, the losses, ``eta`` if given, and the last tick's img/s."""
         state = self.state
-        total = max(state.total_steps, 1)
         digits = 1 if state.kimg(state.total_steps) >= 10 else 3
-        parts = [
-            f"step {state.step}/{state.total_steps}",
-            f"kimg {state.kimg():.{digits}f}/{state.kimg(state.total_steps):.{digits}f}",
-        ]
-        parts += [f"{name} {scalar(value):.4g}" for name, value in logs.items()]
+        fields = [f"kimg {state.kimg():.{digits}f}/{state.kimg(state.total_steps):.{digits}f}"]
+        fields += [f"{name} {scalar(value):.4g}" for name, value in logs.items()]
         rate = state.tick.get("images_per_sec")
+        return fields + ([eta] if eta else []) + ([f"{rate:.0f} img/s"] if rate else [])
+
+    def _line(self, logs: dict) -> str:
+        """The line of a tick in a log file: step, kimg, losses, ETA, img/s (tqdm draws its own ETA)."""
+        state = self.state
+        eta = None
         done_this_session = state.step - state.start_step
-        elapsed = time.perf_counter() - state.session_start_time
         if done_this_session > 0:
-            remaining = (state.total_steps - state.step) * elapsed / done_this_session
-            parts.append(f"ETA {_format_duration(remaining)}")
-        if rate:
-            parts.append(f"{rate:.0f} img/s")
-        if self.interactive:
-            width = 24
-            filled = int(width * state.step / total)
-            bar = "[" + "=" * filled + ">" * (filled < width) + "." * max(width - filled - 1, 0) + "]"
-            return f"{bar} " + "  ".join(parts)
-        return "  ".join(parts)
+            elapsed = time.perf_counter() - state.session_start_time
+            eta = f"ETA {_format_duration((state.total_steps - state.step) * elapsed / done_this_session)}"
+        return "  ".join([f"step {state.step}/{state.total_steps}", *self._fields(logs, eta)])
+
+    def _draw(self, logs: dict, *, refresh: bool) -> None:
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=self.state.total_steps,
+                initial=self.state.start_step,
+                desc="train",
+                unit="step",
+                file=self.stream,
+                dynamic_ncols=True,
+                mininterval=0.2,
+            )
+        self._bar.set_postfix_str("  ".join(self._fields(logs)), refresh=False)
+        self._bar.update(self.state.step - self._bar.n)
+        if refresh:
+            self._bar.refresh()
 
     def on_train_batch_end(self, batch, logs=None):
         self._logs = dict(logs or {})
-        if not self.interactive:
-            return
-        now = time.perf_counter()
-        if now - self._last_draw >= 0.2:
-            self._last_draw = now
-            self.stream.write("\r" + self._line(self._logs) + "\033[K")
-            self.stream.flush()
-
-    def on_epoch_end(self, epoch, logs=None):
-        line = self._line({k: v for k, v in (logs or self._logs).items()})
         if self.interactive:
-            self.stream.write("\r" + line + "\033[K")
-            if self.state.step >= self.state.total_steps or self.state.diverged:
-                self.stream.write("\n")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+            self._draw(self._logs, refresh=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or self._logs)
+        if not self.interactive:
+            self.stream.write(self._line(logs) + "\n")
+            self.stream.flush()
+            return
+        self._draw(logs, refresh=True)
+        state = self.state
+        if state.step >= state.total_steps or state.diverged or state.interrupted is not None:
+            self._bar.close()
+            self._bar = None
 
 
-class PeriodicCheckpoint(keras.callbacks.Callback):
-    """Write a checkpoint at the end of each tick in which ``every`` steps elapsed.
+class Periodic(keras.callbacks.Callback):
+    """Call ``action(step)`` at the end of each tick in which ``every`` steps elapsed.
+
+    Not after a divergence (the newest file stays the last good one), nor at the run's last step
+    (the end of the run writes its own). The result goes to the :class:`TrainingState` attribute
+    named by the class attribute ``record``.
 
     Args:
         state: the shared :class:`TrainingState`.
-        save: ``save(step) -> Path`` writes the checkpoint.
+        action: ``action(step) -> Path`` writes the file.
         every: interval in steps.
     """
 
-    def __init__(self, state: TrainingState, save: Callable[[int], Path], every: int):
+    record: str | None = None
+
+    def __init__(self, state: TrainingState, action: Callable[[int], Path], every: int):
         super().__init__()
         self.state = state
-        self.save = save
+        self.action = action
         self.every = int(every)
 
     def on_epoch_end(self, epoch, logs=None):
         state = self.state
         if state.diverged is None and state.step < state.total_steps and state.crossed(self.every):
-            state.last_checkpoint = self.save(state.step)
+            result = self.action(state.step)
+            if self.record:
+                setattr(state, self.record, result)
 
 
-class SampleGrids(keras.callbacks.Callback):
-    """Write the fixed-noise sample grid at the end of each tick in which ``every`` steps elapsed.
+class PeriodicCheckpoint(Periodic):
+    """Write a checkpoint (``action`` = ``save(step) -> Path``) every ``every`` steps."""
 
-    Args:
-        state: the shared :class:`TrainingState`.
-        write: ``write(step) -> Path`` renders and saves the grid.
-        every: interval in steps.
-    """
+    record = "last_checkpoint"
 
-    def __init__(self, state: TrainingState, write: Callable[[int], Path], every: int):
-        super().__init__()
-        self.state = state
-        self.write = write
-        self.every = int(every)
 
-    def on_epoch_end(self, epoch, logs=None):
-        state = self.state
-        if state.diverged is None and state.step < state.total_steps and state.crossed(self.every):
-            state.last_grid = self.write(state.step)
+class SampleGrids(Periodic):
+    """Write the fixed-noise sample grid (``action`` = ``write(step) -> Path``) every ``every`` steps."""
+
+    record = "last_grid"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -19,10 +19,13 @@ checkpoints or the new one, never a torn file. A checkpoint whose floating-point
 all finite is refused, so a diverged run can never replace the last good checkpoint.
 
 Example:
+    >>> from ragan.models import DCGAN
+    >>> gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16)
+    >>> gan.compile()
     >>> manager = CheckpointManager("runs/x/checkpoints", keep=2)
-    >>> manager.save(gan, step=500, extra={"kimg": 32.0})      # doctest: +SKIP
+    >>> manager.save(gan, step=500, extra={"kimg": 32.0})
     PosixPath('runs/x/checkpoints/ckpt-000000500.npz')
-    >>> manager.restore(gan, manager.latest())["step"]         # doctest: +SKIP
+    >>> manager.restore(gan, manager.latest())["step"]
     500
 """
 
@@ -38,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragan._common import first_line
 from ragan.errors import RaganError
 
 __all__ = [
@@ -193,7 +197,7 @@ class CheckpointManager:
                 return json.loads(bytes(data[_META_KEY]).decode("utf-8"))
         except _UNREADABLE as error:
             raise RaganError(
-                f"checkpoint '{path}' cannot be read ({error}); delete it to fall back to an older one."
+                f"checkpoint '{path}' cannot be read ({first_line(error)}); delete it to fall back to an older one."
             ) from None
 
     @staticmethod
@@ -209,16 +213,23 @@ class CheckpointManager:
                 for index in range(len(meta["variables"])):
                     data[f"v{index:05d}"]
         except _UNREADABLE as error:
-            raise RaganError(f"checkpoint '{path}' cannot be read ({error or type(error).__name__})") from None
+            raise RaganError(f"checkpoint '{path}' cannot be read ({first_line(error)})") from None
         return meta
 
     def latest_readable(self) -> tuple[Path | None, list[str]]:
         """The newest checkpoint that reads back whole, and why each newer one could not be used.
 
         Example:
-            >>> manager.latest_readable()      # doctest: +SKIP
-            (PosixPath('runs/x/checkpoints/ckpt-000000010.npz'),
-             ["checkpoint 'runs/x/checkpoints/ckpt-000000012.npz' cannot be read (Bad CRC-32 ...)"])
+            >>> from ragan.models import DCGAN
+            >>> gan = DCGAN({"latent_dim": 8, "base_filters": 8}, image_size=16)
+            >>> gan.compile()
+            >>> manager = CheckpointManager("runs/x/checkpoints")
+            >>> _ = manager.save(gan, step=10)
+            >>> newest = manager.save(gan, step=12)
+            >>> _ = newest.write_bytes(newest.read_bytes()[:1000])   # truncated, as by a full disk
+            >>> latest, problems = manager.latest_readable()
+            >>> latest.name, problems   # doctest: +ELLIPSIS
+            ('ckpt-000000010.npz', ["checkpoint '...ckpt-000000012.npz' cannot be read (...)"])
         """
         problems = []
         for path in reversed(self.checkpoints()):
@@ -243,7 +254,7 @@ class CheckpointManager:
                 values = [data[f"v{index:05d}"] for index in range(len(meta["variables"]))]
         except _UNREADABLE as error:
             raise RaganError(
-                f"checkpoint '{path}' cannot be read ({error}); delete it to fall back to an older one."
+                f"checkpoint '{path}' cannot be read ({first_line(error)}); delete it to fall back to an older one."
             ) from None
         if len(values) != len(variables):
             raise RaganError(
@@ -289,9 +300,14 @@ def transfer_weights(source, target) -> dict:
         reason, e.g. ``"generator/project_bn_class_scale (shape (2, 256) here, (4, 256) in the source)"``.
 
     Example:
-        >>> report = transfer_weights(keras.saving.load_model("runs/a/model.keras"), gan)  # doctest: +SKIP
-        >>> report["skipped"]                                                             # doctest: +SKIP
-        ['discriminator/class_embedding (shape (3, 256) here, (2, 256) in the source)']
+        A conditional model trained on 2 classes starting one of 3 classes:
+
+        >>> from ragan.models import DCGAN
+        >>> tiny = {"latent_dim": 8, "base_filters": 8, "conditional": True}
+        >>> source = DCGAN(tiny, image_size=16, num_classes=2)   # e.g. load_gan("runs/a/model.keras")
+        >>> report = transfer_weights(source, DCGAN(tiny, image_size=16, num_classes=3))
+        >>> [name for name in report["skipped"] if name.startswith("discriminator/")]   # per-class layers
+        ['discriminator/class_embedding (shape (3, 16) here, (2, 16) in the source)']
     """
     own_transfer = getattr(target, "transfer_from", None)
     if callable(own_transfer):

@@ -139,7 +139,8 @@ def split_overrides(values: dict, model_config_class: type, *, source: str = "")
     keys are split by name. An unknown key is an error with a did-you-mean over both sets of names.
 
     Example:
-        >>> split_overrides({"latent_dim": 64, "kimg": 2}, DCGANConfig)      # doctest: +SKIP
+        >>> from ragan.models import DCGANConfig
+        >>> split_overrides({"latent_dim": 64, "kimg": 2}, DCGANConfig)
         ({'latent_dim': 64}, {'kimg': 2})
     """
     from ragan.errors import did_you_mean

@@ -10,6 +10,10 @@ One run directory holds everything a run produces::
       model.keras            the whole trained GAN (generator, EMA generator, discriminator)
       mlflow.db, mlartifacts/       the MLflow run (when no tracking URI is given)
 
+:mod:`ragan.training.plan` resolves what to run (no TensorFlow work) and
+:mod:`ragan.training.run_files` names these files; :func:`train` then runs the steps of ``_train``
+in order (checkpoint to resume from, tracking, model, data, callbacks, ``fit``, publishing).
+
 Why ``keras.Model.fit``: it runs the compiled step in a ``tf.function`` under any
 ``tf.distribute`` strategy with no extra code, and users' Keras callbacks just work (pass them as
 ``callbacks=``; one Keras epoch is one tick of ``log_every`` steps). A run is one ``fit`` call
@@ -26,10 +30,12 @@ is set. In a multi-worker run every worker reads the checkpoints from ``RUN_DIR`
 needs ``RUN_DIR`` on a file system all workers share; only the chief writes it.
 
 Example:
-    >>> import ragan
-    >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2,
-    ...                   config={"latent_dim": 64, "conditional": True})
-    >>> ragan.generate(run, n=100, out="synthetic")
+    A real run (2 kimg: minutes on a CPU, so not run here; :func:`train` has a runnable one-step run)::
+
+        import ragan
+        run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2,
+                          config={"latent_dim": 64, "conditional": True})
+        ragan.generate(run, n=100, out="synthetic")
 """
 
 from __future__ import annotations
@@ -37,34 +43,36 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
-import shlex
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragan._common import first_line
 from ragan._interrupt import Interrupted, handle_signals, signal_name, stop_requested
 from ragan._version import __version__
-from ragan.config import Config, load_overrides
-from ragan.data.manifest import Manifest, read_manifest
 from ragan.errors import RaganError
-from ragan.shapes import check_channels, check_image_size
-from ragan.training.config import RESUMABLE_CHANGES, TrainConfig, split_overrides
+from ragan.training.config import TrainConfig
+from ragan.training.plan import RunPlan, data_summary, describe_training, plan_run, resolved_config
+from ragan.training.run_files import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    SAMPLES_DIR,
+    check_run_dir,
+    grid_file_name,
+    resume_command,
+    run_summary,
+    update_run_file,
+)
 
 __all__ = ["train", "describe_training", "run_summary", "TrainingDiverged", "CONFIG_FILE", "RUN_FILE"]
 
-CONFIG_FILE = "config.json"
-RUN_FILE = "run.json"
-MODEL_FILE = "model.keras"
-CHECKPOINT_DIR = "checkpoints"
-SAMPLES_DIR = "samples"
 # Offset of the sample grids' latent seed from the run's seed, so the grid's noise is never the
 # same stream as the training noise.
 GRID_SEED_OFFSET = 7919
@@ -77,364 +85,6 @@ CACHE_LIMIT_BYTES = 512 << 20
 
 class TrainingDiverged(RaganError):
     """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Resolving what to run
-# ----------------------------------------------------------------------------------------------
-@dataclass
-class RunPlan:
-    """Everything :func:`train` decided before touching TensorFlow."""
-
-    model_name: str
-    gan_class: type
-    model_config: Config
-    train_config: TrainConfig
-    data: Path
-    manifest: Manifest
-    run_dir: Path
-    resume: bool
-    saved: dict | None = None
-    saved_run: dict = field(default_factory=dict)
-    init_from: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def num_classes(self) -> int:
-        return self.manifest.num_classes if self.manifest.labelled else 0
-
-    @property
-    def total_steps(self) -> int:
-        return self.train_config.total_steps()
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise RaganError(f"cannot read '{path}': {error}") from None
-
-
-def _overrides(value, cls, what: str) -> tuple[dict, bool]:
-    """(name -> value overrides, whether they are a complete config) from None/dict/Config."""
-    if value is None:
-        return {}, False
-    if isinstance(value, Config):
-        if not isinstance(value, cls):
-            raise RaganError(f"{what} must be a {cls.__name__} (or a dict), not {type(value).__name__}.")
-        return value.to_dict(), True
-    if isinstance(value, Mapping):
-        return {str(k).replace("-", "_"): v for k, v in value.items()}, False
-    raise RaganError(f"{what} must be a {cls.__name__}, a dict or None, not {type(value).__name__}.")
-
-
-def _resolve_gan(model) -> tuple[str, type]:
-    from ragan.registry import get_gan
-
-    if isinstance(model, type):
-        name = getattr(model, "gan_name", None)
-        if not name:
-            raise RaganError(f"model={model.__name__} is not a registered GAN; decorate it with @ragan.register_gan.")
-        return name, model
-    if not isinstance(model, str):
-        raise RaganError(f"model must be a registered GAN name such as 'dcgan', not {type(model).__name__}.")
-    cls = get_gan(model)
-    return cls.gan_name, cls
-
-
-def _data_summary(data: Path, manifest: Manifest) -> dict:
-    return {
-        "path": str(data.resolve()),
-        "split": "train",
-        "image_size": manifest.image_size,
-        "channels": manifest.channels,
-        "dtype": manifest.dtype,
-        "labelled": manifest.labelled,
-        "class_names": list(manifest.class_names),
-        "num_classes": manifest.num_classes,
-        "num_examples": manifest.split("train").num_examples,
-    }
-
-
-def _differences(old: Config, new: Config, allowed=()) -> list[str]:
-    old_values, new_values = old.to_dict(), new.to_dict()
-    return [
-        f"{name} {old_values[name]!r} -> {new_values[name]!r}"
-        for name in old_values
-        if old_values[name] != new_values[name] and name not in allowed
-    ]
-
-
-def _plan_run(
-    model,
-    data,
-    out,
-    *,
-    config=None,
-    train_config=None,
-    train_options: Mapping[str, Any] | None = None,
-    resume: bool = False,
-    init_from=None,
-) -> RunPlan:
-    """Resolve the model, configs, data and run directory (no TensorFlow work). See :func:`train`."""
-    if out is None:
-        raise RaganError("out (the run directory) is required.")
-    resume = _resume_flag(resume)
-    run_dir = Path(out)
-    model_name, gan_class = _resolve_gan(model)
-    config_class = gan_class.config_class
-
-    # Model overrides may come as a file holding both model and training options.
-    file_training: dict = {}
-    if isinstance(config, (str, os.PathLike)):
-        model_overrides, file_training = split_overrides(load_overrides(config), config_class, source=str(config))
-    else:
-        model_overrides, _ = _overrides(config, config_class, "config")
-    train_overrides, train_complete = _overrides(train_config, TrainConfig, "train_config")
-    keyword_overrides = {k.replace("-", "_"): v for k, v in (train_options or {}).items()}
-    train_overrides = {**file_training, **train_overrides, **keyword_overrides}
-
-    saved = None
-    saved_run: dict = {}
-    config_file = run_dir / CONFIG_FILE
-    if resume and config_file.is_file():
-        saved = _read_json(config_file)
-        if (run_dir / RUN_FILE).is_file():
-            saved_run = _read_json(run_dir / RUN_FILE)
-    notes = []
-    if resume and saved is None:
-        notes.append(f"no run in '{run_dir}' yet: starting a new one")
-
-    if saved is not None:
-        if saved.get("model") != model_name:
-            raise RaganError(f"'{run_dir}' holds a {saved.get('model')!r} run; it cannot be resumed as {model_name!r}.")
-        saved_model = config_class.from_dict(saved["model_config"], source=str(config_file))
-        model_config = config_class.from_dict(model_overrides, base=saved_model, source="config")
-        changed = _differences(saved_model, model_config)
-        if changed:
-            raise RaganError(
-                f"cannot change model hyperparameters when resuming '{run_dir}' ({'; '.join(changed)}); "
-                "start a new run (optionally with --init-from this one)."
-            )
-        saved_training = TrainConfig.from_dict(saved["training"], source=str(config_file))
-        base = TrainConfig() if train_complete else saved_training
-        train_cfg = TrainConfig.from_dict(train_overrides, base=base, source="train_config")
-        changed = _differences(saved_training, train_cfg, allowed=RESUMABLE_CHANGES)
-        if changed:
-            raise RaganError(
-                f"cannot change {'; '.join(changed)} when resuming '{run_dir}'; only "
-                f"{', '.join(RESUMABLE_CHANGES)} may change."
-            )
-        if data is None:
-            data = saved["data"]["path"]
-    else:
-        model_config = config_class.from_dict(model_overrides, source="config")
-        train_cfg = None  # after the data is known: the model's defaults may depend on its image size
-    if data is None:
-        raise RaganError("data (a prepared dataset directory) is required; make one with 'ragan prepare'.")
-    data = Path(data)
-    manifest = read_manifest(data)
-    manifest.split("train")
-    try:
-        # Every ragan GAN (the base class) needs these; checked here, before the run folder exists,
-        # so that a re-prepared dataset can be trained with the same command.
-        check_image_size(manifest.image_size, gan_class.supported_image_sizes)
-        check_channels(manifest.channels)
-    except RaganError as error:
-        raise RaganError(f"data '{data}': {error}") from None
-    if init_from is not None and saved is None:
-        architecture = _check_network_pickle(str(init_from), gan_class, manifest.image_size)
-        if architecture:
-            # The network's own architecture, unless the user set a value: its weights then fit.
-            chosen = {key: value for key, value in model_overrides.items() if value is not None}
-            model_config = config_class.from_dict({**architecture, **chosen}, source="config")
-    if train_cfg is None:
-        defaults = gan_class.training_defaults(model_config, manifest.image_size)
-        train_cfg = TrainConfig.from_dict({**defaults, **train_overrides}, source="train_config")
-    if saved is not None:
-        before = saved["data"]
-        now = _data_summary(data, manifest)
-        for key in ("image_size", "channels", "class_names"):
-            if before.get(key) != now[key]:
-                raise RaganError(
-                    f"data '{data}' has {key}={now[key]!r} but the run being resumed was trained on "
-                    f"{key}={before.get(key)!r}."
-                )
-    if getattr(gan_class, "always_conditional", False) or getattr(model_config, "conditional", False):
-        if not manifest.labelled or manifest.num_classes < 2:
-            raise RaganError(
-                f"{model_name} with conditional=true needs a labelled dataset with at least 2 classes; "
-                f"'{data}' is {'unlabelled' if not manifest.labelled else 'labelled with one class'} "
-                "(set conditional=false or prepare class sub-folders)."
-            )
-    if train_cfg.total_steps() < 1:
-        raise RaganError("the run has no steps to train; raise kimg or steps.")
-    return RunPlan(
-        model_name=model_name,
-        gan_class=gan_class,
-        model_config=model_config,
-        train_config=train_cfg,
-        data=data,
-        manifest=manifest,
-        run_dir=run_dir,
-        resume=saved is not None,
-        saved=saved,
-        saved_run=saved_run,
-        init_from=str(init_from) if init_from is not None else None,
-        notes=notes,
-    )
-
-
-def _resume_flag(resume) -> bool:
-    """``resume`` as a bool: ``True`` and ``"auto"`` mean the same (continue a run when there is one)."""
-    if resume in (True, False, None, "auto"):
-        return bool(resume)
-    raise RaganError(f"resume={resume!r} is not allowed; use True, False or 'auto'.")
-
-
-def resume_command(model_name: str, run_dir: str | os.PathLike) -> str:
-    """The command that continues the run in ``run_dir``: ``ragan train dcgan --out runs/x --resume``."""
-    return f"ragan train {model_name} --out {shlex.quote(str(run_dir))} --resume"
-
-
-def _versions() -> dict:
-    versions = {"ragan": __version__, "python": platform.python_version()}
-    for package in ("tensorflow", "keras", "mlflow", "numpy"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
-
-
-def _resolved_config(plan: RunPlan) -> dict:
-    """The ``config.json`` of a run: what was trained, on what, with which software."""
-    tc = plan.train_config
-    return {
-        "format": "ragan-run-config",
-        "format_version": 1,
-        "model": plan.model_name,
-        "model_config": plan.model_config.to_dict(),
-        "training": tc.to_dict(),
-        "schedule": {
-            "total_steps": tc.total_steps(),
-            "total_kimg": tc.kimg_at(tc.total_steps()),
-            "units": "log_every, checkpoint_every and sample_every count steps of batch_size images",
-        },
-        "data": _data_summary(plan.data, plan.manifest),
-        "init_from": plan.init_from,
-        "versions": _versions(),
-    }
-
-
-def describe_training(
-    model="dcgan",
-    data=None,
-    out=None,
-    *,
-    config=None,
-    train_config=None,
-    resume: bool = False,
-    init_from=None,
-    **train_options,
-) -> dict:
-    """The resolved configuration :func:`train` would use and write as ``config.json`` (a dry run).
-
-    Example:
-        >>> describe_training("dcgan", "prepared", "runs/x", kimg=2)["schedule"]["total_steps"]   # doctest: +SKIP
-        32
-    """
-    plan = _plan_run(
-        model,
-        data,
-        out,
-        config=config,
-        train_config=train_config,
-        train_options=train_options,
-        resume=resume,
-        init_from=init_from,
-    )
-    described = _resolved_config(plan)
-    described["run_dir"] = str(plan.run_dir)
-    described["resume"] = plan.resume
-    return described
-
-
-# ----------------------------------------------------------------------------------------------
-# Files of a run
-# ----------------------------------------------------------------------------------------------
-_RUN_FILE_LOCK = threading.Lock()
-
-
-def _update_run_file(run_dir: Path, **fields) -> dict:
-    """Merge ``fields`` into ``run.json`` (atomically; also called from the tracking thread)."""
-    from ragan.training.checkpoint import atomic_write_text
-
-    with _RUN_FILE_LOCK:
-        path = run_dir / RUN_FILE
-        current = {}
-        if path.is_file():
-            with contextlib.suppress(OSError, ValueError):
-                current = json.loads(path.read_text(encoding="utf-8"))
-        for key, value in fields.items():
-            if isinstance(value, dict) and isinstance(current.get(key), dict):
-                current[key] = {**current[key], **value}
-            else:
-                current[key] = value
-        atomic_write_text(path, json.dumps(current, indent=2) + "\n")
-        return current
-
-
-def _check_run_dir(plan: RunPlan) -> None:
-    run_dir = plan.run_dir
-    if plan.resume:
-        return
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RaganError(f"out='{run_dir}' exists and is not a directory.")
-    if (run_dir / CONFIG_FILE).is_file():
-        raise RaganError(
-            f"'{run_dir}' already holds a training run; pass --resume (resume=True) to continue it, "
-            "or choose another --out."
-        )
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        raise RaganError(f"out='{run_dir}' is not empty and holds no ragan run; choose an empty or new directory.")
-
-
-def grid_file_name(kimg: float) -> str:
-    """``grid-00002.048.png`` for 2.048 kimg (sorts by training progress)."""
-    return f"grid-{kimg:09.3f}.png"
-
-
-def run_summary(run_dir: str | os.PathLike) -> list[str]:
-    """Lines saying where a run's outputs are (read from its ``run.json``).
-
-    Example:
-        >>> print("\\n".join(run_summary("runs/demo")))      # doctest: +SKIP
-    """
-    from ragan.tracking import ui_command
-
-    run_dir = Path(run_dir)
-    info = _read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
-    lines = []
-    if info.get("samples"):
-        lines.append(f"  samples:    {run_dir / SAMPLES_DIR}/ (latest {run_dir / info['samples']})")
-    if info.get("model") and (run_dir / info["model"]).is_file():
-        lines.append(f"  model:      {run_dir / info['model']}   (ragan generate {run_dir} --n 100 --out synthetic)")
-    if info.get("checkpoint"):
-        lines.append(f"  checkpoint: {run_dir / info['checkpoint']}")
-    lines.append(f"  config:     {run_dir / CONFIG_FILE}")
-    tracking = info.get("mlflow") or {}
-    if tracking.get("failure"):
-        lines.append(f"  MLflow:     not recorded ({tracking['failure']})")
-    elif tracking.get("run_id"):
-        lines.append(
-            f"  MLflow:     run {tracking['run_id']} (experiment {tracking.get('experiment')!r}) "
-            f"at {tracking.get('tracking_uri')}"
-        )
-        command = ui_command(tracking.get("tracking_uri", ""))
-        if command:
-            lines.append(f"              view it with: {command}")
-    return lines
 
 
 # ----------------------------------------------------------------------------------------------
@@ -465,29 +115,6 @@ def _precision(mixed_precision: bool):
         keras.config.set_dtype_policy(previous)
 
 
-def _check_network_pickle(init_from: str, gan_class, image_size: int) -> dict:
-    """An official network pickle as --init-from: only for stylegan2, at the data's resolution
-    (checked before the run folder exists). Returns the network's architecture settings."""
-    from ragan.models.stylegan2 import StyleGAN2
-    from ragan.models.stylegan2.pickle_import import is_network_pickle, network_pickle_config
-
-    if not is_network_pickle(init_from):
-        return {}
-    if not issubclass(gan_class, StyleGAN2):
-        raise RaganError(
-            f"init_from='{init_from}': an official StyleGAN2-ADA pickle can start only a "
-            f"stylegan2 run, not {gan_class.gan_name}."
-        )
-    architecture, shape = network_pickle_config(init_from)
-    size = shape["image_size"]
-    if size != image_size:
-        raise RaganError(
-            f"init_from='{init_from}': the network makes {size} px images but the data is {image_size} px; "
-            f"prepare the data at {size} px (ragan prepare --image-size {size}) to start from it."
-        )
-    return architecture
-
-
 def _load_source_model(init_from: str, *, image_size: int, channels: int):
     from ragan._tf import import_keras
     from ragan.generation import resolve_model_path
@@ -502,8 +129,7 @@ def _load_source_model(init_from: str, *, image_size: int, channels: int):
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - a corrupt or foreign file is the user's input
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RaganError(f"init_from='{init_from}': cannot load {path}: {first}") from None
+        raise RaganError(f"init_from='{init_from}': cannot load {path}: {first_line(error)}") from None
 
 
 def _fit_in_ticks(gan, strategy, make_dataset, state, tick_steps: int, callbacks: list) -> None:
@@ -608,11 +234,26 @@ def train(
             continues the run. In the main thread only (where Python handles signals).
 
     Example:
-        >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", kimg=2,
-        ...                   config={"conditional": True, "latent_dim": 64})
-        >>> run = ragan.train("dcgan", out="runs/dcgan", resume=True, kimg=4)   # train 2 kimg more
+        One step on 16 random images (a real run trains for ``kimg=...``; the example still takes
+        several seconds: it builds, traces and saves the model and creates the MLflow database):
+
+        >>> import ragan
+        >>> images = np.random.default_rng(0).integers(0, 256, (16, 16, 16), dtype=np.uint8)   # 16 images, 16 px
+        >>> np.savez("images.npz", images=images, labels=np.arange(16) % 2)
+        >>> _ = ragan.prepare_dataset("images.npz", "prepared", image_size=16, split=(1, 0, 0), progress=False)
+        >>> tiny = {"latent_dim": 8, "base_filters": 8, "conditional": True}
+        >>> run = ragan.train("dcgan", data="prepared", out="runs/dcgan", steps=1, batch_size=8,
+        ...                   config=tiny, progress=False)
+        >>> sorted(path.name for path in run.iterdir())
+        ['checkpoints', 'config.json', 'mlartifacts', 'mlflow.db', 'model.keras', 'run.json', 'samples']
+        >>> json.loads((run / "run.json").read_text())["step"]
+        1
+
+        Continuing it for one step more (not run here, to keep the examples short; the tests resume runs):
+
+        >>> run = ragan.train("dcgan", out="runs/dcgan", resume=True, steps=2)   # doctest: +SKIP
     """
-    plan = _plan_run(
+    plan = plan_run(
         model,
         data,
         out,
@@ -627,124 +268,218 @@ def train(
         log(f"ragan: {note}")
 
     from ragan._tf import import_keras
-    from ragan.training.strategy import describe_strategy, is_chief, is_multi_worker, select_strategy
+    from ragan.training.strategy import describe_strategy, is_chief, is_multi_worker
 
-    # The strategy comes first: multi-worker collectives must be configured before TF starts.
-    strategy = strategy or select_strategy(plan.train_config.distribution)
+    strategy = _strategy_for(plan, strategy)
     chief = is_chief(strategy)
-    replicas = strategy.num_replicas_in_sync
-    tc = plan.train_config
-    if tc.batch_size % replicas:
-        raise RaganError(
-            f"batch_size={tc.batch_size} cannot be split evenly over {replicas} replicas; use a multiple of {replicas}."
-        )
-    if chief:
-        _check_run_dir(plan)
-        plan.run_dir.mkdir(parents=True, exist_ok=True)
-        work_dir = plan.run_dir
-    else:
-        # TensorFlow's multi-worker convention: non-chief workers do the same work but write to a
-        # scratch directory that is thrown away.
-        work_dir = Path(tempfile.mkdtemp(prefix="ragan-worker-"))
+    session = _Session(
+        plan=plan,
+        strategy=strategy,
+        chief=chief,
+        work_dir=_work_dir(plan, chief),
+        log=log,
+        progress=progress,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        user_callbacks=list(callbacks or []),
+        mlflow_tags=dict(mlflow_tags or {}),
+        multi_worker=is_multi_worker(strategy),
+        strategy_text=describe_strategy(strategy),
+        keras=import_keras(),
+    )
     try:
         # From here SIGTERM/SIGINT only ask the run to stop after the current step (StopOnSignal);
         # it then checkpoints and raises Interrupted. A signal once the last step is done changes
         # nothing: the run completes (and records itself) normally.
         with handle_signals(graceful=True):
-            return _train(
-                plan,
-                strategy,
-                chief,
-                work_dir,
-                log,
-                tracking_uri,
-                experiment,
-                progress,
-                callbacks,
-                multi_worker=is_multi_worker(strategy),
-                strategy_text=describe_strategy(strategy),
-                keras=import_keras(),
-                mlflow_tags=dict(mlflow_tags or {}),
-            )
+            return _train(session)
     finally:
         if not chief:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            shutil.rmtree(session.work_dir, ignore_errors=True)
 
 
-def _train(
-    plan,
-    strategy,
-    chief,
-    work_dir,
-    log,
-    tracking_uri,
-    experiment,
-    progress,
-    user_callbacks,
-    *,
-    multi_worker,
-    strategy_text,
-    keras,
-    mlflow_tags,
-) -> Path:
-    from ragan.data.pipeline import load_dataset
-    from ragan.tracking import RunTracker
-    from ragan.training import callbacks as cb
-    from ragan.training.checkpoint import CheckpointManager, atomic_write_text, transfer_weights
+def _strategy_for(plan: RunPlan, strategy):
+    """The given strategy, else the one ``distribution`` asks for; the batch must split over its replicas.
 
-    tc = plan.train_config
-    run_dir = plan.run_dir
-    total_steps = tc.total_steps()
-    described = _resolved_config(plan)
-    if chief:
-        atomic_write_text(run_dir / CONFIG_FILE, json.dumps(described, indent=2) + "\n")
+    The strategy comes first: multi-worker collectives must be configured before TF starts.
+    """
+    from ragan.training.strategy import select_strategy
 
-    # Checkpoints are read from the run directory (shared by all workers) and written to work_dir.
-    reader = CheckpointManager(run_dir / CHECKPOINT_DIR, keep=tc.keep_checkpoints)
-    writer = CheckpointManager(work_dir / CHECKPOINT_DIR, keep=tc.keep_checkpoints)
-    latest = None
-    if plan.resume:
-        latest, problems = reader.latest_readable()
-        for problem in problems:
-            print(
-                f"ragan: warning: {problem}; "
-                + (f"resuming from the previous one, {latest.name}" if latest is not None else "no older one is left"),
-                file=sys.stderr,
-                flush=True,
-            )
-    finished_before = (
-        latest is not None
-        and plan.saved_run.get("status") == "finished"
+    strategy = strategy or select_strategy(plan.train_config.distribution)
+    replicas = strategy.num_replicas_in_sync
+    if plan.train_config.batch_size % replicas:
+        raise RaganError(
+            f"batch_size={plan.train_config.batch_size} cannot be split evenly over {replicas} replicas; "
+            f"use a multiple of {replicas}."
+        )
+    return strategy
+
+
+def _work_dir(plan: RunPlan, chief: bool) -> Path:
+    """Where this process writes: the run directory (the chief), else a scratch directory.
+
+    TensorFlow's multi-worker convention: non-chief workers do the same work but write to a
+    scratch directory that is thrown away.
+    """
+    if not chief:
+        return Path(tempfile.mkdtemp(prefix="ragan-worker-"))
+    if not plan.resume:
+        check_run_dir(plan.run_dir)
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    return plan.run_dir
+
+
+@dataclass
+class _Session:
+    """One training session: what :func:`train` set up, then what each step of :func:`_train` adds."""
+
+    plan: RunPlan
+    strategy: Any
+    chief: bool
+    work_dir: Path
+    log: Callable[..., None]
+    progress: bool
+    tracking_uri: str | None
+    experiment: str
+    user_callbacks: list
+    mlflow_tags: dict
+    multi_worker: bool
+    strategy_text: str
+    keras: Any
+    # Filled in by the steps, in order:
+    reader: Any = None  # CheckpointManager of the run directory (shared by all workers)
+    writer: Any = None  # CheckpointManager of work_dir
+    latest: Path | None = None  # the checkpoint to resume from
+    tracker: Any = None  # ragan.tracking.RunTracker
+    gan: Any = None
+    policy: str = "float32"
+    state: Any = None  # callbacks.TrainingState
+    started: float = 0.0
+    status: str = "FAILED"  # the MLflow run's final status
+
+    @property
+    def tc(self) -> TrainConfig:
+        return self.plan.train_config
+
+    @property
+    def run_dir(self) -> Path:
+        return self.plan.run_dir
+
+    def save_checkpoint(self, step: int) -> Path:
+        extra = {"kimg": self.tc.kimg_at(step), "mlflow_run_id": self.tracker.run_id}
+        path = self.writer.save(self.gan, step, extra)
+        if self.chief:
+            relative = str(path.relative_to(self.run_dir))
+            update_run_file(self.run_dir, step=step, kimg=self.tc.kimg_at(step), checkpoint=relative)
+        return path
+
+    def write_grid(self, step: int) -> Path:
+        from ragan.training.callbacks import save_sample_grid
+
+        path = self.work_dir / SAMPLES_DIR / grid_file_name(self.tc.kimg_at(step))
+        path = save_sample_grid(self.gan, path, seed=self.tc.seed + GRID_SEED_OFFSET)
+        if self.chief:
+            update_run_file(self.run_dir, samples=str(path.relative_to(self.run_dir)))
+            self.tracker.log_artifact(path, SAMPLES_DIR)
+        return path
+
+
+def _train(session: _Session) -> Path:
+    """The steps of a run, in order; each reads what the ones before put in ``session``."""
+    _write_config(session)
+    _find_checkpoint(session)
+    if _finished_before(session):
+        return session.run_dir
+    _start_tracking(session)
+    try:
+        _build_gan(session)
+        _restore_or_init(session)
+        _fit(session)
+        _stop_if_diverged(session)
+        _stop_if_interrupted(session)
+        _publish(session)
+    except KeyboardInterrupt:
+        session.status = "KILLED"
+        raise
+    finally:
+        _finish_tracking(session)
+    if session.progress and session.chief:
+        session.log("\n".join(run_summary(session.run_dir)))
+    return session.run_dir
+
+
+def _write_config(session: _Session) -> None:
+    from ragan.training.checkpoint import atomic_write_text
+
+    if session.chief:
+        described = resolved_config(session.plan)
+        atomic_write_text(session.run_dir / CONFIG_FILE, json.dumps(described, indent=2) + "\n")
+
+
+def _find_checkpoint(session: _Session) -> None:
+    """Checkpoints are read from the run directory (shared by all workers) and written to work_dir;
+    a resumed run starts from the newest one that reads back whole."""
+    from ragan.training.checkpoint import CheckpointManager
+
+    keep = session.tc.keep_checkpoints
+    session.reader = CheckpointManager(session.run_dir / CHECKPOINT_DIR, keep=keep)
+    session.writer = CheckpointManager(session.work_dir / CHECKPOINT_DIR, keep=keep)
+    if not session.plan.resume:
+        return
+    session.latest, problems = session.reader.latest_readable()
+    for problem in problems:
+        fallback = (
+            f"resuming from the previous one, {session.latest.name}"
+            if session.latest is not None
+            else "no older one is left"
+        )
+        print(f"ragan: warning: {problem}; {fallback}", file=sys.stderr, flush=True)
+
+
+def _finished_before(session: _Session) -> bool:
+    """Whether the run being resumed already finished all its steps (then there is nothing to do)."""
+    from ragan.training.checkpoint import CheckpointManager
+
+    saved_run, run_dir = session.plan.saved_run, session.run_dir
+    finished = (
+        session.latest is not None
+        and saved_run.get("status") == "finished"
         and (run_dir / MODEL_FILE).is_file()
-        and CheckpointManager.read_meta(latest)["step"] >= total_steps
+        and CheckpointManager.read_meta(session.latest)["step"] >= session.tc.total_steps()
     )
-    if finished_before:
-        log(
-            f"ragan: '{run_dir}' already finished {plan.saved_run.get('step')} steps; nothing to do "
+    if finished:
+        session.log(
+            f"ragan: '{run_dir}' already finished {saved_run.get('step')} steps; nothing to do "
             "(raise kimg or steps to train longer)."
         )
-        if progress:
-            log("\n".join(run_summary(run_dir)))
-        return run_dir
+        if session.progress:
+            session.log("\n".join(run_summary(run_dir)))
+    return finished
 
+
+def _start_tracking(session: _Session) -> None:
+    """Start (or, resuming, continue) the run's MLflow run; ``run.json`` says ``running``."""
+    from ragan.tracking import RunTracker
+
+    plan, tc, run_dir, experiment = session.plan, session.tc, session.run_dir, session.experiment
     tracking_info = plan.saved_run.get("mlflow") or {}
-    tracker = RunTracker(
-        tracking_uri or tracking_info.get("tracking_uri"),
+    tracker = session.tracker = RunTracker(
+        session.tracking_uri or tracking_info.get("tracking_uri"),
         experiment,
         run_dir,
-        enabled=chief,
-        on_start=lambda run_id: _update_run_file(
+        enabled=session.chief,
+        on_start=lambda run_id: update_run_file(
             run_dir, mlflow={"tracking_uri": tracker.tracking_uri, "experiment": experiment, "run_id": run_id}
         ),
     )
-    if chief:
-        _update_run_file(run_dir, status="running")
+    if session.chief:
+        update_run_file(run_dir, status="running")
     params = {
         "model.name": plan.model_name,
         **plan.model_config.to_params("model."),
         **tc.to_params("training."),
-        **{f"data.{k}": str(v) for k, v in described["data"].items()},
-        "schedule.total_steps": str(total_steps),
+        **{f"data.{k}": str(v) for k, v in data_summary(plan.data, plan.manifest).items()},
+        "schedule.total_steps": str(tc.total_steps()),
     }
     tracker.start(
         run_id=tracking_info.get("run_id") if plan.resume else None,
@@ -754,214 +489,241 @@ def _train(
             "ragan.model": plan.model_name,
             "ragan.run_dir": str(run_dir.resolve()),
             "ragan.version": __version__,
-            **mlflow_tags,
+            **session.mlflow_tags,
         },
     )
-    if chief:
+    if session.chief:
         tracker.log_artifact(run_dir / CONFIG_FILE)
 
-    status = "FAILED"
-    try:
-        keras.utils.set_random_seed(tc.seed)
-        with _precision(tc.mixed_precision) as policy, strategy.scope():
-            gan = plan.gan_class(
-                plan.model_config,
-                image_size=plan.manifest.image_size,
-                channels=plan.manifest.channels,
-                num_classes=plan.num_classes,
+
+def _build_gan(session: _Session) -> None:
+    """The seeded, compiled GAN, built under the strategy (and the mixed-precision policy)."""
+    plan, tc = session.plan, session.tc
+    session.keras.utils.set_random_seed(tc.seed)
+    with _precision(tc.mixed_precision) as policy, session.strategy.scope():
+        gan = plan.gan_class(
+            plan.model_config,
+            image_size=plan.manifest.image_size,
+            channels=plan.manifest.channels,
+            num_classes=plan.num_classes,
+            seed=tc.seed,
+        )
+        gan.compile(jit_compile=tc.jit_compile)
+    gan.reshape_logs = session.multi_worker
+    session.gan, session.policy = gan, policy
+
+
+def _restore_or_init(session: _Session) -> None:
+    """Resume from the checkpoint, or start from ``init_from``'s weights; sets the training state."""
+    from ragan.training.callbacks import TrainingState
+
+    plan, tc, tracker = session.plan, session.tc, session.tracker
+    start_step = 0
+    if session.latest is not None:
+        start_step = int(session.reader.restore(session.gan, session.latest)["step"])
+        session.log(
+            f"ragan: resuming '{session.run_dir}' from step {start_step} (kimg {tc.kimg_at(start_step):.3f}), "
+            f"{session.latest.name}"
+        )
+        tracker.set_tags({"ragan.resumed_at_step": start_step})
+    elif plan.init_from:
+        _init_from(session)
+    session.state = TrainingState(
+        total_steps=tc.total_steps(), batch_size=tc.batch_size, step=start_step, start_step=start_step
+    )
+
+
+def _init_from(session: _Session) -> None:
+    from ragan.training.checkpoint import transfer_weights
+
+    plan = session.plan
+    source = _load_source_model(plan.init_from, image_size=plan.manifest.image_size, channels=plan.manifest.channels)
+    report = transfer_weights(source, session.gan)
+    skipped = report["skipped"]
+    session.log(
+        f"ragan: init-from '{plan.init_from}': loaded {len(report['loaded'])} layers"
+        + (f"; skipped {len(skipped)}: {', '.join(skipped)}" if skipped else "; none skipped")
+    )
+    source_info = getattr(source, "source_info", None) or {}
+    session.tracker.set_tags(
+        {
+            "ragan.init_from": plan.init_from,
+            "ragan.init_from.skipped": ", ".join(skipped) or "none",
+            **(
+                {"ragan.init_from.file": source_info["file"], "ragan.init_from.sha256": source_info["sha256"]}
+                if source_info
+                else {}
+            ),
+        }
+    )
+
+
+def _dataset_factory(session: _Session) -> Callable:
+    """``make_dataset(start_step)``: the run's seeded, distributed stream of batches from that step on."""
+    from ragan.data.pipeline import load_dataset
+
+    plan, tc, strategy = session.plan, session.tc, session.strategy
+    with_labels = bool(session.gan.conditional)
+    image_bytes = plan.manifest.split("train").num_examples * plan.manifest.image_size**2 * plan.manifest.channels
+    cache = image_bytes * (2 if plan.manifest.dtype == "uint16" else 1) <= CACHE_LIMIT_BYTES
+
+    def make_dataset(start: int):
+        def dataset_fn(input_context):
+            dataset = load_dataset(
+                plan.data,
+                "train",
+                tc.batch_size,
+                shuffle=True,
+                repeat=True,
+                cache=cache,
+                with_labels=with_labels,
+                deterministic=True,
                 seed=tc.seed,
+                drop_remainder=True,
+                input_context=input_context,
             )
-            gan.compile(jit_compile=tc.jit_compile)
-        gan.reshape_logs = multi_worker
+            # The same seeded stream as an uninterrupted run, from where this one stopped.
+            # A pipeline feeding several local replicas gives each step one batch per replica.
+            per_step = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+            return dataset.skip(start * per_step) if start else dataset
 
-        start_step = 0
-        if latest is not None:
-            meta = reader.restore(gan, latest)
-            start_step = int(meta["step"])
-            log(
-                f"ragan: resuming '{run_dir}' from step {start_step} (kimg {tc.kimg_at(start_step):.3f}), {latest.name}"
-            )
-            tracker.set_tags({"ragan.resumed_at_step": start_step})
-        elif plan.init_from:
-            source = _load_source_model(
-                plan.init_from, image_size=plan.manifest.image_size, channels=plan.manifest.channels
-            )
-            report = transfer_weights(source, gan)
-            skipped = report["skipped"]
-            log(
-                f"ragan: init-from '{plan.init_from}': loaded {len(report['loaded'])} layers"
-                + (f"; skipped {len(skipped)}: {', '.join(skipped)}" if skipped else "; none skipped")
-            )
-            source_info = getattr(source, "source_info", None) or {}
-            tracker.set_tags(
-                {
-                    "ragan.init_from": plan.init_from,
-                    "ragan.init_from.skipped": ", ".join(skipped) or "none",
-                    **(
-                        {"ragan.init_from.file": source_info["file"], "ragan.init_from.sha256": source_info["sha256"]}
-                        if source_info
-                        else {}
-                    ),
-                }
-            )
+        return strategy.distribute_datasets_from_function(dataset_fn)
 
-        state = cb.TrainingState(
-            total_steps=total_steps, batch_size=tc.batch_size, step=start_step, start_step=start_step
+    return make_dataset
+
+
+def _callbacks(session: _Session) -> list:
+    """ragan's Keras callbacks in their order (see :mod:`ragan.training.callbacks`), then the user's."""
+    from ragan.training import callbacks as cb
+    from ragan.training.strategy import any_worker
+
+    state, tc = session.state, session.tc
+    agree = any_worker(session.strategy) if session.multi_worker else None
+    return [
+        cb.StepCounter(state),
+        cb.DivergenceGuard(state),
+        cb.StopOnSignal(state, agree),
+        cb.TickLogger(state, session.tracker),
+        *([cb.ProgressReporter(state)] if session.progress else []),
+        cb.PeriodicCheckpoint(state, session.save_checkpoint, tc.checkpoint_every),
+        cb.SampleGrids(state, session.write_grid, tc.sample_every),
+        *session.user_callbacks,
+    ]
+
+
+def _fit(session: _Session) -> None:
+    plan, tc, state = session.plan, session.tc, session.state
+    total_steps = tc.total_steps()
+    make_dataset = _dataset_factory(session)
+    session.log(
+        f"ragan: training {plan.model_name} on '{plan.data}' ({plan.manifest.split('train').num_examples} images, "
+        f"{plan.manifest.image_size}px x{plan.manifest.channels}"
+        + (f", {plan.num_classes} classes" if session.gan.conditional else "")
+        + f") for {total_steps} steps of {tc.batch_size} ({tc.kimg_at(total_steps):g} kimg) on {session.strategy_text}"
+        + (f", {session.policy}" if session.policy != "float32" else "")
+        + f" -> {session.run_dir}"
+    )
+    callbacks = _callbacks(session)
+    session.started = time.perf_counter()
+    if stop_requested() is not None and not session.multi_worker:
+        state.interrupted = stop_requested()  # before the first step (workers decide together, after it)
+    elif state.step < total_steps:
+        tick_steps = min(tc.log_every, total_steps)
+        _fit_in_ticks(session.gan, session.strategy, make_dataset, state, tick_steps, callbacks)
+
+
+def _stop_if_diverged(session: _Session) -> None:
+    from ragan.training.checkpoint import CheckpointManager
+
+    diverged = session.state.diverged
+    if diverged is None:
+        return
+    last = session.reader.latest() if session.chief else None
+    where = (
+        f"the last good checkpoint is {last} (step {CheckpointManager.read_meta(last)['step']})"
+        if last is not None
+        else "no checkpoint was written before it"
+    )
+    if session.chief:
+        update_run_file(session.run_dir, status="diverged", diverged=diverged)
+        session.tracker.set_tags({"ragan.diverged": diverged})
+    raise TrainingDiverged(
+        f"training diverged: {diverged}; {where}. Lower g_learning_rate/d_learning_rate "
+        "(or try another model/loss) and train again."
+    )
+
+
+def _stop_if_interrupted(session: _Session) -> None:
+    state, tc, run_dir = session.state, session.tc, session.run_dir
+    if state.interrupted is None:
+        return
+    step = state.step
+    checkpoint = session.writer.path_for(step)
+    if not checkpoint.is_file():
+        session.save_checkpoint(step)
+    if session.chief:
+        update_run_file(run_dir, status="interrupted")
+    session.status = "KILLED"
+    raise Interrupted(
+        state.interrupted,
+        f"{signal_name(state.interrupted)}: stopped after step {step}/{tc.total_steps()} (kimg "
+        f"{tc.kimg_at(step):.3f}), checkpoint {run_dir / CHECKPOINT_DIR / checkpoint.name}; "
+        f"continue with: {resume_command(session.plan.model_name, run_dir)}",
+    )
+
+
+def _publish(session: _Session) -> None:
+    """The end of the run: checkpoint, grid, model, ``run.json``, the MLflow artifacts."""
+    plan, tc, run_dir, tracker = session.plan, session.tc, session.run_dir, session.tracker
+    final_step = session.state.step
+    if not session.writer.path_for(final_step).is_file():
+        session.save_checkpoint(final_step)
+    grid = session.write_grid(final_step)
+    model_path = session.work_dir / MODEL_FILE
+    partial = session.work_dir / f".{MODEL_FILE}.partial.keras"
+    session.gan.save(partial)
+    os.replace(partial, model_path)
+    elapsed = time.perf_counter() - session.started
+    if session.chief:
+        tracker.wait_started()
+        update_run_file(
+            run_dir,
+            format="ragan-run",
+            status="finished",
+            model=MODEL_FILE,
+            gan=plan.model_name,
+            image_size=plan.manifest.image_size,
+            channels=plan.manifest.channels,
+            dtype=plan.manifest.dtype,
+            num_classes=plan.num_classes,
+            conditional=bool(session.gan.conditional),
+            class_names=list(plan.manifest.class_names),
+            step=final_step,
+            kimg=tc.kimg_at(final_step),
+            samples=str(grid.relative_to(run_dir)),
+            data=str(plan.data.resolve()),
+            mlflow={
+                "tracking_uri": tracker.tracking_uri,
+                "experiment": session.experiment,
+                "run_id": tracker.run_id,
+                "failure": tracker.failure,
+            },
         )
-        grid_seed = tc.seed + GRID_SEED_OFFSET
+        tracker.log_metrics({"train_seconds": elapsed}, step=final_step)
+        tracker.log_artifact(model_path, "model")
+        tracker.log_artifact(run_dir / RUN_FILE, "model")
+    session.status = "FINISHED"
+    start_step = session.state.start_step
+    rate = (final_step - start_step) * tc.batch_size / max(elapsed, 1e-9)
+    session.log(
+        f"ragan: finished {final_step} steps ({tc.kimg_at(final_step):g} kimg) in {elapsed:.0f} s"
+        + (f" ({rate:.0f} img/s)" if final_step > start_step else "")
+    )
 
-        def save_checkpoint(step: int) -> Path:
-            extra = {"kimg": tc.kimg_at(step), "mlflow_run_id": tracker.run_id}
-            path = writer.save(gan, step, extra)
-            if chief:
-                _update_run_file(run_dir, step=step, kimg=tc.kimg_at(step), checkpoint=str(path.relative_to(run_dir)))
-            return path
 
-        def write_grid(step: int) -> Path:
-            path = cb.save_sample_grid(gan, work_dir / SAMPLES_DIR / grid_file_name(tc.kimg_at(step)), seed=grid_seed)
-            if chief:
-                _update_run_file(run_dir, samples=str(path.relative_to(run_dir)))
-                tracker.log_artifact(path, SAMPLES_DIR)
-            return path
-
-        with_labels = bool(gan.conditional)
-        train_split = plan.manifest.split("train")
-        image_bytes = train_split.num_examples * plan.manifest.image_size**2 * plan.manifest.channels
-        cache = image_bytes * (2 if plan.manifest.dtype == "uint16" else 1) <= CACHE_LIMIT_BYTES
-
-        def make_dataset(start: int):
-            def dataset_fn(input_context):
-                dataset = load_dataset(
-                    plan.data,
-                    "train",
-                    tc.batch_size,
-                    shuffle=True,
-                    repeat=True,
-                    cache=cache,
-                    with_labels=with_labels,
-                    deterministic=True,
-                    seed=tc.seed,
-                    drop_remainder=True,
-                    input_context=input_context,
-                )
-                # The same seeded stream as an uninterrupted run, from where this one stopped.
-                # A pipeline feeding several local replicas gives each step one batch per replica.
-                per_step = input_context.num_replicas_in_sync // input_context.num_input_pipelines
-                return dataset.skip(start * per_step) if start else dataset
-
-            return strategy.distribute_datasets_from_function(dataset_fn)
-
-        log(
-            f"ragan: training {plan.model_name} on '{plan.data}' ({train_split.num_examples} images, "
-            f"{plan.manifest.image_size}px x{plan.manifest.channels}"
-            + (f", {plan.num_classes} classes" if gan.conditional else "")
-            + f") for {total_steps} steps of {tc.batch_size} ({tc.kimg_at(total_steps):g} kimg) on {strategy_text}"
-            + (f", {policy}" if policy != "float32" else "")
-            + f" -> {run_dir}"
-        )
-        from ragan.training.strategy import any_worker
-
-        keras_callbacks = [
-            cb.StepCounter(state),
-            cb.DivergenceGuard(state),
-            cb.StopOnSignal(state, any_worker(strategy) if multi_worker else None),
-            cb.TickLogger(state, tracker),
-        ]
-        if progress:
-            keras_callbacks.append(cb.ProgressReporter(state))
-        keras_callbacks += [
-            cb.PeriodicCheckpoint(state, save_checkpoint, tc.checkpoint_every),
-            cb.SampleGrids(state, write_grid, tc.sample_every),
-            *(user_callbacks or []),
-        ]
-        started = time.perf_counter()
-        if stop_requested() is not None and not multi_worker:
-            state.interrupted = stop_requested()  # before the first step (workers decide together, after it)
-        elif state.step < total_steps:
-            _fit_in_ticks(gan, strategy, make_dataset, state, min(tc.log_every, total_steps), keras_callbacks)
-
-        if state.diverged is not None:
-            last = reader.latest() if chief else None
-            where = (
-                f"the last good checkpoint is {last} (step {CheckpointManager.read_meta(last)['step']})"
-                if last is not None
-                else "no checkpoint was written before it"
-            )
-            if chief:
-                _update_run_file(run_dir, status="diverged", diverged=state.diverged)
-                tracker.set_tags({"ragan.diverged": state.diverged})
-            raise TrainingDiverged(
-                f"training diverged: {state.diverged}; {where}. Lower g_learning_rate/d_learning_rate "
-                "(or try another model/loss) and train again."
-            )
-
-        if state.interrupted is not None:
-            step = state.step
-            checkpoint = writer.path_for(step)
-            if not checkpoint.is_file():
-                save_checkpoint(step)
-            if chief:
-                _update_run_file(run_dir, status="interrupted")
-            status = "KILLED"
-            raise Interrupted(
-                state.interrupted,
-                f"{signal_name(state.interrupted)}: stopped after step {step}/{total_steps} (kimg "
-                f"{tc.kimg_at(step):.3f}), checkpoint {run_dir / CHECKPOINT_DIR / checkpoint.name}; "
-                f"continue with: {resume_command(plan.model_name, run_dir)}",
-            )
-
-        # The end of the run: checkpoint, grid, model, run.json.
-        final_step = state.step
-        if not writer.path_for(final_step).is_file():
-            save_checkpoint(final_step)
-        grid = write_grid(final_step)
-        model_path = work_dir / MODEL_FILE
-        partial = work_dir / f".{MODEL_FILE}.partial.keras"
-        gan.save(partial)
-        os.replace(partial, model_path)
-        elapsed = time.perf_counter() - started
-        if chief:
-            tracker.wait_started()
-            _update_run_file(
-                run_dir,
-                format="ragan-run",
-                status="finished",
-                model=MODEL_FILE,
-                gan=plan.model_name,
-                image_size=plan.manifest.image_size,
-                channels=plan.manifest.channels,
-                dtype=plan.manifest.dtype,
-                num_classes=plan.num_classes,
-                conditional=bool(gan.conditional),
-                class_names=list(plan.manifest.class_names),
-                step=final_step,
-                kimg=tc.kimg_at(final_step),
-                samples=str(grid.relative_to(run_dir)),
-                data=str(plan.data.resolve()),
-                mlflow={
-                    "tracking_uri": tracker.tracking_uri,
-                    "experiment": experiment,
-                    "run_id": tracker.run_id,
-                    "failure": tracker.failure,
-                },
-            )
-            tracker.log_metrics({"train_seconds": elapsed}, step=final_step)
-            tracker.log_artifact(model_path, "model")
-            tracker.log_artifact(run_dir / RUN_FILE, "model")
-        status = "FINISHED"
-        rate = (final_step - start_step) * tc.batch_size / max(elapsed, 1e-9)
-        log(
-            f"ragan: finished {final_step} steps ({tc.kimg_at(final_step):g} kimg) in {elapsed:.0f} s"
-            + (f" ({rate:.0f} img/s)" if final_step > start_step else "")
-        )
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        # A pre-empted job has seconds before SIGKILL: do not wait long for a slow server then.
-        tracker.finish(status, **({"timeout": KILLED_TRACKING_TIMEOUT} if status == "KILLED" else {}))
-        if chief and tracker.failure is not None and (run_dir / RUN_FILE).is_file():
-            _update_run_file(run_dir, mlflow={"failure": tracker.failure})
-    if progress and chief:
-        log("\n".join(run_summary(run_dir)))
-    return run_dir
+def _finish_tracking(session: _Session) -> None:
+    # A pre-empted job has seconds before SIGKILL: do not wait long for a slow server then.
+    tracker, status = session.tracker, session.status
+    tracker.finish(status, **({"timeout": KILLED_TRACKING_TIMEOUT} if status == "KILLED" else {}))
+    if session.chief and tracker.failure is not None and (session.run_dir / RUN_FILE).is_file():
+        update_run_file(session.run_dir, mlflow={"failure": tracker.failure})

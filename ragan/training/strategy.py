@@ -237,8 +237,9 @@ def any_worker(strategy):
     Every worker must call it the same number of times, in the same order (after each step).
 
     Example:
-        >>> agree = any_worker(strategy)          # doctest: +SKIP
-        >>> agree(stop_requested() is not None)   # the same answer on every worker
+        >>> agree = any_worker(select_strategy("none"))
+        >>> agree(False), agree(True)   # with several workers: the same answer on every one
+        (False, True)
     """
     tf = import_tf()
 

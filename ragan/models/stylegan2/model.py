@@ -267,11 +267,11 @@ class StyleGAN2(GAN):
         StyleGAN" (arXiv:1912.04958).
 
     Example:
-        >>> gan = StyleGAN2({"cfg": "small"}, image_size=32, channels=1)
-        >>> gan.compile()
+        >>> tiny = {"cfg": "small", "latent_dim": 8, "w_dim": 8, "mapping_layers": 1, "channel_max": 8}
+        >>> gan = StyleGAN2(tiny, image_size=16, channels=1)
         >>> images = gan.generate(4, seed=0, truncation=0.7)
         >>> images.shape
-        (4, 32, 32, 1)
+        (4, 16, 16, 1)
     """
 
     supported_image_sizes = STYLEGAN2_IMAGE_SIZES
@@ -713,7 +713,12 @@ class StyleGAN2(GAN):
                 slightly outside the range, as the official ones do).
 
         Example:
+            >>> tiny = {"cfg": "small", "latent_dim": 8, "w_dim": 8, "mapping_layers": 1, "channel_max": 8}
+            >>> gan = StyleGAN2(tiny, image_size=16)
+            >>> z = np.random.default_rng(0).standard_normal((2, 8)).astype("float32")
             >>> images = gan.generate(latents=z, truncation=0.7, noise_mode="const")
+            >>> images.shape
+            (2, 16, 16, 1)
         """
         if noise_mode not in NOISE_MODES:
             raise RaganError(f"noise_mode={noise_mode!r} is not one of {', '.join(NOISE_MODES)}.")
