@@ -219,7 +219,8 @@ def write_dicom_copy(
     """A copy of one of pydicom's bundled test files with known patient tags and any ``attributes``.
 
     Example:
-        >>> write_dicom_copy(tmp_path, "ct.dcm", "CT_small.dcm", WindowCenter=40, WindowWidth=400)
+        >>> write_dicom_copy(Path("."), "ct.dcm", "CT_small.dcm", WindowCenter=40, WindowWidth=400).name
+        'ct.dcm'
     """
     import pydicom
     from pydicom.data import get_testdata_file
@@ -291,7 +292,9 @@ def write_image_folder(root, layout: dict[str, str]) -> Path:
     ``"dicom"`` (a CT_small copy), ``"text"`` (a text file), or ``"empty"`` (0 bytes).
 
     Example:
-        >>> write_image_folder(tmp_path, {"a/1.png": "png", "b/x ü.jpg": "jpg", "notes.txt": "text"})
+        >>> root = write_image_folder(Path("folder"), {"a/1.png": "png", "b/x ü.jpg": "jpg", "notes.txt": "text"})
+        >>> sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        ['a/1.png', 'b/x ü.jpg', 'notes.txt']
     """
     root = Path(root)
     for relpath, what in layout.items():
