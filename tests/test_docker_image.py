@@ -46,13 +46,31 @@ IMAGE_TAG = "localhost/ragan:ci-test"
 # Slow machines: debootstrap (~3 min), wheel download (~1.5 min) and build (~5 min) from nothing.
 IMAGE_TIMEOUT = 2400
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(IMAGE_TIMEOUT)]
+# One worker builds the image and runs every test on it (``pytest -n``: the session fixtures below
+# would otherwise build it once per worker, on the same tag).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(IMAGE_TIMEOUT), pytest.mark.xdist_group("container_image")]
 
 TIMINGS: dict[str, float] = {}
 
 
+# A container runtime step can fail for a moment on a busy kernel: buildah's chroot isolation copies
+# itself into a sealed memfd, and sealing returns EBUSY while another process still maps its pages
+# (CI, 2026-11-30: "Close_Fd sealing memfd copy: Device or resource busy" at one RUN step of a build
+# whose earlier RUN steps had passed). Such a failure says nothing about the image; run it again.
+TRANSIENT_RUNTIME_ERRORS = re.compile(r"sealing memfd|memfd copy: Device or resource busy")
+ATTEMPTS = 3
+
+
 def _run(command, *, timeout, check=True, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=timeout, **kwargs)
+    for attempt in range(1, ATTEMPTS + 1):
+        result = subprocess.run(
+            [str(part) for part in command], capture_output=True, text=True, timeout=timeout, **kwargs
+        )
+        transient = result.returncode != 0 and TRANSIENT_RUNTIME_ERRORS.search(result.stdout + result.stderr)
+        if not transient or attempt == ATTEMPTS:
+            break
+        print(f"{command[0]} {command[1]}: transient runtime error, attempt {attempt + 1} of {ATTEMPTS}")
+        time.sleep(5)
     if check and result.returncode != 0:
         tail = (result.stdout[-3000:] + "\n" + result.stderr[-3000:]).strip()
         pytest.fail(f"{' '.join(map(str, command))[:300]} exited with {result.returncode}:\n{tail}")
@@ -363,3 +381,20 @@ def test_docker_daemon_builds_and_runs_the_image(tmp_path):
         assert status == 0, command
     assert (work / "runs" / "dcgan" / "mlflow.db").is_file()
     assert (work / "runs" / "dcgan" / "model.keras").stat().st_uid == os.getuid()
+
+
+def test_a_transient_runtime_error_is_retried_and_a_real_one_is_not(tmp_path, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    counter = tmp_path / "attempts"
+    # Fails like buildah's chroot set-up on the first call, then succeeds.
+    flaky = (
+        f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 2 ] && exit 0; '
+        'echo "Close_Fd sealing memfd copy: Device or resource busy" >&2; exit 1'
+    )
+    assert _run(["sh", "-c", flaky], timeout=60).returncode == 0
+    assert len(counter.read_text().splitlines()) == 2
+
+    counter.unlink()
+    broken = f'echo x >> {counter}; echo "No such file or directory" >&2; exit 1'
+    assert _run(["sh", "-c", broken], timeout=60, check=False).returncode == 1
+    assert len(counter.read_text().splitlines()) == 1
