@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     parser.add_argument("--npz", type=Path, default=DEFAULT_NPZ, help="the official pneumoniamnist.npz")
     parser.add_argument("--classifier", default="small_cnn")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--patience", type=int, default=3, help="early-stopping patience (the study's default)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--augmentation", default="standard", choices=("none", "standard"))

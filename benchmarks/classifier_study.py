@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds, one run each")
     parser.add_argument("--epochs", type=int, default=20, help="most epochs per run (the study's default)")
-    parser.add_argument("--patience", type=int, default=5, help="early-stopping patience (the study's default)")
+    parser.add_argument("--patience", type=int, default=3, help="early-stopping patience (the study's default)")
     parser.add_argument("--train-images", type=int, default=800, help="training images per run")
     parser.add_argument("--compare", metavar="REF", help="also time this git commit, in a temporary worktree")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")

@@ -99,6 +99,10 @@ _SMALL_CNN_FINAL_SIZE = 7
 # (benchmarks/classifier_baseline.py, benchmarks/classifier_study.py).
 _SMALL_CNN_FIRST_FILTERS = 16
 _SMALL_CNN_MAX_FILTERS = 128
+# Early-stopping patience in epochs. 3 instead of 5 stops a study run ~2 epochs sooner (the main
+# job's runs peak on validation AUC at epoch 4-8): benchmarks/classifier_baseline.py on the full
+# PneumoniaMNIST gave test AUC 0.973 +- 0.004 (3 seeds) against 0.974 +- 0.005 with 5.
+DEFAULT_PATIENCE = 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,7 +552,7 @@ def train_classifier(
     learning_rate: float = 1e-3,
     augmentation: str = "none",
     class_weight: str | Mapping[int, float] | None = None,
-    patience: int = 5,
+    patience: int = DEFAULT_PATIENCE,
     seed: int | None = 0,
     jit_compile: bool = False,
     compile: bool = True,

@@ -50,6 +50,7 @@ import numpy as np
 
 from ragan._common import check_positive_int
 from ragan.errors import RaganError, did_you_mean
+from ragan.evaluation.classifier import DEFAULT_PATIENCE
 from ragan.evaluation.mix import (
     SplitArrays,
     _convert_dtype,
@@ -615,7 +616,7 @@ def classifier_study(
     epochs: int = 20,
     batch_size: int = 64,
     learning_rate: float = 1e-3,
-    patience: int = 5,
+    patience: int = DEFAULT_PATIENCE,
     class_weight: str | None = None,
     synthetic_class: str | None = None,
     positive_class: int | str | None = None,
@@ -644,7 +645,7 @@ def classifier_study(
         epochs: Most epochs per run (early stopping on the real validation AUC).
         batch_size: Training batch size.
         learning_rate: Adam learning rate.
-        patience: Early-stopping patience in epochs.
+        patience: Early-stopping patience in epochs (epochs without a better validation AUC).
         class_weight: None or ``"balanced"`` (loss weights from each arm's training class counts).
         synthetic_class: For an unlabelled synthetic set: the real class its images belong to.
         positive_class: Binary tasks: the positive class for sensitivity (default: the second).
