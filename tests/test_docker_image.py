@@ -46,9 +46,9 @@ IMAGE_TAG = "localhost/ragan:ci-test"
 # Slow machines: debootstrap (~3 min), wheel download (~1.5 min) and build (~5 min) from nothing.
 IMAGE_TIMEOUT = 2400
 
-# One worker builds the image and runs every test on it (``pytest -n 2 --dist loadgroup``: the session fixtures below
-# would otherwise build it once per worker, on the same tag).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(IMAGE_TIMEOUT), pytest.mark.xdist_group("container_image")]
+# With ``pytest -n 2`` these tests must share one worker (``--dist loadfile``, as the README's test
+# command has it): on two, both would build the image on the same tag and use one working container.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(IMAGE_TIMEOUT)]
 
 TIMINGS: dict[str, float] = {}
 
