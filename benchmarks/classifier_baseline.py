@@ -14,9 +14,10 @@ split, for each seed. Run by hand, not in CI::
 Accuracy uses the 0.5 threshold (argmax), as MedMNIST does.
 
 Measured here (2 CPU cores, TF 2.21, seeds 0,1,2, defaults: small_cnn, standard augmentation,
-balanced class weights): test AUC 0.974 +- 0.005, ACC 0.915 +- 0.006 (2-4 min per seed on a machine
-loaded ~5x; the small CNN before its first stages were narrowed, 32/256 filters instead of 16/128:
-AUC 0.976 +- 0.002, ACC 0.896 +- 0.028, about 2.5 min per seed unloaded).
+balanced class weights, early-stopping patience 3): test AUC 0.973 +- 0.004, ACC 0.904 +- 0.031.
+With ``--patience 5`` (the default before 2026-12-01): test AUC 0.974 +- 0.005, ACC 0.915 +- 0.006
+(2-4 min per seed on a machine loaded ~5x; the small CNN before its first stages were narrowed,
+32/256 filters instead of 16/128: AUC 0.976 +- 0.002, ACC 0.896 +- 0.028, about 2.5 min per seed unloaded).
 Without class weights (32/256 filters): AUC 0.972 +- 0.006, ACC 0.817 +- 0.064.
 """
 

@@ -18,6 +18,10 @@ Measured here (2 CPU cores shared with other jobs, load average ~10, TF 2.21, se
 20 epochs, patience 5) against the small CNN with 32/256 filters: median 43.8 s per run against
 165.6 s, a 3.78x speed-up (311,442 parameters instead of 1,207,714; median 11 epochs both). Absolute
 seconds depend on the load; compare the ratio.
+
+Early-stopping patience 3 (the default since 2026-12-01) against 5, run back to back with
+``--patience 5`` on the idle machine: median 17.1 s against 22.9 s per run (1.34x; seeds 0..4,
+median 9 epochs against 11, mean test AUC 0.931 against 0.926).
 """
 
 from __future__ import annotations
