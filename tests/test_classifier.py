@@ -244,3 +244,20 @@ def test_train_classifier_on_a_prepared_dataset(tmp_path, pneumonia_slice):
         train_classifier(train, val, epochs=1)
     with pytest.raises(RaganError, match="augmentation='flip'"):
         train_classifier(pneumonia_slice["train"], epochs=1, augmentation="flip")
+
+
+def test_default_patience_stops_three_epochs_after_the_best_in_training_and_in_the_study():
+    import inspect
+
+    from ragan.evaluation.classifier import DEFAULT_PATIENCE
+    from ragan.evaluation.study import classifier_study
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-1, 1, (16, 8, 8, 1)).astype(np.float32), np.arange(16) % 2
+    # Identical validation images: every epoch ties at AUC 0.5, so the first epoch stays the best.
+    flat = np.zeros((8, 8, 8, 1), np.float32), np.arange(8) % 2
+    model = build_classifier("small_cnn", image_size=8, channels=1, num_classes=2)
+    result = train_classifier((x, y), flat, model=model, epochs=10, batch_size=8)
+    assert DEFAULT_PATIENCE == 3
+    assert result.best_epoch == 1 and result.epochs_trained == 1 + DEFAULT_PATIENCE
+    assert inspect.signature(classifier_study).parameters["patience"].default == DEFAULT_PATIENCE
