@@ -204,7 +204,10 @@ def test_sigterm_mid_training_then_resume_auto_equals_the_uninterrupted_run(tiny
     assert info["status"] == "finished" and info["step"] == steps
     assert client.get_run(info["mlflow"]["run_id"]).info.status == "FINISHED"
     logged = [m.step for m in client.get_metric_history(info["mlflow"]["run_id"], "d_loss")]
-    assert sorted(set(logged) - {stopped_at}) == list(range(2, steps + 1, 2))  # ticks on the usual steps
+    # Every usual tick is logged, and the only other step is the one it stopped at (which may itself
+    # be a tick: under load the signal can land on an even step).
+    ticks = set(range(2, steps + 1, 2))
+    assert ticks <= set(logged) <= ticks | {stopped_at}, sorted(set(logged))
 
     straight = ragan.train(
         "dcgan",
