@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -327,6 +328,25 @@ def test_training_steps_run_the_lazy_regularisers_and_move_the_ema(tmp_path):
     assert np.abs(gan.generator.mapping.w_avg.numpy()).max() > 0
 
 
+def test_logs_the_ada_heuristic_mean_sign_of_d_on_real_images_per_tick():
+    # D's learning rate 0 keeps D fixed, so the tick's E[sign(D(real))] can be recomputed from
+    # the batches it saw (the dataset is not shuffled: batches 0, 1, 0 of 8 images).
+    gan = tiny(d_learning_rate=0.0, r1_interval=0, pl_weight=0.0)
+    gan.compile()
+    images = np.concatenate([batch for batch in dataset().take(3).as_numpy_iterator()])
+
+    def real_logits():
+        return np.concatenate([gan.discriminator(images[i : i + 8], training=True).numpy() for i in (0, 8, 16)])
+
+    # D's output bias moved so that its real scores straddle 0 (a constant could not pass).
+    out = gan.discriminator.b4.out
+    out.bias.assign(out.bias - float(np.median(real_logits())) + 1e-3)
+    signs = np.sign(real_logits()).reshape(3, 8).mean(axis=1)
+    assert -1 < signs.mean() < 1
+    history = gan.fit(dataset(), steps_per_epoch=3, epochs=1, verbose=0)
+    assert float(np.ravel(history.history["real_sign"])[-1]) == pytest.approx(signs.mean(), abs=1e-6)
+
+
 def test_lazy_regularisation_corrects_adam():
     gan = tiny()
     gan.compile()
@@ -521,13 +541,21 @@ def test_cli_trains_on_the_bundled_sample_and_generates(tmp_path):
         "10",
     )
     assert result.returncode == 0, result.stderr
-    assert "augment_p" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "augment_p" in output and "real_sign" in output
     assert (run / "model.keras").is_file() and list((run / "samples").glob("grid-*.png"))
+    # The last tick's ADA p and heuristic E[sign(D(real))] are in run.json and in MLflow.
+    last_tick = json.loads((run / "run.json").read_text())["last_tick"]
+    assert -1 <= last_tick["real_sign"] <= 1 and last_tick["kimg"] == pytest.approx(0.032)
+    with sqlite3.connect(run / "mlflow.db") as db:
+        logged = {key for (key,) in db.execute("select distinct key from metrics")}
+    assert {"real_sign", "augment_p"} <= logged
     config = json.loads((run / "config.json").read_text())
     assert config["model_config"]["cfg"] == "small" and config["training"]["batch_size"] == 8
     gan = load_gan(run / "model.keras")
     # ADA moved p once (after 4 steps of 8 images) by 32 / (ada_kimg * 1000).
     assert gan.conditional and abs(abs(float(gan.augment_probability.numpy()) - 0.5) - 32 / 10_000) < 1e-6
+    assert last_tick["augment_p"] == pytest.approx(float(gan.augment_probability.numpy()))
     out = tmp_path / "synthetic"
     result = run_cli(
         "generate",

@@ -275,7 +275,9 @@ class StyleGAN2(GAN):
     """
 
     supported_image_sizes = STYLEGAN2_IMAGE_SIZES
-    log_names = ("d_loss", "g_loss")
+    # real_sign: E[sign(D(real))] over the tick, the ADA overfitting heuristic (the official
+    # Loss/signs/real): near 1 = D separates every real image, overfitting; ADA steers it to ada_target.
+    log_names = ("d_loss", "g_loss", "real_sign")
 
     def __init__(
         self, config=None, *, image_size: int = 32, channels: int = 1, num_classes: int = 0, seed: int = 0, **kwargs
@@ -587,7 +589,7 @@ class StyleGAN2(GAN):
         self.update_augment_probability(real_logits)
         self.images_seen.assign_add(global_batch)
         self.step_counter.assign_add(1)
-        self._track({"g_loss": g_loss, "d_loss": d_loss})
+        self._track({"g_loss": g_loss, "d_loss": d_loss, "real_sign": tf.reduce_mean(tf.sign(real_logits))})
         return self.training_logs()
 
     def _update_ema(self, global_batch):
