@@ -651,6 +651,7 @@ class StyleGAN2(GAN):
     def transfer_from(self, source) -> dict:
         """Copy ``source``'s weights variable by variable (official names), where shapes agree:
         another StyleGAN2 run, or an imported official network (transfer learning)."""
+        from ragan.models.stylegan2.label_transfer import widened_mapping_input
         from ragan.models.stylegan2.official_names import named_variables
 
         if not isinstance(source, StyleGAN2):
@@ -671,8 +672,12 @@ class StyleGAN2(GAN):
             theirs = {name: variable for name, variable, _ in named_variables(origin)}
             for name, variable, _ in named_variables(destination):
                 match = theirs.get(name)
+                widened = None if match is None else widened_mapping_input(name, match, variable.shape)
                 if match is None:
                     skipped.append(f"{part}/{name} (not in the source)")
+                elif widened is not None:  # unconditional -> conditional: see label_transfer
+                    variable.assign(widened)
+                    loaded.append(f"{part}/{name} (its z rows; the new label rows start at zero)")
                 elif tuple(match.shape) != tuple(variable.shape):
                     skipped.append(
                         f"{part}/{name} (shape {tuple(variable.shape)} here, {tuple(match.shape)} in the source)"
