@@ -25,7 +25,7 @@ Generators per row, each for the same ``--kimg`` budget (conditional, GAN seed 0
                    other rows;
     sg2_fixed_aug  first row of the first dataset only, when the from-scratch run's final ADA
                    heuristic E[sign(D(real))] is below ADA's target (0.6, p then stays near 0):
-                   the same run with ``augment=fixed`` at ``--fixed-augment-p``.
+                   the same run with ``augment=fixed`` at ``--fixed-augment-p`` (0.2; not in --quick).
     Every GAN run ends with its ADA probability p and E[sign(D(real))] (``real_sign``) reported.
 
 Synthetic sets: per generator 3x the real count per class (truncation 1, no filter). The best
@@ -46,11 +46,13 @@ Classifier arms (the study's small CNN, ``--seeds``, early-stopped on the real v
     where the test split cannot detect ``--effect-size`` (0.02 AUC).
 
 Resumable: every prepared subset, GAN run (ragan's own ``resume="auto"``, so an interrupted run
-continues from its last checkpoint, mid-run), generated set and classifier run (one file per seed)
-is cached under ``--cache DIR`` (keep it outside the repository) and skipped when re-run. Each cache
-entry's name ends in a hash of everything that produced it (the stage's code version, the data,
-the GAN config and budget, the classifier and its version, the seed...), so a change makes new
-entries instead of reusing stale ones. Each stage prints one line with the elapsed time.
+continues from its last checkpoint, about every 2 kimg, mid-run), generated set and classifier run
+(one file per seed) is cached under ``--cache DIR`` (keep it outside the repository) and skipped
+when re-run; Ctrl-C or SIGTERM during a GAN run checkpoints it first. Each cache entry's name ends
+in a hash of everything that produced it (the stage's code version, the data, the GAN config and
+budget, the classifier and its ``CLASSIFIER_VERSION``, the seed...), so a change makes new entries
+instead of reusing stale ones. Each stage prints one line with the elapsed time; the GAN runs are
+MLflow runs in CACHE/mlflow.db (experiment ``low-data``) unless ``MLFLOW_TRACKING_URI`` is set.
 
 Outputs in ``--out`` (default CACHE/report): ``results.json`` (every arm, run, comparison, choice,
 GAN end state and stage time), ``table.md`` and the figure (``--figure``, default
@@ -102,6 +104,10 @@ GAN_CONFIGS = {
     "sg2_fixed_aug": ("stylegan2", {"cfg": "small", "conditional": True, "augment": "fixed"}),
 }
 GAN_BATCH = {"dcgan": 64, "stylegan2": 32}
+# The budgets: with them the PneumoniaMNIST rows are estimated at about 7.6 h of the two idle cores
+# and the MRI row (at 32 px; 64 px would take 5.2 h) at 3.3 h (see --estimate).
+DEFAULT_KIMG = 30.0  # every GAN run of a row, fine-tuning included
+DEFAULT_PRETRAIN_KIMG = 120.0  # the unconditional pretraining on all the training images, once per dataset
 # --quick: networks small enough to train a few steps in seconds.
 QUICK_OVERRIDES = {
     "dcgan": {"latent_dim": 16, "base_filters": 8},
@@ -120,26 +126,30 @@ GENERATOR_TITLES = {
 }
 
 # Cost of the pieces on the 2-core machine these benchmarks run on; the estimate multiplies them by
-# the planned work. ``--measure-costs`` measures them again (into CACHE/costs.json, which the
-# estimate then uses). These defaults: see BUILT_IN_COSTS_NOTE.
+# the planned work. Measured with --measure-costs on 2026-12-06 while the machine was shared (load
+# 13-17, StyleGAN2 small at 32 px then ran at 172 s/kimg) and divided by 3.13, so that StyleGAN2
+# small at 32 px costs what it cost on the idle machine (55 s/kimg, README); the other pieces keep
+# their measured ratio to it (the classifier's then agrees with the README's idle figure: an epoch of
+# 800 images in about 2 s). ``--measure-costs`` measures them again (into CACHE/costs.json, which
+# the estimate then uses instead).
 COSTS = {
     # seconds per kimg of steady training (after the first tick), by model@image size
-    "gan_s_per_kimg": {"stylegan2@32": 55.0, "stylegan2@64": 110.0, "dcgan@32": 3.0, "dcgan@64": 8.0},
+    "gan_s_per_kimg": {"stylegan2@32": 55.0, "stylegan2@64": 90.0, "dcgan@32": 6.2, "dcgan@64": 18.6},
     # seconds per run outside the steady ticks: building, tracing (the first tick), saving
-    "gan_start_s": {"stylegan2@32": 90.0, "stylegan2@64": 120.0, "dcgan@32": 20.0, "dcgan@64": 25.0},
+    "gan_start_s": {"stylegan2@32": 144.0, "stylegan2@64": 140.0, "dcgan@32": 16.0, "dcgan@64": 62.0},
     # classifier run: epochs * (per_epoch + per_kimg_epoch * training images / 1000), by image size
-    "classifier_per_epoch_s": {"32": 0.8, "64": 2.0},
-    "classifier_per_kimg_epoch_s": {"32": 1.5, "64": 5.0},
-    "classifier_epochs": 10.0,
+    "classifier_per_epoch_s": {"32": 1.55, "64": 1.74},
+    "classifier_per_kimg_epoch_s": {"32": 0.61, "64": 0.69},
+    "classifier_epochs": 8.75,
     # one classifier_study call: reading the data, building and tracing the classifier
-    "classifier_call_s": 8.0,
+    "classifier_call_s": 2.0,
     # generating 1000 images at 32 px (D scores and writing included), and loading the model
-    "generate_per_kimg_s": 4.0,
-    "generate_start_s": 8.0,
-    # share of generated images the D filter keeps (it generates 1/acceptance as many)
+    "generate_per_kimg_s": 4.2,
+    "generate_start_s": 3.0,
+    # share of generated images the D filter keeps (it generates 1/acceptance as many; a guess)
     "filter_acceptance": 0.2,
 }
-BUILT_IN_COSTS_NOTE = "built-in costs (placeholder)"
+BUILT_IN_COSTS_NOTE = "built-in costs: measured 2026-12-06 on the shared machine, scaled to the idle machine"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -464,6 +474,12 @@ class DataStage:
         self._subsets[fraction] = subset
         return subset
 
+    def copies_in_train(self, split: str) -> int:
+        """How many images of ``split`` have a pixel-identical twin in the train split (at this size)."""
+        base = self.base()
+        train = {image.tobytes() for image in base["train_images"]}
+        return int(sum(image.tobytes() in train for image in base[f"{split}_images"]))
+
     def _test_order(self, path: Path) -> np.ndarray:
         """Indices putting subset ``path``'s test split in the base test order (checked to be the same images).
 
@@ -592,8 +608,6 @@ def train_gan(
                     **extra,
                 )
     except Exception as error:  # noqa: BLE001 - one failed GAN must not end a run of hours
-        if isinstance(error, KeyboardInterrupt):
-            raise
         run.status, run.error = "failed", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         return run
     finally:
@@ -602,11 +616,10 @@ def train_gan(
     run.status = info.get("status", "unknown")
     run.final = dict(info.get("last_tick") or {})
     run.final.setdefault("kimg", info.get("kimg"))
-    run.seconds = None if finished else round(time.perf_counter() - begin, 1)
-    if run.seconds is None:
-        timing = _stored_seconds(run_dir)
-        run.seconds = timing
-    else:
+    if finished:
+        run.seconds = _stored_seconds(run_dir)
+    else:  # the session that finished it (a resumed run's earlier sessions are not counted)
+        run.seconds = round(time.perf_counter() - begin, 1)
         write_json(run_dir.parent / f"{run_dir.name}.seconds.json", {"seconds": run.seconds})
     p, sign = run.final.get("augment_p"), run.final.get("real_sign")
     clock.say(
@@ -676,6 +689,11 @@ def generate_set(
     done = (path / "manifest.json").is_file()
     labels = [c for c, count in enumerate(per_class) for _ in range(count)]
     label = f"generate {gan.name} {percent(data.fraction)} {recipe}: {len(labels)} images"
+    failed = path.parent / f"{path.name}.failed.json"
+    if failed.is_file():  # ragan refused it before (the filter kept too few): the same inputs, the same answer
+        result.path, result.error = None, read_json(failed)["error"]
+        clock.say(f"{label}: cached failure ({result.error})")
+        return result
     try:
         with clock.stage(label, cached=done):
             if not done:
@@ -695,9 +713,11 @@ def generate_set(
                 )
                 write_json(path.parent / f"{path.name}.json", {"num_generated": int(generated.num_generated)})
     except Exception as error:  # noqa: BLE001 - e.g. the filter kept too few images: an arm is missing, not the table
-        if isinstance(error, KeyboardInterrupt):
-            raise
         result.path, result.error = None, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        from ragan.errors import RaganError
+
+        if isinstance(error, RaganError):  # ragan's own refusal is deterministic; anything else is retried
+            write_json(failed, {"error": result.error})
         return result
     finally:
         _release_memory()
@@ -986,6 +1006,9 @@ class Experiment:
             "num_val": int(stage.base()["val_labels"].size),
             "num_test": int(stage.base()["test_labels"].size),
             "test_class_counts": np.bincount(stage.base()["test_labels"]).tolist(),
+            # Reported, not removed (the official test split stays whole): identical pixels in train and test.
+            "test_images_also_in_train": stage.copies_in_train("test"),
+            "val_images_also_in_train": stage.copies_in_train("val"),
             "pretraining": pretrained.summary(),
             "rows": [],
         }
@@ -1369,6 +1392,15 @@ def comparison_cell(comparisons: list, arm: str, baseline: str | None) -> str:
 def markdown_table(results: dict) -> str:
     lines = []
     for dataset, record in results["datasets"].items():
+        pretraining = record["pretraining"]
+        lines.append(
+            f"## {dataset} ({record['image_size']} px): {record['num_train_all']} training images, val "
+            f"{record['num_val']}, test {record['num_test']} ({record['test_images_also_in_train']} test images have a "
+            f"pixel-identical twin in the training split). Pretraining without labels: {pretraining['status']}"
+            + (f", {pretraining['kimg']:g} kimg" if pretraining.get("kimg") else "")
+            + "."
+        )
+        lines.append("")
         for row in record["rows"]:
             reference = f"real@{pct(row['next_fraction'])}"
             lines.append(
@@ -1435,9 +1467,11 @@ def markdown_table(results: dict) -> str:
                 lines.append(f"Note: {note}.")
             lines.append("")
     lines.append(
-        "Cells: paired AUC difference over seeds [95 % bootstrap interval over test images and seeds] and the "
-        "verdict (helps / n.s. = no evidence either way / hurts); † = the test split cannot detect a "
-        "difference of 0.02 AUC (see results.json for the detectable difference)."
+        "Cells: the arm's AUC minus the baseline's, paired by seed and averaged [95 % bootstrap interval over "
+        "test images and seeds] and the verdict (helps / n.s. = no evidence either way / hurts); † = the test "
+        "split cannot detect a difference of 0.02 AUC (results.json gives the detectable difference). The last "
+        "column's baseline is real training with the labels of the next fraction: what labelling more images "
+        "would have given instead. Count-matched: the real images repeated and augmented to the same count."
     )
     return "\n".join(lines) + "\n"
 
@@ -1618,10 +1652,6 @@ def parse_settings(argv=None) -> tuple[Settings, argparse.Namespace]:
         if not source.exists():
             fail(f"{dataset}: {source} not found (the shared data folder).")
     return settings, args
-
-
-DEFAULT_KIMG = 50.0
-DEFAULT_PRETRAIN_KIMG = 150.0
 
 
 def main(argv=None) -> int:

@@ -107,8 +107,10 @@ def test_quick_run_measures_every_arm_and_a_second_run_takes_everything_from_the
 
     second = run_script(*args)
     assert second.returncode == 0, second.stderr[-3000:]
-    stage_lines = [line for line in second.stdout.splitlines() if ": cached" in line or " ..." in line]
-    assert stage_lines and all(line.endswith(": cached") for line in stage_lines), stage_lines
+    # Nothing ran again: every stage (the deterministic refusal of the filter's set included) came from the cache.
+    lines = second.stdout.splitlines()
+    assert sum(": cached" in line for line in lines) > 20
+    assert not [line for line in lines if line.endswith(" ...") or "done in" in line]
     again = json.loads((out / "results.json").read_text())
     assert [a["auc_mean"] for a in again["datasets"]["pneumoniamnist"]["rows"][0]["arms"]] == [
         a["auc_mean"] for a in row["arms"]
