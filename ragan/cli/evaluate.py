@@ -14,7 +14,8 @@ def register(subparsers):
         description="Compare a synthetic prepared dataset with the real one and write report.json and a "
         "self-contained report.html: FID, KID and precision/recall per feature extractor (the domain "
         "classifier always; ImageNet InceptionV3 with --inception-weights), MS-SSIM diversity, a memorisation "
-        "audit, and the classifier study (real only, real + augmentation, real + synthetic at each fraction, "
+        "audit, a membership-inference (privacy) audit, "
+        "and the classifier study (real only, real + augmentation, real + synthetic at each fraction, "
         "count-matched controls, synthetic only; several seeds; tested on held-out real images). With --run "
         "the report is also logged to the generator's MLflow run.",
     )
@@ -102,6 +103,9 @@ def register(subparsers):
     parser.add_argument("--no-study", action="store_true", help="skip the classifier study (the slow part)")
     parser.add_argument("--no-memorisation", action="store_true", help="skip the memorisation audit")
     parser.add_argument(
+        "--no-privacy", action="store_true", help="skip the membership-inference audit (the report's Privacy section)"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: first seed only, 3 epochs, at most 1000 images per set"
     )
     parser.add_argument(
@@ -145,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         synthetic_class=args.synthetic_class,
         memorisation=not args.no_memorisation,
+        privacy=not args.no_privacy,
         max_images=args.max_images,
         kid_subsets=args.kid_subsets,
         diversity_pairs=args.diversity_pairs,
