@@ -161,6 +161,7 @@ def test_floor_ratio_refuses_noise_floors():
     assert floor_ratio("KID", 0.02, 0.001, 0.004) is None  # floor within 2 std of zero
     assert floor_ratio("KID", 0.02, 0.01, 0.001) == pytest.approx(2.0)
     assert floor_ratio("KID", 0.02, -0.001, 0.004) is None and floor_ratio("recall", 0.2, 0.0) is None
+    assert floor_ratio("KID", -0.001, 0.01, 0.001) is None and floor_ratio("recall", 0.0, 0.8) == 0.0
 
 
 def test_feature_floors_real_vs_real_is_near_the_synthetic_figure_only_when_they_match():
@@ -191,3 +192,30 @@ def test_mode_collapse_gives_high_precision_low_recall_and_dispersion_the_revers
     dispersed_pr = precision_recall_from_features(real, dispersed, k=3)
     assert collapsed_pr["precision"] > 0.95 and collapsed_pr["recall"] < 0.05, collapsed_pr
     assert dispersed_pr["precision"] < 0.2 and dispersed_pr["recall"] > 0.8, dispersed_pr
+
+
+# ---------------------------------------------------------------------------------------------
+# The white-box attack on a GAN that memorised its training images
+
+
+@pytest.mark.slow
+def test_discriminator_of_a_gan_overfitted_to_32_images_gives_its_members_away(pneumonia_npz):
+    """A DCGAN trained for 400 steps on 32 images: its discriminator scores them above 32 others."""
+    from ragan._tf import import_keras, import_tf
+    from ragan.evaluation.privacy_audit import discriminator_scores
+    from ragan.models import DCGAN
+
+    tf, keras = import_tf(), import_keras()
+    pixels = np.load(pneumonia_npz)["train_images"][:64, ..., None].astype(np.float32)
+    images = tf.image.resize(pixels, (16, 16), method="area").numpy() / 127.5 - 1.0
+    members, nonmembers = images[:32], images[32:]
+    keras.utils.set_random_seed(0)
+    gan = DCGAN({"latent_dim": 16, "base_filters": 16}, image_size=16)
+    gan.compile()
+    batches = tf.data.Dataset.from_tensor_slices(members).repeat().shuffle(32, seed=0).batch(32, drop_remainder=True)
+    gan.fit(batches, steps_per_epoch=400, epochs=1, verbose=0)
+    scores = discriminator_scores(gan, np.concatenate([members, nonmembers]), seed=0)
+    attack = membership_attack(scores[:32], scores[32:], num_resamples=500)
+    assert attack["auc"] > 0.75 and attack["ci_low"] > 0.5, attack
+    # Scoring order does not change a score (DCGAN's D looks at one image at a time).
+    np.testing.assert_allclose(discriminator_scores(gan, members, seed=1), scores[:32], rtol=1e-4, atol=1e-4)

@@ -472,6 +472,30 @@ def test_evaluate_a_trained_gan(tmp_path, pneumonia_npz):
     # A 20-step GAN is far from the real images: its FID is worse than held-out real images'.
     rows = {(r["metric"], r["reference"]): r["value"] for r in report.data["quality"]["rows"]}
     assert rows[("FID", False)] > rows[("FID", True)]
+    # White-box: the conditional discriminator of the saved model scores every training and test image.
+    privacy = report.data["privacy"]
+    white = next(attack for attack in privacy["attacks"] if attack["key"] == "discriminator")
+    assert white["kind"] == "white-box" and white["name"] == "discriminator of the saved model (step 20)"
+    assert white["num_members"] == 300 and white["num_nonmembers"] == 100
+    assert any(s.startswith("An attacker with the GAN's discriminator ") for s in privacy["sentences"])
+    assert any("last checkpoint (ckpt-000000020.npz) is the saved model's step" in n for n in privacy["notes"])
+    assert set(report.data["per_class"]["rows"][0]["membership"]) == {"feature", "pixel", "discriminator"}
+
+    # A newer checkpoint than the saved model (a run continued, then stopped) is attacked as well, with its own D.
+    from ragan.evaluation.privacy_audit import discriminator_scores, discriminator_scores_of_run
+    from ragan.training.checkpoint import CheckpointManager
+
+    gan = ragan.load_generator(run)
+    for weight in gan.discriminator.weights:
+        weight.assign(weight * 1.5)
+    CheckpointManager(run / "checkpoints").save(gan, step=21)
+    images = np.random.default_rng(0).uniform(-1, 1, (40, 16, 16, 1)).astype(np.float32)
+    labels = np.repeat([0, 1], 20)
+    found, _ = discriminator_scores_of_run(run, images[:20], labels[:20], images[20:], labels[20:], CLASS_NAMES)
+    assert found["discriminator_checkpoint"]["name"] == "discriminator of the last checkpoint (step 21)"
+    expected = discriminator_scores(gan, images, labels, seed=0)
+    np.testing.assert_allclose(found["discriminator_checkpoint"]["member_scores"], expected[:20], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(found["discriminator"]["member_scores"], expected[:20], atol=1e-3)
 
 
 def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch, capsys):

@@ -55,8 +55,9 @@ def floor_sizes(num_reference: int, num_compared: int, available: int) -> tuple[
 
 
 def floor_ratio(metric: str, synthetic: float, real: float, real_std: float | None = None) -> float | None:
-    """``synthetic / real``, or None where the ratio would mislead: a floor at or below zero, or a KID
-    floor within two of its standard deviations of zero (noise, not a level).
+    """``synthetic / real``, or None where the ratio would mislead: a floor at or below zero, a KID
+    floor within two of its standard deviations of zero (noise, not a level), or a KID at or below
+    zero (KID is unbiased, so it dips below zero where the sets match).
 
     Example:
         >>> floor_ratio("FID", 12.0, 3.0), floor_ratio("KID", 0.02, 0.001, 0.004), floor_ratio("recall", 0.2, 0.0)
@@ -64,7 +65,7 @@ def floor_ratio(metric: str, synthetic: float, real: float, real_std: float | No
     """
     if synthetic is None or real is None or real <= 0:
         return None
-    if metric == "KID" and real_std is not None and real <= 2 * real_std:
+    if metric == "KID" and (synthetic <= 0 or (real_std is not None and real <= 2 * real_std)):
         return None
     return float(synthetic / real)
 

@@ -523,8 +523,8 @@ def _measure(run: _Evaluation) -> None:
     notes.append(
         "Floors: each metric again at equal sizes, the synthetic images and, in their place, real training images "
         "the reference set does not hold, both against the same random part of the real training images; the "
-        "ratio is synthetic / real (none where the real value is at or below zero, or a KID within two of its "
-        "standard deviations of zero)."
+        "ratio is synthetic / real (none where the real value is at or below zero, for a KID at or below zero, "
+        "or a real KID within two of its standard deviations of zero)."
     )
     run.quality = {"reference_set": "real train", "rows": rows, "floors": floors, "notes": notes}
     _log(options.progress, "diversity (pairwise MS-SSIM)")
