@@ -77,6 +77,33 @@ def test_bootstrap_interval_covers_the_auc_narrows_with_more_images_and_is_repro
     )
 
 
+def test_class_balanced_attack_ignores_a_class_mix_that_differs_between_members_and_others():
+    """Members 25 % normal, non-members 40 %, and one class scores higher: no membership signal at all."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from ragan.evaluation.privacy import class_balance_weights
+
+    rng = np.random.default_rng(7)
+    member_groups = np.r_[np.zeros(250, int), np.ones(750, int)]
+    nonmember_groups = np.r_[np.zeros(400, int), np.ones(600, int)]
+    members = rng.normal(size=1000) + 1.5 * (member_groups == 0)
+    nonmembers = rng.normal(size=1000) + 1.5 * (nonmember_groups == 0)
+    plain = membership_attack(members, nonmembers, num_resamples=300)
+    balanced = membership_attack(
+        members, nonmembers, member_groups=member_groups, nonmember_groups=nonmember_groups, num_resamples=300
+    )
+    assert plain["ci_high"] < 0.5  # the class mix alone makes the attack look informative
+    assert balanced["ci_low"] < 0.5 < balanced["ci_high"] and balanced["class_balanced"] is True
+    # The weighted figures are sklearn's with sample_weight.
+    member_weights, nonmember_weights = class_balance_weights(member_groups, nonmember_groups)
+    labels, scores = np.r_[np.ones(1000), np.zeros(1000)], np.r_[members, nonmembers]
+    weights = np.r_[member_weights, nonmember_weights]
+    assert balanced["auc"] == pytest.approx(roc_auc_score(labels, scores, sample_weight=weights), abs=1e-12)
+    false_positive, true_positive, _ = roc_curve(labels, scores, sample_weight=weights)
+    expected = true_positive[false_positive <= 0.1 + 1e-12].max()
+    assert balanced["tpr_at_fpr"]["0.1"] == pytest.approx(expected, abs=1e-12)
+
+
 def test_attack_inputs_are_checked_in_one_line():
     with pytest.raises(RaganError, match="member_scores: no scores"):
         membership_auc([], [1.0])
@@ -141,6 +168,43 @@ def test_privacy_sentence_and_finding_read_the_interval():
     )
     assert "LEAK" not in privacy_sentence({"auc": 0.65, "ci_low": 0.6, "ci_high": 0.7})
     assert attack_finding({"ci_low": 0.55}) == "above chance"
+
+
+def test_privacy_audit_section_per_class_floor_and_white_box_sentences():
+    from ragan.evaluation.privacy_audit import privacy_audit
+
+    rng = np.random.default_rng(8)
+    population = _images(rng, 360)
+    labels = rng.integers(0, 2, 360)
+    train, held_out, val = population[:120], population[120:240], population[240:]
+    # A leak in class 1 only: its training images come back with a little noise; class 0 is drawn afresh.
+    leaked = train[labels[:120] == 1] + rng.normal(0, 0.05, train[labels[:120] == 1].shape)
+    synthetic = np.concatenate([leaked, _images(rng, 60)])
+    spaces = {"pixels": {"train": train, "held_out": held_out, "synthetic": synthetic, "reference": val}}
+    white = {"member_scores": rng.normal(size=120), "nonmember_scores": rng.normal(size=120)}
+    audit = privacy_audit(
+        spaces,
+        labels[:120],
+        labels[120:240],
+        ["normal", "pneumonia"],
+        discriminators={"discriminator": dict(white, name="discriminator of the saved model (step 9)")},
+        num_resamples=300,
+    )
+    attacks = {attack["key"]: attack for attack in audit["attacks"]}
+    assert set(attacks) == {"pixel", "discriminator"} and audit["flag"] is True and audit["finding"] == "leak"
+    assert attacks["pixel"]["class_balanced"] is True and attacks["pixel"]["num_synthetic"] == len(synthetic)
+    assert 0.35 < attacks["pixel"]["reference"]["auc"] < 0.65  # unseen real images in the synthetic set's place
+    assert attacks["discriminator"]["finding"] == "chance"
+    rows = {row["class"]: row for row in audit["per_class"]}
+    assert rows["pneumonia"]["attacks"]["pixel"]["auc"] > 0.95  # the leak is in this class
+    assert rows["normal"]["attacks"]["pixel"]["ci_low"] < 0.5 < rows["normal"]["attacks"]["pixel"]["ci_high"]
+    assert (
+        audit["sentences"][0].startswith("An attacker with the synthetic set can tell")
+        and "LEAK" in audit["sentences"][0]
+    )
+    assert audit["sentences"][1].startswith("An attacker with the GAN's discriminator cannot tell")
+    assert audit["sentences"][1].endswith("discriminator of the saved model (step 9)).")
+    assert all("distances" not in attack and "scores" not in attack for attack in audit["attacks"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ __all__ = [
     "ATTACK_FPRS",
     "LEAK_AUC",
     "attack_finding",
+    "class_balance_weights",
     "distance_attack",
     "membership_attack",
     "membership_auc",
@@ -78,14 +79,57 @@ def _labelled(member_scores, nonmember_scores) -> tuple[np.ndarray, np.ndarray]:
     return labels, np.concatenate([members, nonmembers])
 
 
-def membership_auc(member_scores, nonmember_scores) -> float:
+def _weights(name: str, weights, size: int) -> np.ndarray:
+    if weights is None:
+        return np.ones(size)
+    array = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if array.shape != (size,) or not np.isfinite(array).all() or (array < 0).any() or array.sum() <= 0:
+        raise RaganError(f"{name}: expected {size} finite non-negative weights, not all zero.")
+    return array
+
+
+def class_balance_weights(member_groups, nonmember_groups) -> tuple[np.ndarray, np.ndarray]:
+    """Weights giving the non-members the members' mix of groups (e.g. classes).
+
+    Held-out splits are often balanced differently from the training split (PneumoniaMNIST's test
+    split holds 38 % normal images, its training split 26 %): an attack scoring one class higher
+    would then "find" members by their class alone. With these weights every group weighs as much
+    among the non-members as among the members, so the AUC compares like with like. Groups found
+    on one side only get weight 0 (nothing to compare them with).
+
+    Returns:
+        ``(member_weights, nonmember_weights)``; the members' are 1 (or 0), the non-members'
+        ``share among members / share among non-members`` of their group.
+
+    Example:
+        >>> class_balance_weights([0, 0, 0, 1], [0, 1, 1, 2])
+        (array([1., 1., 1., 1.]), array([2.25 , 0.375, 0.375, 0.   ]))
+    """
+    members = np.asarray(member_groups).reshape(-1)
+    nonmembers = np.asarray(nonmember_groups).reshape(-1)
+    shared = np.intersect1d(members, nonmembers)
+    if shared.size == 0:
+        raise RaganError("member_groups, nonmember_groups: no group has both members and non-members.")
+    member_weights = np.isin(members, shared).astype(np.float64)
+    nonmember_weights = np.zeros(nonmembers.size)
+    member_total = member_weights.sum()
+    nonmember_total = np.isin(nonmembers, shared).sum()
+    for group in shared:
+        chosen = nonmembers == group
+        nonmember_weights[chosen] = (np.sum(members == group) / member_total) / (chosen.sum() / nonmember_total)
+    return member_weights, nonmember_weights
+
+
+def membership_auc(member_scores, nonmember_scores, *, member_weights=None, nonmember_weights=None) -> float:
     """ROC AUC of an attack: the probability that a random member scores above a random non-member.
 
-    Ties count one half (the Mann-Whitney statistic, as :func:`sklearn.metrics.roc_auc_score`).
+    Ties count one half (the Mann-Whitney statistic, as :func:`sklearn.metrics.roc_auc_score`);
+    with weights, each image counts as often as its weight (``sample_weight`` there).
 
     Args:
         member_scores: ``(M,)`` attack scores of training images (higher = "member").
         nonmember_scores: ``(N,)`` attack scores of held-out images.
+        member_weights, nonmember_weights: Optional per-image weights (:func:`class_balance_weights`).
 
     Returns:
         The AUC in ``[0, 1]``.
@@ -95,10 +139,16 @@ def membership_auc(member_scores, nonmember_scores) -> float:
         0.875
     """
     labels, scores = _labelled(member_scores, nonmember_scores)
-    return float(weighted_auc(labels, scores, np.ones((1, labels.size)))[0])
+    weights = np.concatenate(
+        [
+            _weights("member_weights", member_weights, int(labels.sum())),
+            _weights("nonmember_weights", nonmember_weights, int(labels.size - labels.sum())),
+        ]
+    )
+    return float(weighted_auc(labels, scores, weights[None])[0])
 
 
-def tpr_at_fpr(member_scores, nonmember_scores, fpr: float) -> float:
+def tpr_at_fpr(member_scores, nonmember_scores, fpr: float, *, member_weights=None, nonmember_weights=None) -> float:
     """The highest true-positive rate of the attack among its thresholds whose false-positive rate is at most ``fpr``.
 
     A threshold ``t`` calls every image scoring ``>= t`` a member; the rates are read off the ROC
@@ -107,6 +157,7 @@ def tpr_at_fpr(member_scores, nonmember_scores, fpr: float) -> float:
     Args:
         member_scores, nonmember_scores: As :func:`membership_auc`.
         fpr: The false-positive rate allowed, in ``[0, 1]``.
+        member_weights, nonmember_weights: Optional per-image weights; the rates are weighted shares.
 
     Returns:
         The true-positive rate in ``[0, 1]`` (0 when no threshold keeps the false positives that low).
@@ -118,12 +169,18 @@ def tpr_at_fpr(member_scores, nonmember_scores, fpr: float) -> float:
     """
     if isinstance(fpr, bool) or not isinstance(fpr, (int, float, np.floating)) or not 0 <= fpr <= 1:
         raise RaganError(f"fpr={fpr!r} is not allowed; give a false-positive rate in [0, 1], e.g. 0.01.")
-    members = np.sort(_as_scores("member_scores", member_scores))
-    nonmembers = np.sort(_as_scores("nonmember_scores", nonmember_scores))
+    members = _as_scores("member_scores", member_scores)
+    nonmembers = _as_scores("nonmember_scores", nonmember_scores)
     thresholds = np.unique(np.concatenate([members, nonmembers]))
-    # Images scoring >= t: the counts above each distinct threshold, by binary search on the sorted scores.
-    true_positive = (members.size - np.searchsorted(members, thresholds, side="left")) / members.size
-    false_positive = (nonmembers.size - np.searchsorted(nonmembers, thresholds, side="left")) / nonmembers.size
+
+    def share_at_or_above(scores, weights):
+        # The weight of the images scoring >= t, for every distinct threshold t, by binary search.
+        order = np.argsort(scores, kind="stable")
+        below = np.concatenate([[0.0], np.cumsum(weights[order])])
+        return 1.0 - below[np.searchsorted(scores[order], thresholds, side="left")] / below[-1]
+
+    true_positive = share_at_or_above(members, _weights("member_weights", member_weights, members.size))
+    false_positive = share_at_or_above(nonmembers, _weights("nonmember_weights", nonmember_weights, nonmembers.size))
     allowed = false_positive <= fpr + 1e-12
     return float(true_positive[allowed].max()) if allowed.any() else 0.0
 
@@ -132,6 +189,8 @@ def membership_attack(
     member_scores,
     nonmember_scores,
     *,
+    member_groups=None,
+    nonmember_groups=None,
     num_resamples: int = BOOTSTRAP_RESAMPLES,
     confidence: float = CONFIDENCE,
     fprs=ATTACK_FPRS,
@@ -142,15 +201,17 @@ def membership_attack(
     Args:
         member_scores: ``(M,)`` scores of training images (higher = "member").
         nonmember_scores: ``(N,)`` scores of held-out images.
+        member_groups, nonmember_groups: Optional group (class) of every image: the non-members are
+            then weighted to the members' mix of groups (:func:`class_balance_weights`).
         num_resamples: Bootstrap replicates; each redraws the members and the non-members with
-            replacement, each group keeping its size.
+            replacement (within each group), each keeping its size.
         confidence: Coverage of the percentile interval.
         fprs: False-positive rates to report the true-positive rate at.
         seed: Seed of the resampling (fixed: the same scores give the same interval).
 
     Returns:
         ``{"auc", "ci_low", "ci_high", "confidence", "num_resamples", "tpr_at_fpr": {"0.01": ...},
-        "num_members", "num_nonmembers"}``.
+        "num_members", "num_nonmembers", "class_balanced"}``.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -163,26 +224,46 @@ def membership_attack(
         raise RaganError(f"num_resamples={num_resamples!r} is not allowed; it must be an integer >= 10.")
     if not 0 < confidence < 1:
         raise RaganError(f"confidence={confidence!r} is not allowed; give a number in (0, 1), e.g. 0.95.")
+    num_members = int(labels.sum())
+    if (member_groups is None) != (nonmember_groups is None):
+        raise RaganError("member_groups, nonmember_groups: give both or neither.")
+    if member_groups is None:
+        strata, weights = labels, np.ones(labels.size)
+    else:
+        groups = np.concatenate([np.asarray(member_groups).reshape(-1), np.asarray(nonmember_groups).reshape(-1)])
+        if groups.size != labels.size:
+            raise RaganError(f"member_groups, nonmember_groups: {groups.size} groups for {labels.size} scores.")
+        weights = np.concatenate(class_balance_weights(groups[:num_members], groups[num_members:]))
+        # Redraws within each (membership, group) stratum keep the weighted mixes exact.
+        codes = np.unique(groups, return_inverse=True)[1].reshape(-1)
+        strata = labels * (codes.max() + 1) + codes
     rng = np.random.default_rng(seed)
     chunk = max(1, min(num_resamples, _CHUNK_ENTRIES // labels.size))
     replicates = np.concatenate(
         [
-            weighted_auc(labels, scores, bootstrap_weights(labels, min(chunk, num_resamples - start), rng))
+            weighted_auc(labels, scores, bootstrap_weights(strata, min(chunk, num_resamples - start), rng) * weights)
             for start in range(0, num_resamples, chunk)
         ]
     )
     tail = 100 * (1 - confidence) / 2
     low, high = (float(v) for v in np.percentile(replicates, [tail, 100 - tail]))
-    members, nonmembers = scores[labels == 1], scores[labels == 0]
+    members, nonmembers = scores[:num_members], scores[num_members:]
+    member_weights, nonmember_weights = weights[:num_members], weights[num_members:]
     return {
-        "auc": membership_auc(members, nonmembers),
+        "auc": membership_auc(members, nonmembers, member_weights=member_weights, nonmember_weights=nonmember_weights),
         "ci_low": low,
         "ci_high": high,
         "confidence": float(confidence),
         "num_resamples": int(num_resamples),
-        "tpr_at_fpr": {f"{fpr:g}": tpr_at_fpr(members, nonmembers, fpr) for fpr in fprs},
-        "num_members": int(members.size),
+        "tpr_at_fpr": {
+            f"{fpr:g}": tpr_at_fpr(
+                members, nonmembers, fpr, member_weights=member_weights, nonmember_weights=nonmember_weights
+            )
+            for fpr in fprs
+        },
+        "num_members": num_members,
         "num_nonmembers": int(nonmembers.size),
+        "class_balanced": member_groups is not None,
     }
 
 
@@ -216,6 +297,8 @@ def distance_attack(
     *,
     member_distances=None,
     nonmember_distances=None,
+    member_groups=None,
+    nonmember_groups=None,
     num_resamples: int = BOOTSTRAP_RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = 0,
@@ -228,7 +311,7 @@ def distance_attack(
         synthetic: ``(S, ...)`` synthetic images (or features), the same kind.
         member_distances, nonmember_distances: Distances already computed (``members`` and
             ``nonmembers`` may then be None).
-        num_resamples, confidence, seed: As :func:`membership_attack`.
+        member_groups, nonmember_groups, num_resamples, confidence, seed: As :func:`membership_attack`.
 
     Returns:
         :func:`membership_attack`'s dict plus ``"member_distance"`` and ``"nonmember_distance"``
@@ -242,7 +325,13 @@ def distance_attack(
     member_distances = _as_scores("member_distances", member_distances)
     nonmember_distances = _as_scores("nonmember_distances", nonmember_distances)
     attack = membership_attack(
-        -member_distances, -nonmember_distances, num_resamples=num_resamples, confidence=confidence, seed=seed
+        -member_distances,
+        -nonmember_distances,
+        member_groups=member_groups,
+        nonmember_groups=nonmember_groups,
+        num_resamples=num_resamples,
+        confidence=confidence,
+        seed=seed,
     )
     attack["member_distance"] = _distance_summary(member_distances)
     attack["nonmember_distance"] = _distance_summary(nonmember_distances)

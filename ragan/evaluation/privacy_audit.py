@@ -173,14 +173,18 @@ def discriminator_scores_of_run(
     return found, notes
 
 
-def _black_box(space: str, sets: dict, num_resamples: int, seed: int) -> dict:
-    attack = distance_attack(sets["train"], sets["held_out"], sets["synthetic"], num_resamples=num_resamples, seed=seed)
+def _black_box(space: str, sets: dict, groups: dict, num_resamples: int, seed: int) -> dict:
+    attack = distance_attack(
+        sets["train"], sets["held_out"], sets["synthetic"], **groups, num_resamples=num_resamples, seed=seed
+    )
     attack.update(key=SPACE_KEYS.get(space, space), kind="black-box", name=f"nearest synthetic image ({space})")
     attack["space"] = space
     attack["num_synthetic"] = int(len(sets["synthetic"]))
     reference = sets.get("reference")
     if reference is not None:
-        floor = distance_attack(sets["train"], sets["held_out"], reference, num_resamples=num_resamples, seed=seed)
+        floor = distance_attack(
+            sets["train"], sets["held_out"], reference, **groups, num_resamples=num_resamples, seed=seed
+        )
         attack["reference"] = dict(_interval(floor), num_reference=int(len(reference)))
     return attack
 
@@ -236,15 +240,17 @@ def privacy_audit(
     """
     member_labels = np.asarray(member_labels).reshape(-1)
     nonmember_labels = np.asarray(nonmember_labels).reshape(-1)
+    # Weighted to the members' class mix: a held-out split balanced differently must not pass for a leak.
+    groups = {"member_groups": member_labels, "nonmember_groups": nonmember_labels}
     attacks = []
     for space, sets in spaces.items():
-        attack = _black_box(space, sets, num_resamples, seed)
+        attack = _black_box(space, sets, groups, num_resamples, seed)
         members, nonmembers = attack.pop("distances")
         attack["scores"] = (-members, -nonmembers)
         attacks.append(attack)
     for key, found in (discriminators or {}).items():
         attack = membership_attack(
-            found["member_scores"], found["nonmember_scores"], num_resamples=num_resamples, seed=seed
+            found["member_scores"], found["nonmember_scores"], **groups, num_resamples=num_resamples, seed=seed
         )
         attack.update(key=key, kind="white-box", name=found["name"])
         attack["scores"] = (np.asarray(found["member_scores"]), np.asarray(found["nonmember_scores"]))
@@ -278,6 +284,8 @@ def privacy_audit(
     return {
         "members": "every real training image",
         "nonmembers": "every held-out real test image",
+        "class_balanced": "the held-out images are weighted to the training images' class mix, so that an attack "
+        "cannot find members by their class alone (the per-class rows need no weights)",
         "attacks": [_public(attack) for attack in attacks],
         "per_class": per_class,
         "sentences": sentences,
