@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                         "ci_low": attack["ci_low"],
                         "ci_high": attack["ci_high"],
                         "tpr_at_1pct_fpr": attack["tpr_at_fpr"]["0.01"],
-                        **({"floor_auc": attack["reference"]["auc"]} if "reference" in attack else {}),
+                        **{f"floor_{name}": floor["auc"] for name, floor in (attack.get("floors") or {}).items()},
                     }
                     for attack in (report.data.get("privacy") or {}).get("attacks", [])
                 },
@@ -159,7 +159,11 @@ def main(argv=None) -> int:
     print("\nMembership inference (training vs test images): AUC [95 % interval], TPR at 1 % FPR")
     for row in rows:
         for key, attack in row["membership"].items():
-            floor = f"; floor {attack['floor_auc']:.3f}" if "floor_auc" in attack else ""
+            floor = "".join(
+                f"; floor, {key[len('floor_') :].replace('_', ' ')}: {value:.3f}"
+                for key, value in attack.items()
+                if key.startswith("floor_")
+            )
             print(
                 f"{row['gan']} | {key} | {attack['auc']:.3f} [{attack['ci_low']:.3f}, {attack['ci_high']:.3f}] | "
                 f"{attack['tpr_at_1pct_fpr']:.3f}{floor}"

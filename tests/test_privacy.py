@@ -180,21 +180,31 @@ def test_privacy_audit_section_per_class_floor_and_white_box_sentences():
     # A leak in class 1 only: its training images come back with a little noise; class 0 is drawn afresh.
     leaked = train[labels[:120] == 1] + rng.normal(0, 0.05, train[labels[:120] == 1].shape)
     synthetic = np.concatenate([leaked, _images(rng, 60)])
-    spaces = {"pixels": {"train": train, "held_out": held_out, "synthetic": synthetic, "reference": val}}
-    white = {"member_scores": rng.normal(size=120), "nonmember_scores": rng.normal(size=120)}
+    spaces = {"pixels": {"train": train, "held_out": held_out, "synthetic": synthetic, "unseen": val}}
+    # A discriminator that scores the training images' pool (members and unseen alike) above the held-out split.
+    white = {
+        "member_scores": rng.normal(0.5, 1, 120),
+        "nonmember_scores": rng.normal(0, 1, 120),
+        "unseen_scores": rng.normal(0.5, 1, 120),
+        "name": "discriminator of the saved model (step 9)",
+    }
     audit = privacy_audit(
         spaces,
         labels[:120],
         labels[120:240],
         ["normal", "pneumonia"],
-        discriminators={"discriminator": dict(white, name="discriminator of the saved model (step 9)")},
+        unseen_labels=labels[240:],
+        discriminators={"discriminator": white},
         num_resamples=300,
     )
     attacks = {attack["key"]: attack for attack in audit["attacks"]}
     assert set(attacks) == {"pixel", "discriminator"} and audit["flag"] is True and audit["finding"] == "leak"
     assert attacks["pixel"]["class_balanced"] is True and attacks["pixel"]["num_synthetic"] == len(synthetic)
-    assert 0.35 < attacks["pixel"]["reference"]["auc"] < 0.65  # unseen real images in the synthetic set's place
-    assert attacks["discriminator"]["finding"] == "chance"
+    floors = attacks["pixel"]["floors"]
+    assert 0.35 < floors["unseen_as_synthetic"]["auc"] < 0.65  # unseen real images in the synthetic set's place
+    assert 0.35 < floors["unseen_as_members"]["auc"] < 0.65  # the leak is about the members, not their pool
+    assert attacks["discriminator"]["ci_low"] > 0.5 and attacks["discriminator"]["finding"] == "above chance"
+    assert attacks["discriminator"]["floors"]["unseen_as_members"]["ci_low"] > 0.5
     rows = {row["class"]: row for row in audit["per_class"]}
     assert rows["pneumonia"]["attacks"]["pixel"]["auc"] > 0.95  # the leak is in this class
     assert rows["normal"]["attacks"]["pixel"]["ci_low"] < 0.5 < rows["normal"]["attacks"]["pixel"]["ci_high"]
@@ -202,8 +212,11 @@ def test_privacy_audit_section_per_class_floor_and_white_box_sentences():
         audit["sentences"][0].startswith("An attacker with the synthetic set can tell")
         and "LEAK" in audit["sentences"][0]
     )
-    assert audit["sentences"][1].startswith("An attacker with the GAN's discriminator cannot tell")
-    assert audit["sentences"][1].endswith("discriminator of the saved model (step 9)).")
+    # Above chance, but no more than unseen images of the same pool: the sentence says it is the splits.
+    assert audit["sentences"][1].startswith("An attacker with the GAN's discriminator can tell")
+    assert "discriminator of the saved model (step 9)). But images the GAN never saw" in audit["sentences"][1]
+    assert audit["sentences"][1].endswith("the attack tells the splits apart, not who was trained on.")
+    assert "tells the splits apart" not in audit["sentences"][0]
     assert all("distances" not in attack and "scores" not in attack for attack in audit["attacks"])
 
 

@@ -155,7 +155,8 @@ def test_report_privacy_floors_and_per_class(report):
     for attack in attacks.values():
         assert attack["num_members"] == 200 and attack["num_nonmembers"] == 100 and attack["num_synthetic"] == 400
         assert attack["ci_low"] <= attack["auc"] <= attack["ci_high"] and set(attack["tpr_at_fpr"]) == {"0.01", "0.1"}
-        assert attack["reference"]["num_reference"] == 60  # the val split in the synthetic set's place
+        assert set(attack["floors"]) == {"unseen_as_members", "unseen_as_synthetic"}
+        assert attack["floors"]["unseen_as_members"]["num_members"] == 60  # the val split in the members' place
     # The synthetic images are other real images: nothing to find.
     assert privacy["finding"] != "leak" and privacy["flag"] is False
     assert privacy["sentences"][0].startswith("An attacker with the synthetic set ")

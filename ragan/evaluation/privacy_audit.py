@@ -5,13 +5,21 @@ already read: every real training image (members) against every held-out real te
 (non-members),
 
 * **black-box**, once per space the report measures in (the domain classifier's features and the
-  pixels): the distance from each candidate to its nearest synthetic image. Beside it, the same
-  attack with real images the generator never saw (the validation split) in the synthetic set's
-  place: the level a space gives with no generator at all. The domain classifier was trained on
-  the training images, so its features may set them apart by themselves; the pixels cannot.
+  pixels): the distance from each candidate to its nearest synthetic image;
 * **white-box**, when the GAN is given (:func:`discriminator_scores_of_run`): the discriminator's
   realness logit, from the saved model and, when the run's newest checkpoint is a later step than
   the saved model, from that checkpoint's discriminator too.
+
+An AUC above 0.5 is not yet a leak. Two floors, both with real images the GAN never saw from the
+training images' own pool (the validation split), say what the attack finds without one:
+
+* *unseen images in the members' place*: a held-out split drawn apart from the training images
+  (PneumoniaMNIST's test split comes from another collection than its training and validation
+  splits) differs from them whatever the GAN did; on the main job the discriminator scored unseen
+  validation images above the test images as much as its own training images (AUC 0.60 against
+  0.56);
+* *unseen images in the synthetic set's place* (black-box): the domain classifier was trained on
+  the training images, so its features may set them apart by themselves; the pixels cannot.
 
 Per class, the same attacks on that class's members and non-members. The first screen of the
 report gets one plain sentence per attacker (:func:`~ragan.evaluation.privacy.privacy_sentence`)
@@ -38,6 +46,7 @@ from ragan.evaluation.privacy import (
     attack_finding,
     distance_attack,
     membership_attack,
+    nearest_distances,
     privacy_sentence,
 )
 from ragan.evaluation.statistics import BOOTSTRAP_RESAMPLES
@@ -103,7 +112,16 @@ def _restore_discriminator(gan, checkpoint: Path) -> None:
 
 
 def discriminator_scores_of_run(
-    generator_run, members, member_labels, nonmembers, nonmember_labels, class_names, seed=0
+    generator_run,
+    members,
+    member_labels,
+    nonmembers,
+    nonmember_labels,
+    class_names,
+    seed=0,
+    *,
+    unseen=None,
+    unseen_labels=None,
 ):
     """White-box inputs: the discriminator scores of members and non-members, from a training run.
 
@@ -113,10 +131,13 @@ def discriminator_scores_of_run(
         member_labels, nonmember_labels: Their class indices in ``class_names`` order.
         class_names: The real dataset's class names.
         seed: Seed of the scoring order.
+        unseen, unseen_labels: Optional real images the GAN never saw from the training images'
+            pool (the validation split), scored too for the floor.
 
     Returns:
-        ``({key: {"name", "member_scores", "nonmember_scores"}}, notes)``; keys ``discriminator``
-        and ``discriminator_checkpoint``. A run whose GAN cannot serve gives no scores and a note.
+        ``({key: {"name", "member_scores", "nonmember_scores"[, "unseen_scores"]}}, notes)``; keys
+        ``discriminator`` and ``discriminator_checkpoint``. A run whose GAN cannot serve gives no
+        scores and a note.
     """
     from ragan.generation import load_generator
     from ragan.training.checkpoint import CheckpointManager
@@ -140,8 +161,10 @@ def discriminator_scores_of_run(
         if missing:
             return {}, [f"white-box attack skipped: the GAN knows no class {missing[0]!r} of the real dataset"]
         mapping = np.array([gan_names.index(name) for name in class_names])
-        labels = mapping[np.concatenate([member_labels, nonmember_labels]).astype(np.int64)]
-    images = np.concatenate([members, nonmembers]).astype(np.float32)
+        parts = [member_labels, nonmember_labels] + ([unseen_labels] if unseen is not None else [])
+        labels = mapping[np.concatenate(parts).astype(np.int64)]
+    images = np.concatenate([members, nonmembers] + ([unseen] if unseen is not None else [])).astype(np.float32)
+    ends = np.cumsum([len(members), len(nonmembers)])
     meta = getattr(gan, "run_metadata", {}) or {}
     step = meta.get("step")
     found = {}
@@ -150,9 +173,11 @@ def discriminator_scores_of_run(
         scores = discriminator_scores(gan, images, labels, seed=seed)
         found[key] = {
             "name": name,
-            "member_scores": scores[: len(members)],
-            "nonmember_scores": scores[len(members) :],
+            "member_scores": scores[: ends[0]],
+            "nonmember_scores": scores[ends[0] : ends[1]],
         }
+        if unseen is not None:
+            found[key]["unseen_scores"] = scores[ends[1] :]
 
     score("discriminator", "discriminator of the saved model" + (f" (step {step})" if step is not None else ""))
     run_dir = Path(generator_run)
@@ -173,19 +198,37 @@ def discriminator_scores_of_run(
     return found, notes
 
 
-def _black_box(space: str, sets: dict, groups: dict, num_resamples: int, seed: int) -> dict:
+def _black_box(space: str, sets: dict, groups: dict, unseen_labels, num_resamples: int, seed: int) -> dict:
     attack = distance_attack(
         sets["train"], sets["held_out"], sets["synthetic"], **groups, num_resamples=num_resamples, seed=seed
     )
     attack.update(key=SPACE_KEYS.get(space, space), kind="black-box", name=f"nearest synthetic image ({space})")
     attack["space"] = space
     attack["num_synthetic"] = int(len(sets["synthetic"]))
-    reference = sets.get("reference")
-    if reference is not None:
-        floor = distance_attack(
-            sets["train"], sets["held_out"], reference, **groups, num_resamples=num_resamples, seed=seed
-        )
-        attack["reference"] = dict(_interval(floor), num_reference=int(len(reference)))
+    unseen = sets.get("unseen")
+    if unseen is not None:
+        attack["floors"] = {
+            # No generator at all: unseen real images stand in for the synthetic set.
+            "unseen_as_synthetic": _interval(
+                distance_attack(
+                    sets["train"], sets["held_out"], unseen, **groups, num_resamples=num_resamples, seed=seed
+                )
+            ),
+            # No membership at all: unseen images of the training images' pool stand in for the members.
+            "unseen_as_members": _interval(
+                distance_attack(
+                    None,
+                    None,
+                    None,
+                    member_distances=nearest_distances(unseen, sets["synthetic"]),
+                    nonmember_distances=attack["distances"][1],
+                    member_groups=unseen_labels,
+                    nonmember_groups=groups["nonmember_groups"],
+                    num_resamples=num_resamples,
+                    seed=seed,
+                )
+            ),
+        }
     return attack
 
 
@@ -210,12 +253,36 @@ def _per_class(attacks: list, member_labels, nonmember_labels, class_names, num_
     return rows
 
 
+def _floor_sentences(attack: dict) -> str:
+    """What the floors say about an attack above chance: part of it is the space, or the splits."""
+    floors = attack.get("floors") or {}
+    if attack["ci_low"] <= 0.5:
+        return ""
+    text = ""
+    members = floors.get("unseen_as_members")
+    if members is not None and members["ci_high"] >= attack["auc"]:
+        text += (
+            f" But images the GAN never saw from the training images' pool (the validation split) score AUC "
+            f"{members['auc']:.2f} [{members['ci_low']:.2f}, {members['ci_high']:.2f}] in the members' place: the "
+            "attack tells the splits apart, not who was trained on."
+        )
+    synthetic = floors.get("unseen_as_synthetic")
+    if synthetic is not None and synthetic["ci_low"] > 0.5:
+        text += (
+            f" Real images the generator never saw, in the synthetic set's place, score AUC {synthetic['auc']:.2f} "
+            f"[{synthetic['ci_low']:.2f}, {synthetic['ci_high']:.2f}] in the same space: part of it is the space, "
+            "not the generator."
+        )
+    return text
+
+
 def privacy_audit(
     spaces: dict,
     member_labels,
     nonmember_labels,
     class_names,
     *,
+    unseen_labels=None,
     discriminators: dict | None = None,
     notes: list | None = None,
     num_resamples: int = BOOTSTRAP_RESAMPLES,
@@ -224,11 +291,13 @@ def privacy_audit(
     """The membership-inference audit as ``report.json``'s ``privacy`` section.
 
     Args:
-        spaces: ``{space name: {"train", "held_out", "synthetic"[, "reference"]}}`` arrays (images or
+        spaces: ``{space name: {"train", "held_out", "synthetic"[, "unseen"]}}`` arrays (images or
             features) of the members, the non-members, the synthetic set and, optionally, real
-            images the generator never saw to stand in for the synthetic set (the floor).
+            images the generator never saw from the members' pool (the validation split), for the
+            floors.
         member_labels, nonmember_labels: Class indices of the members and non-members.
         class_names: The class names (for the per-class table).
+        unseen_labels: Class indices of the ``unseen`` images.
         discriminators: White-box scores from :func:`discriminator_scores_of_run`.
         notes: Remarks to carry into the section.
         num_resamples, seed: Of the bootstrap intervals.
@@ -236,7 +305,11 @@ def privacy_audit(
     Returns:
         ``{"attacks": [...], "per_class": [...], "sentences": [...], "finding", "flag", "leak_auc",
         "notes"}``; each attack: ``key``, ``kind``, ``name``, ``auc``, ``ci_low``, ``ci_high``,
-        ``tpr_at_fpr``, sizes, and (black-box) distance summaries and the ``reference`` attack.
+        ``tpr_at_fpr``, sizes, ``finding``, (black-box) distance summaries and, with unseen images,
+        ``floors``: ``unseen_as_members`` (the same attack with the unseen images in the members'
+        place: what a difference between the splits alone gives) and, black-box,
+        ``unseen_as_synthetic`` (the unseen images in the synthetic set's place: what the space
+        alone gives).
     """
     member_labels = np.asarray(member_labels).reshape(-1)
     nonmember_labels = np.asarray(nonmember_labels).reshape(-1)
@@ -244,7 +317,7 @@ def privacy_audit(
     groups = {"member_groups": member_labels, "nonmember_groups": nonmember_labels}
     attacks = []
     for space, sets in spaces.items():
-        attack = _black_box(space, sets, groups, num_resamples, seed)
+        attack = _black_box(space, sets, groups, unseen_labels, num_resamples, seed)
         members, nonmembers = attack.pop("distances")
         attack["scores"] = (-members, -nonmembers)
         attacks.append(attack)
@@ -253,6 +326,16 @@ def privacy_audit(
             found["member_scores"], found["nonmember_scores"], **groups, num_resamples=num_resamples, seed=seed
         )
         attack.update(key=key, kind="white-box", name=found["name"])
+        if found.get("unseen_scores") is not None:
+            floor = membership_attack(
+                found["unseen_scores"],
+                found["nonmember_scores"],
+                member_groups=unseen_labels,
+                nonmember_groups=nonmember_labels,
+                num_resamples=num_resamples,
+                seed=seed,
+            )
+            attack["floors"] = {"unseen_as_members": _interval(floor)}
         attack["scores"] = (np.asarray(found["member_scores"]), np.asarray(found["nonmember_scores"]))
         attacks.append(attack)
     per_class = _per_class(attacks, member_labels, nonmember_labels, class_names, num_resamples, seed)
@@ -268,18 +351,15 @@ def privacy_audit(
             f"distance to the nearest synthetic image in the {strongest['space']}, the stronger attack; "
             f"{strongest['num_members']} training vs {strongest['num_nonmembers']} held-out images"
         )
-        sentence = privacy_sentence(strongest, "an attacker with the synthetic set", where)
-        reference = strongest.get("reference")
-        if reference is not None and reference["ci_low"] > 0.5:
-            sentence += (
-                f" Real images the generator never saw, in the synthetic set's place, score AUC "
-                f"{reference['auc']:.2f} [{reference['ci_low']:.2f}, {reference['ci_high']:.2f}] in the same space: "
-                "part of it is the space, not the generator."
-            )
-        sentences.append(sentence)
+        sentences.append(
+            privacy_sentence(strongest, "an attacker with the synthetic set", where) + _floor_sentences(strongest)
+        )
     if white:
         strongest = max(white, key=lambda a: (a["ci_low"], a["auc"]))
-        sentences.append(privacy_sentence(strongest, "an attacker with the GAN's discriminator", strongest["name"]))
+        sentences.append(
+            privacy_sentence(strongest, "an attacker with the GAN's discriminator", strongest["name"])
+            + _floor_sentences(strongest)
+        )
     finding = max((a["finding"] for a in attacks), key=_FINDING_ORDER.get, default="chance")
     return {
         "members": "every real training image",

@@ -570,11 +570,11 @@ def _audit_privacy(run: _Evaluation) -> None:
     data = run.data
     train, train_features = run.split("train")
     test, test_features = run.split("test")
-    reference = len(data.val) >= MIN_IMAGES
+    unseen = len(data.val) >= MIN_IMAGES
     notes = [
         f"members: all {len(train)} real training images; non-members: all {len(test)} held-out real test images; "
         f"synthetic: {len(run.sets['synthetic'])} images"
-        + (f"; floor: the {len(data.val)} real validation images in the synthetic set's place" if reference else "")
+        + (f"; floors: the {len(data.val)} real validation images, which the GAN never saw" if unseen else "")
     ]
     spaces = {}
     for space, members, nonmembers, synthetic, val in (
@@ -582,12 +582,20 @@ def _audit_privacy(run: _Evaluation) -> None:
         ("pixels", train, test, run.sets["synthetic"], 0),
     ):
         spaces[space] = {"train": members, "held_out": nonmembers, "synthetic": synthetic}
-        if reference:
-            spaces[space]["reference"] = run.split("val")[val]
+        if unseen:
+            spaces[space]["unseen"] = run.split("val")[val]
     discriminators = {}
     if run.generator_run is not None:
         discriminators, found_notes = discriminator_scores_of_run(
-            run.generator_run, train, data.train.labels, test, data.test.labels, data.class_names, seed=run.options.seed
+            run.generator_run,
+            train,
+            data.train.labels,
+            test,
+            data.test.labels,
+            data.class_names,
+            seed=run.options.seed,
+            unseen=run.split("val")[0] if unseen else None,
+            unseen_labels=data.val.labels if unseen else None,
         )
         notes += found_notes
     else:
@@ -597,6 +605,7 @@ def _audit_privacy(run: _Evaluation) -> None:
         data.train.labels,
         data.test.labels,
         data.class_names,
+        unseen_labels=data.val.labels if unseen else None,
         discriminators=discriminators,
         notes=notes,
         seed=run.options.seed,
