@@ -162,7 +162,7 @@ def test_fid_with_singular_covariances_fewer_images_than_dimensions():
     fake = rng.normal(size=(7, 40)) * 2.0
     assert fid_from_features(real, fake) == pytest.approx(
         metrics.frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False)),
-        rel=1e-9,
+        rel=1e-7,  # the covariance path clips round-off eigenvalues around zero: about 1e-8 here
     )
 
 
