@@ -140,7 +140,7 @@ def test_report_states_the_verdict_with_intervals(report):
 
 
 def test_report_similarity_table_pairs_nearest_training_images(report, pair):
-    from ragan.evaluation.mix import read_split
+    from ragan.data.arrays import read_split
 
     data = json.loads(report.json_path.read_text())
     similarity = data["similarity"]
