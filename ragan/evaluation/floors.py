@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 from ragan.errors import RaganError
-from ragan.evaluation._metric_inputs import _as_features, _check_same_dim
+from ragan.evaluation._metric_inputs import as_features, check_same_dim
 
 __all__ = ["feature_floors", "floor_ratio", "floor_sizes", "FLOOR_METRICS"]
 
@@ -112,9 +112,9 @@ def feature_floors(real, synthetic, *, kid_subsets: int = 100, seed: int = 0) ->
     Raises:
         RaganError: for fewer than ``2 * (PR_K + 1)`` real rows or ``PR_K + 1`` synthetic rows.
     """
-    real = _as_features("real", real)
-    synthetic = _as_features("synthetic", synthetic)
-    _check_same_dim(real, synthetic)
+    real = as_features("real", real)
+    synthetic = as_features("synthetic", synthetic)
+    check_same_dim(real, synthetic)
     if real.shape[0] < 2 * (PR_K + 1) or synthetic.shape[0] < PR_K + 1:
         raise RaganError(
             f"real, synthetic: floors need at least {2 * (PR_K + 1)} real and {PR_K + 1} synthetic feature rows, "
