@@ -60,7 +60,6 @@ _LAZY = {
     "membership_auc": "privacy",
     "distance_attack": "privacy",
     "tpr_at_fpr": "privacy",
-    "privacy_audit": "privacy_audit",
     "feature_floors": "floors",
     # classifier
     "build_classifier": "classifier",

@@ -223,7 +223,7 @@ def _black_box(space: str, sets: dict, groups: dict, unseen_labels, num_resample
                     member_distances=nearest_distances(unseen, sets["synthetic"]),
                     nonmember_distances=attack["distances"][1],
                     member_groups=unseen_labels,
-                    nonmember_groups=groups["nonmember_groups"],
+                    nonmember_groups=None if unseen_labels is None else groups["nonmember_groups"],
                     num_resamples=num_resamples,
                     seed=seed,
                 )
@@ -331,7 +331,7 @@ def privacy_audit(
                 found["unseen_scores"],
                 found["nonmember_scores"],
                 member_groups=unseen_labels,
-                nonmember_groups=nonmember_labels,
+                nonmember_groups=None if unseen_labels is None else nonmember_labels,
                 num_resamples=num_resamples,
                 seed=seed,
             )
