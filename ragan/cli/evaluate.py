@@ -38,6 +38,13 @@ def register(subparsers):
         help="the generator's training run directory: log the report to its MLflow run",
     )
     parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        metavar="URI",
+        help="MLflow store for --run (default MLFLOW_TRACKING_URI, else the run folder's own store; "
+        "a URI written in the run's run.json is used only when given here)",
+    )
+    parser.add_argument(
         "--inception-weights",
         default=None,
         metavar="FILE",
@@ -152,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
         effect_size=args.effect_size,
+        tracking_uri=args.tracking_uri,
     )
     print("\n".join(report.summary))
     print(f"report: {report.html_path} (data: {report.json_path})")

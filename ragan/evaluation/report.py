@@ -56,6 +56,7 @@ import numbers
 import os
 import re
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,12 +64,13 @@ from pathlib import Path
 import numpy as np
 
 from ragan._common import check_positive_int
-from ragan._files import publish_directory
+from ragan._files import PartialLock, publish_directory
 from ragan._version import __version__
 from ragan.errors import RaganError, did_you_mean
 
 # Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
 from ragan.evaluation.quality import log as _log
+from ragan.evaluation.report_mlflow import describe_target as describe_mlflow_target
 from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
 from ragan.evaluation.verdict import headline_metrics as _headline_metrics
@@ -602,6 +604,7 @@ def evaluate(
     overwrite: bool = False,
     progress: bool = True,
     effect_size: float = 0.02,
+    tracking_uri: str | None = None,
 ) -> EvaluationReport:
     """Evaluate synthetic images against real ones and write ``report.json`` and ``report.html``.
 
@@ -610,7 +613,7 @@ def evaluate(
         synthetic: The synthetic prepared dataset (e.g. ``ragan generate --format tfrecord``).
         out: Output directory; it appears atomically.
         generator_run: The generator's training run directory: the report files are logged to
-            its MLflow run (tracking URI and run id from its ``run.json``); failures only warn.
+            its MLflow run (the run id from its ``run.json``); failures only warn.
         extractor: ``"domain"`` and/or ``"inception"``; the domain extractor is always used.
         inception_weights: InceptionV3 weights for the ``"inception"`` extractor: a local file
             (e.g. Keras' ``inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5``) or
@@ -638,6 +641,9 @@ def evaluate(
             small to detect it say so (see :mod:`ragan.evaluation.statistics`).
         overwrite: Replace an existing non-empty ``out``.
         progress: Progress messages and bars on stderr.
+        tracking_uri: The MLflow store to log to (default ``MLFLOW_TRACKING_URI``, else the run
+            folder's own store); a URI recorded in the run's ``run.json`` is never used unless given
+            here, since a run folder may come from someone else (see ``SECURITY.md``).
 
     Returns:
         An :class:`EvaluationReport`.
@@ -660,14 +666,14 @@ def evaluate(
     )  # fmt: skip
     out = Path(out)
     _check_output(out, real, synthetic, overwrite)
-    mlflow_target = _mlflow_target(generator_run) if generator_run is not None else None
+    mlflow_target = _mlflow_target(generator_run, tracking_uri) if generator_run is not None else None
     run = _load(real, synthetic, generator_run, options)
 
     partial = out.parent / f".{out.name}.ragan-partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
+    # One evaluate at a time into `out`: a second one stops here instead of deleting this one's work.
+    lock = PartialLock(partial, "evaluate").acquire()
     try:
+        lock.clear()  # what an interrupted run left behind
         _run_study(run, partial)
         _extract_features(run)
         _measure(run)
@@ -676,11 +682,16 @@ def evaluate(
         report = _write(run, partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        lock.release()
         raise
-    publish_directory(partial, out)
+    try:
+        publish_directory(partial, out)
+    finally:
+        lock.release()
 
     mlflow_result = None
     if mlflow_target is not None:
-        _log(progress, f"logging to the MLflow run of '{generator_run}'")
+        for line in describe_mlflow_target(mlflow_target):  # always: where patient image grids go
+            print(f"ragan: {line}", file=sys.stderr)
         mlflow_result = _log_to_mlflow(mlflow_target, [out / REPORT_JSON, out / REPORT_HTML], _headline_metrics(report))
     return EvaluationReport(out=out, data=report, summary=report["summary"], study=run.study, mlflow=mlflow_result)
