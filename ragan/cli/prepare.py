@@ -33,6 +33,7 @@ SAME_NAMED = (
     "overwrite",
     "export_zip",
     "shards_per_split",
+    "follow_symlinks",
 )
 
 SPLIT_HELP = (
@@ -121,6 +122,7 @@ def register(subparsers):
         ("--strict", "fail on the first unusable file instead of skipping it"),
         ("--overwrite", "replace a non-empty --out (only once the new dataset is complete)"),
         ("--export-zip", "also write dataset.zip + dataset.json of the train split for StyleGAN2-ADA"),
+        ("--follow-symlinks", "also read files that symbolic links in the input folder lead to outside it"),
     ):
         parser.add_argument(flag, action="store_true", help=help_text)
     parser.add_argument(

@@ -60,6 +60,7 @@ class PrepareOptions:
     progress: bool
     split_given: bool = False  # the caller chose ``split`` (not recorded: the ratios are)
     group_path_column: str | None = None  # the labels CSV's path column when it is also the group CSV
+    follow_symlinks: bool = False  # read what links in an input folder lead to outside it
 
     @property
     def selects(self) -> bool:
@@ -200,6 +201,7 @@ def resolve_options(**given) -> PrepareOptions:
         progress=given["progress"],
         split_given=given["split"] is not None,
         group_path_column=group_path_column,
+        follow_symlinks=_check_bool("follow_symlinks", given.get("follow_symlinks", False)),
     )
 
 
