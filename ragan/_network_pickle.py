@@ -67,6 +67,7 @@ __all__ = [
     "MAX_PICKLE_BYTES_ENV",
     "PersistentModule",
     "network_config",
+    "parse_network_pickle",
     "read_network_pickle",
 ]
 
@@ -270,16 +271,16 @@ class _Machine:
         return fmt.unpack_from(self.data, self.take(fmt.size))[0]
 
     def text(self, size: int) -> str:
-        self.budget.charge(size)
         start = self.take(size)
+        self.budget.charge(size)
         try:
             return str(self.view[start : start + size], "utf-8", "surrogatepass")
         except UnicodeDecodeError:
             raise _Refused(f"a string at byte {start} is not valid UTF-8") from None
 
     def raw(self, size: int):
-        self.budget.charge(size)
         start = self.take(size)
+        self.budget.charge(size)
         return self.view[start : start + size]
 
     def line(self) -> str:
@@ -855,7 +856,16 @@ def _zip_storage(blob, budget: _Budget) -> _Storage:
             if info.file_size != expected:
                 raise _Refused(f"a zip tensor storage entry holds {info.file_size:,} bytes instead of {expected:,}")
             raw = archive.read(info)  # stored: reading it costs its declared size, checked above
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as error:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        EOFError,
+        OSError,
+        ValueError,
+        struct.error,
+    ) as error:
+        # ValueError: zipfile seeks to offsets a damaged archive gives, negative ones included.
         raise _Refused(f"a zip tensor storage is not a readable zip ({type(error).__name__})") from None
     return _storage_array(raw, ref.type_name, ref.numel, budget)
 
@@ -1013,25 +1023,41 @@ def read_network_pickle(path: str | os.PathLike, *, max_bytes: int | None = None
         raise RaganError(f"{path}: no such file.")
     cap = _absolute_cap(max_bytes)
     size = os.path.getsize(path)
-    limit = min(cap, DECODED_FACTOR * size + DECODED_FLOOR)
-    why = f"the cap is {DECODED_FACTOR} x the file's size + {DECODED_FLOOR >> 20} MiB, at most {cap:,}"
     if size > cap:
         raise RaganError(
             f"{path}: the file is {size:,} bytes, over the {cap:,}-byte cap ({MAX_PICKLE_BYTES_ENV} raises it)."
         )
+    with open(path, "rb") as handle:
+        data = handle.read(cap + 1)
+    return parse_network_pickle(data, path, max_bytes=cap)
+
+
+def parse_network_pickle(data: bytes, name: str, *, max_bytes: int | None = None) -> dict:
+    """:func:`read_network_pickle` on the file's bytes (``name`` is shown in messages).
+
+    Example:
+        >>> parse_network_pickle(b"\\x80\\x04N.", "x.pkl")
+        Traceback (most recent call last):
+        ...
+        ragan.errors.RaganError: x.pkl: not a StyleGAN2-ADA network pickle ragan can read: it holds a NoneType, ...
+    """
+    cap = _absolute_cap(max_bytes)
+    size = len(data)
+    limit = min(cap, DECODED_FACTOR * size + DECODED_FLOOR)
+    why = f"the cap is {DECODED_FACTOR} x the file's size + {DECODED_FLOOR >> 20} MiB, at most {cap:,}"
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        if size > cap:
+            raise _Refused(f"it is {size:,} bytes, over the {cap:,}-byte cap ({MAX_PICKLE_BYTES_ENV} raises it)")
         value, end = _Machine(data, _Budget(limit, why), _OUTER_GLOBALS).run(0)
-        if end != len(data):
-            raise _Refused(f"{len(data) - end:,} bytes follow its STOP opcode")
+        if end != size:
+            raise _Refused(f"{size - end:,} bytes follow its STOP opcode")
         return _network_dict(value)
     except _Refused as refusal:
-        raise RaganError(f"{path}: not a StyleGAN2-ADA network pickle ragan can read: {refusal}.") from None
+        raise RaganError(f"{name}: not a StyleGAN2-ADA network pickle ragan can read: {refusal}.") from None
     except MemoryError:
-        raise RaganError(f"{path}: reading it ran out of memory ({size:,}-byte file).") from None
+        raise RaganError(f"{name}: reading it ran out of memory ({size:,}-byte file).") from None
     except RecursionError:  # not expected: nothing here recurses deeper than the limits above
-        raise RaganError(f"{path}: not a StyleGAN2-ADA network pickle ragan can read: it nests too deeply.") from None
+        raise RaganError(f"{name}: not a StyleGAN2-ADA network pickle ragan can read: it nests too deeply.") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1046,8 +1072,9 @@ def _get_int(path, where, kwargs, key, low, high, default=None, power_of_two=Fal
         raise RaganError(f"{path}: the network's {where} has no {key!r}; it is not a StyleGAN2-ADA network.")
     if type(value) is not int or not low <= value <= high or (power_of_two and value & (value - 1)):
         kind = "a power of two " if power_of_two else "an integer "
+        shown = value if type(value) is int else _shown(value)
         raise RaganError(
-            f"{path}: the network's {where}{key}={_shown(value)} is out of range; "
+            f"{path}: the network's {where}{key}={shown} is out of range; "
             f"{kind}from {low} to {high} is allowed (checked before building anything)."
         )
     return value
