@@ -48,6 +48,7 @@ FIXTURE_NAMES = ["sg2ada-32px-gray-uncond", "sg2ada-32px-rgb-cond3", "sg2ada-64p
 FOUR_FLOATS = legacy_storage([1.0, 2.0, 3.0, 4.0])
 PLAIN_STATE = (3, "<", None, None, None, -1, -1, 0)
 OBJECT_STATE = (3, "|", None, None, None, -1, -1, 63)  # an object dtype's flags
+CLEARED_STATE = (3, "|", None, None, None, -1, -1, 0)  # dtype('O') with its object flags cleared
 
 
 def _with_tensor(value) -> bytes:
@@ -89,7 +90,8 @@ CASES = [
             Call(
                 "numpy.core.multiarray",
                 "scalar",
-                (Build(Call("numpy", "dtype", ("O", False, True)), OBJECT_STATE), b"\x41" * 8),
+                # The old reader's SIGSEGV: NumPy read these 8 bytes as a PyObject pointer.
+                (Build(Call("numpy", "dtype", ("O", False, True)), CLEARED_STATE), b"\x41" * 8),
             )
         ),
         "numpy.dtype('O') is not a plain numeric dtype",
