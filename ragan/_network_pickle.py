@@ -783,14 +783,16 @@ def _storage_array(raw, type_name: str, numel: int, budget: _Budget) -> _Storage
     dtype, size = _STORAGES[type_name]
     if len(raw) != numel * size:
         raise _Refused(f"a {type_name} of {numel:,} elements holds {len(raw):,} bytes instead of {numel * size:,}")
-    budget.charge(numel * size)
+    # A view of bytes already charged; only a conversion below makes (and charges) a copy.
     array = np.frombuffer(raw, dtype=dtype, count=numel)
     if type_name == "BFloat16Storage":
         budget.charge(numel * 4)
         array = (array.astype(np.uint32) << 16).view(np.float32)
     elif type_name == "BoolStorage":
+        budget.charge(numel)
         array = array != 0
     elif not array.dtype.isnative:
+        budget.charge(numel * size)
         array = array.astype(array.dtype.newbyteorder("="))
     array.flags.writeable = False
     return _Storage(array)
@@ -855,6 +857,7 @@ def _zip_storage(blob, budget: _Budget) -> _Storage:
             expected = ref.numel * _STORAGES[ref.type_name][1]
             if info.file_size != expected:
                 raise _Refused(f"a zip tensor storage entry holds {info.file_size:,} bytes instead of {expected:,}")
+            budget.charge(expected)
             raw = archive.read(info)  # stored: reading it costs its declared size, checked above
     except (
         zipfile.BadZipFile,
@@ -873,6 +876,11 @@ def _zip_storage(blob, budget: _Budget) -> _Storage:
 # ----------------------------------------------------------------------------------------------
 # The schema: what a network pickle's value must look like
 # ----------------------------------------------------------------------------------------------
+def _where(where: str, path: tuple) -> str:
+    """``G.synthesis._init_kwargs['channels_dict'][4]``: a place in the file's data, for messages."""
+    return where + "".join(f"[{_shown(part)}]" if isinstance(part, str) else f"[{part}]" for part in path)
+
+
 class _Schema:
     """Checks the machine's value and turns it into plain data and :class:`PersistentModule` trees."""
 
@@ -881,26 +889,27 @@ class _Schema:
         self.active: set[int] = set()
         self.modules_seen: set[int] = set()
 
-    def plain(self, value, where: str, depth: int = 0):
+    def plain(self, value, where: str, path: tuple = ()):
+        """``value`` as fresh plain data; ``where`` + ``path`` (keys and indices) name it in messages."""
         kind = type(value)
         if value is None or kind in (bool, int, float, str):
             return value
         if kind not in (list, tuple, dict, set, frozenset):
-            raise _Refused(f"{where} holds a {_kind(value)} where plain data is expected")
+            raise _Refused(f"{_where(where, path)} holds a {_kind(value)} where plain data is expected")
         ident = id(value)
         if ident in self.plain_done:
             return self.plain_done[ident]
         if ident in self.active:
-            raise _Refused(f"{where} contains itself")
-        if depth >= MAX_DATA_DEPTH:
-            raise _Refused(f"{where} nests more than {MAX_DATA_DEPTH} levels deep")
+            raise _Refused(f"{_where(where, path)} contains itself")
+        if len(path) >= MAX_DATA_DEPTH:
+            raise _Refused(f"{_where(where, path)} nests more than {MAX_DATA_DEPTH} levels deep")
         self.active.add(ident)
         if kind is dict:
-            out = {k: self.plain(v, f"{where}[{_shown(k)}]", depth + 1) for k, v in value.items()}
+            out = {k: self.plain(v, where, (*path, k)) for k, v in value.items()}
         elif kind in (set, frozenset):
             out = set(value)  # items are strings and small integers (checked when added)
         else:
-            items = [self.plain(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+            items = [self.plain(v, where, (*path, i)) for i, v in enumerate(value)]
             out = items if kind is list else tuple(items)
         self.active.discard(ident)
         self.plain_done[ident] = out

@@ -189,6 +189,11 @@ CASES = [
         "has no 'z_dim'",
     ),
     ("20000-nested-modules", nested_modules(20_000), "modules nest more than 16 levels"),
+    (
+        "data-nested-40-deep",
+        network_pickle(training_set_kwargs=Raw(b"]" * 40 + b"a" * 39)),
+        "training_set_kwargs[0][0]",
+    ),
     ("a-dict-that-holds-itself", _self_containing(), "training_set_kwargs['me'] contains itself"),
     ("one-module-in-two-places", _shared_module(), "also appears elsewhere"),
     ("code", pickle.dumps({"G": _Evil()}, 4), "system', which is not part of a StyleGAN2-ADA network"),
