@@ -275,7 +275,9 @@ class StyleGAN2(GAN):
     """
 
     supported_image_sizes = STYLEGAN2_IMAGE_SIZES
-    log_names = ("d_loss", "g_loss")
+    # real_sign: E[sign(D(real))] over the tick, the ADA overfitting heuristic (the official
+    # Loss/signs/real): near 1 = D separates every real image, overfitting; ADA steers it to ada_target.
+    log_names = ("d_loss", "g_loss", "real_sign")
 
     def __init__(
         self, config=None, *, image_size: int = 32, channels: int = 1, num_classes: int = 0, seed: int = 0, **kwargs
@@ -587,7 +589,7 @@ class StyleGAN2(GAN):
         self.update_augment_probability(real_logits)
         self.images_seen.assign_add(global_batch)
         self.step_counter.assign_add(1)
-        self._track({"g_loss": g_loss, "d_loss": d_loss})
+        self._track({"g_loss": g_loss, "d_loss": d_loss, "real_sign": tf.reduce_mean(tf.sign(real_logits))})
         return self.training_logs()
 
     def _update_ema(self, global_batch):
@@ -649,6 +651,7 @@ class StyleGAN2(GAN):
     def transfer_from(self, source) -> dict:
         """Copy ``source``'s weights variable by variable (official names), where shapes agree:
         another StyleGAN2 run, or an imported official network (transfer learning)."""
+        from ragan.models.stylegan2.label_transfer import widened_mapping_input
         from ragan.models.stylegan2.official_names import named_variables
 
         if not isinstance(source, StyleGAN2):
@@ -669,8 +672,12 @@ class StyleGAN2(GAN):
             theirs = {name: variable for name, variable, _ in named_variables(origin)}
             for name, variable, _ in named_variables(destination):
                 match = theirs.get(name)
+                widened = None if match is None else widened_mapping_input(name, match, variable.shape)
                 if match is None:
                     skipped.append(f"{part}/{name} (not in the source)")
+                elif widened is not None:  # unconditional -> conditional: see label_transfer
+                    variable.assign(widened)
+                    loaded.append(f"{part}/{name} (its z rows; the new label rows start at zero)")
                 elif tuple(match.shape) != tuple(variable.shape):
                     skipped.append(
                         f"{part}/{name} (shape {tuple(variable.shape)} here, {tuple(match.shape)} in the source)"
