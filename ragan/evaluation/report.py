@@ -67,12 +67,13 @@ import numbers
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ragan._files import publish_directory
+from ragan._files import PartialLock, publish_directory
 from ragan._version import __version__
 from ragan.config import takes_options
 from ragan.errors import RaganError
@@ -80,6 +81,7 @@ from ragan.evaluation.config import EXTRACTORS, MIN_IMAGES, QUICK, EvaluateConfi
 
 # Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
 from ragan.evaluation.quality import log as _log
+from ragan.evaluation.report_mlflow import describe_target as describe_mlflow_target
 from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
 from ragan.evaluation.verdict import headline_metrics as _headline_metrics
@@ -646,14 +648,14 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
     out = Path(out)
     _check_output(out, real, synthetic, options.overwrite)
     generator_run = options.generator_run
-    mlflow_target = _mlflow_target(generator_run) if generator_run is not None else None
+    mlflow_target = _mlflow_target(generator_run, options.tracking_uri) if generator_run is not None else None
     run = _load(real, synthetic, options, progress)
 
     partial = out.parent / f".{out.name}.ragan-partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
+    # One evaluate at a time into `out`: a second one stops here instead of deleting this one's work.
+    lock = PartialLock(partial, "evaluate").acquire()
     try:
+        lock.clear()  # what an interrupted run left behind
         _run_study(run, partial)
         _extract_features(run)
         _measure(run)
@@ -665,11 +667,16 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
         report = _write(run, partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        lock.release()
         raise
-    publish_directory(partial, out)
+    try:
+        publish_directory(partial, out)
+    finally:
+        lock.release()
 
     mlflow_result = None
     if mlflow_target is not None:
-        _log(progress, f"logging to the MLflow run of '{generator_run}'")
+        for line in describe_mlflow_target(mlflow_target):  # always: where patient image grids go
+            print(f"ragan: {line}", file=sys.stderr)
         mlflow_result = _log_to_mlflow(mlflow_target, [out / REPORT_JSON, out / REPORT_HTML], _headline_metrics(report))
     return EvaluationReport(out=out, data=report, summary=report["summary"], study=run.study, mlflow=mlflow_result)
