@@ -141,6 +141,13 @@ class EvaluateConfig(StageConfig):
     memorisation: bool = hparam(
         True, help="The memorisation audit (on by default; --no-memorisation skips it).", flag="--no-memorisation"
     )
+    privacy: bool = hparam(
+        True,
+        help="The membership-inference audit, the report's Privacy section: can an attacker with the synthetic "
+        "set (or, with --run, the GAN's discriminator) tell the training images from held-out ones? On by "
+        "default; --no-privacy skips it.",
+        flag="--no-privacy",
+    )
     max_images: int = hparam(
         5000,
         help="At most this many images per set (random subsets, fixed by the first seed) for the feature metrics, "
