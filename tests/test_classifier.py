@@ -243,6 +243,39 @@ def test_efficientnet_local_weights_file_is_loaded(tmp_path):
         np.testing.assert_array_equal(saved, restored)
 
 
+def test_set_random_seed_seeds_like_keras_without_clearing_the_kernel_cache(monkeypatch):
+    """The study seeds every run; TensorFlow's own set_seed would re-instantiate every tf.function."""
+    import random
+
+    import tensorflow as tf
+    from tensorflow.python import pywrap_tfe
+
+    from ragan._tf import import_keras
+    from ragan.evaluation.classifier import _set_random_seed
+
+    keras = import_keras()
+    cleared = []
+    clear = pywrap_tfe.TFE_ContextClearCaches
+    monkeypatch.setattr(pywrap_tfe, "TFE_ContextClearCaches", lambda handle: cleared.append(1) or clear(handle))
+
+    def draws():
+        shuffled = tf.data.Dataset.range(20).shuffle(20, seed=1)
+        weights = keras.initializers.GlorotUniform()((3, 3))
+        return random.random(), np.random.rand(), [int(i) for i in shuffled], np.asarray(weights).tolist()
+
+    draws()  # the eager context exists (before it, there is no cache to clear)
+    keras.utils.set_random_seed(7)
+    expected = draws()
+    assert cleared == [1]  # the check below can see a clearing
+    draws()  # move every generator on
+    set_seed = tf.random.set_seed
+    _set_random_seed(7)
+    assert draws() == expected and cleared == [1]
+    assert tf.random.set_seed is set_seed
+    _set_random_seed(8)
+    assert draws() != expected
+
+
 @pytest.fixture(scope="module")
 def pneumonia_slice(pneumonia_npz):
     data = np.load(pneumonia_npz)

@@ -354,10 +354,9 @@ class _ReusableClassifier:
         self.initial_optimizer_state = [variable.numpy() for variable in self.model.optimizer.variables]
 
     def fresh(self, seed: int):
-        from ragan._tf import import_keras
+        from ragan.evaluation.classifier import _set_random_seed
 
-        keras = import_keras()
-        keras.utils.set_random_seed(int(seed))
+        _set_random_seed(int(seed))
         template = self.build()
         for target, source in zip(self.model.variables, template.variables, strict=True):
             target.assign(source)
