@@ -276,37 +276,6 @@ def test_set_random_seed_seeds_like_keras_without_clearing_the_kernel_cache(monk
     assert draws() != expected
 
 
-def test_training_keeps_one_iterator_and_every_epoch_is_drawn_anew():
-    from ragan.evaluation.classifier import _one_iterator_for_all_epochs
-
-    rng = np.random.default_rng(0)
-    images, labels = rng.integers(0, 256, (20, 8, 8, 1), dtype=np.uint8), np.arange(20) % 2
-    dataset = array_dataset(images, labels, batch_size=8, shuffle=True, seed=0, augmentation="standard")
-    repeated, steps = _one_iterator_for_all_epochs(dataset)
-    assert steps == 3
-    batches = list(repeated.take(2 * steps).as_numpy_iterator())
-    epochs = [batches[:steps], batches[steps:]]
-    first, second = ([np.concatenate([batch[part] for batch in epoch]) for part in (0, 1)] for epoch in epochs)
-    assert sorted(first[1]) == sorted(second[1]) == sorted(labels)  # every image once per epoch
-    assert first[1].tolist() != second[1].tolist()  # reshuffled
-    assert not np.allclose(np.sort(first[0].ravel()), np.sort(second[0].ravel()))  # augmented anew
-    # A dataset of unknown length is left to end its epochs itself.
-    unknown = dataset.filter(lambda images, labels: True)
-    assert _one_iterator_for_all_epochs(unknown) == (unknown, None)
-    # train_classifier tells Keras the epoch's length (it would make a new iterator every epoch).
-    model = build_classifier("small_cnn", image_size=8, channels=1, num_classes=2)
-    fit = model.fit
-    seen = {}
-
-    def spy(data, **kwargs):
-        seen.update(kwargs)
-        return fit(data, **kwargs)
-
-    model.fit = spy
-    result = train_classifier((images, labels), (images, labels), model=model, epochs=2, batch_size=8, patience=0)
-    assert seen["steps_per_epoch"] == 3 and result.epochs_trained == 2
-
-
 @pytest.fixture(scope="module")
 def pneumonia_slice(pneumonia_npz):
     data = np.load(pneumonia_npz)

@@ -688,7 +688,6 @@ def train_classifier(
         val_dataset = _as_dataset(val_data, "val_data", max(batch_size, 256))
         validation = _validation_auc_callback(keras, val_dataset, patience, verbose)
         callbacks.append(validation)
-    train_dataset, steps_per_epoch = _one_iterator_for_all_epochs(train_dataset)
     start = time.perf_counter()
     with warnings.catch_warnings():
         # A dataset of unknown length (e.g. from load_dataset) ends its first epoch by running out
@@ -698,7 +697,6 @@ def train_classifier(
         history = model.fit(
             train_dataset,
             epochs=int(epochs),
-            steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
             class_weight=weights_by_class,
             shuffle=False,
@@ -720,21 +718,6 @@ def train_classifier(
         epochs_trained=epochs_trained,
         seconds=seconds,
     )
-
-
-def _one_iterator_for_all_epochs(dataset):
-    """``(dataset.repeat(), batches per epoch)`` for a dataset of known length, else ``(dataset, None)``.
-
-    Keras makes a new iterator of its training data every epoch unless it is told the epoch's
-    length; each new iterator of an augmenting pipeline instantiates its functions again, 0.1-0.8 s
-    an epoch on 2 CPU cores (more than the 13 training steps of a study run's epoch take at
-    times). Repeated, the data keep one iterator; the shuffle and the augmentation still draw anew
-    on every repetition.
-    """
-    batches = int(dataset.cardinality())
-    if batches <= 0:  # unknown (e.g. TFRecords), infinite or empty: as given
-        return dataset, None
-    return dataset.repeat(), batches
 
 
 def _set_random_seed(seed: int) -> None:
