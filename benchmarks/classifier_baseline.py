@@ -22,6 +22,13 @@ With ``--patience 5`` (the default before 2026-12-01): test AUC 0.974 +- 0.005, 
 (2-4 min per seed on a machine loaded ~5x; the small CNN before its first stages were narrowed,
 32/256 filters instead of 16/128: AUC 0.976 +- 0.002, ACC 0.896 +- 0.028, about 2.5 min per seed unloaded).
 Without class weights (32/256 filters): AUC 0.972 +- 0.006, ACC 0.817 +- 0.064.
+
+Classifier version 2 (2026-12-06, seeds 0-5, a machine loaded 12-18x; 28 px builds the same network
+as version 1): 28 px test AUC 0.972 +- 0.003, ACC 0.890 +- 0.037; 32 px, with the stride-2 stem,
+AUC 0.974 +- 0.003, ACC 0.911 +- 0.007 (2-3 min per seed at this load). Version 1 at 32 px
+(``--stride-1-stem``, seeds 0-2): AUC 0.973 +- 0.002, ACC 0.920 +- 0.014, against 0.974 +- 0.002 /
+0.911 +- 0.007 for version 2 on the same seeds. A plain stride-2 first convolution (16-32-64
+filters on 16-8-4 px maps) gave AUC 0.960 +- 0.007 at 32 px, with 24-48-96 filters 0.967 +- 0.005.
 """
 
 from __future__ import annotations

@@ -25,6 +25,17 @@ seconds depend on the load; compare the ratio.
 Early-stopping patience 3 (the default since 2026-12-01) against 5, run back to back with
 ``--patience 5`` on the idle machine: median 17.1 s against 22.9 s per run (1.34x; seeds 0..4,
 median 9 epochs against 11, mean test AUC 0.931 against 0.926).
+
+Classifier version 2 (a stride-2 stem instead of the full-size stage at 32 px) with each run seeded
+without clearing TensorFlow's kernel cache, against the code before them (``--compare main
+--rounds 2``, 2026-12-06, load average 13-14 from other jobs): median 20.1 s against 32.8 s per
+run (1.63x), 1.91 s against 2.95 s per epoch (1.55x); median 9 epochs against 8, mean test AUC
+0.923 against 0.913 (5 seeds, twice each). Under that load a run takes 2.5x longer than on a nearly
+idle machine (main: 11.8 s median at load 1-3 the same day); the ratios are what carries over.
+Tried and not kept: one training iterator for all epochs (``repeat()`` and ``steps_per_epoch``),
+2.03x per epoch with the above, but a lower test AUC in benchmarks/classifier_baseline.py at 28 and
+32 px; bfloat16 (1.5x per step for version 1, nothing for version 2, and only on CPUs with
+AVX512-BF16); XLA (3.4x slower per step).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ _SMALL_CNN_FIRST_FILTERS = 16
 _SMALL_CNN_MAX_FILTERS = 128
 # From this input size up, the small CNN starts with a stem: one stride-2 convolution (16 filters)
 # instead of the full-size stage (two convolutions, then pooling), the later stages unchanged. At
-# 32 px a training step costs 1.4-2x less (benchmarks/classifier_study.py) and the full
+# 32 px a training step costs 1.35-2x less (timed interleaved on 2 loaded cores) and the full
 # PneumoniaMNIST resized to 32 px gives the same test AUC (benchmarks/classifier_baseline.py:
 # 0.974 +- 0.002 against 0.973 +- 0.002 without the stem, 3 seeds). A plain stride-2 first
 # convolution (16-32-64 filters on 16-8-4 px maps) lost 0.013 AUC; below 32 px the stem would leave
