@@ -18,7 +18,7 @@ from ragan.errors import RaganError
 from ragan.losses import path_length_penalty, r1_penalty
 from ragan.models import StyleGAN2, load_gan
 from ragan.models.stylegan2 import ops
-from ragan.models.stylegan2.model import StyleGAN2Config, resolve_preset
+from ragan.models.stylegan2.config import StyleGAN2Config, resolve_preset
 from ragan.models.stylegan2.networks import Conv2dLayer, Discriminator, FullyConnected, Generator
 
 tf = import_tf()
@@ -256,8 +256,8 @@ def test_auto_preset_builds_the_official_auto_network():
     gan = StyleGAN2({"cfg": "auto", "augment": "none"}, image_size=64, channels=1)
     assert (_count(gan.generator), _count(gan.discriminator)) == (22_238_990, 23_406_849)
     resolved = resolve_preset(gan.config, 64)
-    assert resolved["batch_size"] == 32 and resolved["r1_gamma"] == pytest.approx(0.0002 * 64**2 / 32)
-    assert resolved["ema_kimg"] == 10 and resolved["mbstd_group"] == 4 and resolved["g_learning_rate"] == 0.0025
+    assert resolved.batch_size == 32 and resolved.r1_gamma == pytest.approx(0.0002 * 64**2 / 32)
+    assert resolved.ema_kimg == 10 and resolved.mbstd_group == 4 and resolved.g_learning_rate == 0.0025
 
 
 def test_small_preset_is_small():
@@ -267,8 +267,8 @@ def test_small_preset_is_small():
 
 def test_every_preset_value_can_be_overridden():
     resolved = resolve_preset(StyleGAN2Config(cfg="paper256", r1_gamma=3.0, mapping_layers=4, ema_kimg=0.5), 256)
-    assert (resolved["r1_gamma"], resolved["mapping_layers"], resolved["ema_kimg"]) == (3.0, 4, 0.5)
-    assert resolve_preset(StyleGAN2Config(cfg="cifar"), 32)["pl_weight"] == 0.0
+    assert (resolved.r1_gamma, resolved.mapping_layers, resolved.ema_kimg) == (3.0, 4, 0.5)
+    assert resolve_preset(StyleGAN2Config(cfg="cifar"), 32).pl_weight == 0.0
 
 
 @needs_fixtures
