@@ -85,9 +85,9 @@ def _top_ops(totals: dict, calls: int, limit: int = 10) -> list:
 # ----------------------------------------------------------------------------------------------
 # ragan (TensorFlow)
 # ----------------------------------------------------------------------------------------------
-def ragan_worker(args) -> dict:
+def ragan_worker(args, checkout: Path = REPO) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(checkout))
     start = time.perf_counter()
     import numpy as np
 
@@ -140,6 +140,9 @@ def ragan_worker(args) -> dict:
             if args.ada:
                 result["ada_tick_s_per_kimg"] = ticks["ada p=0"]
                 result["ada_p_after"] = float(variants["ada p=0"].augment_probability.numpy())
+        if not hasattr(gan, "phase_function"):  # a --baseline checkout from before the phase split
+            out[cfg] = result
+            continue
         # Whole phases, each compiled (traced on its first call, timed apart) then called --calls times.
         inputs = tf.constant(real)
         phases = {phase.name: phase for phase in gan.phases}
@@ -147,9 +150,7 @@ def ragan_worker(args) -> dict:
         for name in PHASES:
             function = gan.phase_function(phases[name], False)
             tracing[name] = _timed(lambda: function(inputs))
-            calls = [
-                _timed(lambda: tf.nest.map_structure(lambda t: t.numpy(), function(inputs))) for _ in range(args.calls)
-            ]
+            calls = [_timed(lambda: _fetch(tf, function(inputs))) for _ in range(args.calls)]
             times[name] = statistics.mean(calls)
             if args.profile:
                 profiles[name] = _tf_profile(tf, lambda: function(inputs), args.calls)
@@ -164,6 +165,11 @@ def ragan_worker(args) -> dict:
     return out
 
 
+def _fetch(tf, outputs):
+    """Wait for a phase's outputs (the generator phases return none)."""
+    return None if outputs is None else tf.nest.map_structure(lambda tensor: tensor.numpy(), outputs)
+
+
 def _tf_profile(tf, call, calls: int) -> list:
     """Self time per op type over ``calls`` calls, from TensorFlow's profiler trace."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
@@ -171,7 +177,7 @@ def _tf_profile(tf, call, calls: int) -> list:
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
         for _ in range(calls):
-            tf.nest.map_structure(lambda t: t.numpy(), call())
+            _fetch(tf, call())
         tf.profiler.experimental.stop()
         space = xplane_pb2.XSpace()
         space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
@@ -316,7 +322,10 @@ def official_worker(args) -> dict:
 def run_worker(args, impl: str) -> dict:
     python = args.torch_python if impl == "official" else sys.executable
     command = [python, str(Path(__file__).resolve()), "--worker", impl, "--json-args", json.dumps(vars(args))]
-    done = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ)
+    if impl == "baseline":  # the baseline checkout's ragan, not this one's
+        env["PYTHONPATH"] = str(Path(args.baseline).resolve())
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("JSON")]
     if done.returncode or not lines:
         sys.exit(f"the {impl} worker failed:\n{done.stderr[-3000:]}")
@@ -337,17 +346,21 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="the ten most expensive ops of each phase")
     parser.add_argument("--reference", help="checkout of NVlabs/stylegan2-ada-pytorch (the baseline)")
     parser.add_argument("--torch-python", default=sys.executable, help="Python with torch for the baseline")
+    parser.add_argument("--baseline", help="another ragan checkout to time beside this one (before/after a change)")
     parser.add_argument("--json", help="write the results here as JSON")
-    parser.add_argument("--worker", choices=["ragan", "official"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ragan", "baseline", "official"], help=argparse.SUPPRESS)
     parser.add_argument("--json-args", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker_args = argparse.Namespace(**json.loads(args.json_args))
-        result = (ragan_worker if args.worker == "ragan" else official_worker)(worker_args)
+        if args.worker == "official":
+            result = official_worker(worker_args)
+        else:
+            result = ragan_worker(worker_args, Path(worker_args.baseline) if args.worker == "baseline" else REPO)
         print("JSON" + json.dumps(result))
         return
 
-    impls = ["ragan"] + (["official"] if args.reference else [])
+    impls = ["ragan"] + (["baseline"] if args.baseline else []) + (["official"] if args.reference else [])
     rounds = []
     for index in range(args.rounds):
         measured = {"load_before": os.getloadavg()[0]}
@@ -363,7 +376,7 @@ def main() -> None:
 
 
 def print_round(args, measured: dict) -> None:
-    impls = [impl for impl in ("ragan", "official") if impl in measured]
+    impls = [impl for impl in ("ragan", "baseline", "official") if impl in measured]
     print(
         f"\n{args.size} px, 1 channel, fp32, {args.threads} threads; load average {measured['load_before']:.1f} -> "
         f"{measured['load_after']:.1f}; one 512-ch 3x3 conv: "
@@ -374,6 +387,8 @@ def print_round(args, measured: dict) -> None:
         print(f"\n[{cfg}] batch {rows['ragan']['batch']}")
         print(f"{'impl':<14}" + "".join(f"{p + ' s':>9}" for p in PHASES) + f"{'phases s/kimg':>15}{'trace s':>9}")
         for impl, row in rows.items():
+            if "phase_s" not in row:
+                continue
             tracing = sum(row["phase_first_call_s"][p] - row["phase_s"][p] for p in PHASES)
             print(
                 f"{impl:<14}"
@@ -395,19 +410,20 @@ def print_round(args, measured: dict) -> None:
                     f"{row['first_tick_s_per_kimg']:>11.1f}{steady:>22}   first/steady "
                     f"{row['first_tick_s_per_kimg'] / statistics.mean(ticks):.2f}"
                 )
-            if "official" in rows:
-                ratio = statistics.mean(rows["official"]["tick_s_per_kimg"]) / statistics.mean(
-                    rows["ragan"]["tick_s_per_kimg"]
-                )
-                print(f"ticks: ragan is {ratio:.2f}x the official speed in steady state")
-            if "ada_tick_s_per_kimg" in rows["ragan"]:
-                ada, none = rows["ragan"]["ada_tick_s_per_kimg"], rows["ragan"]["tick_s_per_kimg"]
+            steady = {impl: statistics.mean(row["tick_s_per_kimg"]) for impl, row in rows.items()}
+            for other in ("baseline", "official"):
+                if other in rows:
+                    print(f"ticks: ragan is {steady[other] / steady['ragan']:.2f}x the {other} speed in steady state")
+            for impl, row in rows.items():
+                if "ada_tick_s_per_kimg" not in row:
+                    continue
+                ada, none = row["ada_tick_s_per_kimg"], row["tick_s_per_kimg"]
                 pairs = [a / n for a, n in zip(ada, none)]
                 print(
-                    f"ragan --augment ada at p = 0 (p after: {rows['ragan']['ada_p_after']:g}): "
+                    f"{impl} --augment ada at p = 0 (p after: {row['ada_p_after']:g}): "
                     f"{statistics.mean(ada):.1f} s/kimg, {statistics.mean(pairs):.3f}x --augment none "
                     f"(tick pairs {', '.join(f'{p:.3f}' for p in pairs)}); its first tick "
-                    f"{rows['ragan']['ada_first_tick_s']:.1f} s"
+                    f"{row['ada_first_tick_s']:.1f} s"
                 )
         for impl, row in rows.items():
             for phase, ops in row.get("profile", {}).items():

@@ -411,6 +411,62 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     assert float(resumed.augment_probability.numpy()) == pytest.approx(float(straight.augment_probability.numpy()))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "policy,low,tolerance",
+    [("mixed_float16", tf.float16, 1e-3), ("mixed_bfloat16", tf.bfloat16, 1e-2)],
+    ids=["float16", "bfloat16"],
+)
+def test_mixed_precision_matches_float32_trains_and_resumes_exactly(policy, low, tolerance, tmp_path):
+    """The top num_fp16_res blocks compute in float16 (loss-scaled) or bfloat16, as under
+    --mixed-precision; the policy is set only while the model is built, as ragan.train does."""
+    from ragan.training.checkpoint import CheckpointManager
+
+    settings = {**TINY, "channel_base": 256, "r1_interval": 2, "pl_interval": 2}
+
+    def build():
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            gan = StyleGAN2(settings, image_size=32)
+        finally:
+            keras.config.set_dtype_policy(previous)
+        return gan
+
+    reference = StyleGAN2(settings, image_size=32)
+    mixed = build()
+    # 32 px with num_fp16_res=4: the 8, 16 and 32 px blocks of G and D compute in low precision.
+    assert [block.block_dtype for block in mixed.generator.synthesis.blocks] == [tf.float32] + [low] * 3
+    assert [block.block_dtype for block in mixed.discriminator.blocks] == [low] * 3
+    for source, target in zip(reference.weights, mixed.weights):
+        target.assign(source)
+    z = reference.generation_latents(8, seed=1)
+    full = reference.generate(latents=z, clip=False)
+    half = mixed.generate(latents=z, clip=False)
+    # Within the stated tolerance of the images' range, and not equal (it did compute in low precision).
+    assert 0 < np.abs(full - half).max() <= tolerance * np.abs(full).max()
+    probe = np.clip(full, -1, 1)
+    assert np.abs(reference.discriminate(probe) - mixed.discriminate(probe)).max() <= tolerance
+
+    mixed.compile()
+    if policy == "mixed_float16":
+        assert isinstance(mixed.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    data = dataset(n=32, image_size=32)
+    history = mixed.fit(data.take(3), steps_per_epoch=3, epochs=1, verbose=0)
+    logs = {k: float(np.ravel(v)[-1]) for k, v in history.history.items()}
+    assert {"d_loss", "g_loss", "r1_penalty", "pl_penalty"} <= set(logs) and all(np.isfinite(list(logs.values())))
+    manager = CheckpointManager(tmp_path / "ckpt")
+    manager.save(mixed, 3)
+    mixed.fit(data.skip(3), steps_per_epoch=2, epochs=1, verbose=0)
+    resumed = build()
+    resumed.compile()
+    manager.restore(resumed, manager.latest())
+    resumed.fit(data.skip(3), steps_per_epoch=2, epochs=1, verbose=0)
+    for a, b in zip(mixed.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(mixed.generate(4, seed=0)).all()
+
+
 def test_freeze_d_keeps_the_first_layers_fixed():
     gan = tiny(freeze_d=2)
     frozen = [gan.discriminator.blocks[0].fromrgb.weight, gan.discriminator.blocks[0].conv0.weight]
