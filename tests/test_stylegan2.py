@@ -323,6 +323,10 @@ def test_training_steps_run_the_lazy_regularisers_and_move_the_ema(tmp_path):
     assert int(gan.g_optimizer.iterations.numpy()) == 3 + 2
     assert int(gan.d_optimizer.iterations.numpy()) == 3 + 2
     assert int(gan.step_counter.numpy()) == 3 and float(gan.images_seen.numpy()) == 24
+    # The schedule is decided once: each phase is traced once, whatever regularisers are due.
+    assert [phase.name for phase in gan.phases] == ["G main", "G reg", "D main", "D reg"]
+    assert gan.compiled_phases == [(name, False) for name in ("D main", "D reg", "G main", "G reg")]
+    assert all(gan.phase_function(phase, False).experimental_get_tracing_count() == 1 for phase in gan.phases)
     assert any(np.abs(a - b).max() > 0 for a, b in zip(before, gan.ema_generator.get_weights()))
     assert np.abs(gan.generator.mapping.w_avg.numpy()).max() > 0
 
@@ -465,6 +469,25 @@ def test_mixed_precision_matches_float32_trains_and_resumes_exactly(policy, low,
     for a, b in zip(mixed.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert np.isfinite(mixed.generate(4, seed=0)).all()
+
+
+@pytest.mark.slow
+def test_ada_at_p_zero_skips_the_pipeline_and_trains_exactly_as_without_augmentation():
+    # ada_target 1: E[sign(D(real))] never exceeds it, so p stays 0 while ADA's bookkeeping runs.
+    plain, ada = tiny(), tiny(augment="ada", augment_p=0.0, ada_target=1.0, ada_interval=1)
+    for gan in (plain, ada):
+        gan.compile()
+        gan.fit(dataset(), steps_per_epoch=2, epochs=1, verbose=0)
+    assert float(ada.augment_probability.numpy()) == 0.0 and not ada.augments_now()
+    # The phases compiled without the pipeline, and the same random stream as augment="none".
+    assert {augment for _, augment in ada.compiled_phases} == {False}
+    for a, b in zip(
+        plain.generator.get_weights() + plain.discriminator.get_weights(),
+        ada.generator.get_weights() + ada.discriminator.get_weights(),
+    ):
+        np.testing.assert_array_equal(a, b)
+    ada.augment_probability.assign(0.2)
+    assert ada.augments_now()
 
 
 def test_freeze_d_keeps_the_first_layers_fixed():

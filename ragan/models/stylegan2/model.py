@@ -416,6 +416,11 @@ class StyleGAN2(GAN):
             functions[key] = run
         return functions[key]
 
+    @property
+    def compiled_phases(self) -> list[tuple[str, bool]]:
+        """The ``(phase name, with ADA)`` pairs compiled so far by :meth:`phase_function`."""
+        return sorted(self.__dict__.get("_phase_functions", {}))
+
     def make_train_function(self, force=False):
         """A training step as its due phases, each a compiled call of its own.
 
