@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -331,6 +332,25 @@ def test_training_steps_run_the_lazy_regularisers_and_move_the_ema(tmp_path):
     assert np.abs(gan.generator.mapping.w_avg.numpy()).max() > 0
 
 
+def test_logs_the_ada_heuristic_mean_sign_of_d_on_real_images_per_tick():
+    # D's learning rate 0 keeps D fixed, so the tick's E[sign(D(real))] can be recomputed from
+    # the batches it saw (the dataset is not shuffled: batches 0, 1, 0 of 8 images).
+    gan = tiny(d_learning_rate=0.0, r1_interval=0, pl_weight=0.0)
+    gan.compile()
+    images = np.concatenate([batch for batch in dataset().take(3).as_numpy_iterator()])
+
+    def real_logits():
+        return np.concatenate([gan.discriminator(images[i : i + 8], training=True).numpy() for i in (0, 8, 16)])
+
+    # D's output bias moved so that its real scores straddle 0 (a constant could not pass).
+    out = gan.discriminator.b4.out
+    out.bias.assign(out.bias - float(np.median(real_logits())) + 1e-3)
+    signs = np.sign(real_logits()).reshape(3, 8).mean(axis=1)
+    assert -1 < signs.mean() < 1
+    history = gan.fit(dataset(), steps_per_epoch=3, epochs=1, verbose=0)
+    assert float(np.ravel(history.history["real_sign"])[-1]) == pytest.approx(signs.mean(), abs=1e-6)
+
+
 def test_lazy_regularisation_corrects_adam():
     gan = tiny()
     gan.compile()
@@ -502,6 +522,27 @@ def test_freeze_d_keeps_the_first_layers_fixed():
         np.testing.assert_array_equal(value, variable.numpy())
 
 
+def test_an_unconditional_network_starts_a_conditional_one_that_makes_the_same_images():
+    source = tiny(seed=1)
+    target = tiny(num_classes=3, conditional=True, seed=2)
+    report = target.transfer_from(source)
+    # Only what conditioning adds starts fresh: G's label embedding, D's label mapping and projection output.
+    skipped = {entry.split(" ")[0] for entry in report["skipped"]}
+    assert skipped and all(
+        name.startswith(("generator/mapping.embed.", "ema_generator/mapping.embed.", "discriminator/mapping."))
+        or name.startswith("discriminator/b4.out.")
+        for name in skipped
+    ), skipped
+    assert "generator/mapping.fc0.weight (its z rows; the new label rows start at zero)" in report["loaded"]
+    # Before fine-tuning, every class gets the pretrained network's image for the same latents.
+    z = np.random.default_rng(0).standard_normal((4, 16)).astype("float32")
+    expected = source.generate(latents=z, noise_mode="const")
+    for label in range(3):
+        np.testing.assert_allclose(target.generate(latents=z, labels=label, noise_mode="const"), expected, atol=1e-5)
+    # The discriminator's blocks are the source's (the convolutions D learnt on all the images).
+    np.testing.assert_array_equal(target.discriminator.b4.fc.weight.numpy(), source.discriminator.b4.fc.weight.numpy())
+
+
 def test_image_sizes_up_to_1024_and_refusals():
     gan = StyleGAN2({**TINY, "channel_base": 1024, "channel_max": 8}, image_size=1024, channels=3)
     assert gan.generate(1, seed=0, batch_size=1).shape == (1, 1024, 1024, 3)
@@ -600,13 +641,21 @@ def test_cli_trains_on_the_bundled_sample_and_generates(tmp_path):
         "10",
     )
     assert result.returncode == 0, result.stderr
-    assert "augment_p" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "augment_p" in output and "real_sign" in output
     assert (run / "model.keras").is_file() and list((run / "samples").glob("grid-*.png"))
+    # The last tick's ADA p and heuristic E[sign(D(real))] are in run.json and in MLflow.
+    last_tick = json.loads((run / "run.json").read_text())["last_tick"]
+    assert -1 <= last_tick["real_sign"] <= 1 and last_tick["kimg"] == pytest.approx(0.032)
+    with sqlite3.connect(run / "mlflow.db") as db:
+        logged = {key for (key,) in db.execute("select distinct key from metrics")}
+    assert {"real_sign", "augment_p"} <= logged
     config = json.loads((run / "config.json").read_text())
     assert config["model_config"]["cfg"] == "small" and config["training"]["batch_size"] == 8
     gan = load_gan(run / "model.keras")
     # ADA moved p once (after 4 steps of 8 images) by 32 / (ada_kimg * 1000).
     assert gan.conditional and abs(abs(float(gan.augment_probability.numpy()) - 0.5) - 32 / 10_000) < 1e-6
+    assert last_tick["augment_p"] == pytest.approx(float(gan.augment_probability.numpy()))
     out = tmp_path / "synthetic"
     result = run_cli(
         "generate",
@@ -674,6 +723,46 @@ def test_cli_imports_a_pickle_generates_and_fine_tunes_from_it(tmp_path):
     result = run_cli(*args, "--out", tmp_path / "never")
     assert result.returncode == 2 and "64 px" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_cli_fine_tunes_a_conditional_run_from_an_unconditional_one_with_freeze_d(tmp_path):
+    """Transfer from unlabelled images: pretrain without labels, fine-tune class-conditional through the CLI."""
+    from training_fixtures import make_prepared, tiny_images
+
+    import ragan
+
+    images, labels = tiny_images(32, 16)
+    data = make_prepared(tmp_path / "data", images, labels, ["disc", "bar"])
+    # One traced step function per run: no lazy regularisers.
+    tiny_flags = {"latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16, "cfg": "small",
+                  "r1_interval": 0, "pl_weight": 0.0}  # fmt: skip
+    pretrained = ragan.train(
+        "stylegan2", data=data, out=tmp_path / "pretrained", steps=1, batch_size=8, progress=False,
+        config={**tiny_flags, "conditional": False, "augment": "none"},
+    )  # fmt: skip
+    flags = [f"--{name.replace('_', '-')}={value}" for name, value in tiny_flags.items()]
+    run = tmp_path / "finetuned"
+    result = run_cli(
+        "train", "stylegan2", "--data", data, "--out", run, *flags, "--conditional", "true",
+        "--init-from", pretrained, "--freeze-d", "2", "--steps", "2", "--batch-size", "8",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "skipped" in output and "generator/mapping.fc0.weight (shape" not in output
+    source, tuned = load_gan(pretrained / "model.keras"), load_gan(run / "model.keras")
+    assert tuned.conditional and tuned.num_classes == 2 and not source.conditional
+    # Freeze-D: the first two layers (b16 fromrgb, conv0) are the pretrained ones after fine-tuning; the next moved.
+    for layer in ("fromrgb", "conv0"):
+        mine, theirs = getattr(tuned.discriminator.blocks[0], layer), getattr(source.discriminator.blocks[0], layer)
+        np.testing.assert_array_equal(mine.weight.numpy(), theirs.weight.numpy())
+    assert (
+        np.abs(
+            tuned.discriminator.blocks[0].conv1.weight.numpy() - source.discriminator.blocks[0].conv1.weight.numpy()
+        ).max()
+        > 0
+    )
+    assert json.loads((run / "config.json").read_text())["init_from"] == str(pretrained)
 
 
 MIRRORED_SCRIPT = """

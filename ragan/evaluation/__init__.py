@@ -73,7 +73,7 @@ _LAZY = {
     # mix
     "mix_datasets": "mix",
     "MixResult": "mix",
-    "read_split": "mix",
+    "read_split": "mix",  # defined in ragan.data.arrays, where the other stages read it from
     # report
     "evaluate": "report",
     "EvaluationReport": "report",

@@ -56,16 +56,16 @@ import numbers
 import os
 import re
 import shutil
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ragan._common import check_positive_int
 from ragan._files import publish_directory
 from ragan._version import __version__
-from ragan.errors import RaganError, did_you_mean
+from ragan.config import takes_options
+from ragan.errors import RaganError
+from ragan.evaluation.config import EXTRACTORS, MIN_IMAGES, QUICK, EvaluateConfig
 
 # Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
 from ragan.evaluation.quality import log as _log
@@ -73,17 +73,13 @@ from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
 from ragan.evaluation.verdict import headline_metrics as _headline_metrics
 
-__all__ = ["EvaluationReport", "evaluate", "EXTRACTORS", "REPORT_JSON", "REPORT_HTML"]
+__all__ = ["EvaluateConfig", "EvaluationReport", "evaluate", "EXTRACTORS", "REPORT_JSON", "REPORT_HTML"]
+_DECLARED = (EXTRACTORS, MIN_IMAGES, QUICK)  # re-exported from ragan.evaluation.config, where they are declared
 
-EXTRACTORS = ("domain", "inception")
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 DOMAIN_MODEL_FILE = "domain_classifier.keras"
-# Settings that --quick replaces, for a smoke run in about a minute.
-QUICK = {"epochs": 3, "max_images": 1000, "kid_subsets": 20, "diversity_pairs": 50}
 GALLERY_PAIRS = 8
-# Fewest images of each compared set (real train, real test, synthetic) the metrics accept.
-MIN_IMAGES = 10
 
 
 @dataclass
@@ -114,49 +110,13 @@ class EvaluationReport:
 
 
 @dataclass
-class _Options:
-    """The checked settings of one evaluation (``report.json``'s ``settings``, plus ``progress``)."""
-
-    extractors: list
-    inception_weights: object
-    study: bool
-    seeds: list
-    synthetic_fractions: list
-    add_per_class: int | None
-    rebalance: bool
-    classifier: str
-    classifier_weights: object
-    epochs: int
-    batch_size: int
-    synthetic_class: str | None
-    memorisation: bool
-    max_images: int
-    kid_subsets: int
-    diversity_pairs: int
-    quick: bool
-    effect_size: float
-    progress: bool = True
-
-    @property
-    def seed(self) -> int:
-        """The first seed: it trains the domain classifier and draws every random subset."""
-        return self.seeds[0]
-
-    def settings(self) -> dict:
-        settings = asdict(self)
-        del settings["progress"]
-        for key in ("inception_weights", "classifier_weights"):
-            settings[key] = None if settings[key] is None else str(settings[key])
-        return settings
-
-
-@dataclass
 class _Evaluation:
     """The results of :func:`evaluate`'s steps, passed forward from one to the next.
 
     Attributes:
-        real, synthetic, generator_run: The inputs as given.
-        options: The checked settings.
+        real, synthetic: The inputs as given.
+        options: The settings it runs with (:meth:`EvaluateConfig.quick_applied`).
+        progress: Whether progress messages are shown.
         data: The :class:`~ragan.evaluation.study.StudyData` (every image, read once).
         inception: The Inception extractor, or None.
         study: The :class:`~ragan.evaluation.study.StudyResult`, or None without the study.
@@ -171,9 +131,9 @@ class _Evaluation:
 
     real: object
     synthetic: object
-    generator_run: object
-    options: _Options
+    options: EvaluateConfig
     data: object
+    progress: bool = True
     inception: object = None
     study: object = None
     domain_model: object = None
@@ -229,25 +189,6 @@ def _weights_md5(model) -> str:
     return digest.hexdigest()
 
 
-def _check_extractors(extractor, inception_weights) -> list[str]:
-    """The extractor names, ``"domain"`` first (it needs no download, so it is always there).
-
-    Example:
-        >>> _check_extractors("inception", None), _check_extractors("domain", "weights.h5")
-        (['domain', 'inception'], ['domain', 'inception'])
-    """
-    names = [extractor] if isinstance(extractor, str) else list(extractor or [])
-    for name in names:
-        if name not in EXTRACTORS:
-            raise RaganError(
-                f"extractor={name!r} is not allowed; choose from {', '.join(map(repr, EXTRACTORS))}."
-                f"{did_you_mean(name, EXTRACTORS)}"
-            )
-    if inception_weights is not None and "inception" not in names:
-        names.append("inception")
-    return ["domain"] + [name for name in names if name != "domain"]
-
-
 def _check_inception_file(inception_weights) -> None:
     """A missing local weights file, found before any data is read ("imagenet" is tried when built)."""
     if inception_weights is None or (isinstance(inception_weights, str) and inception_weights == "imagenet"):
@@ -270,59 +211,8 @@ def _build_inception(inception_weights):
         raise RaganError(re.sub(r"(?<!\w)weights=", "inception_weights=", str(error))) from error
 
 
-def _check_at_least(name: str, value, minimum: int) -> int:
-    """A positive integer that is also at least ``minimum``."""
-    value = check_positive_int(name, value)
-    if value < minimum:
-        raise RaganError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}.")
-    return value
-
-
 # ---------------------------------------------------------------------------------------------
 # The steps of the stage, in order
-
-
-def _check_options(
-    extractor, inception_weights, study, seeds, synthetic_fractions, add_per_class, rebalance, classifier,
-    classifier_weights, epochs, batch_size, synthetic_class, memorisation, max_images, kid_subsets,
-    diversity_pairs, quick, effect_size, progress,
-) -> _Options:  # fmt: skip
-    """Every option checked (one-line errors) and ``quick`` applied, before any data is read."""
-    from ragan.evaluation.statistics import check_effect_size
-    from ragan.evaluation.study import check_study_options
-
-    extractors = _check_extractors(extractor, inception_weights)
-    if "inception" in extractors:
-        _check_inception_file(inception_weights)
-    seeds, fractions, add_per_class = check_study_options(seeds, synthetic_fractions, add_per_class, classifier)
-    effect_size = check_effect_size(effect_size)
-    if quick:
-        seeds = seeds[:1]
-        epochs = QUICK["epochs"] if epochs is None else epochs
-        max_images = min(max_images, QUICK["max_images"])
-        kid_subsets = min(kid_subsets, QUICK["kid_subsets"])
-        diversity_pairs = min(diversity_pairs, QUICK["diversity_pairs"])
-    return _Options(
-        extractors=extractors,
-        inception_weights=inception_weights,
-        study=bool(study),
-        seeds=seeds,
-        synthetic_fractions=fractions,
-        add_per_class=add_per_class,
-        rebalance=bool(rebalance),
-        classifier=classifier,
-        classifier_weights=classifier_weights,
-        epochs=check_positive_int("epochs", 20 if epochs is None else epochs),
-        batch_size=check_positive_int("batch_size", batch_size),
-        synthetic_class=synthetic_class,
-        memorisation=bool(memorisation),
-        max_images=_check_at_least("max_images", max_images, MIN_IMAGES),
-        kid_subsets=check_positive_int("kid_subsets", kid_subsets),
-        diversity_pairs=check_positive_int("diversity_pairs", diversity_pairs),
-        quick=bool(quick),
-        effect_size=effect_size,
-        progress=progress,
-    )
 
 
 def _check_output(out: Path, real, synthetic, overwrite: bool) -> None:
@@ -335,12 +225,12 @@ def _check_output(out: Path, real, synthetic, overwrite: bool) -> None:
         raise RaganError("synthetic: a synthetic prepared dataset is required (--synthetic DIR).")
 
 
-def _load(real, synthetic, generator_run, options: _Options) -> _Evaluation:
+def _load(real, synthetic, options: EvaluateConfig, progress: bool) -> _Evaluation:
     """Read and check both datasets (and build the Inception extractor), so that bad input is one line."""
     from ragan.evaluation.study import load_study_data
 
     data = load_study_data(real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False)
-    _log(options.progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
+    _log(progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
     for label, path, split, count in (
         ("real", real, "train", len(data.train)),
         ("real", real, "test", len(data.test)),
@@ -353,7 +243,7 @@ def _load(real, synthetic, generator_run, options: _Options) -> _Evaluation:
             )
     # Built now: a weights file that does not load (or an offline 'imagenet') must fail before the study.
     inception = _build_inception(options.inception_weights) if "inception" in options.extractors else None
-    return _Evaluation(real, synthetic, generator_run, options, data, inception=inception)
+    return _Evaluation(real, synthetic, options, data, progress, inception=inception)
 
 
 def _run_study(run: _Evaluation, folder: Path) -> None:
@@ -366,7 +256,7 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
     options = run.options
     if options.study:
         seeds = ", ".join(map(str, options.seeds))
-        _log(options.progress, f"classifier study ({options.classifier}, seeds {seeds}, up to {options.epochs} epochs)")
+        _log(run.progress, f"classifier study ({options.classifier}, seeds {seeds}, up to {options.epochs} epochs)")
         run.study = studies.classifier_study(
             run.real,
             run.synthetic,
@@ -379,22 +269,22 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
             epochs=options.epochs,
             batch_size=options.batch_size,
             synthetic_class=options.synthetic_class,
-            progress=options.progress,
+            progress=run.progress,
             data=run.data,
             skip_unavailable=True,
             effect_size=options.effect_size,
         )
         for note in run.study.notes:
-            _log(options.progress, f"note: {note}")
+            _log(run.progress, f"note: {note}")
         run.study.save(folder)
         run.domain_model = run.study.reference_model
     if run.domain_model is None:
-        _log(options.progress, f"training the domain classifier ({options.classifier}, seed {options.seed})")
+        _log(run.progress, f"training the domain classifier ({options.classifier}, seed {options.seed})")
         run.domain_model = _train_domain_classifier(run.data, options)
     run.domain_model.save(folder / DOMAIN_MODEL_FILE)
 
 
-def _train_domain_classifier(data, options: _Options):
+def _train_domain_classifier(data, options: EvaluateConfig):
     """A classifier trained on the real training split only (seed ``options.seed``), for the domain extractor."""
     from ragan._tf import import_keras
     from ragan.evaluation import classifier as classifiers
@@ -442,7 +332,7 @@ def _extract_features(run: _Evaluation) -> None:
     run.domain = model_extractor(run.domain_model, name=name)
     # The images enter at the classifier's own input size; any resize happens inside it.
     run.domain.resize = classifier_input_resize(options.classifier, data.train.manifest.image_size)
-    _log(options.progress, f"features ({run.domain.name})")
+    _log(run.progress, f"features ({run.domain.name})")
     run.features = {name: run.domain(images) for name, images in run.sets.items()}
 
 
@@ -458,7 +348,7 @@ def _measure(run: _Evaluation) -> None:
         "using the same file (same weights_md5).",
     ]
     if run.inception is not None:
-        _log(options.progress, f"features ({run.inception.name})")
+        _log(run.progress, f"features ({run.inception.name})")
         rows += quality.quality_rows(run.inception, run.sets, options.kid_subsets, options.seed)
         notes.append(
             "Inception: the Keras ImageNet InceptionV3 (pool3, 2048-d); not the TF-1 graph of pytorch-fid/TTUR, "
@@ -470,11 +360,11 @@ def _measure(run: _Evaluation) -> None:
             "Keras' inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 to add it."
         )
     run.quality = {"reference_set": "real train", "rows": rows, "notes": notes}
-    _log(options.progress, "diversity (pairwise MS-SSIM)")
+    _log(run.progress, "diversity (pairwise MS-SSIM)")
     run.diversity = quality.diversity(run.sets, options.diversity_pairs, options.seed)
     if run.diversity.get("skipped"):
-        _log(options.progress, f"note: {run.diversity['skipped']}")
-    _log(options.progress, "similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
+        _log(run.progress, f"note: {run.diversity['skipped']}")
+    _log(run.progress, "similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
     train_all = run.data.train.images.astype(np.float32) * run.real_scale - 1.0
     run.similarity = quality.similarity_table(run.sets, train_all, options.seed)
 
@@ -484,7 +374,7 @@ def _audit_memorisation(run: _Evaluation) -> None:
     from ragan.evaluation.memorisation import memorisation_audit
     from ragan.evaluation.render import display_scale, gallery_pair
 
-    _log(run.options.progress, "memorisation audit")
+    _log(run.progress, "memorisation audit")
     # Against every training image, not the metrics' subsample: a copy of an image left out
     # of the subsample must be found too. The synthetic queries may stay subsampled.
     train_images, train, train_features = run.images["real train"], run.sets["real train"], run.features["real train"]
@@ -520,7 +410,7 @@ def _report_data(run: _Evaluation) -> dict:
         "created": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
         "real": {"path": str(run.real), **{k: v for k, v in described.items() if k != "synthetic"}},
         "synthetic": {"path": str(run.synthetic), **described["synthetic"]},
-        "generator_run": None if run.generator_run is None else str(run.generator_run),
+        "generator_run": run.options.generator_run,
         "settings": run.options.settings(),
         "quality": run.quality,
         "diversity": run.diversity,
@@ -565,7 +455,7 @@ def _render(run: _Evaluation, report: dict) -> str:
 
 def _write(run: _Evaluation, folder: Path) -> dict:
     """``report.json`` and ``report.html`` into ``folder``; returns the report's data."""
-    _log(run.options.progress, "writing the report")
+    _log(run.progress, "writing the report")
     report = _report_data(run)
     (folder / REPORT_JSON).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     (folder / REPORT_HTML).write_text(_render(run, report), encoding="utf-8")
@@ -576,67 +466,16 @@ def _write(run: _Evaluation, folder: Path) -> dict:
 # The stage
 
 
-def evaluate(
-    real,
-    synthetic,
-    *,
-    out,
-    generator_run=None,
-    extractor: str | Sequence[str] = "domain",
-    inception_weights=None,
-    study: bool = True,
-    seeds: Sequence[int] = (0, 1, 2),
-    synthetic_fractions: Sequence[float] = (0.0, 0.2, 0.5),
-    add_per_class: int | None = None,
-    rebalance: bool = False,
-    classifier: str = "small_cnn",
-    classifier_weights=None,
-    epochs: int | None = None,
-    batch_size: int = 64,
-    synthetic_class: str | None = None,
-    memorisation: bool = True,
-    max_images: int = 5000,
-    kid_subsets: int = 100,
-    diversity_pairs: int = 200,
-    quick: bool = False,
-    overwrite: bool = False,
-    progress: bool = True,
-    effect_size: float = 0.02,
-) -> EvaluationReport:
+@takes_options(EvaluateConfig)
+def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **options) -> EvaluationReport:
     """Evaluate synthetic images against real ones and write ``report.json`` and ``report.html``.
 
     Args:
         real: The real prepared dataset (labelled, with ``train``, ``val`` and ``test`` splits).
         synthetic: The synthetic prepared dataset (e.g. ``ragan generate --format tfrecord``).
         out: Output directory; it appears atomically.
-        generator_run: The generator's training run directory: the report files are logged to
-            its MLflow run (tracking URI and run id from its ``run.json``); failures only warn.
-        extractor: ``"domain"`` and/or ``"inception"``; the domain extractor is always used.
-        inception_weights: InceptionV3 weights for the ``"inception"`` extractor: a local file
-            (e.g. Keras' ``inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5``) or
-            ``"imagenet"`` (download); giving it turns the Inception extractor on.
-        study: Run the classifier study (the slow part); without it one real-only classifier is
-            trained for the domain extractor. Arms needing more synthetic images of a class than
-            the synthetic set holds are left out, with a note in the report.
-        seeds: Seeds of the study (the first also trains the domain extractor).
-        synthetic_fractions: Synthetic fractions of the study's ``real+synthetic@f`` arms.
-        add_per_class: Also run the study's ``real+synthetic+N/class`` arms.
-        rebalance: Also run the study's rebalancing arms.
-        classifier: Classifier kind of the study and of the domain extractor.
-        classifier_weights: EfficientNet initial weights (local file / ``"imagenet"``).
-        epochs: Most epochs per classifier run (default 20; 3 with ``quick``).
-        batch_size: Classifier batch size.
-        synthetic_class: For an unlabelled synthetic set: the real class its images belong to.
-        memorisation: Run the memorisation audit.
-        max_images: At most this many images per set for the feature metrics, diversity and the
-            audit's synthetic and test queries (random subsets, fixed by the first seed); the audit
-            always searches the whole real training split.
-        kid_subsets: Random subsets KID is averaged over.
-        diversity_pairs: Image pairs of the MS-SSIM diversity estimate.
-        quick: A smoke run: the first seed only and the :data:`QUICK` settings.
-        effect_size: The smallest AUC difference worth detecting; comparisons whose test split is too
-            small to detect it say so (see :mod:`ragan.evaluation.statistics`).
-        overwrite: Replace an existing non-empty ``out``.
+        config: The options as an :class:`~ragan.evaluation.config.EvaluateConfig`, a dict or a
+            YAML/JSON file; keyword options win over it.
         progress: Progress messages and bars on stderr.
 
     Returns:
@@ -653,15 +492,14 @@ def evaluate(
         >>> report.html_path                                                                 # doctest: +SKIP
         PosixPath('report/report.html')
     """
-    options = _check_options(
-        extractor, inception_weights, study, seeds, synthetic_fractions, add_per_class, rebalance, classifier,
-        classifier_weights, epochs, batch_size, synthetic_class, memorisation, max_images, kid_subsets,
-        diversity_pairs, quick, effect_size, progress,
-    )  # fmt: skip
+    options = EvaluateConfig.resolve(config, options).quick_applied()
+    if "inception" in options.extractors:
+        _check_inception_file(options.inception_weights)
     out = Path(out)
-    _check_output(out, real, synthetic, overwrite)
+    _check_output(out, real, synthetic, options.overwrite)
+    generator_run = options.generator_run
     mlflow_target = _mlflow_target(generator_run) if generator_run is not None else None
-    run = _load(real, synthetic, generator_run, options)
+    run = _load(real, synthetic, options, progress)
 
     partial = out.parent / f".{out.name}.ragan-partial"
     if partial.exists():

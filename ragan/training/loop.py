@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -702,6 +703,8 @@ def _publish(session: _Session) -> None:
             kimg=tc.kimg_at(final_step),
             samples=str(grid.relative_to(run_dir)),
             data=str(plan.data.resolve()),
+            # The last tick's logs (losses, augment_p, StyleGAN2's real_sign, s/kimg), to read back without MLflow.
+            last_tick={k: (v if math.isfinite(v) else None) for k, v in session.state.tick.items()},
             mlflow={
                 "tracking_uri": tracker.tracking_uri,
                 "experiment": session.experiment,

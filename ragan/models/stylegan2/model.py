@@ -153,7 +153,9 @@ class StyleGAN2(GAN):
     """
 
     supported_image_sizes = STYLEGAN2_IMAGE_SIZES
-    log_names = ("d_loss", "g_loss")
+    # real_sign: E[sign(D(real))] over the tick, the ADA overfitting heuristic (the official
+    # Loss/signs/real): near 1 = D separates every real image, overfitting; ADA steers it to ada_target.
+    log_names = ("d_loss", "g_loss", "real_sign")
 
     #: The method that runs each phase on one replica (see :meth:`make_train_function`).
     phase_methods = {
@@ -261,9 +263,9 @@ class StyleGAN2(GAN):
         )
 
     def _build_ema_generator(self):
-        from ragan.models.gan import _first_replica_variables
+        from ragan.models.gan import first_replica_variables
 
-        with tf.variable_creator_scope(_first_replica_variables):
+        with tf.variable_creator_scope(first_replica_variables):
             ema = self.build_generator()
         ema.name = "ema_generator"
         ema.trainable = False
@@ -368,7 +370,7 @@ class StyleGAN2(GAN):
             lambda: self.phase_losses.discriminator_main(real, labels, augment=augment),
             gain,
         )
-        self._track({"d_loss": loss})
+        self._track({"d_loss": loss, "real_sign": tf.reduce_mean(tf.sign(real_logits))})
         global_batch = tf.cast(tf.shape(real)[0] * self.num_replicas(), tf.float32)
         self._update_ema(global_batch)
         self.update_augment_probability(real_logits)
@@ -530,6 +532,7 @@ class StyleGAN2(GAN):
     def transfer_from(self, source) -> dict:
         """Copy ``source``'s weights variable by variable (official names), where shapes agree:
         another StyleGAN2 run, or an imported official network (transfer learning)."""
+        from ragan.models.stylegan2.label_transfer import widened_mapping_input
         from ragan.models.stylegan2.official_names import named_variables
 
         if not isinstance(source, StyleGAN2):
@@ -550,8 +553,12 @@ class StyleGAN2(GAN):
             theirs = {name: variable for name, variable, _ in named_variables(origin)}
             for name, variable, _ in named_variables(destination):
                 match = theirs.get(name)
+                widened = None if match is None else widened_mapping_input(name, match, variable.shape)
                 if match is None:
                     skipped.append(f"{part}/{name} (not in the source)")
+                elif widened is not None:  # unconditional -> conditional: see label_transfer
+                    variable.assign(widened)
+                    loaded.append(f"{part}/{name} (its z rows; the new label rows start at zero)")
                 elif tuple(match.shape) != tuple(variable.shape):
                     skipped.append(
                         f"{part}/{name} (shape {tuple(variable.shape)} here, {tuple(match.shape)} in the source)"
