@@ -188,7 +188,7 @@ def _tf_profile(tf, call, calls: int) -> list:
                 continue
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
-                if ":" in name:  # "op name:OpType": one kernel
+                if ":" in name and "::" not in name:  # "op name:OpType": one kernel (not an executor span)
                     totals[name.rsplit(":", 1)[1]] += event.duration_ps / 1e12
     return _top_ops(totals, calls)
 

@@ -204,7 +204,11 @@ def bias_act(x, bias=None, *, act: str = "linear", gain: float | None = None, cl
     if gain != 1:
         x = x * tf.cast(gain, x.dtype)
     if clamp is not None and clamp >= 0:
-        x = tf.clip_by_value(x, -tf.cast(clamp, x.dtype), tf.cast(clamp, x.dtype))
+        # One ClipByValue op (tf.clip_by_value builds Minimum and Maximum, whose gradients cost
+        # two selects over the whole tensor).
+        x = tf.raw_ops.ClipByValue(
+            t=x, clip_value_min=tf.constant(-clamp, x.dtype), clip_value_max=tf.constant(clamp, x.dtype)
+        )
     return x
 
 
