@@ -338,7 +338,7 @@ def main() -> None:
     parser.add_argument("--cfgs", nargs="+", default=["small", "auto"], choices=["small", "auto"])
     parser.add_argument("--fit-cfgs", nargs="+", default=["small"], help="presets timed in ticks (start-up, steady)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--tick-steps", type=int, default=16, help="steps per tick (16: one R1 period)")
+    parser.add_argument("--tick-steps", type=int, default=25, help="steps per tick (25: ragan's default log_every)")
     parser.add_argument("--ticks", type=int, default=3, help="steady-state ticks after the first")
     parser.add_argument("--calls", type=int, default=3, help="timed calls per phase")
     parser.add_argument("--rounds", type=int, default=1, help="alternate the two implementations this many times")
