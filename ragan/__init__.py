@@ -38,6 +38,11 @@ _LAZY = {
     "load_generator": "generation",
     "evaluate": "evaluation.report",
     "tune": "tuning.tuner",
+    "PrepareConfig": "data.prepare_options",
+    "TrainConfig": "training.config",
+    "GenerateConfig": "generation",
+    "EvaluateConfig": "evaluation.config",
+    "TuneConfig": "tuning.config",
 }
 _SUBMODULES = {"data", "datasets", "models", "training", "evaluation", "tuning", "losses", "layers"}
 

@@ -15,14 +15,17 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ragan._common import first_line, read_json
-from ragan._files import publish_directory
-from ragan.errors import RaganError, check_choice, did_you_mean
+from ragan._files import PartialLock, path_inside, publish_directory
+from ragan._untrusted import check_run_metadata
+from ragan.config import StageConfig, hparam, takes_options
+from ragan.errors import RaganError, did_you_mean
 
-__all__ = ["GenerationResult", "generate", "load_generator", "resolve_model_path"]
+__all__ = ["GenerateConfig", "GenerationResult", "generate", "load_generator", "resolve_model_path"]
 
 FORMATS = ("png", "tfrecord")
 RUN_FILE = "run.json"
@@ -53,8 +56,8 @@ def resolve_model_path(run_or_model: str | os.PathLike, *, tracking_uri: str | N
         meta: dict = {}
         run_file = path / RUN_FILE
         if run_file.is_file():
-            meta = read_json(run_file)
-            candidate = path / meta.get("model", "model.keras")
+            meta = check_run_metadata(read_json(run_file), run_file)  # a run folder may come from anyone
+            candidate = path_inside(path, meta.get("model", "model.keras"), action="read")
         else:
             candidates = sorted(path.glob("*.keras")) + sorted(path.glob("model/*.keras"))
             if not candidates:
@@ -73,8 +76,9 @@ def resolve_model_path(run_or_model: str | os.PathLike, *, tracking_uri: str | N
     if meta_file.is_file():
         try:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             meta = {}
+        meta = check_run_metadata(meta, meta_file) if isinstance(meta, dict) else {}
     return path, meta
 
 
@@ -200,48 +204,100 @@ def _partial_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.ragan-partial"
 
 
-def generate(
-    run_or_model,
-    n: int,
-    out: str | os.PathLike,
-    *,
-    format: str = "png",
-    labels=None,
-    seed: int = 0,
-    truncation: float | None = None,
-    batch_size: int = 256,
-    filter_threshold: float | None = None,
-    max_attempts: int = 20,
-    use_ema: bool = True,
-    tracking_uri: str | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    noise_mode: str | None = None,
-) -> GenerationResult:
+def _labels(name: str, labels):
+    """Class names or indices: ``None``/``"balanced"`` (classes in turn), one class, or a sequence."""
+    if isinstance(labels, str):
+        if labels.strip() == "balanced":
+            return None
+        parts = tuple(part.strip() for part in labels.split(",") if part.strip())
+        if not parts:
+            raise RaganError(f"{name}={labels!r} is empty; give class names or indices, e.g. 'pneumonia' or 0,1.")
+        return parts
+    if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+        return (int(labels),)
+    try:
+        values = tuple(labels)
+    except TypeError:
+        values = None
+    if not values or not all(isinstance(v, (str, int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise RaganError(f"{name}={labels!r} is not allowed; give class names or indices (one, or one per image).")
+    return tuple(int(v) if isinstance(v, (int, np.integer)) else str(v) for v in values)
+
+
+@dataclass
+class GenerateConfig(StageConfig):
+    """The options of :func:`ragan.generate` and ``ragan generate`` (see :class:`~ragan.config.StageConfig`).
+
+    Example:
+        >>> GenerateConfig(labels="normal,pneumonia", truncation=0.7).labels
+        ('normal', 'pneumonia')
+    """
+
+    format: str = hparam(
+        "png",
+        help="png (a folder, class sub-folders when conditional) or tfrecord (the prepared format with a "
+        "manifest marked synthetic, which 'ragan evaluate' reads).",
+        choices=FORMATS,
+    )
+    labels: Any = hparam(
+        None,
+        help="Conditional models: class names or indices, comma-separated, cycled over the images (one per image "
+        "from Python); default all classes in turn.",
+        check=_labels,
+        metavar="CLASS,...",
+    )
+    seed: int = hparam(0, help="Random seed; the same seed gives the same images.")
+    truncation: float | None = hparam(
+        None,
+        help="Truncation psi: StyleGAN2 pulls w toward its average (e.g. 0.7), the other GANs redraw latent values "
+        "beyond +-psi; default off.",
+        min=0.0,
+    )
+    noise_mode: str | None = hparam(
+        None,
+        help="StyleGAN2 only: its stored noise maps (const, the default), fresh noise (random) or none.",
+        choices=(None, "const", "random", "none"),
+    )
+    filter_threshold: float | None = hparam(
+        None,
+        help="Keep only images the discriminator scores as real with at least this probability (e.g. 0.7), "
+        "generating until n are kept or max_attempts*max(n, 256) were tried; not for critic models (wgan_gp, sngan).",
+        min=0.0,
+        max=1.0,
+    )
+    max_attempts: int = hparam(
+        20, help="With filter_threshold: how many times max(n, 256) images may be generated at most.", min=1
+    )
+    batch_size: int = hparam(
+        256,
+        help="Images per generator call: speed and memory only, the images do not depend on it.",
+        min=1,
+    )
+    use_ema: bool = hparam(
+        True,
+        help="Generate with the EMA generator when the model has one (on by default; --no-ema: the raw one).",
+        flag="--no-ema",
+    )
+    tracking_uri: str | None = hparam(
+        None,
+        help="MLflow server or store of a runs:/ID/model URI (default MLFLOW_TRACKING_URI; a run's own store is "
+        "sqlite:///RUN_DIR/mlflow.db).",
+        metavar="URI",
+    )
+    overwrite: bool = hparam(False, help="Replace a non-empty output directory.")
+
+
+@takes_options(GenerateConfig)
+def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progress: bool = True, **options):
     """Generate ``n`` images with a trained GAN and write them to ``out``.
 
     Args:
         run_or_model: a run directory, ``.keras`` file, MLflow URI or loaded GAN.
         n: number of images to write.
         out: output directory; it appears atomically (written aside, then renamed).
-        format: ``"png"`` (a folder, class sub-folders when conditional) or ``"tfrecord"``
-            (the prepared format with a manifest marked synthetic).
-        labels: for conditional models: ``None``/``"balanced"`` (classes in turn), a class
-            index or name for all images, or a list (per image, or classes to cycle through).
-        seed: the same seed gives the same images.
-        truncation: truncation psi passed to the generator (``None`` = off).
-        batch_size: images per generator call (speed and memory only: the images depend on
-            ``seed``, not on this).
-        filter_threshold: keep only images whose discriminator probability of being real is
-            at least this value (e.g. 0.7); generation continues until ``n`` are kept or
-            ``max_attempts * max(n, 256)`` were tried. Models whose D is a critic (WGAN-GP,
-            SNGAN's hinge) refuse it.
-        use_ema: use the EMA generator when the model has one.
-        tracking_uri: the MLflow server or store of a ``runs:/`` URI (default ``MLFLOW_TRACKING_URI``).
-        overwrite: replace an existing non-empty ``out``.
+        config: the options as a :class:`GenerateConfig`, a dict or a YAML/JSON file; keyword
+            options win over it.
         progress: show a progress bar.
-        noise_mode: StyleGAN2 only: ``const`` (its stored noise maps; the default),
-            ``random`` or ``none``.
 
     Returns:
         A :class:`GenerationResult` (counts, labels, kept fraction).
@@ -252,18 +308,16 @@ def generate(
     """
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise RaganError(f"n={n!r} must be a positive number of images.")
-    check_choice("format", format, FORMATS)
-    if filter_threshold is not None and not 0.0 <= float(filter_threshold) <= 1.0:
-        raise RaganError(f"filter_threshold={filter_threshold!r} must be a probability in [0, 1].")
-    if batch_size < 1:
-        raise RaganError(f"batch_size={batch_size!r} must be at least 1.")
+    config = GenerateConfig.resolve(config, options)
+    format, seed, truncation, filter_threshold = config.format, config.seed, config.truncation, config.filter_threshold
+    use_ema, noise_mode, overwrite = config.use_ema, config.noise_mode, config.overwrite
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise RaganError(
             f"output {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) to replace it."
         )
 
-    model = load_generator(run_or_model, tracking_uri=tracking_uri)
+    model = load_generator(run_or_model, tracking_uri=config.tracking_uri)
     if filter_threshold is not None and not getattr(model, "discriminator_gives_probability", True):
         raise RaganError(
             f"filter_threshold: {type(model).__name__}'s discriminator scores are not probabilities "
@@ -279,7 +333,7 @@ def generate(
                 f"noise_mode applies to StyleGAN2 models; this is a {getattr(model, 'gan_name', type(model).__name__)}."
             )
         options["noise_mode"] = noise_mode
-    wanted = _resolve_labels(labels, int(n), model)
+    wanted = _resolve_labels(config.labels, int(n), model)
     class_names = list(getattr(model, "class_names", []) or [])
     dtype = _pixel_dtype(model)
     if format == "png" and dtype == "uint16" and getattr(model, "channels", 1) == 3:
@@ -289,9 +343,6 @@ def generate(
         )
 
     partial = _partial_dir(out)
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
     meta = model.run_metadata if hasattr(model, "run_metadata") else {}
     generator_info = {
         "model": getattr(model, "gan_name", type(model).__name__),
@@ -305,8 +356,15 @@ def generate(
         "use_ema": bool(use_ema),
         "filter_threshold": filter_threshold,
     }
-    # Images go to disk round by round, so memory does not grow with n.
-    sink = _ImageSink(partial, format, int(n), class_names)
+    # One generate at a time into `out`: a second one stops here instead of deleting this one's images.
+    lock = PartialLock(partial, "generate").acquire()
+    try:
+        lock.clear()  # what an interrupted run left behind
+        # Images go to disk round by round, so memory does not grow with n.
+        sink = _ImageSink(partial, format, int(n), class_names)
+    except BaseException:
+        lock.release()
+        raise
     try:
         kept_labels, generated = _generate_filtered(
             model,
@@ -314,9 +372,9 @@ def generate(
             wanted,
             seed=int(seed),
             truncation=truncation,
-            batch_size=int(batch_size),
+            batch_size=config.batch_size,
             threshold=filter_threshold,
-            max_attempts=int(max_attempts),
+            max_attempts=config.max_attempts,
             use_ema=use_ema,
             progress=progress,
             dtype=dtype,
@@ -326,15 +384,19 @@ def generate(
         if filter_threshold is not None and sink.count < n:
             raise RaganError(
                 f"only {sink.count} of {generated} generated images scored >= {filter_threshold} as real; "
-                f"lower the filter threshold (or raise max_attempts from Python)."
+                f"lower the filter threshold or raise max_attempts (--max-attempts, now {config.max_attempts})."
             )
         generator_info.update(num_generated=int(generated), num_kept=int(sink.count))
         sink.finish(generator_info, dtype=dtype, image_shape=(model.image_size, model.image_size, model.channels))
     except BaseException:
         sink.abort()
         shutil.rmtree(partial, ignore_errors=True)
+        lock.release()
         raise
-    publish_directory(partial, out)
+    try:
+        publish_directory(partial, out)
+    finally:
+        lock.release()
     return GenerationResult(
         out=out,
         format=format,
@@ -471,10 +533,12 @@ class _ImageSink:
             if self.writer is not None:
                 self.writer.write(image, -1 if label is None else label, -1)
             else:
-                folder = self.directory if label is None else self.directory / self._class_name(label)
-                folder.mkdir(exist_ok=True)
+                parts = () if label is None else (self._class_name(label),)
+                # A class name is a label; path_inside refuses one that would leave the output folder.
+                target = path_inside(self.directory, *parts, f"synthetic-{self.count:0{self.width}d}.png")
+                target.parent.mkdir(exist_ok=True)
                 array = image[..., 0] if image.shape[-1] == 1 else image
-                Image.fromarray(array).save(folder / f"synthetic-{self.count:0{self.width}d}.png", optimize=False)
+                Image.fromarray(array).save(target, optimize=False)
             self.count += 1
 
     def finish(self, generator_info: dict, *, dtype: str, image_shape: tuple[int, int, int]) -> None:

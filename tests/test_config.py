@@ -85,7 +85,7 @@ def test_cli_flags_only_override_what_was_given():
     parser = argparse.ArgumentParser()
     ToyConfig.add_arguments(parser)
     help_text = parser.format_help()
-    assert "--gp-weight" in help_text and "Gradient-penalty weight." in help_text
+    assert "--gp-weight" in help_text and "Gradient-penalty weight (default 10.0" in help_text
     assert "log 1..20" in help_text  # the tuning range is shown
     args = parser.parse_args(["--d-steps", "3"])
     base = ToyConfig(gp_weight=7.0)

@@ -111,11 +111,19 @@ def test_inception_offline_without_weights(pair, tmp_path, no_training, monkeypa
     assert message.endswith("pass its local path as inception_weights=")
 
 
-@pytest.mark.parametrize("value", [0, -3, 2.5, True])
-def test_add_per_class_must_be_a_positive_integer(pair, tmp_path, no_training, value):
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        (0, "is below its minimum 1"),
+        (-3, "is below its minimum 1"),
+        (2.5, "is not a valid int"),
+        (True, "is not a valid int"),
+    ],
+)
+def test_add_per_class_must_be_a_positive_integer(pair, tmp_path, no_training, value, problem):
     real, synthetic = pair
-    message = _fails_fast(tmp_path, real, synthetic, "must be a positive integer", add_per_class=value)
-    assert message.startswith(f"add_per_class={value!r} is not allowed")
+    message = _fails_fast(tmp_path, real, synthetic, problem, add_per_class=value)
+    assert message.startswith(f"add_per_class={value!r} {problem}")
 
 
 def test_classifier_study_rejects_add_per_class_even_when_skipping_unavailable_arms(pair, monkeypatch):

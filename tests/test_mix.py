@@ -97,8 +97,9 @@ def _by_source(split):
 
 
 def test_mix_counts_origins_and_pixels(pair, tmp_path):
+    from ragan.data.arrays import read_split
     from ragan.data.manifest import read_manifest, verify_dataset
-    from ragan.evaluation.mix import mix_datasets, read_split
+    from ragan.evaluation.mix import mix_datasets
 
     real, synthetic = pair
     result = mix_datasets(real, synthetic, tmp_path / "mixed", synthetic_fraction=0.3, seed=0)
@@ -194,7 +195,8 @@ def test_synthetic_addition_counts():
 
 
 def test_mix_converts_8_bit_synthetic_to_16_bit_real(tmp_path):
-    from ragan.evaluation.mix import mix_datasets, read_split
+    from ragan.data.arrays import read_split
+    from ragan.evaluation.mix import mix_datasets
 
     rng = np.random.default_rng(0)
     real16 = rng.integers(0, 65536, (12, 16, 16, 1), dtype=np.uint16)

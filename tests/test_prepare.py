@@ -602,7 +602,7 @@ def test_output_folder_rules(brain_mri_subset, tmp_path):
         (dict(shards_per_split=0), "shards_per_split=0"),
         (dict(num_workers=-1), "num_workers=-1"),
         (dict(export_zip=True, bit_depth=16), "export_zip"),
-        (dict(dedupe="yes"), "dedupe='yes'"),
+        (dict(dedupe="maybe"), "dedupe='maybe'"),
     ],
 )
 def test_bad_options_are_one_line_errors_naming_the_option(brain_mri_subset, tmp_path, options, named):

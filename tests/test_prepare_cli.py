@@ -51,13 +51,13 @@ def test_cli_prepares_a_folder_and_prints_a_summary(brain_mri_subset, tmp_path):
 def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, capsys):
     captured = {}
 
-    def fake_prepare(input, out, **kwargs):
-        captured.update(kwargs, input=input, out=out)
+    def fake_prepare(input, out, *, config, progress):
+        captured.update(vars(config), input=input, out=out, progress=progress)
         from ragan.data.manifest import Manifest
 
         return Manifest(
-            image_size=kwargs["image_size"],
-            channels=kwargs["channels"],
+            image_size=config.image_size,
+            channels=config.channels,
             dtype="uint8",
             class_names=[],
             labelled=False,
@@ -99,12 +99,12 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
             "--keep-duplicates",
             "--strict",
             "--overwrite",
-            "--export-zip",
             "--shards-per-split",
             "3",
             "--workers",
             "2",
             "--quiet",
+            "--follow-symlinks",
         ]
     )
     assert status == 0
@@ -115,14 +115,14 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
         channels=3,
         bit_depth=16,
         resize_mode="pad",
-        split="0.7,0.2,0.1",
+        split=(0.7, 0.2, 0.1),
         resplit=True,
         seed=7,
         group_by="csv",
         group_csv=str(table),
         group_column="pid",
         window="40,400",
-        class_names=["a", "b"],
+        class_names=("a", "b"),
         labels_csv=None,
         path_column=None,
         label_column=None,
@@ -133,10 +133,11 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
         dedupe=False,
         strict=True,
         overwrite=True,
-        export_zip=True,
+        export_zip=False,
         shards_per_split=3,
         num_workers=2,
         progress=False,
+        follow_symlinks=True,
     )
     captured.clear()
     assert (
@@ -161,21 +162,32 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
                 "--exclude",
                 "*_mask*",
                 "--allow-masks",
+                "--export-zip",
             ]
         )
         == 0
     )
     assert {
         key: captured[key]
-        for key in ("labels_csv", "path_column", "label_column", "label_map", "include", "exclude", "allow_masks")
+        for key in (
+            "labels_csv",
+            "path_column",
+            "label_column",
+            "label_map",
+            "include",
+            "exclude",
+            "allow_masks",
+            "export_zip",
+        )
     } == dict(
         labels_csv="train.csv",
         path_column="image_name",
         label_column="target",
-        label_map="0=benign,1=malignant",
-        include=["train/*", "extra/*"],
-        exclude=["*_mask*"],
+        label_map={"0": "benign", "1": "malignant"},
+        include=("train/*", "extra/*"),
+        exclude=("*_mask*",),
         allow_masks=True,
+        export_zip=True,
     )
     # And the defaults are the library's defaults.
     captured.clear()
@@ -183,7 +195,7 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
     defaults = {
         name: p.default
         for name, p in inspect.signature(LIBRARY_PREPARE).parameters.items()
-        if p.default is not inspect.Parameter.empty
+        if p.default is not inspect.Parameter.empty and name != "config"
     }
     for name, value in defaults.items():
         assert captured[name] == value, name
@@ -198,7 +210,7 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
         (["{folder}", "--out", "{out}", "--resize", "zoom"], "resize_mode='zoom'"),
         (["{folder}", "--out", "{out}", "--window", "sideways"], "window"),
         (["{folder}", "--out", "{out}", "--group-by", "csv"], "group_csv"),
-        (["{folder}", "--out", "{out}", "--group-by", "patient"], "invalid choice"),
+        (["{folder}", "--out", "{out}", "--group-by", "patient"], "group_by='patient' is not allowed"),
         (["{folder}", "--out", "{out}", "--no-such-option"], "unrecognized arguments"),
         (["{folder}", "--out", "{out}", "--strict", "--workers", "0", "--quiet"], "notes.txt"),
         (["{folder}"], "--out"),

@@ -293,18 +293,19 @@ def test_study_needs_a_held_out_split(tiny_prepared, tmp_path):  # noqa: F811 (f
 
 
 def test_budget_in_kimg():
-    from ragan.tuning.tuner import _budget, trial_kimg
+    from ragan.tuning.config import TuneConfig
+    from ragan.tuning.tuner import trial_kimg
 
-    budget = _budget("hyperband", 20.0, 0.45, None, 3)
+    budget = TuneConfig(tuner="hyperband", kimg_per_trial=20.0, max_kimg=0.45, factor=3).budget()
     assert budget["max_epochs"] == 9 and budget["kimg_per_epoch"] == pytest.approx(0.05)
     # 3 epochs of 0.05 kimg must be 0.15 kimg exactly (not 0.15000000000000002 -> an extra step).
     assert trial_kimg(budget, {"tuner/epochs": 3}) == 0.15
     assert trial_kimg(budget, {"tuner/epochs": 9}) == pytest.approx(0.45)
-    assert trial_kimg(_budget("random", 2.5, None, None, 3), {}) == 2.5
+    assert trial_kimg(TuneConfig(kimg_per_trial=2.5).budget(), {}) == 2.5
     with pytest.raises(RaganError, match="max_kimg/min_kimg >= factor"):
-        _budget("hyperband", 1.0, 1.0, 0.5, 3)
+        TuneConfig(tuner="hyperband", kimg_per_trial=1.0, max_kimg=1.0, min_kimg=0.5, factor=3).budget()
     with pytest.raises(RaganError, match="kimg_per_trial"):
-        _budget("random", 0, None, None, 3)
+        TuneConfig(kimg_per_trial=0)
 
 
 # ---------------------------------------------------------------------------------------------

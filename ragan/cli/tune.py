@@ -48,54 +48,15 @@ def register(subparsers):
         "--data", required=True, help="prepared dataset directory (train split trains, val/test scores)"
     )
     parser.add_argument("--out", required=True, help="study directory (new, or the study to resume)")
-    search = parser.add_argument_group("search")
-    search.add_argument(
-        "--tuner",
-        choices=("random", "bayesian", "hyperband"),
-        default="random",
-        help="search algorithm (default: random)",
-    )
-    search.add_argument(
-        "--max-trials",
-        type=int,
-        default=None,
-        help="random/bayesian: number of trials (default 10); hyperband: optional cap",
-    )
-    search.add_argument(
-        "--kimg-per-trial",
-        type=float,
-        default=20.0,
-        help="random/bayesian: training length of each trial in kimg (default: 20)",
-    )
-    search.add_argument(
-        "--max-kimg",
-        type=float,
-        default=None,
-        help="hyperband: training length of the longest trials (default: --kimg-per-trial)",
-    )
-    search.add_argument(
-        "--min-kimg",
-        type=float,
-        default=None,
-        help="hyperband: training length of the shortest trials (default: max-kimg / factor^2)",
-    )
-    search.add_argument("--factor", type=int, default=3, help="hyperband: reduction factor (default: 3)")
-    search.add_argument(
-        "--search",
-        default=None,
-        metavar="FILE",
-        help="YAML/JSON file: name: value (fix) | [low, high] (narrow) | [a, b, c] (choices) | "
-        "{min:, max:, sampling:} | {choices: [...]}",
-    )
-    search.add_argument(
+    parser.add_argument(
         "--set",
         action="append",
         nargs="+",
         default=[],
         metavar="NAME=VALUE",
-        help="fix hyperparameters or training options, e.g. --set latent_dim=64 batch_size=32",
+        help="fix hyperparameters or training options, e.g. --set latent_dim=64 batch_size=32 (on top of --search)",
     )
-    search.add_argument(
+    parser.add_argument(
         "--range",
         action="append",
         nargs="+",
@@ -103,62 +64,13 @@ def register(subparsers):
         metavar="NAME=LOW,HIGH[,log]",
         help="search NAME between LOW and HIGH (linear, or log/reverse_log sampling)",
     )
-    search.add_argument(
+    parser.add_argument(
         "--choices",
         action="append",
         nargs="+",
         default=[],
         metavar="NAME=A,B,...",
         help="search NAME over these values",
-    )
-    search.add_argument(
-        "--tuner-option",
-        action="append",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        help="KerasTuner oracle options: max_retries_per_trial; bayesian: num_initial_points, "
-        "alpha, beta; hyperband: hyperband_iterations",
-    )
-    search.add_argument(
-        "--max-consecutive-failed-trials",
-        type=int,
-        default=3,
-        help="stop after this many failed trials in a row (default: 3)",
-    )
-    search.add_argument("--seed", type=int, default=0, help="seed of the search, objective and training (default: 0)")
-    objective = parser.add_argument_group("objective")
-    objective.add_argument(
-        "--objective",
-        default="kid",
-        help="kid (default), fid, or module:function taking (real, fake) image arrays in [-1, 1]",
-    )
-    objective.add_argument(
-        "--extractor",
-        choices=("auto", "domain", "pixels", "inception"),
-        default="auto",
-        help="features for KID/FID: auto (domain for labelled data, else pixels), domain "
-        "(a classifier trained on the real train split), pixels, inception",
-    )
-    objective.add_argument(
-        "--inception-weights",
-        default=None,
-        metavar="FILE",
-        help="local InceptionV3 weights for --extractor inception ('imagenet' downloads)",
-    )
-    objective.add_argument(
-        "--objective-images",
-        type=int,
-        default=1000,
-        help="held-out real images compared, and as many generated (default: 1000)",
-    )
-    objective.add_argument(
-        "--classifier-epochs", type=int, default=10, help="epochs of the domain feature classifier (default: 10)"
-    )
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite:///OUT/mlflow.db)")
-    parser.add_argument("--experiment", default="ragan", help="MLflow experiment name (default: ragan)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="delete the study in OUT and start over (the MLflow store stays)"
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved study (search space, budget) as JSON and exit"
@@ -186,7 +98,10 @@ def _model_word(argv: list[str]) -> str | None:
 
 
 def configure(parser, argv):
-    """Show MODEL's search space (the declared ranges) in ``ragan tune MODEL --help``."""
+    """The options (:class:`~ragan.tuning.config.TuneConfig`), and MODEL's search space in its ``--help``."""
+    from ragan.tuning.config import TuneConfig
+
+    TuneConfig.add_arguments(parser, title="study options")
     name = _model_word(argv)
     if name is None:
         return
@@ -207,8 +122,8 @@ def _pairs(groups: list[list[str]], flag: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def search_from_args(args) -> dict:
-    """The search specification: the ``--search`` file, then ``--set``/``--range``/``--choices``.
+def search_from_args(args, search=None) -> dict:
+    """The search specification: ``search`` (a mapping or a file), then ``--set``/``--range``/``--choices``.
 
     Example:
         >>> from ragan.cli.main import build_parser
@@ -219,7 +134,9 @@ def search_from_args(args) -> dict:
     from ragan.errors import RaganError
     from ragan.tuning.hypermodel import load_search_file
 
-    spec = dict(load_search_file(args.search)) if args.search else {}
+    if search is None and getattr(args, "hp_search", None):
+        search = args.hp_search
+    spec = dict(load_search_file(search) if isinstance(search, str) else search or {})
     for name, value in _pairs(args.set, "--set"):
         spec[name] = value
     for name, value in _pairs(args.range, "--range"):
@@ -238,46 +155,17 @@ def search_from_args(args) -> dict:
     return spec
 
 
-def _tuner_options(args) -> dict:
-    import yaml
-
-    # YAML scalars: "3" -> 3, "2.5" -> 2.5, "true" -> True.
-    return {name: yaml.safe_load(value) for name, value in _pairs(args.tuner_option, "--tuner-option")}
-
-
 def run(args) -> int:
+    from ragan.tuning.config import TuneConfig
     from ragan.tuning.tuner import plan_study, tune
 
-    options = dict(
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        kimg_per_trial=args.kimg_per_trial,
-        max_kimg=args.max_kimg,
-        min_kimg=args.min_kimg,
-        factor=args.factor,
-        search=search_from_args(args),
-        objective=args.objective,
-        extractor=args.extractor,
-        objective_images=args.objective_images,
-        classifier_epochs=args.classifier_epochs,
-        inception_weights=args.inception_weights,
-        seed=args.seed,
-        tuner_options=_tuner_options(args),
-        max_consecutive_failed_trials=args.max_consecutive_failed_trials,
-    )
+    config = TuneConfig.from_cli(args)
+    if args.set or args.range or args.choices:
+        config = config.replace(search=search_from_args(args, config.search))
     if args.dry_run:
-        print(json.dumps(plan_study(args.model, args.data, args.out, **options).describe(), indent=2, default=str))
+        print(json.dumps(plan_study(args.model, args.data, args.out, config=config).describe(), indent=2, default=str))
         return 0
-    result = tune(
-        args.model,
-        args.data,
-        args.out,
-        tracking_uri=args.tracking_uri,
-        experiment=args.experiment,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        **options,
-    )
+    result = tune(args.model, args.data, args.out, config=config, progress=not args.quiet)
     if args.quiet:
         print("\n".join(result.summary()))
     return 0

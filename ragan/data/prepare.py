@@ -44,13 +44,14 @@ import sys
 import types
 import zipfile
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ragan._common import read_json
-from ragan._files import publish_directory
+from ragan._files import PartialLock, publish_directory
+from ragan.config import takes_options
 from ragan.data.decoding import (
     DecodeOptions,
     close_cached_files,
@@ -63,6 +64,7 @@ from ragan.data.inputs import ScannedInput, input_kind, scan_input
 from ragan.data.manifest import Manifest, ShardInfo, SplitInfo, file_sha256
 from ragan.data.prepare_options import (
     GROUP_BY_CHOICES,
+    PrepareConfig,
     PrepareOptions,
     check_options_fit_input,
     check_output,
@@ -79,7 +81,7 @@ from ragan.data.prepare_plan import (
 from ragan.data.splits import SPLIT_NAMES, grouped_split, stratified_split
 from ragan.errors import RaganError
 
-__all__ = ["prepare_dataset", "partial_dir_for", "GROUP_BY_CHOICES", "TARGET_SHARD_BYTES"]
+__all__ = ["prepare_dataset", "partial_dir_for", "PrepareConfig", "GROUP_BY_CHOICES", "TARGET_SHARD_BYTES"]
 
 PARTIAL_SUFFIX = ".ragan-partial"
 PLAN_FILE = "plan.json"
@@ -107,37 +109,8 @@ def partial_dir_for(out: str | os.PathLike) -> Path:
     return out.parent / f".{out.name}{PARTIAL_SUFFIX}"
 
 
-def prepare_dataset(
-    input,
-    out,
-    *,
-    image_size: int = 64,
-    channels: int = 1,
-    bit_depth: int = 8,
-    resize_mode: str = "crop",
-    split=None,
-    resplit: bool = False,
-    seed: int = 0,
-    group_by: str | None = None,
-    group_csv=None,
-    group_column: str | None = None,
-    window="auto",
-    class_names: Sequence[str] | None = None,
-    labels_csv=None,
-    path_column: str | None = None,
-    label_column: str | None = None,
-    label_map=None,
-    include: Sequence[str] | str | None = None,
-    exclude: Sequence[str] | str | None = None,
-    allow_masks: bool = False,
-    dedupe: bool = True,
-    strict: bool = False,
-    overwrite: bool = False,
-    export_zip: bool = False,
-    shards_per_split: int | None = None,
-    num_workers: int | None = None,
-    progress: bool = True,
-) -> Manifest:
+@takes_options(PrepareConfig)
+def prepare_dataset(input, out, *, config=None, progress: bool = True, **options) -> Manifest:
     """Prepare a dataset: validate, resize, split and shard images into TFRecords + ``manifest.json``.
 
     The output format is described in ``docs/prepared-format.md``. The same input, options and
@@ -148,48 +121,8 @@ def prepare_dataset(
             ``.zip`` of such a folder, a ``.npz`` (MedMNIST layout or ``images``/``labels``),
             ``"sample:pneumoniamnist"`` (bundled), ``"medmnist:NAME"`` or ``"tfds:NAME"``.
         out: The output folder; it must not exist or be empty unless ``overwrite``.
-        image_size: Side of the square output images in pixels (4 to 4096).
-        channels: 1 (greyscale; RGB is converted by luma) or 3 (RGB; grey is repeated).
-        bit_depth: 8 (``uint8``) or 16 (``uint16``, keeps 16-bit PNG/TIFF/DICOM precision).
-        resize_mode: ``"crop"`` (centre square), ``"pad"`` (whole image on black) or ``"stretch"``.
-        split: ``(train, val, test)`` fractions (or ``"0.8,0.1,0.1"``); val and test may be 0.
-            Default ``(0.8, 0.1, 0.1)``. For an input with its own splits it needs ``resplit``.
-        resplit: For inputs with their own splits (npz, TFDS), merge them and split by ``split``;
-            by default their splits are kept.
-        seed: Seed of every random choice (split assignment, record order).
-        group_by: ``None``, ``"dicom"`` (DICOM PatientID) or ``"csv"`` (``group_csv``): items of one
-            patient never end up in two splits.
-        group_csv: A CSV file with a path column (``path``, ``file``, ``filename``, ``image`` or
-            ``relpath``: paths relative to the input, or file names) and ``group_column``.
-            Defaults to ``labels_csv`` (read with its ``path_column``) when that is given.
-        group_column: The CSV column holding the patient key.
-        window: DICOM window: ``"auto"`` (the file's, else min-max), ``None``/``"none"`` (the full
-            stored range), ``"minmax"``, a preset name such as ``"lung"``, or ``(center, width)``.
-        class_names: For integer labels (npz, TFDS, or a labels CSV with values 0..k-1), names
-            replacing them, in label order; for folders, the class folder names in the wanted label
-            order; for a labels CSV, its classes (after ``label_map``) in the wanted order.
-        labels_csv: A CSV file giving each image's class (folder or .zip inputs): one row per image,
-            ``path_column`` naming it (relative to the input, with or without extension; leading
-            folders the input lacks are ignored) and ``label_column`` its class. Images without a
-            row are left out and listed in ``skipped``; rows without an image are counted and listed
-            in the manifest's ``source.labels_csv``.
-        path_column: The column of ``labels_csv`` naming the images.
-        label_column: The column of ``labels_csv`` holding the classes.
-        label_map: Values of ``label_column`` renamed or merged: ``{"nevus": "benign", ...}`` or
-            ``"nevus=benign,melanoma=malignant"``; other values keep their name.
-        include: Glob(s) matched against each file's path relative to the input (``*`` also crosses
-            ``/``); only matching files are used.
-        exclude: Glob(s); matching files are left out (counted in ``source.excluded``).
-        allow_masks: Keep files that look like segmentation masks (a mask-like name such as
-            ``*_mask*`` and only a few distinct pixel values); by default they stop the run.
-        dedupe: Drop exact duplicates (same file content); listed in ``manifest.duplicates``.
-        strict: Fail on the first unusable file instead of skipping it.
-        overwrite: Replace a non-empty ``out`` (only once the new dataset is complete).
-        export_zip: Also write ``dataset.zip`` + ``dataset.json`` of the train split in the
-            StyleGAN2-ADA layout (8-bit only, as StyleGAN2-ADA reads it).
-        shards_per_split: Shards per split instead of about 64 MiB each (at most one per source).
-        num_workers: Decoding processes; ``None`` uses every core (none for small inputs), 0
-            decodes in this process.
+        config: The options as a :class:`~ragan.data.prepare_options.PrepareConfig`, a dict or a
+            YAML/JSON file; keyword options win over it.
         progress: Show progress bars on stderr.
 
     Returns:
@@ -209,46 +142,18 @@ def prepare_dataset(
         >>> manifest.splits["train"].class_counts
         {'healthy': 8, 'tumour': 8}
     """
-    given = dict(locals())  # every argument by name; nothing else is defined yet
-    options = resolve_options(**{name: value for name, value in given.items() if name not in ("input", "out")})
+    options = resolve_options(PrepareConfig.resolve(config, options), progress=progress)
     kind = input_kind(input)
     check_options_fit_input(input, kind, options)
     out_path = Path(os.path.abspath(os.fspath(out)))
     check_output(out_path, kind, input, options.overwrite)
     partial = partial_dir_for(out_path)
     partial.mkdir(parents=True, exist_ok=True)
-    with _PartialLock(partial):
+    with PartialLock(partial, "prepare"):
         manifest = _build_or_clean_up(input, partial, options)
         (partial / LOCK_FILE).unlink(missing_ok=True)
         _publish(partial, out_path, options.overwrite)
     return manifest
-
-
-class _PartialLock:
-    """An exclusive lock on the partial folder: two runs must not write the same output."""
-
-    def __init__(self, partial: Path):
-        self.path = partial / LOCK_FILE
-        self._handle = None
-
-    def __enter__(self):
-        self._handle = open(self.path, "a+")
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks; concurrent runs are the user's business
-            return self
-        try:
-            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._handle.close()
-            raise RaganError(
-                f"another 'ragan prepare' is writing '{self.path.parent}'; wait for it to finish"
-            ) from None
-        return self
-
-    def __exit__(self, *exc):
-        self._handle.close()
-        return False
 
 
 # --------------------------------------------------------------------------- the stage
@@ -277,6 +182,7 @@ def _build(input, partial: Path, options: PrepareOptions) -> Manifest:
         io_threads=min(8, max(2, cpu_count)),
         progress=options.progress,
         selection=options.selection() if input_kind(input) in ("folder", "zip") else None,
+        follow_symlinks=options.follow_symlinks,
     )
     if options.strict and scanned.skipped:
         path, reason = scanned.skipped[0]

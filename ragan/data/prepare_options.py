@@ -9,17 +9,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ragan._common import check_positive_int
-from ragan.data.preprocess import validate_options
+from ragan.config import StageConfig, hparam
+from ragan.data.preprocess import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, RESIZE_MODES
 from ragan.data.readers import DicomWindow, parse_dicom_window
-from ragan.data.selection import LabelTable, Selection, read_csv_table, read_labels_csv
+from ragan.data.selection import LabelTable, Selection, parse_label_map, read_csv_table, read_labels_csv
 from ragan.data.splits import parse_split_ratios
-from ragan.errors import RaganError, check_choice, did_you_mean
+from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
     "DEFAULT_SPLIT",
     "GROUP_BY_CHOICES",
+    "PrepareConfig",
     "PrepareOptions",
     "check_options_fit_input",
     "check_output",
@@ -31,35 +33,216 @@ GROUP_BY_CHOICES = (None, "dicom", "csv")
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 
 
+def _patterns(name: str, value) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    try:
+        patterns = tuple(values)
+    except TypeError:
+        patterns = None
+    if patterns is None or not all(isinstance(p, str) and p.strip() for p in patterns):
+        raise RaganError(f"{name}={value!r} is not allowed; give a glob or a list of globs, e.g. ['*_mask*']")
+    return tuple(p.strip() for p in patterns)
+
+
+def _window(name: str, window):
+    """``"auto"``, ``"none"``, ``"minmax"``, a preset, ``"CENTER,WIDTH"`` or ``(center, width)``, checked."""
+    if isinstance(window, str):
+        parse_dicom_window(window)  # raises on an unknown name
+        return window
+    if isinstance(window, DicomWindow):
+        return (window.center, window.width)
+    if isinstance(window, (tuple, list)) and len(window) == 2:
+        try:
+            return (float(window[0]), float(window[1]))
+        except (TypeError, ValueError):
+            pass
+    raise RaganError(
+        f"{name}={window!r} is not allowed; use 'auto', None, 'minmax', a preset such as 'lung', or (center, width)"
+    )
+
+
+def _split(name: str, value) -> tuple[float, float, float]:
+    return parse_split_ratios(value)
+
+
+def _label_map(name: str, value) -> dict[str, str]:
+    return parse_label_map(value)
+
+
+@dataclass
+class PrepareConfig(StageConfig):
+    """The options of :func:`ragan.prepare_dataset` and ``ragan prepare`` (see :class:`~ragan.config.StageConfig`).
+
+    Example:
+        >>> PrepareConfig(image_size=32, split="0.7,0.2,0.1").split
+        (0.7, 0.2, 0.1)
+        >>> PrepareConfig(channels=2)
+        Traceback (most recent call last):
+        ragan.errors.RaganError: channels=2 is not allowed; choose one of 1, 3.
+    """
+
+    image_size: int = hparam(
+        64, help="Side of the square output images in pixels.", min=MIN_IMAGE_SIZE, max=MAX_IMAGE_SIZE
+    )
+    channels: int = hparam(
+        1, help="1 (greyscale; RGB is converted by luma) or 3 (RGB; grey is repeated).", choices=(1, 3)
+    )
+    bit_depth: int = hparam(
+        8, help="Bits per sample: 8 (uint8) or 16 (uint16, keeps 16-bit PNG/TIFF/DICOM precision).", choices=(8, 16)
+    )
+    resize_mode: str = hparam(
+        "crop",
+        help="crop (centre square), pad (the whole image on black borders) or stretch.",
+        choices=RESIZE_MODES,
+        flag="--resize",
+    )
+    split: Any = hparam(
+        None,
+        help="train,val,test fractions adding up to 1 (default 0.8,0.1,0.1; val and test may be 0); for inputs "
+        "with their own splits (npz, TFDS) only with resplit.",
+        check=_split,
+        metavar="TRAIN,VAL,TEST",
+    )
+    resplit: bool = hparam(
+        False,
+        help="For inputs with their own splits (npz, TFDS): merge them and split by --split (else they are kept).",
+    )
+    seed: int = hparam(0, help="Seed of every random choice (split assignment, record order).", min=0)
+    group_by: str | None = hparam(
+        None,
+        help="Keep each patient in one split: by DICOM PatientID (dicom) or by --group-csv (csv).",
+        choices=GROUP_BY_CHOICES,
+    )
+    group_csv: str | None = hparam(
+        None,
+        help="CSV file with a path column (path, file, filename, image or relpath: paths relative to the input, "
+        "or file names) and --group-column (default: --labels-csv).",
+        metavar="FILE",
+    )
+    group_column: str | None = hparam(None, help="The column of --group-csv holding the patient key.")
+    window: Any = hparam(
+        "auto",
+        help="DICOM window: auto (the file's, else min-max), none (the full stored range), minmax, a preset "
+        "(lung, bone, brain, ...) or CENTER,WIDTH.",
+        check=_window,
+    )
+    class_names: tuple[str, ...] | None = hparam(
+        None,
+        help="Comma-separated class names: for integer labels (npz, TFDS, a labels CSV of 0..k-1) in label order; "
+        "for folders, the folder names in the wanted label order; for a labels CSV, its classes in the wanted order.",
+        check=lambda name, value: _class_names_option(value),
+    )
+    labels_csv: str | None = hparam(
+        None,
+        help="CSV file giving each image's class instead of class folders (folder or .zip inputs): one row per "
+        "image, with --path-column and --label-column. Images without a row are skipped; rows without an "
+        "image are counted in the manifest.",
+        metavar="FILE",
+    )
+    path_column: str | None = hparam(
+        None,
+        help="The column of --labels-csv naming the image: its path relative to the input, with or without "
+        "extension (leading folders the input lacks are ignored).",
+    )
+    label_column: str | None = hparam(None, help="The column of --labels-csv holding the class.")
+    label_map: Any = hparam(
+        None,
+        help="Rename or merge label values: VALUE=CLASS,... (e.g. nevus=benign,melanoma=malignant) or a mapping; "
+        "other values keep their name.",
+        check=_label_map,
+        metavar="VALUE=CLASS,...",
+    )
+    include: Any = hparam(
+        None,
+        help="Use only files whose path relative to the input matches GLOB (* also crosses /; repeatable).",
+        check=_patterns,
+        metavar="GLOB",
+        repeat=True,
+    )
+    exclude: Any = hparam(
+        None,
+        help="Leave out files whose path relative to the input matches GLOB (repeatable), e.g. '*_mask*'.",
+        check=_patterns,
+        metavar="GLOB",
+        repeat=True,
+    )
+    allow_masks: bool = hparam(
+        False,
+        help="Keep files that look like segmentation masks (a mask-like name and few distinct pixel values); "
+        "by default they stop the run.",
+    )
+    dedupe: bool = hparam(
+        True,
+        help="Drop exact duplicate files, keeping the first (on by default; --keep-duplicates keeps them all).",
+        flag="--keep-duplicates",
+    )
+    strict: bool = hparam(False, help="Fail on the first unusable file instead of skipping it.")
+    overwrite: bool = hparam(False, help="Replace a non-empty output folder (only once the new dataset is complete).")
+    export_zip: bool = hparam(
+        False, help="Also write dataset.zip + dataset.json of the train split for StyleGAN2-ADA (8-bit only)."
+    )
+    shards_per_split: int | None = hparam(
+        None, help="Shards per split instead of about 64 MiB each (at most one per source).", min=1
+    )
+    num_workers: int | None = hparam(
+        None,
+        help="Decoding processes; default every core (none for small inputs), 0 decodes in this process.",
+        min=0,
+        flag="--workers",
+    )
+    follow_symlinks: bool = hparam(
+        False,
+        help="Also read files that symbolic links in an input folder lead to outside it (by default such links "
+        "are skipped, with a reason, so that a folder from someone else cannot make ragan read your other files).",
+    )
+
+    def validate(self) -> None:
+        if self.labels_csv is None:
+            given = [name for name in ("path_column", "label_column", "label_map") if getattr(self, name) is not None]
+            if given:
+                raise RaganError(f"{', '.join(given)} only apply with labels_csv (the CSV file holding the labels)")
+        else:
+            missing = [name for name in ("path_column", "label_column") if not getattr(self, name)]
+            if missing:
+                raise RaganError(
+                    f"labels_csv needs {' and '.join(missing)} (the columns naming each image and its class)"
+                )
+        if self.group_by != "csv" and (self.group_csv is not None or self.group_column is not None):
+            raise RaganError(
+                f"group_csv and group_column are only used with group_by='csv' (group_by={self.group_by!r})"
+            )
+        if self.group_by == "csv" and (not self.group_column or (self.group_csv is None and self.labels_csv is None)):
+            raise RaganError("group_by='csv' needs group_csv (the CSV file) and group_column (its patient column)")
+        if self.export_zip and self.bit_depth != 8:
+            raise RaganError(
+                f"export_zip=True needs bit_depth=8 (StyleGAN2-ADA reads 8-bit images), got bit_depth={self.bit_depth}"
+            )
+
+
 @dataclass(frozen=True)
 class PrepareOptions:
-    """The checked arguments of :func:`ragan.prepare_dataset` (see there for each one)."""
+    """A checked :class:`PrepareConfig` with what it refers to read and resolved (files, window, split).
 
-    image_size: int
-    channels: int
-    bit_depth: int
-    resize_mode: str
+    The declared options read through (``options.image_size``); the fields here are the resolved ones.
+    """
+
+    config: PrepareConfig
     split: tuple[float, float, float]
-    resplit: bool
-    seed: int
-    group_by: str | None
-    group_csv: Path | None
-    group_column: str | None
     window: object
     class_names: tuple[str, ...] | None
     labels: LabelTable | None
     include: tuple[str, ...]
     exclude: tuple[str, ...]
-    allow_masks: bool
-    dedupe: bool
-    strict: bool
-    overwrite: bool
-    export_zip: bool
-    shards_per_split: int | None
-    num_workers: int | None
-    progress: bool
+    group_csv: Path | None
     split_given: bool = False  # the caller chose ``split`` (not recorded: the ratios are)
     group_path_column: str | None = None  # the labels CSV's path column when it is also the group CSV
+    progress: bool = True
+
+    def __getattr__(self, name: str):
+        # Only called for names that are not fields: the declared options.
+        if name.startswith("__") or name == "config":
+            raise AttributeError(name)
+        return getattr(self.config, name)
 
     @property
     def selects(self) -> bool:
@@ -114,92 +297,30 @@ class PrepareOptions:
         }
 
 
-def _patterns(name: str, value) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    values = [value] if isinstance(value, str) else value
-    try:
-        patterns = tuple(values)
-    except TypeError:
-        patterns = None
-    if patterns is None or not all(isinstance(p, str) and p.strip() for p in patterns):
-        raise RaganError(f"{name}={value!r} is not allowed; give a glob or a list of globs, e.g. ['*_mask*']")
-    return tuple(p.strip() for p in patterns)
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise RaganError(f"{name}={value!r} is not allowed; use True or False")
-    return value
-
-
-def _check_int(name: str, value, minimum: int, *, optional: bool = False) -> int | None:
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        allowed = f"a whole number >= {minimum}" + (" or None" if optional else "")
-        raise RaganError(f"{name}={value!r} is not allowed; use {allowed}")
-    return int(value)
-
-
 def _resolve_window(window):
     if window is None or isinstance(window, DicomWindow):
         return window
     if isinstance(window, str):
         return parse_dicom_window(window)
-    if isinstance(window, (tuple, list)) and len(window) == 2:
-        try:
-            return DicomWindow(float(window[0]), float(window[1]))
-        except (TypeError, ValueError):
-            pass
-    raise RaganError(
-        f"window={window!r} is not allowed; use 'auto', None, 'minmax', a preset such as 'lung', or (center, width)"
-    )
+    return DicomWindow(float(window[0]), float(window[1]))
 
 
-def resolve_options(**given) -> PrepareOptions:
-    """Check every argument of :func:`ragan.prepare_dataset` (given by name) and resolve defaults."""
-    validate_options(given["image_size"], given["channels"], given["bit_depth"], given["resize_mode"])
-    ratios = parse_split_ratios(DEFAULT_SPLIT if given["split"] is None else given["split"])
-    for name in ("resplit", "dedupe", "strict", "overwrite", "export_zip", "progress", "allow_masks"):
-        _check_bool(name, given[name])
-    seed = _check_int("seed", given["seed"], 0)
-    check_choice("group_by", given["group_by"], GROUP_BY_CHOICES)
-    class_names = _class_names_option(given["class_names"])
-    labels = _labels_option(given, class_names)
-    if labels is not None:
-        class_names = None  # applied by the labels table
-    group_csv, group_column, group_path_column = _group_options(given, labels)
-    if given["export_zip"] and given["bit_depth"] != 8:
-        raise RaganError(
-            f"export_zip=True needs bit_depth=8 (StyleGAN2-ADA reads 8-bit images), got bit_depth={given['bit_depth']}"
-        )
+def resolve_options(config: PrepareConfig, *, progress: bool = True) -> PrepareOptions:
+    """Read what ``config`` refers to (the labels and group CSV files) and resolve its defaults."""
+    labels = _labels_option(config)
+    group_csv, group_path_column = _group_options(config, labels)
     return PrepareOptions(
-        image_size=int(given["image_size"]),
-        channels=int(given["channels"]),
-        bit_depth=int(given["bit_depth"]),
-        resize_mode=given["resize_mode"],
-        split=ratios,
-        resplit=given["resplit"],
-        seed=seed,
-        group_by=given["group_by"],
-        group_csv=group_csv,
-        group_column=group_column,
-        window=_resolve_window(given["window"]),
-        class_names=class_names,
+        config=config,
+        split=DEFAULT_SPLIT if config.split is None else config.split,
+        window=_resolve_window(config.window),
+        class_names=None if labels is not None else config.class_names,  # a labels table applies them itself
         labels=labels,
-        include=_patterns("include", given["include"]),
-        exclude=_patterns("exclude", given["exclude"]),
-        allow_masks=given["allow_masks"],
-        dedupe=given["dedupe"],
-        strict=given["strict"],
-        overwrite=given["overwrite"],
-        export_zip=given["export_zip"],
-        shards_per_split=check_positive_int("shards_per_split", given["shards_per_split"], allow_none=True),
-        num_workers=_check_int("num_workers", given["num_workers"], 0, optional=True),
-        progress=given["progress"],
-        split_given=given["split"] is not None,
+        include=config.include or (),
+        exclude=config.exclude or (),
+        group_csv=group_csv,
+        split_given=config.split is not None,
         group_path_column=group_path_column,
+        progress=progress,
     )
 
 
@@ -214,47 +335,34 @@ def _class_names_option(class_names) -> tuple[str, ...] | None:
     return class_names
 
 
-def _labels_option(given: dict, class_names: tuple[str, ...] | None) -> LabelTable | None:
-    """The labels CSV, read and checked, when ``labels_csv`` is given (its columns only with it)."""
-    if given["labels_csv"] is None:
-        csv_given = [name for name in ("path_column", "label_column", "label_map") if given[name] is not None]
-        if csv_given:
-            raise RaganError(f"{', '.join(csv_given)} only apply with labels_csv (the CSV file holding the labels)")
+def _labels_option(config: PrepareConfig) -> LabelTable | None:
+    """The labels CSV, read and checked, when ``labels_csv`` is given."""
+    if config.labels_csv is None:
         return None
-    missing = [name for name in ("path_column", "label_column") if not given[name]]
-    if missing:
-        raise RaganError(f"labels_csv needs {' and '.join(missing)} (the columns naming each image and its class)")
     return read_labels_csv(
-        given["labels_csv"],
-        str(given["path_column"]),
-        str(given["label_column"]),
-        label_map=given["label_map"],
-        class_names=class_names,
+        config.labels_csv,
+        str(config.path_column),
+        str(config.label_column),
+        label_map=config.label_map,
+        class_names=config.class_names,
     )
 
 
-def _group_options(given: dict, labels: LabelTable | None) -> tuple[Path | None, str | None, str | None]:
-    """``(group_csv, group_column, the CSV's path column when it is the labels CSV)`` for ``group_by='csv'``."""
-    group_csv, group_column = given["group_csv"], given["group_column"]
-    if given["group_by"] != "csv":
-        if group_csv is not None or group_column is not None:
-            raise RaganError(
-                f"group_csv and group_column are only used with group_by='csv' (group_by={given['group_by']!r})"
-            )
-        return group_csv, group_column, None
+def _group_options(config: PrepareConfig, labels: LabelTable | None) -> tuple[Path | None, str | None]:
+    """``(group_csv, the CSV's path column when it is the labels CSV)`` for ``group_by='csv'``."""
+    if config.group_by != "csv":
+        return None, None
     group_path_column = None
-    if group_csv is None and labels is not None:
+    if config.group_csv is None:
         group_csv, group_path_column = labels.path, labels.path_column
-    if group_csv is None or not group_column:
-        raise RaganError("group_by='csv' needs group_csv (the CSV file) and group_column (its patient column)")
-    group_csv = Path(os.fspath(group_csv))
+    else:
+        group_csv = Path(os.fspath(config.group_csv))
     if not group_csv.is_file():
         raise RaganError(f"group_csv='{group_csv}' does not exist or is not a file")
-    group_column = str(group_column)
     if labels is not None and group_csv.resolve() == labels.path.resolve():
         group_path_column = labels.path_column
-    read_group_csv(group_csv, group_column)  # a missing patient column is an error before any work
-    return group_csv, group_column, group_path_column
+    read_group_csv(group_csv, str(config.group_column))  # a missing patient column is an error before any work
+    return group_csv, group_path_column
 
 
 def read_group_csv(csv_path: Path, column: str) -> tuple[list[str], list[dict[str, str]]]:

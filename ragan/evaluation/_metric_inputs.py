@@ -1,8 +1,11 @@
 """Input checks shared by the metric modules (:mod:`~ragan.evaluation.metrics`,
 :mod:`~ragan.evaluation.gradient_metrics`): feature matrices and image batches, one-line errors.
 
+A package-internal seam: the module is private (not part of ragan's API), its names are what the
+two metric modules import.
+
 Example:
-    >>> _as_features("real", [[1.0, 2.0], [3.0, 4.0]]).shape
+    >>> as_features("real", [[1.0, 2.0], [3.0, 4.0]]).shape
     (2, 2)
 """
 
@@ -15,7 +18,7 @@ import numpy as np
 from ragan.errors import RaganError
 
 
-def _as_features(name: str, features) -> np.ndarray:
+def as_features(name: str, features) -> np.ndarray:
     """Return ``features`` as a finite float64 ``(N, D)`` array or raise a RaganError naming it."""
     array = np.asarray(features)
     if array.ndim != 2:
@@ -34,7 +37,7 @@ def _as_features(name: str, features) -> np.ndarray:
     return array
 
 
-def _check_same_dim(real: np.ndarray, fake: np.ndarray) -> None:
+def check_same_dim(real: np.ndarray, fake: np.ndarray) -> None:
     if real.shape[1] != fake.shape[1]:
         raise RaganError(
             f"fake: feature dimension {fake.shape[1]} differs from real's {real.shape[1]}; "
@@ -42,7 +45,7 @@ def _check_same_dim(real: np.ndarray, fake: np.ndarray) -> None:
         )
 
 
-def _as_image_batch(name: str, images, min_value: float, max_value: float) -> tuple[np.ndarray, bool]:
+def as_image_batch(name: str, images, min_value: float, max_value: float) -> tuple[np.ndarray, bool]:
     """Return ``(float64 (N, H, W, C) batch, was_single_image)`` after checking shape and range."""
     array = np.asarray(images)
     if array.ndim == 3:
@@ -74,7 +77,7 @@ def _as_image_batch(name: str, images, min_value: float, max_value: float) -> tu
     return array, single
 
 
-def _check_value_range(min_value: float, max_value: float) -> None:
+def check_value_range(min_value: float, max_value: float) -> None:
     for label, value in (("min_value", min_value), ("max_value", max_value)):
         if not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
             raise RaganError(f"{label}={value!r} must be a finite number")
@@ -82,6 +85,6 @@ def _check_value_range(min_value: float, max_value: float) -> None:
         raise RaganError(f"max_value={max_value!r} must be greater than min_value={min_value!r}")
 
 
-def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
+def check_pair(a: np.ndarray, b: np.ndarray) -> None:
     if a.shape != b.shape:
         raise RaganError(f"b: image shape {b.shape} differs from a's {a.shape}; compare images pairwise")

@@ -17,15 +17,15 @@ from __future__ import annotations
 import numpy as np
 
 from ragan.errors import RaganError
-from ragan.evaluation._metric_inputs import _as_image_batch, _check_pair, _check_value_range
+from ragan.evaluation._metric_inputs import as_image_batch, check_pair, check_value_range
 
 __all__ = ["MS_GMSD_WEIGHTS", "haarpsi", "mdsi", "ms_gmsd"]
 
 
 def _to_255(name: str, images, min_value: float, max_value: float) -> tuple[np.ndarray, bool]:
     """``(N, C, H, W)`` float64 in [0, 255] and whether a single image was given."""
-    _check_value_range(min_value, max_value)
-    batch, single = _as_image_batch(name, images, min_value, max_value)
+    check_value_range(min_value, max_value)
+    batch, single = as_image_batch(name, images, min_value, max_value)
     if batch.shape[-1] not in (1, 3):
         raise RaganError(f"{name}: expected 1 (greyscale) or 3 (RGB) channels, got {batch.shape[-1]}")
     return np.moveaxis((batch - min_value) * (255.0 / (max_value - min_value)), -1, 1), single
@@ -110,7 +110,7 @@ def ms_gmsd(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.nda
     """
     x, single = _to_255("a", a, min_value, max_value)
     y, _ = _to_255("b", b, min_value, max_value)
-    _check_pair(x, y)
+    check_pair(x, y)
     minimum = 2 ** len(MS_GMSD_WEIGHTS) + 1
     if min(x.shape[-2:]) < minimum:
         raise RaganError(
@@ -160,7 +160,7 @@ def mdsi(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.ndarra
     """
     x, single = _to_255("a", a, min_value, max_value)
     y, _ = _to_255("b", b, min_value, max_value)
-    _check_pair(x, y)
+    check_pair(x, y)
     if x.shape[1] == 1:
         x, y = np.repeat(x, 3, axis=1), np.repeat(y, 3, axis=1)
     factor = max(1, round(min(x.shape[-2:]) / 256))
@@ -229,7 +229,7 @@ def haarpsi(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.nda
     """
     x, single = _to_255("a", a, min_value, max_value)
     y, _ = _to_255("b", b, min_value, max_value)
-    _check_pair(x, y)
+    check_pair(x, y)
     if min(x.shape[-2:]) < 16:
         raise RaganError(
             f"a: HaarPSI needs images of at least 16x16 pixels (its coarsest wavelet), got {x.shape[-2]}x{x.shape[-1]}"

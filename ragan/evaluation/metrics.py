@@ -22,11 +22,11 @@ import numpy as np
 from ragan._common import check_positive_int
 from ragan.errors import RaganError
 from ragan.evaluation._metric_inputs import (
-    _as_features,
-    _as_image_batch,
-    _check_pair,
-    _check_same_dim,
-    _check_value_range,
+    as_features,
+    as_image_batch,
+    check_pair,
+    check_same_dim,
+    check_value_range,
 )
 from ragan.evaluation.gradient_metrics import MS_GMSD_WEIGHTS, haarpsi, mdsi, ms_gmsd
 
@@ -149,8 +149,10 @@ def fid_from_features(real, fake) -> float:
     """Fréchet distance between Gaussians fitted to two sets of features (FID for Inception features).
 
     Means and (unbiased, ``ddof=1``) covariances are computed in float64 and passed to
-    :func:`frechet_distance`. FID is biased upwards for small sets and is only comparable between
-    runs that use the same feature extractor, resize method and number of images.
+    :func:`frechet_distance`; with fewer rows than feature dimensions the same value comes from the
+    ``N x M`` cross product of the centred rows instead (exact, and much faster for 2048-d features).
+    FID is biased upwards for small sets and is only comparable between runs that use the same
+    feature extractor, resize method and number of images.
 
     Args:
         real: ``(N, D)`` features of real images (N >= 2).
@@ -168,18 +170,37 @@ def fid_from_features(real, fake) -> float:
     Reference:
         Heusel et al., NeurIPS 2017.
     """
-    real = _as_features("real", real)
-    fake = _as_features("fake", fake)
-    _check_same_dim(real, fake)
+    real = as_features("real", real)
+    fake = as_features("fake", fake)
+    check_same_dim(real, fake)
     for label, array in (("real", real), ("fake", fake)):
         if array.shape[0] < 2:
             raise RaganError(f"{label}: FID needs at least 2 feature rows for a covariance, got {array.shape[0]}")
+    if min(real.shape[0], fake.shape[0]) < real.shape[1]:
+        return _low_rank_fid(real, fake)
     return frechet_distance(
         real.mean(axis=0),
         np.cov(real, rowvar=False, ddof=1).reshape(real.shape[1], real.shape[1]),
         fake.mean(axis=0),
         np.cov(fake, rowvar=False, ddof=1).reshape(fake.shape[1], fake.shape[1]),
     )
+
+
+def _low_rank_fid(real: np.ndarray, fake: np.ndarray) -> float:
+    """FID when a set has fewer rows than dimensions, without forming a ``D x D`` matrix.
+
+    With ``A`` and ``B`` the centred rows scaled by ``1/sqrt(n - 1)``, the covariances are ``A^T A``
+    and ``B^T B``; the nonzero eigenvalues of ``A^T A B^T B`` are those of ``M M^T`` with
+    ``M = A B^T`` (``N x M``), so ``tr((sigma1 sigma2)^½)`` is the sum of ``M``'s singular values
+    and ``tr(sigma) = |A|²``: exact, and for 2048-d Inception features of a few hundred images a
+    fraction of a second instead of a minute of eigendecompositions on a loaded 2-core machine.
+    """
+    a = (real - real.mean(axis=0)) / np.sqrt(real.shape[0] - 1)
+    b = (fake - fake.mean(axis=0)) / np.sqrt(fake.shape[0] - 1)
+    trace_sqrt = float(np.linalg.svd(a @ b.T, compute_uv=False).sum())
+    diff = real.mean(axis=0) - fake.mean(axis=0)
+    distance = diff @ diff + np.sum(a * a) + np.sum(b * b) - 2.0 * trace_sqrt
+    return float(max(distance, 0.0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,9 +256,9 @@ def kid_from_features(
     Reference:
         Bińkowski et al., "Demystifying MMD GANs", ICLR 2018.
     """
-    real = _as_features("real", real)
-    fake = _as_features("fake", fake)
-    _check_same_dim(real, fake)
+    real = as_features("real", real)
+    fake = as_features("fake", fake)
+    check_same_dim(real, fake)
     check_positive_int("num_subsets", num_subsets)
     if subset_size is None:
         subset_size = kid_subset_size(real.shape[0], fake.shape[0])
@@ -325,9 +346,9 @@ def precision_recall_from_features(real, fake, *, k: int = 3) -> dict:
         Kynkäänniemi et al., "Improved Precision and Recall Metric for Assessing Generative
         Models", NeurIPS 2019.
     """
-    real = _as_features("real", real)
-    fake = _as_features("fake", fake)
-    _check_same_dim(real, fake)
+    real = as_features("real", real)
+    fake = as_features("fake", fake)
+    check_same_dim(real, fake)
     check_positive_int("k", k)
     for label, array in (("real", real), ("fake", fake)):
         if array.shape[0] <= k:
@@ -359,10 +380,10 @@ def psnr(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.ndarra
         >>> psnr(a, b, max_value=1.0)
         array([20.])
     """
-    _check_value_range(min_value, max_value)
-    a, single = _as_image_batch("a", a, min_value, max_value)
-    b, _ = _as_image_batch("b", b, min_value, max_value)
-    _check_pair(a, b)
+    check_value_range(min_value, max_value)
+    a, single = as_image_batch("a", a, min_value, max_value)
+    b, _ = as_image_batch("b", b, min_value, max_value)
+    check_pair(a, b)
     mse = np.mean((a - b) ** 2, axis=(1, 2, 3))
     with np.errstate(divide="ignore"):
         values = 10.0 * np.log10((max_value - min_value) ** 2 / mse)
@@ -418,10 +439,10 @@ def ssim(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.ndarra
         Wang, Bovik, Sheikh & Simoncelli, "Image Quality Assessment: From Error Visibility to
         Structural Similarity", IEEE TIP 2004.
     """
-    _check_value_range(min_value, max_value)
-    a, single = _as_image_batch("a", a, min_value, max_value)
-    b, _ = _as_image_batch("b", b, min_value, max_value)
-    _check_pair(a, b)
+    check_value_range(min_value, max_value)
+    a, single = as_image_batch("a", a, min_value, max_value)
+    b, _ = as_image_batch("b", b, min_value, max_value)
+    check_pair(a, b)
     _check_ssim_size(a)
     from ragan._tf import import_tf
 
@@ -490,10 +511,10 @@ def ms_ssim(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.nda
         Wang, Simoncelli & Bovik, "Multiscale structural similarity for image quality
         assessment", Asilomar 2003.
     """
-    _check_value_range(min_value, max_value)
-    a, single = _as_image_batch("a", a, min_value, max_value)
-    b, _ = _as_image_batch("b", b, min_value, max_value)
-    _check_pair(a, b)
+    check_value_range(min_value, max_value)
+    a, single = as_image_batch("a", a, min_value, max_value)
+    b, _ = as_image_batch("b", b, min_value, max_value)
+    check_pair(a, b)
     power_factors = ms_ssim_power_factors(*a.shape[1:3])
     from ragan._tf import import_tf
 
@@ -537,8 +558,8 @@ def mean_pairwise_ms_ssim(
         >>> round(mean_pairwise_ms_ssim(same, max_value=1.0, num_pairs=10), 6)
         1.0
     """
-    _check_value_range(min_value, max_value)
-    batch, single = _as_image_batch("images", images, min_value, max_value)
+    check_value_range(min_value, max_value)
+    batch, single = as_image_batch("images", images, min_value, max_value)
     if single or batch.shape[0] < 2:
         raise RaganError(f"images: pairwise MS-SSIM needs at least 2 images, got {1 if single else batch.shape[0]}")
     check_positive_int("num_pairs", num_pairs)

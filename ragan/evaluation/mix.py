@@ -37,11 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ragan._common import check_positive_int, first_line
+from ragan._common import check_positive_int
 from ragan._files import publish_directory
+from ragan.data.arrays import SplitArrays, convert_dtype, read_split
 from ragan.data.manifest import Manifest, SplitInfo, read_manifest, shard_name, verify_dataset
 from ragan.errors import RaganError, did_you_mean
 
+# SplitArrays, read_split and convert_dtype live in ragan.data.arrays; imported from here they still work.
 __all__ = [
     "SplitArrays",
     "MixResult",
@@ -50,99 +52,13 @@ __all__ = [
     "synthetic_label_map",
     "synthetic_addition_counts",
     "choose_per_class",
+    "convert_dtype",
     "mix_datasets",
+    "real_labels_of_synthetic",
 ]
 
 # Shards of the mixed train split are cut at about this many bytes of pixels.
 _SHARD_BYTES = 128 << 20
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading
-
-
-@dataclass
-class SplitArrays:
-    """One split of a prepared dataset, in memory.
-
-    Attributes:
-        images: ``(N, H, W, C)`` pixels in the stored dtype (uint8 or uint16), in record order.
-        labels: ``(N,)`` int64 class indices (``-1`` when unlabelled).
-        source_ids: ``(N,)`` int64 ``source_id`` of every record.
-        manifest: The dataset's manifest.
-        path: The dataset directory.
-        split: The split name.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    source_ids: np.ndarray
-    manifest: Manifest
-    path: Path
-    split: str
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def unit_range(self) -> np.ndarray:
-        """The images as float32 in ``[-1, 1]``."""
-        return self.images.astype(np.float32) * (2.0 / self.manifest.max_value) - 1.0
-
-
-def read_split(path: str | os.PathLike, split: str = "train", *, limit: int | None = None) -> SplitArrays:
-    """Read one split of a prepared dataset into NumPy arrays, in record order.
-
-    Args:
-        path: The prepared dataset directory.
-        split: Split name.
-        limit: Read only the first ``limit`` records.
-
-    Raises:
-        RaganError: when the path is not a prepared dataset, the split is missing, or the files
-            disagree with the manifest.
-
-    Example (needs a prepared dataset on disk, hence skipped):
-        >>> test = read_split("prepared", "test")      # doctest: +SKIP
-        >>> test.images.shape, test.labels[:3]          # doctest: +SKIP
-        ((624, 28, 28, 1), array([0, 1, 1]))
-    """
-    from ragan._tf import import_tf
-    from ragan.data.tfrecord import decode_batch_fn
-
-    tf = import_tf()
-    directory = Path(path)
-    manifest = read_manifest(directory)
-    if directory.is_file():
-        directory = directory.parent
-    verify_dataset(directory, manifest, splits=[split])
-    info = manifest.split(split)
-    files = [str(directory / shard.file) for shard in info.shards if shard.num_examples > 0]
-    height, width, channels = manifest.image_shape
-    dtype = np.uint16 if manifest.dtype == "uint16" else np.uint8
-    if not files:
-        empty = np.zeros((0, height, width, channels), dtype)
-        return SplitArrays(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), manifest, directory, split)
-    records = tf.data.TFRecordDataset(files)
-    if limit is not None:
-        records = records.take(int(limit))
-    decode = decode_batch_fn(manifest)
-    images, labels, sources = [], [], []
-    try:
-        for batch_images, batch_labels, batch_sources in records.batch(1024).map(decode):
-            images.append(batch_images.numpy())
-            labels.append(batch_labels.numpy())
-            sources.append(batch_sources.numpy())
-    except tf.errors.OpError as error:
-        message = first_line(error)
-        raise RaganError(f"'{directory}': split {split!r} could not be read ({message}); prepare it again.") from None
-    return SplitArrays(
-        images=np.concatenate(images).astype(dtype, copy=False),
-        labels=np.concatenate(labels).astype(np.int64),
-        source_ids=np.concatenate(sources).astype(np.int64),
-        manifest=manifest,
-        path=directory,
-        split=split,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +136,8 @@ def synthetic_label_map(
     return np.array([real.class_names.index(name) for name in synthetic.class_names], dtype=np.int64)
 
 
-def _real_labels_of_synthetic(split: SplitArrays, label_map: np.ndarray) -> np.ndarray:
+def real_labels_of_synthetic(split: SplitArrays, label_map: np.ndarray) -> np.ndarray:
+    """The real class index of every synthetic image (``label_map`` from :func:`synthetic_label_map`)."""
     if label_map.size == 1 and not split.manifest.labelled:
         return np.full(len(split), int(label_map[0]), dtype=np.int64)
     return label_map[split.labels]
@@ -344,15 +261,6 @@ def choose_per_class(labels, counts, rng: np.random.Generator) -> np.ndarray:
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 
-def _convert_dtype(images: np.ndarray, target: str) -> np.ndarray:
-    """Exact 8 <-> 16-bit conversion: v16 = 257 * v8 maps 0..255 onto 0..65535."""
-    if target == "uint16" and images.dtype == np.uint8:
-        return images.astype(np.uint16) * np.uint16(257)
-    if target == "uint8" and images.dtype == np.uint16:
-        return np.rint(images.astype(np.float64) / 257.0).astype(np.uint8)
-    return images
-
-
 # ---------------------------------------------------------------------------------------------
 # Mixing
 
@@ -420,7 +328,7 @@ def _read_mix_inputs(real_path: Path, synthetic_path: Path, synthetic_class) -> 
         raise RaganError(f"real dataset '{real_path}': the 'train' split is empty.")
     if len(synthetic_train) == 0:
         raise RaganError(f"synthetic dataset '{synthetic_path}': the 'train' split is empty.")
-    synthetic_labels = _real_labels_of_synthetic(synthetic_train, label_map)
+    synthetic_labels = real_labels_of_synthetic(synthetic_train, label_map)
     return _MixInputs(real_manifest, synthetic_manifest, real_train, synthetic_train, synthetic_labels)
 
 
@@ -447,7 +355,7 @@ def _write_train_shards(folder: Path, inputs: _MixInputs, chosen, order, first_s
     from ragan.data.tfrecord import ShardWriter
 
     real_manifest, real_train = inputs.real_manifest, inputs.real_train
-    synthetic_images = _convert_dtype(inputs.synthetic_train.images[chosen], real_manifest.dtype)
+    synthetic_images = convert_dtype(inputs.synthetic_train.images[chosen], real_manifest.dtype)
     synthetic_labels = inputs.synthetic_labels[chosen]
     num_real = len(real_train)
     bytes_per_image = int(np.prod(real_manifest.image_shape)) * (2 if real_manifest.dtype == "uint16" else 1)

@@ -20,6 +20,16 @@ prepared dataset:
   how much real images differ from each other.
 * **Memorisation**: :func:`~ragan.evaluation.memorisation.memorisation_audit` with the real test
   images as the baseline; the closest synthetic/training pairs are shown.
+* **Privacy**: :func:`~ragan.evaluation.privacy_audit.privacy_audit`, a membership-inference
+  audit: can an attacker holding the synthetic images (black-box) or the GAN's discriminator
+  (white-box, with ``generator_run``) tell the training images from held-out ones? ROC AUC with a
+  bootstrap interval and the true-positive rate at 1 % and 10 % false positives, overall and per
+  class; one plain sentence on the first screen, and a flag when the interval lies above 0.6.
+* **Floors**: beside every FID, KID and precision/recall figure, the same metric between two
+  disjoint sets of real training images at the same sizes, with the ratio
+  (:mod:`~ragan.evaluation.floors`); beside the synthetic MS-SSIM diversity, the real one.
+* **Per class**: precision/recall, the synthetic-only classifier's AUC and the membership AUC of
+  each class.
 * **Classifier study**: :func:`~ragan.evaluation.study.classifier_study`: does adding synthetic
   images beat real-only training, standard augmentation and the count-matched control, on held-out
   real images? Every comparison carries a 95 % bootstrap interval and a verdict ("helps", "no
@@ -35,9 +45,10 @@ failure is a warning, not an error.
 
 The stage is a straight sequence of named steps, each adding its results to one :class:`_Evaluation`:
 check the options -> load the data -> classifier study (and the domain classifier) -> features ->
-metrics (quality, diversity, similarity) -> memorisation audit -> write ``report.json`` and
-``report.html`` -> log to MLflow. The measurements are in :mod:`~ragan.evaluation.quality`, the
-words in :mod:`~ragan.evaluation.verdict`, the page in :mod:`~ragan.evaluation.render` and the
+metrics (quality, floors, diversity, similarity) -> memorisation audit -> privacy audit -> per-class
+table -> write ``report.json`` and ``report.html`` -> log to MLflow. The measurements are in
+:mod:`~ragan.evaluation.quality` (and :mod:`~ragan.evaluation.floors`, :mod:`~ragan.evaluation.privacy_audit`),
+the words in :mod:`~ragan.evaluation.verdict`, the page in :mod:`~ragan.evaluation.render` and the
 tracking in :mod:`~ragan.evaluation.report_mlflow`.
 
 Example (needs two prepared datasets on disk and trains classifiers for minutes, hence skipped):
@@ -56,34 +67,32 @@ import numbers
 import os
 import re
 import shutil
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ragan._common import check_positive_int
-from ragan._files import publish_directory
+from ragan._files import PartialLock, publish_directory
 from ragan._version import __version__
-from ragan.errors import RaganError, did_you_mean
+from ragan.config import takes_options
+from ragan.errors import RaganError
+from ragan.evaluation.config import EXTRACTORS, MIN_IMAGES, QUICK, EvaluateConfig
 
 # Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
 from ragan.evaluation.quality import log as _log
+from ragan.evaluation.report_mlflow import describe_target as describe_mlflow_target
 from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
 from ragan.evaluation.verdict import headline_metrics as _headline_metrics
 
-__all__ = ["EvaluationReport", "evaluate", "EXTRACTORS", "REPORT_JSON", "REPORT_HTML"]
+__all__ = ["EvaluateConfig", "EvaluationReport", "evaluate", "EXTRACTORS", "REPORT_JSON", "REPORT_HTML"]
+_DECLARED = (EXTRACTORS, MIN_IMAGES, QUICK)  # re-exported from ragan.evaluation.config, where they are declared
 
-EXTRACTORS = ("domain", "inception")
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 DOMAIN_MODEL_FILE = "domain_classifier.keras"
-# Settings that --quick replaces, for a smoke run in about a minute.
-QUICK = {"epochs": 3, "max_images": 1000, "kid_subsets": 20, "diversity_pairs": 50}
 GALLERY_PAIRS = 8
-# Fewest images of each compared set (real train, real test, synthetic) the metrics accept.
-MIN_IMAGES = 10
 
 
 @dataclass
@@ -114,49 +123,13 @@ class EvaluationReport:
 
 
 @dataclass
-class _Options:
-    """The checked settings of one evaluation (``report.json``'s ``settings``, plus ``progress``)."""
-
-    extractors: list
-    inception_weights: object
-    study: bool
-    seeds: list
-    synthetic_fractions: list
-    add_per_class: int | None
-    rebalance: bool
-    classifier: str
-    classifier_weights: object
-    epochs: int
-    batch_size: int
-    synthetic_class: str | None
-    memorisation: bool
-    max_images: int
-    kid_subsets: int
-    diversity_pairs: int
-    quick: bool
-    effect_size: float
-    progress: bool = True
-
-    @property
-    def seed(self) -> int:
-        """The first seed: it trains the domain classifier and draws every random subset."""
-        return self.seeds[0]
-
-    def settings(self) -> dict:
-        settings = asdict(self)
-        del settings["progress"]
-        for key in ("inception_weights", "classifier_weights"):
-            settings[key] = None if settings[key] is None else str(settings[key])
-        return settings
-
-
-@dataclass
 class _Evaluation:
     """The results of :func:`evaluate`'s steps, passed forward from one to the next.
 
     Attributes:
-        real, synthetic, generator_run: The inputs as given.
-        options: The checked settings.
+        real, synthetic: The inputs as given.
+        options: The settings it runs with (:meth:`EvaluateConfig.quick_applied`).
+        progress: Whether progress messages are shown.
         data: The :class:`~ragan.evaluation.study.StudyData` (every image, read once).
         inception: The Inception extractor, or None.
         study: The :class:`~ragan.evaluation.study.StudyResult`, or None without the study.
@@ -167,13 +140,16 @@ class _Evaluation:
         features: The domain extractor's features of ``sets``.
         quality, diversity, similarity: The report's sections.
         memorisation: The audit's ``to_dict()``, or None; ``gallery``: its closest pairs with images.
+        privacy: The membership-inference audit, or None; ``per_class``: the per-class table.
+        labels: Class indices of ``images`` (None for an unlabelled synthetic set).
+        splits: Whole real splits as ``(images in [-1, 1], domain features)``, computed once.
     """
 
     real: object
     synthetic: object
-    generator_run: object
-    options: _Options
+    options: EvaluateConfig
     data: object
+    progress: bool = True
     inception: object = None
     study: object = None
     domain_model: object = None
@@ -186,6 +162,26 @@ class _Evaluation:
     similarity: dict | None = None
     memorisation: dict | None = None
     gallery: list = field(default_factory=list)
+    privacy: dict | None = None
+    per_class: dict | None = None
+    labels: dict = field(default_factory=dict)
+    splits: dict = field(default_factory=dict)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The whole real split ``name`` (``train``, ``val``, ``test``) in [-1, 1] and its domain features.
+
+        The metrics' subsample is reused when it is the whole split; otherwise the split is scaled and
+        its features extracted once, then kept.
+        """
+        if name not in self.splits:
+            images = getattr(self.data, name).images
+            subset = {"train": "real train", "test": "real test"}.get(name)
+            if subset is not None and len(self.images[subset]) == len(images):
+                self.splits[name] = (self.sets[subset], self.features[subset])
+            else:
+                scaled = images.astype(np.float32) * self.real_scale - 1.0
+                self.splits[name] = (scaled, self.domain(scaled))
+        return self.splits[name]
 
     @property
     def real_scale(self) -> float:
@@ -229,25 +225,6 @@ def _weights_md5(model) -> str:
     return digest.hexdigest()
 
 
-def _check_extractors(extractor, inception_weights) -> list[str]:
-    """The extractor names, ``"domain"`` first (it needs no download, so it is always there).
-
-    Example:
-        >>> _check_extractors("inception", None), _check_extractors("domain", "weights.h5")
-        (['domain', 'inception'], ['domain', 'inception'])
-    """
-    names = [extractor] if isinstance(extractor, str) else list(extractor or [])
-    for name in names:
-        if name not in EXTRACTORS:
-            raise RaganError(
-                f"extractor={name!r} is not allowed; choose from {', '.join(map(repr, EXTRACTORS))}."
-                f"{did_you_mean(name, EXTRACTORS)}"
-            )
-    if inception_weights is not None and "inception" not in names:
-        names.append("inception")
-    return ["domain"] + [name for name in names if name != "domain"]
-
-
 def _check_inception_file(inception_weights) -> None:
     """A missing local weights file, found before any data is read ("imagenet" is tried when built)."""
     if inception_weights is None or (isinstance(inception_weights, str) and inception_weights == "imagenet"):
@@ -270,59 +247,8 @@ def _build_inception(inception_weights):
         raise RaganError(re.sub(r"(?<!\w)weights=", "inception_weights=", str(error))) from error
 
 
-def _check_at_least(name: str, value, minimum: int) -> int:
-    """A positive integer that is also at least ``minimum``."""
-    value = check_positive_int(name, value)
-    if value < minimum:
-        raise RaganError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}.")
-    return value
-
-
 # ---------------------------------------------------------------------------------------------
 # The steps of the stage, in order
-
-
-def _check_options(
-    extractor, inception_weights, study, seeds, synthetic_fractions, add_per_class, rebalance, classifier,
-    classifier_weights, epochs, batch_size, synthetic_class, memorisation, max_images, kid_subsets,
-    diversity_pairs, quick, effect_size, progress,
-) -> _Options:  # fmt: skip
-    """Every option checked (one-line errors) and ``quick`` applied, before any data is read."""
-    from ragan.evaluation.statistics import check_effect_size
-    from ragan.evaluation.study import check_study_options
-
-    extractors = _check_extractors(extractor, inception_weights)
-    if "inception" in extractors:
-        _check_inception_file(inception_weights)
-    seeds, fractions, add_per_class = check_study_options(seeds, synthetic_fractions, add_per_class, classifier)
-    effect_size = check_effect_size(effect_size)
-    if quick:
-        seeds = seeds[:1]
-        epochs = QUICK["epochs"] if epochs is None else epochs
-        max_images = min(max_images, QUICK["max_images"])
-        kid_subsets = min(kid_subsets, QUICK["kid_subsets"])
-        diversity_pairs = min(diversity_pairs, QUICK["diversity_pairs"])
-    return _Options(
-        extractors=extractors,
-        inception_weights=inception_weights,
-        study=bool(study),
-        seeds=seeds,
-        synthetic_fractions=fractions,
-        add_per_class=add_per_class,
-        rebalance=bool(rebalance),
-        classifier=classifier,
-        classifier_weights=classifier_weights,
-        epochs=check_positive_int("epochs", 20 if epochs is None else epochs),
-        batch_size=check_positive_int("batch_size", batch_size),
-        synthetic_class=synthetic_class,
-        memorisation=bool(memorisation),
-        max_images=_check_at_least("max_images", max_images, MIN_IMAGES),
-        kid_subsets=check_positive_int("kid_subsets", kid_subsets),
-        diversity_pairs=check_positive_int("diversity_pairs", diversity_pairs),
-        quick=bool(quick),
-        effect_size=effect_size,
-        progress=progress,
-    )
 
 
 def _check_output(out: Path, real, synthetic, overwrite: bool) -> None:
@@ -335,12 +261,12 @@ def _check_output(out: Path, real, synthetic, overwrite: bool) -> None:
         raise RaganError("synthetic: a synthetic prepared dataset is required (--synthetic DIR).")
 
 
-def _load(real, synthetic, generator_run, options: _Options) -> _Evaluation:
+def _load(real, synthetic, options: EvaluateConfig, progress: bool) -> _Evaluation:
     """Read and check both datasets (and build the Inception extractor), so that bad input is one line."""
     from ragan.evaluation.study import load_study_data
 
     data = load_study_data(real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False)
-    _log(options.progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
+    _log(progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
     for label, path, split, count in (
         ("real", real, "train", len(data.train)),
         ("real", real, "test", len(data.test)),
@@ -353,7 +279,7 @@ def _load(real, synthetic, generator_run, options: _Options) -> _Evaluation:
             )
     # Built now: a weights file that does not load (or an offline 'imagenet') must fail before the study.
     inception = _build_inception(options.inception_weights) if "inception" in options.extractors else None
-    return _Evaluation(real, synthetic, generator_run, options, data, inception=inception)
+    return _Evaluation(real, synthetic, options, data, progress, inception=inception)
 
 
 def _run_study(run: _Evaluation, folder: Path) -> None:
@@ -366,7 +292,7 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
     options = run.options
     if options.study:
         seeds = ", ".join(map(str, options.seeds))
-        _log(options.progress, f"classifier study ({options.classifier}, seeds {seeds}, up to {options.epochs} epochs)")
+        _log(run.progress, f"classifier study ({options.classifier}, seeds {seeds}, up to {options.epochs} epochs)")
         run.study = studies.classifier_study(
             run.real,
             run.synthetic,
@@ -379,22 +305,22 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
             epochs=options.epochs,
             batch_size=options.batch_size,
             synthetic_class=options.synthetic_class,
-            progress=options.progress,
+            progress=run.progress,
             data=run.data,
             skip_unavailable=True,
             effect_size=options.effect_size,
         )
         for note in run.study.notes:
-            _log(options.progress, f"note: {note}")
+            _log(run.progress, f"note: {note}")
         run.study.save(folder)
         run.domain_model = run.study.reference_model
     if run.domain_model is None:
-        _log(options.progress, f"training the domain classifier ({options.classifier}, seed {options.seed})")
+        _log(run.progress, f"training the domain classifier ({options.classifier}, seed {options.seed})")
         run.domain_model = _train_domain_classifier(run.data, options)
     run.domain_model.save(folder / DOMAIN_MODEL_FILE)
 
 
-def _train_domain_classifier(data, options: _Options):
+def _train_domain_classifier(data, options: EvaluateConfig):
     """A classifier trained on the real training split only (seed ``options.seed``), for the domain extractor."""
     from ragan._tf import import_keras
     from ragan.evaluation import classifier as classifiers
@@ -425,11 +351,12 @@ def _extract_features(run: _Evaluation) -> None:
 
     options, data = run.options, run.data
     rng = np.random.default_rng(options.seed)
-    run.images = {
-        "real train": subsample(data.train.images, None, options.max_images, rng)[0],
-        "synthetic": subsample(data.synthetic.images, None, options.max_images, rng)[0],
-        "real test": subsample(data.test.images, None, options.max_images, rng)[0],
-    }
+    for name, images, labels in (
+        ("real train", data.train.images, data.train.labels),
+        ("synthetic", data.synthetic.images, data.synthetic_labels),
+        ("real test", data.test.images, data.test.labels),
+    ):
+        run.images[name], run.labels[name] = subsample(images, labels, options.max_images, rng)
     synthetic_scale = 2.0 / data.synthetic.manifest.max_value
     run.sets = {
         name: images.astype(np.float32) * (synthetic_scale if name == "synthetic" else run.real_scale) - 1.0
@@ -442,24 +369,38 @@ def _extract_features(run: _Evaluation) -> None:
     run.domain = model_extractor(run.domain_model, name=name)
     # The images enter at the classifier's own input size; any resize happens inside it.
     run.domain.resize = classifier_input_resize(options.classifier, data.train.manifest.image_size)
-    _log(options.progress, f"features ({run.domain.name})")
+    _log(run.progress, f"features ({run.domain.name})")
     run.features = {name: run.domain(images) for name, images in run.sets.items()}
 
 
 def _measure(run: _Evaluation) -> None:
     """Quality rows per extractor, diversity and similarity to the nearest real training image."""
     from ragan.evaluation import quality
+    from ragan.evaluation.floors import feature_floors
 
     options = run.options
     rows = quality.quality_rows(run.domain, run.sets, options.kid_subsets, options.seed, features=run.features)
+    floors = [
+        dict(row, extractor=run.domain.name)
+        for row in feature_floors(
+            run.features["real train"], run.features["synthetic"], kid_subsets=options.kid_subsets, seed=options.seed
+        )
+    ]
     notes = [
         f"domain extractor: penultimate layer of the {options.classifier} trained on the real training split "
         f"(seed {options.seed}), saved as {DOMAIN_MODEL_FILE}; its features are only comparable with reports "
         "using the same file (same weights_md5).",
     ]
     if run.inception is not None:
-        _log(options.progress, f"features ({run.inception.name})")
-        rows += quality.quality_rows(run.inception, run.sets, options.kid_subsets, options.seed)
+        _log(run.progress, f"features ({run.inception.name})")
+        inception = {name: run.inception(images) for name, images in run.sets.items()}
+        rows += quality.quality_rows(run.inception, run.sets, options.kid_subsets, options.seed, features=inception)
+        floors += [
+            dict(row, extractor=run.inception.name)
+            for row in feature_floors(
+                inception["real train"], inception["synthetic"], kid_subsets=options.kid_subsets, seed=options.seed
+            )
+        ]
         notes.append(
             "Inception: the Keras ImageNet InceptionV3 (pool3, 2048-d); not the TF-1 graph of pytorch-fid/TTUR, "
             "so its FIDs are comparable with other ragan reports only."
@@ -469,12 +410,18 @@ def _measure(run: _Evaluation) -> None:
             "No ImageNet-Inception FID: pass inception_weights (--inception-weights FILE) with a local copy of "
             "Keras' inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 to add it."
         )
-    run.quality = {"reference_set": "real train", "rows": rows, "notes": notes}
-    _log(options.progress, "diversity (pairwise MS-SSIM)")
+    notes.append(
+        "Floors: each metric again at equal sizes, the synthetic images and, in their place, real training images "
+        "the reference set does not hold, both against the same random part of the real training images; the "
+        "ratio is synthetic / real (none where the real value is at or below zero, for a KID at or below zero, "
+        "or a real KID within two of its standard deviations of zero)."
+    )
+    run.quality = {"reference_set": "real train", "rows": rows, "floors": floors, "notes": notes}
+    _log(run.progress, "diversity (pairwise MS-SSIM)")
     run.diversity = quality.diversity(run.sets, options.diversity_pairs, options.seed)
     if run.diversity.get("skipped"):
-        _log(options.progress, f"note: {run.diversity['skipped']}")
-    _log(options.progress, "similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
+        _log(run.progress, f"note: {run.diversity['skipped']}")
+    _log(run.progress, "similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
     train_all = run.data.train.images.astype(np.float32) * run.real_scale - 1.0
     run.similarity = quality.similarity_table(run.sets, train_all, options.seed)
 
@@ -484,14 +431,11 @@ def _audit_memorisation(run: _Evaluation) -> None:
     from ragan.evaluation.memorisation import memorisation_audit
     from ragan.evaluation.render import display_scale, gallery_pair
 
-    _log(run.options.progress, "memorisation audit")
+    _log(run.progress, "memorisation audit")
     # Against every training image, not the metrics' subsample: a copy of an image left out
     # of the subsample must be found too. The synthetic queries may stay subsampled.
-    train_images, train, train_features = run.images["real train"], run.sets["real train"], run.features["real train"]
-    if len(run.data.train.images) > len(train_images):
-        train_images = run.data.train.images
-        train = train_images.astype(np.float32) * run.real_scale - 1.0
-        train_features = run.domain(train)
+    train_images = run.data.train.images
+    train, train_features = run.split("train")
     audit = memorisation_audit(
         train,
         run.sets["synthetic"],
@@ -508,6 +452,100 @@ def _audit_memorisation(run: _Evaluation) -> None:
     ]
 
 
+def _audit_privacy(run: _Evaluation) -> None:
+    """The membership-inference audit: every training image against every held-out test image."""
+    from ragan.evaluation.privacy_audit import discriminator_scores_of_run, privacy_audit
+
+    _log(run.progress, "privacy audit (membership inference)")
+    data = run.data
+    train, train_features = run.split("train")
+    test, test_features = run.split("test")
+    unseen = len(data.val) >= MIN_IMAGES
+    notes = [
+        f"members: all {len(train)} real training images; non-members: all {len(test)} held-out real test images; "
+        f"synthetic: {len(run.sets['synthetic'])} images"
+        + (f"; floors: the {len(data.val)} real validation images, which the GAN never saw" if unseen else "")
+    ]
+    spaces = {}
+    for space, members, nonmembers, synthetic, val in (
+        ("domain features", train_features, test_features, run.features["synthetic"], 1),
+        ("pixels", train, test, run.sets["synthetic"], 0),
+    ):
+        spaces[space] = {"train": members, "held_out": nonmembers, "synthetic": synthetic}
+        if unseen:
+            spaces[space]["unseen"] = run.split("val")[val]
+    discriminators = {}
+    if run.options.generator_run is not None:
+        discriminators, found_notes = discriminator_scores_of_run(
+            run.options.generator_run,
+            train,
+            data.train.labels,
+            test,
+            data.test.labels,
+            data.class_names,
+            seed=run.options.seed,
+            unseen=run.split("val")[0] if unseen else None,
+            unseen_labels=data.val.labels if unseen else None,
+        )
+        notes += found_notes
+    else:
+        notes.append("white-box attack not run: pass the generator's training run (--run) to attack its discriminator")
+    run.privacy = privacy_audit(
+        spaces,
+        data.train.labels,
+        data.test.labels,
+        data.class_names,
+        unseen_labels=data.val.labels if unseen else None,
+        discriminators=discriminators,
+        notes=notes,
+        seed=run.options.seed,
+    )
+    for sentence in run.privacy["sentences"]:
+        _log(run.progress, sentence)
+
+
+def _per_class_table(run: _Evaluation) -> None:
+    """Per class: precision/recall, the synthetic-only classifier's AUC and the membership AUCs."""
+    from ragan.evaluation.floors import PR_K
+    from ragan.evaluation.metrics import precision_recall_from_features
+
+    names = run.data.class_names
+    notes = []
+    rows = []
+    synthetic_labels = run.labels.get("synthetic")
+    if synthetic_labels is None:
+        notes.append("precision/recall per class skipped: the synthetic set is unlabelled (see --synthetic-class)")
+    arms = {arm.name: arm for arm in run.study.arms} if run.study is not None else {}
+    privacy = {row["class"]: row for row in (run.privacy or {}).get("per_class", [])}
+    for index, name in enumerate(names):
+        row = {"class": name, "num_real": int(np.sum(run.labels["real train"] == index))}
+        if synthetic_labels is not None:
+            real = run.features["real train"][run.labels["real train"] == index]
+            synthetic = run.features["synthetic"][synthetic_labels == index]
+            row["num_synthetic"] = int(len(synthetic))
+            if min(len(real), len(synthetic)) > PR_K:
+                row.update(precision_recall_from_features(real, synthetic, k=PR_K))
+        for arm_name, key in (("synthetic_only", "tstr_auc"), ("real", "real_auc")):
+            if arm_name in arms:
+                values = [
+                    run_["metrics"]["auc_per_class"].get(name)
+                    for run_ in arms[arm_name].runs
+                    if run_["metrics"].get("auc_per_class")
+                ]
+                values = [v for v in values if v is not None]
+                row[key] = float(np.mean(values)) if values else None
+        if name in privacy:
+            row["membership"] = privacy[name].get("attacks", {})
+            row["num_members"] = privacy[name]["num_members"]
+            row["num_nonmembers"] = privacy[name]["num_nonmembers"]
+        rows.append(row)
+    if "synthetic_only" not in arms:
+        notes.append("train-on-synthetic AUC per class: the study's synthetic-only arm was not run")
+    if len(names) == 2:
+        notes.append("with two classes each class's one-vs-rest AUC is the same number")
+    run.per_class = {"rows": rows, "notes": notes}
+
+
 def _report_data(run: _Evaluation) -> dict:
     """The content of ``report.json``."""
     from ragan.evaluation.verdict import plain_verdict, summary_lines
@@ -520,12 +558,14 @@ def _report_data(run: _Evaluation) -> dict:
         "created": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
         "real": {"path": str(run.real), **{k: v for k, v in described.items() if k != "synthetic"}},
         "synthetic": {"path": str(run.synthetic), **described["synthetic"]},
-        "generator_run": None if run.generator_run is None else str(run.generator_run),
+        "generator_run": run.options.generator_run,
         "settings": run.options.settings(),
         "quality": run.quality,
         "diversity": run.diversity,
         "similarity": run.similarity,
         "memorisation": run.memorisation,
+        "privacy": run.privacy,
+        "per_class": run.per_class,
         "study": study,
         "files": {
             "html": REPORT_HTML,
@@ -565,7 +605,7 @@ def _render(run: _Evaluation, report: dict) -> str:
 
 def _write(run: _Evaluation, folder: Path) -> dict:
     """``report.json`` and ``report.html`` into ``folder``; returns the report's data."""
-    _log(run.options.progress, "writing the report")
+    _log(run.progress, "writing the report")
     report = _report_data(run)
     (folder / REPORT_JSON).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     (folder / REPORT_HTML).write_text(_render(run, report), encoding="utf-8")
@@ -576,67 +616,16 @@ def _write(run: _Evaluation, folder: Path) -> dict:
 # The stage
 
 
-def evaluate(
-    real,
-    synthetic,
-    *,
-    out,
-    generator_run=None,
-    extractor: str | Sequence[str] = "domain",
-    inception_weights=None,
-    study: bool = True,
-    seeds: Sequence[int] = (0, 1, 2),
-    synthetic_fractions: Sequence[float] = (0.0, 0.2, 0.5),
-    add_per_class: int | None = None,
-    rebalance: bool = False,
-    classifier: str = "small_cnn",
-    classifier_weights=None,
-    epochs: int | None = None,
-    batch_size: int = 64,
-    synthetic_class: str | None = None,
-    memorisation: bool = True,
-    max_images: int = 5000,
-    kid_subsets: int = 100,
-    diversity_pairs: int = 200,
-    quick: bool = False,
-    overwrite: bool = False,
-    progress: bool = True,
-    effect_size: float = 0.02,
-) -> EvaluationReport:
+@takes_options(EvaluateConfig)
+def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **options) -> EvaluationReport:
     """Evaluate synthetic images against real ones and write ``report.json`` and ``report.html``.
 
     Args:
         real: The real prepared dataset (labelled, with ``train``, ``val`` and ``test`` splits).
         synthetic: The synthetic prepared dataset (e.g. ``ragan generate --format tfrecord``).
         out: Output directory; it appears atomically.
-        generator_run: The generator's training run directory: the report files are logged to
-            its MLflow run (tracking URI and run id from its ``run.json``); failures only warn.
-        extractor: ``"domain"`` and/or ``"inception"``; the domain extractor is always used.
-        inception_weights: InceptionV3 weights for the ``"inception"`` extractor: a local file
-            (e.g. Keras' ``inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5``) or
-            ``"imagenet"`` (download); giving it turns the Inception extractor on.
-        study: Run the classifier study (the slow part); without it one real-only classifier is
-            trained for the domain extractor. Arms needing more synthetic images of a class than
-            the synthetic set holds are left out, with a note in the report.
-        seeds: Seeds of the study (the first also trains the domain extractor).
-        synthetic_fractions: Synthetic fractions of the study's ``real+synthetic@f`` arms.
-        add_per_class: Also run the study's ``real+synthetic+N/class`` arms.
-        rebalance: Also run the study's rebalancing arms.
-        classifier: Classifier kind of the study and of the domain extractor.
-        classifier_weights: EfficientNet initial weights (local file / ``"imagenet"``).
-        epochs: Most epochs per classifier run (default 20; 3 with ``quick``).
-        batch_size: Classifier batch size.
-        synthetic_class: For an unlabelled synthetic set: the real class its images belong to.
-        memorisation: Run the memorisation audit.
-        max_images: At most this many images per set for the feature metrics, diversity and the
-            audit's synthetic and test queries (random subsets, fixed by the first seed); the audit
-            always searches the whole real training split.
-        kid_subsets: Random subsets KID is averaged over.
-        diversity_pairs: Image pairs of the MS-SSIM diversity estimate.
-        quick: A smoke run: the first seed only and the :data:`QUICK` settings.
-        effect_size: The smallest AUC difference worth detecting; comparisons whose test split is too
-            small to detect it say so (see :mod:`ragan.evaluation.statistics`).
-        overwrite: Replace an existing non-empty ``out``.
+        config: The options as an :class:`~ragan.evaluation.config.EvaluateConfig`, a dict or a
+            YAML/JSON file; keyword options win over it.
         progress: Progress messages and bars on stderr.
 
     Returns:
@@ -653,34 +642,41 @@ def evaluate(
         >>> report.html_path                                                                 # doctest: +SKIP
         PosixPath('report/report.html')
     """
-    options = _check_options(
-        extractor, inception_weights, study, seeds, synthetic_fractions, add_per_class, rebalance, classifier,
-        classifier_weights, epochs, batch_size, synthetic_class, memorisation, max_images, kid_subsets,
-        diversity_pairs, quick, effect_size, progress,
-    )  # fmt: skip
+    options = EvaluateConfig.resolve(config, options).quick_applied()
+    if "inception" in options.extractors:
+        _check_inception_file(options.inception_weights)
     out = Path(out)
-    _check_output(out, real, synthetic, overwrite)
-    mlflow_target = _mlflow_target(generator_run) if generator_run is not None else None
-    run = _load(real, synthetic, generator_run, options)
+    _check_output(out, real, synthetic, options.overwrite)
+    generator_run = options.generator_run
+    mlflow_target = _mlflow_target(generator_run, options.tracking_uri) if generator_run is not None else None
+    run = _load(real, synthetic, options, progress)
 
     partial = out.parent / f".{out.name}.ragan-partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
+    # One evaluate at a time into `out`: a second one stops here instead of deleting this one's work.
+    lock = PartialLock(partial, "evaluate").acquire()
     try:
+        lock.clear()  # what an interrupted run left behind
         _run_study(run, partial)
         _extract_features(run)
         _measure(run)
         if options.memorisation:
             _audit_memorisation(run)
+        if options.privacy:
+            _audit_privacy(run)
+        _per_class_table(run)
         report = _write(run, partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        lock.release()
         raise
-    publish_directory(partial, out)
+    try:
+        publish_directory(partial, out)
+    finally:
+        lock.release()
 
     mlflow_result = None
     if mlflow_target is not None:
-        _log(progress, f"logging to the MLflow run of '{generator_run}'")
+        for line in describe_mlflow_target(mlflow_target):  # always: where patient image grids go
+            print(f"ragan: {line}", file=sys.stderr)
         mlflow_result = _log_to_mlflow(mlflow_target, [out / REPORT_JSON, out / REPORT_HTML], _headline_metrics(report))
     return EvaluationReport(out=out, data=report, summary=report["summary"], study=run.study, mlflow=mlflow_result)

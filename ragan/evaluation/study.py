@@ -49,15 +49,13 @@ from pathlib import Path
 import numpy as np
 
 from ragan._common import check_positive_int
+from ragan.data.arrays import SplitArrays, convert_dtype, read_split
 from ragan.errors import RaganError, did_you_mean
-from ragan.evaluation.classifier import DEFAULT_PATIENCE
+from ragan.evaluation.classifier import CLASSIFIER_VERSION, DEFAULT_PATIENCE
 from ragan.evaluation.mix import (
-    SplitArrays,
-    _convert_dtype,
-    _real_labels_of_synthetic,
     check_geometry,
     choose_per_class,
-    read_split,
+    real_labels_of_synthetic,
     synthetic_addition_counts,
     synthetic_label_map,
 )
@@ -104,7 +102,7 @@ class StudyData:
     def synthetic_images(self) -> np.ndarray:
         """The synthetic pixels in the real set's dtype (exact 8 <-> 16-bit conversion)."""
         if self._synthetic_cache is None:
-            self._synthetic_cache = _convert_dtype(self.synthetic.images, self.train.manifest.dtype)
+            self._synthetic_cache = convert_dtype(self.synthetic.images, self.train.manifest.dtype)
         return self._synthetic_cache
 
     def describe(self) -> dict:
@@ -203,7 +201,7 @@ def load_study_data(
             label_map = None
         synthetic_split = read_split(synthetic_path, "train")
         if label_map is not None:
-            synthetic_labels = _real_labels_of_synthetic(synthetic_split, label_map)
+            synthetic_labels = real_labels_of_synthetic(synthetic_split, label_map)
     return StudyData(
         train=splits["train"],
         val=splits["val"],
@@ -356,10 +354,9 @@ class _ReusableClassifier:
         self.initial_optimizer_state = [variable.numpy() for variable in self.model.optimizer.variables]
 
     def fresh(self, seed: int):
-        from ragan._tf import import_keras
+        from ragan.evaluation.classifier import _set_random_seed
 
-        keras = import_keras()
-        keras.utils.set_random_seed(int(seed))
+        _set_random_seed(int(seed))
         template = self.build()
         for target, source in zip(self.model.variables, template.variables, strict=True):
             target.assign(source)
@@ -702,6 +699,8 @@ def classifier_study(
             else None
         ),
         "classifier": classifier,
+        # What build_classifier builds changes between versions (results of two are not comparable).
+        "classifier_version": CLASSIFIER_VERSION,
         "weights": None if weights is None else str(weights),
         "epochs": int(epochs),
         "batch_size": int(batch_size),

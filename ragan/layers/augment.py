@@ -55,10 +55,14 @@ def parse_augment_policy(policy) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _seed(seed):
+def as_seed(seed):
+    """A stateless-random seed tensor from an int (``[seed, 0]``) or a seed tensor (unchanged)."""
     if isinstance(seed, int):
         return tf.constant([seed, 0], dtype=tf.int64)
     return seed
+
+
+_seed = as_seed  # the name layers/ada.py imports until it uses as_seed
 
 
 def _per_image_uniform(images, seed, low=0.0, high=1.0):
@@ -74,7 +78,7 @@ def random_color(images, seed):
         images: ``(B, H, W, C)`` float images.
         seed: an int or shape-``(2,)`` integer tensor.
     """
-    seeds = tf.random.experimental.stateless_split(_seed(seed), num=3)
+    seeds = tf.random.experimental.stateless_split(as_seed(seed), num=3)
     x = images + _per_image_uniform(images, seeds[0], -0.5, 0.5)
     if images.shape[-1] != 1:  # saturation is a no-op on one channel
         mean = tf.reduce_mean(x, axis=3, keepdims=True)
@@ -91,7 +95,7 @@ def random_translation(images, seed, ratio: float = 0.125):
         seed: an int or shape-``(2,)`` integer tensor.
         ratio: the largest shift as a fraction of the side.
     """
-    seeds = tf.random.experimental.stateless_split(_seed(seed), num=2)
+    seeds = tf.random.experimental.stateless_split(as_seed(seed), num=2)
     batch = tf.shape(images)[0]
     height, width = images.shape[1], images.shape[2]
     shift_y, shift_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
@@ -114,7 +118,7 @@ def random_cutout(images, seed, ratio: float = 0.5):
         seed: an int or shape-``(2,)`` integer tensor.
         ratio: side of the square relative to the image side.
     """
-    seeds = tf.random.experimental.stateless_split(_seed(seed), num=2)
+    seeds = tf.random.experimental.stateless_split(as_seed(seed), num=2)
     batch = tf.shape(images)[0]
     height, width = images.shape[1], images.shape[2]
     size_y, size_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
@@ -154,7 +158,7 @@ def diff_augment(images, *, policy=AUGMENTATIONS, probability=1.0, seed=0):
         True
     """
     names = parse_augment_policy(policy)
-    seeds = tf.random.experimental.stateless_split(_seed(seed), num=2 * len(names))
+    seeds = tf.random.experimental.stateless_split(as_seed(seed), num=2 * len(names))
     always = isinstance(probability, (int, float)) and probability >= 1
     x = images
     for index, name in enumerate(names):

@@ -106,10 +106,13 @@ class GANConfig(Config):
     )
 
 
-def _first_replica_variables(next_creator, **kwargs):
-    # The EMA weights are written inside replica context (in train_step). A mirrored variable
-    # accepts that only with an aggregation; the generator's weights are identical on every
-    # replica, so taking the first replica's update is exact.
+def first_replica_variables(next_creator, **kwargs):
+    """A ``tf.variable_creator_scope`` creator for weights written in replica context (the EMA generator's).
+
+    A mirrored variable accepts writes in replica context (in ``train_step``) only with an
+    aggregation; the generator's weights are identical on every replica, so taking the first
+    replica's update is exact.
+    """
     kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
     return next_creator(**kwargs)
 
@@ -289,7 +292,7 @@ class GAN(keras.Model):
         )
 
     def _build_ema_generator(self):
-        with tf.variable_creator_scope(_first_replica_variables):
+        with tf.variable_creator_scope(first_replica_variables):
             ema = keras.models.clone_model(self.generator)
         ema.name = "ema_generator"
         ema.trainable = False

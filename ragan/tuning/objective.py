@@ -471,7 +471,7 @@ def load_objective(directory, metric=None) -> StudyObjective:
 
 def _held_out_images(data, split: str, max_images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded random subset of at most ``max_images`` held-out images in ``[-1, 1]``, with labels."""
-    from ragan.evaluation.mix import read_split
+    from ragan.data.arrays import read_split
 
     arrays = read_split(data, split)
     if len(arrays) < 2:
@@ -484,8 +484,8 @@ def _held_out_images(data, split: str, max_images: int, seed: int) -> tuple[np.n
 
 def _train_domain_classifier(data, manifest, epochs: int, seed: int):
     from ragan._tf import import_keras
+    from ragan.data.arrays import read_split
     from ragan.evaluation.classifier import build_classifier, train_classifier
-    from ragan.evaluation.mix import read_split
 
     train = read_split(data, "train", limit=CLASSIFIER_MAX_IMAGES)
     import_keras().utils.set_random_seed(seed)

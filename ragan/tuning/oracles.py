@@ -1,9 +1,10 @@
-"""The trials' budget in kimg, and KerasTuner's oracles with ragan's two changes (see :class:`_StudyOracle`).
+"""A trial's length in kimg, and KerasTuner's oracles with ragan's two changes (see :class:`_StudyOracle`).
+
+The budget itself is :meth:`ragan.tuning.config.TuneConfig.budget`.
 
 Example:
-    >>> budget = _budget("hyperband", 20.0, None, None, 3)
-    >>> budget["max_epochs"], budget["kimg_per_epoch"]
-    (9, 2.2222222222222223)
+    >>> trial_kimg({"kimg_per_epoch": 2.2222222222222223}, {"tuner/epochs": 9})
+    20.0
     >>> oracle = make_oracle("random", "kid", 4, {"kimg_per_trial": 1.0}, 0, {}, 3)
     >>> type(oracle).__name__, oracle.max_trials
     ('_RandomOracle', 4)
@@ -11,12 +12,10 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ragan.errors import RaganError
 from ragan.tuning.hypermodel import keras_tuner
 from ragan.tuning.study import write_json
 
@@ -69,36 +68,6 @@ class _BayesianOracle(_StudyOracle, keras_tuner.oracles.BayesianOptimizationOrac
 
 class _HyperbandOracle(_StudyOracle, keras_tuner.oracles.HyperbandOracle):
     pass
-
-
-def _budget(tuner: str, kimg_per_trial, max_kimg, min_kimg, factor) -> dict:
-    """The training length of trials, in kimg (and Hyperband's epochs of ``kimg_per_epoch``)."""
-
-    def positive(name, value):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-            raise RaganError(f"{name}={value!r} must be a positive number of kimg.")
-        return float(value)
-
-    if tuner != "hyperband":
-        return {"kimg_per_trial": positive("kimg_per_trial", kimg_per_trial)}
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
-        raise RaganError(f"factor={factor!r} must be an integer >= 2 (Hyperband's reduction factor).")
-    max_kimg = positive("max_kimg", max_kimg if max_kimg is not None else kimg_per_trial)
-    min_kimg = positive("min_kimg", min_kimg if min_kimg is not None else max_kimg / factor**2)
-    epochs = round(max_kimg / min_kimg)
-    if min_kimg > max_kimg or epochs < factor:
-        raise RaganError(
-            f"Hyperband needs max_kimg/min_kimg >= factor to have rounds to halve; got max_kimg={max_kimg:g}, "
-            f"min_kimg={min_kimg:g}, factor={factor}."
-        )
-    # One Hyperband "epoch" is kimg_per_epoch; the longest trials train exactly max_kimg.
-    return {
-        "max_kimg": max_kimg,
-        "min_kimg": min_kimg,
-        "factor": factor,
-        "max_epochs": epochs,
-        "kimg_per_epoch": max_kimg / epochs,
-    }
 
 
 def trial_kimg(budget: dict, values: Mapping[str, Any]) -> float:

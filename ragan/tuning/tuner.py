@@ -53,15 +53,14 @@ Example:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ragan._common import first_line
+from ragan.config import takes_options
 from ragan.errors import RaganError
 from ragan.tuning import _keras_tuner
+from ragan.tuning.config import TuneConfig
 from ragan.tuning.distributed import (
     CHIEF_POLL_SECONDS,
     WORKER_WAIT_SECONDS,
@@ -73,7 +72,7 @@ from ragan.tuning.export import export_best
 from ragan.tuning.hypermodel import GANHyperModel, keras_tuner
 from ragan.tuning.mlflow_runs import finish_study_run, start_study_run
 from ragan.tuning.objective import prepare_objective
-from ragan.tuning.oracles import _budget, make_oracle, trial_kimg
+from ragan.tuning.oracles import make_oracle, trial_kimg
 from ragan.tuning.study import (
     BEST_DIR,
     BEST_FILE,
@@ -96,6 +95,7 @@ from ragan.tuning.validation import DEFAULT_MAX_TRIALS, TUNER_OPTIONS, TUNERS, S
 __all__ = [
     "TUNERS",
     "StudyPlan",
+    "TuneConfig",
     "TuneResult",
     "RaganTuner",
     "StudyContext",
@@ -109,7 +109,6 @@ __all__ = [
 ]
 # Re-exported from the modules that now hold them (``from ragan.tuning.tuner import ...`` keeps working).
 _REEXPORTED = (
-    _budget,
     BEST_FILE,
     CHIEF_POLL_SECONDS,
     DEFAULT_MAX_TRIALS,
@@ -201,59 +200,16 @@ class TuneResult:
         return lines
 
 
-def tune(
-    model="dcgan",
-    data=None,
-    out=None,
-    *,
-    tuner: str = "random",
-    max_trials: int | None = None,
-    kimg_per_trial: float = 20.0,
-    max_kimg: float | None = None,
-    min_kimg: float | None = None,
-    factor: int = 3,
-    search: Mapping[str, Any] | str | os.PathLike | None = None,
-    objective="kid",
-    extractor: str = "auto",
-    objective_images: int = 1000,
-    classifier_epochs: int = 10,
-    inception_weights=None,
-    seed: int = 0,
-    tuner_options: Mapping[str, Any] | None = None,
-    max_consecutive_failed_trials: int = 3,
-    tracking_uri: str | None = None,
-    experiment: str = "ragan",
-    overwrite: bool = False,
-    progress: bool = True,
-) -> TuneResult:
+@takes_options(TuneConfig)
+def tune(model="dcgan", data=None, out=None, *, config=None, progress: bool = True, **options) -> TuneResult:
     """Search a GAN's hyperparameters; every trial is a ragan training run and an MLflow run.
 
     Args:
         model: a registered GAN name (``"dcgan"``, ``"wgan_gp"``, ...).
         data: the prepared dataset: ``train`` trains, ``val`` (else ``test``) scores.
         out: the study directory (new, or a study to resume with the same call).
-        tuner: ``"random"``, ``"bayesian"`` or ``"hyperband"``.
-        max_trials: random/Bayesian: number of trials (default 10); Hyperband: an optional cap
-            (default: one full Hyperband iteration). A resumed study may raise it.
-        kimg_per_trial: random/Bayesian: training length of every trial, in kimg.
-        max_kimg: Hyperband: training length of its longest trials (default ``kimg_per_trial``).
-        min_kimg: Hyperband: of its shortest trials (default ``max_kimg / factor**2``).
-        factor: Hyperband's reduction factor (trials kept per round = 1/factor).
-        search: changes to the declared search space: a mapping or a YAML/JSON file; see
-            :mod:`ragan.tuning.hypermodel` (fix a value, narrow a range, add a range or choices).
-        objective: ``"kid"`` (default), ``"fid"``, a function ``f(real, fake) -> float`` of two
-            ``[-1, 1]`` image arrays (lower is better) or its path ``"module:function"``.
-        extractor: features of KID/FID: ``"auto"``, ``"domain"``, ``"pixels"`` or ``"inception"``.
-        objective_images: held-out real images compared (and as many generated), at most.
-        classifier_epochs: training epochs of the domain feature classifier.
-        inception_weights: a local InceptionV3 weights file for ``extractor="inception"``.
-        seed: seed of the search, the objective, and the trials' training (unless searched/fixed).
-        tuner_options: extra KerasTuner oracle options: ``max_retries_per_trial`` (all),
-            ``num_initial_points``/``alpha``/``beta`` (bayesian), ``hyperband_iterations``.
-        max_consecutive_failed_trials: stop the search after this many failed trials in a row.
-        tracking_uri: MLflow tracking URI (default ``MLFLOW_TRACKING_URI`` or ``sqlite:///OUT/mlflow.db``).
-        experiment: MLflow experiment of the study run and the trial runs.
-        overwrite: delete the study in ``out`` (not the MLflow store) and start a new one.
+        config: the options as a :class:`~ragan.tuning.config.TuneConfig`, a dict or a YAML/JSON
+            file; keyword options win over it.
         progress: print progress (KerasTuner's trial table and ragan's training ticks).
 
     Returns:
@@ -270,34 +226,16 @@ def tune(
     """
     _keras_tuner.require_internals()
     role = distributed_role()
-    plan = plan_study(
-        model,
-        data,
-        out,
-        tuner=tuner,
-        max_trials=max_trials,
-        kimg_per_trial=kimg_per_trial,
-        max_kimg=max_kimg,
-        min_kimg=min_kimg,
-        factor=factor,
-        search=search,
-        objective=objective,
-        extractor=extractor,
-        objective_images=objective_images,
-        classifier_epochs=classifier_epochs,
-        inception_weights=inception_weights,
-        seed=seed,
-        tuner_options=tuner_options,
-        max_consecutive_failed_trials=max_consecutive_failed_trials,
-    )
-    context = _study_context(plan, tracking_uri, experiment, progress, role)
+    plan = plan_study(model, data, out, config=TuneConfig.resolve(config, options))
+    config = plan.config
+    context = _study_context(plan, config.tracking_uri, config.experiment, progress, role)
     objective_options = dict(
-        extractor=extractor,
-        max_images=objective_images,
-        classifier_epochs=classifier_epochs,
-        inception_weights=inception_weights,
+        extractor=config.extractor,
+        max_images=config.objective_images,
+        classifier_epochs=config.classifier_epochs,
+        inception_weights=config.inception_weights,
     )
-    tracker = _open_or_join_study(plan, context, objective_options, overwrite)
+    tracker = _open_or_join_study(plan, context, objective_options, config.overwrite)
     oracle = _study_oracle(plan)
     ragan_tuner = _search(plan, context, oracle, tracker)
     if role == "worker":
