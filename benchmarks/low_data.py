@@ -383,7 +383,7 @@ class DataStage:
         """``{"train"|"val"|"test": (uint8 images (N, S, S), int labels)}`` and the class names."""
         if self._base is not None:
             return self._base
-        from ragan.evaluation.mix import read_split
+        from ragan.data import read_split
 
         path = self.directory / f"{self.dataset}-{self.image_size}px-base-{self.base_key}.npz"
         with self.clock.stage(f"data {self.dataset} {self.image_size} px: base splits", cached=path.is_file()):
@@ -487,7 +487,7 @@ class DataStage:
         the same val and test images in different orders; the comparisons pair arms image by image,
         so every arm's test predictions are put in the base order.
         """
-        from ragan.evaluation.mix import read_split
+        from ragan.data import read_split
 
         base = self.base()
         order = None
@@ -850,24 +850,6 @@ def run_arms(arms: list, data: Subset, settings: Settings, clock: Clock, synthet
 # ----------------------------------------------------------------------------------------------
 # Statistics of a row
 # ----------------------------------------------------------------------------------------------
-def auc_band(labels, probabilities_per_seed, *, confidence=0.95, num_resamples=2000, seed=0) -> tuple[float, float]:
-    """95 % interval of an arm's mean test AUC: the study's bootstrap (test images within class, and seeds)."""
-    from ragan.evaluation.statistics import bootstrap_weights, weighted_auc
-
-    rng = np.random.default_rng(seed)
-    weights = bootstrap_weights(labels, num_resamples, rng)
-    per_seed = np.stack([weighted_auc(labels, p, weights) for p in probabilities_per_seed], axis=1)
-    count = per_seed.shape[1]
-    if count > 1:
-        draws = rng.multinomial(count, np.full(count, 1.0 / count), size=num_resamples)
-        replicates = (per_seed * draws).sum(axis=1) / count
-    else:
-        replicates = per_seed[:, 0]
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(replicates, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def mean_val_auc(arm: Arm) -> float | None:
     if arm.result is None:
         return None
@@ -876,23 +858,27 @@ def mean_val_auc(arm: Arm) -> float | None:
 
 
 def row_statistics(arms: list, reference: Arm | None, settings: Settings) -> dict:
-    """Summaries, bands, the study's comparisons and verdicts, and the comparisons with the next fraction's real arm."""
-    from ragan.evaluation.statistics import paired_difference, verdict_line
+    """Summaries with their 95 % intervals, the study's comparisons and verdicts (its learning check
+    included), and every arm's comparison with the next fraction's real arm."""
+    from ragan.evaluation.statistics import NO_VERDICT, metric_interval, paired_difference, verdict_line
     from ragan.evaluation.study_result import StudyResult
 
     present = [arm for arm in arms if arm.result is not None]
     if not present:
         return {"arms": [], "comparisons": [], "verdicts": []}
     labels = present[0].test_labels
+    has_reference = reference is not None and reference.result is not None
     study = StudyResult(
-        arms=[arm.result for arm in present],
+        # The reference arm rides along for the learning check; the study compares synthetic arms only.
+        arms=[arm.result for arm in present] + ([reference.result] if has_reference else []),
         settings={"seeds": list(settings.seeds), "effect_size": settings.effect_size},
         data={"test": {"num_examples": int(labels.size)}},
         test_labels=labels,
     )
     comparisons = list(study.comparisons("auc"))
     verdicts = study.verdicts()
-    if reference is not None and reference.result is not None:
+    learning = study.learning()
+    if has_reference:
         theirs = {run["seed"]: run for run in reference.result.runs}
         for arm in present:
             if arm.kind not in ("real+synthetic", "synthetic_only", "real", "real_aug"):
@@ -907,12 +893,22 @@ def row_statistics(arms: list, reference: Arm | None, settings: Settings) -> dic
             )
             entry = {k: v for k, v in entry.items() if k != "per_seed"}
             entry.update(arm=arm.name, baseline=reference.name, seeds=seeds)
+            # As the study rules: no verdict against a baseline that learned nothing, and an arm
+            # that learned nothing never helps.
+            not_learned = [
+                name for name in (arm.name, reference.name) if not learning.get(name, {}).get("learned", True)
+            ]
+            if not_learned:
+                entry["not_learned"] = not_learned
+                if reference.name in not_learned or entry["verdict"] == "helps":
+                    entry["verdict"] = NO_VERDICT
             entry["verdict_line"] = verdict_line(entry)
             comparisons.append(entry)
     summaries = []
     for arm in [*present, *([reference] if reference is not None and reference.result is not None else [])]:
         auc = arm.result.summary().get("auc", {})
-        low, high = auc_band(labels, [run["test_probabilities"] for run in arm.result.runs])
+        interval = metric_interval(labels, [run["test_probabilities"] for run in arm.result.runs])
+        low, high = interval["ci_low"], interval["ci_high"]
         summaries.append(
             {
                 "name": arm.name,
@@ -931,6 +927,7 @@ def row_statistics(arms: list, reference: Arm | None, settings: Settings) -> dic
                 "auc_ci_low": low,
                 "auc_ci_high": high,
                 "val_auc_mean": mean_val_auc(arm),
+                "learned": learning.get(arm.name, {}).get("learned"),
                 "runs": [
                     {
                         "seed": run["seed"],
@@ -1384,7 +1381,7 @@ def comparison_cell(comparisons: list, arm: str, baseline: str | None) -> str:
     entry = next((c for c in comparisons if c["arm"] == arm and c["baseline"] == baseline and "verdict" in c), None)
     if entry is None:
         return ""
-    mark = {"helps": "helps", "hurts": "hurts", "no evidence either way": "n.s."}[entry["verdict"]]
+    mark = {"no evidence either way": "n.s."}.get(entry["verdict"], entry["verdict"])
     warn = "†" if entry.get("underpowered") and entry["verdict"] == "no evidence either way" else ""
     return f"{entry['mean_difference']:+.3f} [{entry['ci_low']:+.3f}, {entry['ci_high']:+.3f}] {mark}{warn}"
 
@@ -1420,7 +1417,8 @@ def markdown_table(results: dict) -> str:
                 cells = [
                     arm["name"],
                     str(arm["num_train"]),
-                    f"{arm['auc_mean']:.3f} ± {arm['auc_std']:.3f}",
+                    f"{arm['auc_mean']:.3f} ± {arm['auc_std']:.3f}"
+                    + (" (learned nothing)" if arm.get("learned") is False else ""),
                     f"{arm['auc_ci_low']:.3f}-{arm['auc_ci_high']:.3f}",
                     comparison_cell(comparisons, arm["name"], "real"),
                     comparison_cell(comparisons, arm["name"], "real_aug"),
@@ -1468,7 +1466,9 @@ def markdown_table(results: dict) -> str:
             lines.append("")
     lines.append(
         "Cells: the arm's AUC minus the baseline's, paired by seed and averaged [95 % bootstrap interval over "
-        "test images and seeds] and the verdict (helps / n.s. = no evidence either way / hurts); † = the test "
+        "test images and seeds] and the verdict (helps / n.s. = no evidence either way / hurts; no verdict where "
+        "the baseline learned nothing: its AUC interval includes 0.5 or its accuracy does not beat always answering "
+        "the largest class); † = the test "
         "split cannot detect a difference of 0.02 AUC (results.json gives the detectable difference). The last "
         "column's baseline is real training with the labels of the next fraction: what labelling more images "
         "would have given instead. Count-matched: the real images repeated and augmented to the same count."
