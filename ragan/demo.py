@@ -12,6 +12,7 @@ import importlib.util
 from pathlib import Path
 
 from ragan.errors import RaganError
+from ragan.training.run_files import CONFIG_FILE
 
 __all__ = ["DEMO_GAN", "QUICK_KIMG", "run_demo"]
 
@@ -81,7 +82,7 @@ def run_demo(
     paths["prepared"] = prepared
 
     run_dir = out / "run"
-    resume = (run_dir / "config.json").is_file()
+    resume = (run_dir / CONFIG_FILE).is_file()
     if kimg is None:
         kimg = QUICK_KIMG if quick else DEMO_GAN["kimg"]
     log(

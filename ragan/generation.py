@@ -23,11 +23,11 @@ from ragan._common import first_line, read_json
 from ragan._files import publish_directory
 from ragan.config import StageConfig, hparam, takes_options
 from ragan.errors import RaganError, did_you_mean
+from ragan.training.run_files import MODEL_FILE, RUN_FILE
 
 __all__ = ["GenerateConfig", "GenerationResult", "generate", "load_generator", "resolve_model_path"]
 
 FORMATS = ("png", "tfrecord")
-RUN_FILE = "run.json"
 
 
 # ------------------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def resolve_model_path(run_or_model: str | os.PathLike, *, tracking_uri: str | N
         run_file = path / RUN_FILE
         if run_file.is_file():
             meta = read_json(run_file)
-            candidate = path / meta.get("model", "model.keras")
+            candidate = path / meta.get("model", MODEL_FILE)
         else:
             candidates = sorted(path.glob("*.keras")) + sorted(path.glob("model/*.keras"))
             if not candidates:
@@ -85,9 +85,10 @@ def load_generator(run_or_model, *, tracking_uri: str | None = None):
 
     Args:
         run_or_model: a training run directory (its ``run.json`` names the model), a ``.keras``
-            file saved by ragan, an MLflow ``runs:/<run_id>/model`` URI, an official StyleGAN2-ADA
-            ``.pkl`` (read without running its code, :mod:`ragan.models.stylegan2.pickle_import`),
-            or an already loaded GAN.
+            file saved by ragan, an MLflow ``runs:/<run_id>/model`` URI, another program's weight
+            file that a model registered a loader for (an official StyleGAN2-ADA ``.pkl``, read
+            without running its code; :func:`ragan.registry.register_weight_loader`), or an
+            already loaded GAN.
         tracking_uri: the MLflow server or store of a ``runs:/`` URI (default:
             ``MLFLOW_TRACKING_URI``; a run's local store is ``sqlite:///RUN_DIR/mlflow.db``).
 
@@ -107,10 +108,11 @@ def load_generator(run_or_model, *, tracking_uri: str | None = None):
 
     if isinstance(run_or_model, keras.Model):
         return run_or_model
-    from ragan.models.stylegan2.pickle_import import import_network_pickle, is_network_pickle
+    from ragan.registry import weight_loader_for
 
-    if is_network_pickle(run_or_model):
-        model, info = import_network_pickle(run_or_model)
+    loader = weight_loader_for(run_or_model)
+    if loader is not None:
+        model, info = loader.load(run_or_model)
         model.class_names = [f"class_{i}" for i in range(model.num_classes)]
         model.run_metadata = {"imported_from": info}
         return model

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ragan._common import first_line, muted_loggers, read_json
 from ragan.errors import RaganError
+from ragan.training.run_files import RUN_FILE
 
 __all__ = ["log_to_mlflow", "metric_key", "mlflow_target"]
 
@@ -25,10 +26,10 @@ __all__ = ["log_to_mlflow", "metric_key", "mlflow_target"]
 def mlflow_target(generator_run) -> dict:
     """``{"tracking_uri", "run_id"}`` from a run directory's ``run.json`` (RaganError when unusable)."""
     run_dir = Path(generator_run)
-    run_file = run_dir / "run.json" if run_dir.is_dir() else run_dir
+    run_file = run_dir / RUN_FILE if run_dir.is_dir() else run_dir
     if not run_file.is_file():
         raise RaganError(
-            f"generator_run='{generator_run}' has no run.json; pass the training run directory (--run RUN_DIR)."
+            f"generator_run='{generator_run}' has no {RUN_FILE}; pass the training run directory (--run RUN_DIR)."
         )
     info = read_json(run_file)
     tracking = info.get("mlflow") if isinstance(info.get("mlflow"), dict) else {}

@@ -119,11 +119,12 @@ def _precision(mixed_precision: bool):
 def _load_source_model(init_from: str, *, image_size: int, channels: int):
     from ragan._tf import import_keras
     from ragan.generation import resolve_model_path
-    from ragan.models.stylegan2.pickle_import import import_network_pickle, is_network_pickle
+    from ragan.registry import weight_loader_for
 
     keras = import_keras()
-    if is_network_pickle(init_from):
-        gan, info = import_network_pickle(init_from, channels=channels)
+    loader = weight_loader_for(init_from)
+    if loader is not None:
+        gan, info = loader.load(init_from, channels=channels)
         gan.source_info = info
         return gan
     path, _ = resolve_model_path(init_from)

@@ -136,7 +136,7 @@ def plan_run(
     data = Path(data)
     manifest = _training_data(data, gan_class)
     if init_from is not None and saved is None:
-        architecture = _check_network_pickle(str(init_from), gan_class, manifest.image_size)
+        architecture = _check_foreign_weights(str(init_from), gan_class, manifest.image_size)
         if architecture:
             # The network's own architecture, unless the user set a value: its weights then fit.
             chosen = {key: value for key, value in model_overrides.items() if value is not None}
@@ -321,20 +321,21 @@ def describe_training(
     return described
 
 
-def _check_network_pickle(init_from: str, gan_class, image_size: int) -> dict:
-    """An official network pickle as --init-from: only for stylegan2, at the data's resolution
-    (checked before the run folder exists). Returns the network's architecture settings."""
-    from ragan.models.stylegan2 import StyleGAN2
-    from ragan.models.stylegan2.pickle_import import is_network_pickle, network_pickle_config
+def _check_foreign_weights(init_from: str, gan_class, image_size: int) -> dict:
+    """Another program's weight file as --init-from (see :func:`ragan.registry.register_weight_loader`):
+    only for the GAN its loader makes, at the data's resolution (checked before the run folder
+    exists). Returns the network's architecture settings (``{}`` for a ragan run or model)."""
+    from ragan.registry import get_gan, weight_loader_for
 
-    if not is_network_pickle(init_from):
+    loader = weight_loader_for(init_from)
+    if loader is None:
         return {}
-    if not issubclass(gan_class, StyleGAN2):
+    if not issubclass(gan_class, get_gan(loader.gan)):
         raise RaganError(
-            f"init_from='{init_from}': an official StyleGAN2-ADA pickle can start only a "
-            f"stylegan2 run, not {gan_class.gan_name}."
+            f"init_from='{init_from}': {loader.description} can start only a {loader.gan} run, "
+            f"not {gan_class.gan_name}."
         )
-    architecture, shape = network_pickle_config(init_from)
+    architecture, shape = loader.architecture(init_from)
     size = shape["image_size"]
     if size != image_size:
         raise RaganError(

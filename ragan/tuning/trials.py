@@ -12,6 +12,7 @@ from pathlib import Path
 from ragan._common import first_line, read_json
 from ragan._interrupt import Interrupted, signal_name
 from ragan.errors import RaganError
+from ragan.training.run_files import CHECKPOINT_DIR, CONFIG_FILE, RUN_FILE
 from ragan.tuning import _keras_tuner
 from ragan.tuning.distributed import serve_oracle
 from ragan.tuning.hypermodel import GANHyperModel, TrialConfig, keras_tuner
@@ -201,7 +202,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def _finish_record(self, record: dict, run_dir: Path) -> None:
         study = self.study
         try:
-            run_info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+            run_info = read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
         except RaganError:
             run_info = {}
         tracking = run_info.get("mlflow") or {}
@@ -243,7 +244,7 @@ def prepare_run_dir(run_dir: Path, trial_config: TrialConfig, parent_dir: Path |
 def _same_run_there(run_dir: Path, trial_config: TrialConfig) -> bool:
     from ragan.training.config import RESUMABLE_CHANGES, TrainConfig
 
-    config_file = run_dir / "config.json"
+    config_file = run_dir / CONFIG_FILE
     if not config_file.is_file():
         return False
     saved = read_json(config_file)
@@ -260,15 +261,15 @@ def _same_run_there(run_dir: Path, trial_config: TrialConfig) -> bool:
 def _copy_parent_checkpoint(parent_dir: Path, run_dir: Path) -> None:
     from ragan.training.checkpoint import CheckpointManager
 
-    latest = CheckpointManager(parent_dir / "checkpoints").latest()
-    if latest is None or not (parent_dir / "config.json").is_file():
+    latest = CheckpointManager(parent_dir / CHECKPOINT_DIR).latest()
+    if latest is None or not (parent_dir / CONFIG_FILE).is_file():
         raise RaganError(
             f"Hyperband continues the trial in '{parent_dir}', but it holds no checkpoint to continue from."
         )
     partial = run_dir.parent / f".{run_dir.name}.partial"
     if partial.exists():
         shutil.rmtree(partial)
-    (partial / "checkpoints").mkdir(parents=True)
-    shutil.copy2(parent_dir / "config.json", partial / "config.json")
-    shutil.copy2(latest, partial / "checkpoints" / latest.name)
+    (partial / CHECKPOINT_DIR).mkdir(parents=True)
+    shutil.copy2(parent_dir / CONFIG_FILE, partial / CONFIG_FILE)
+    shutil.copy2(latest, partial / CHECKPOINT_DIR / latest.name)
     os.replace(partial, run_dir)

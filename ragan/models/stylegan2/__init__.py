@@ -7,6 +7,17 @@
   reading NVIDIA's published network pickles without PyTorch.
 """
 
+from ragan.models.stylegan2 import pickle_import
 from ragan.models.stylegan2.model import PRESETS, StyleGAN2, StyleGAN2Config, resolve_preset
+from ragan.registry import register_weight_loader
+
+# Official network pickles are read by the registry's hook (ragan generate, --init-from), not by name.
+register_weight_loader(
+    ".pkl",
+    gan="stylegan2",
+    load=pickle_import.import_network_pickle,
+    architecture=pickle_import.network_pickle_config,
+    description="an official StyleGAN2-ADA pickle",
+)
 
 __all__ = ["PRESETS", "StyleGAN2", "StyleGAN2Config", "resolve_preset"]

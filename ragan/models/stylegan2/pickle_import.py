@@ -210,7 +210,7 @@ def write_imported_run(gan, info: dict, out, *, class_names=None, overwrite: boo
     """Save an imported network as a run folder (``model.keras``, ``config.json``, ``run.json``),
     published atomically; ``ragan generate OUT`` and ``--init-from OUT`` read it."""
     from ragan._files import publish_directory
-    from ragan.training.loop import CONFIG_FILE, MODEL_FILE, RUN_FILE
+    from ragan.training.run_files import CONFIG_FILE, MODEL_FILE, RUN_FILE
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
