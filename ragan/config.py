@@ -711,7 +711,7 @@ def load_overrides(path: str | Path) -> dict[str, Any]:
             raise RaganError(f"config file {str(path)!r} must end in .yaml, .yml or .json, not {path.suffix!r}.")
     except RaganError:
         raise
-    except Exception as error:  # yaml.YAMLError / json.JSONDecodeError
+    except Exception as error:  # noqa: BLE001 - yaml.YAMLError / json.JSONDecodeError: the user's file
         raise RaganError(f"config file {str(path)!r} is not valid: {first_line(error)}") from None
     if data is None:
         return {}

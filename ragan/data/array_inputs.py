@@ -205,12 +205,12 @@ def _scan_tfds(name: str, cache_dir: Path, hasher: Hasher, progress: bool) -> Sc
 
     try:
         builder = tfds.builder(name)
-    except Exception as error:  # DatasetNotFoundError, bad config names ...
+    except Exception as error:  # noqa: BLE001 - DatasetNotFoundError, bad config names ...: the user's name
         raise RaganError(f"input='tfds:{name}' is not a TensorFlow Datasets dataset ({first_line(error)})") from None
     if not builder.is_prepared():
         try:
             builder.download_and_prepare()
-        except Exception as error:  # offline, manual download required, ...
+        except Exception as error:  # noqa: BLE001 - offline, manual download required, ...
             raise RaganError(
                 f"input='tfds:{name}' is not in the local TFDS data folder ('{builder.data_dir}') and could "
                 f"not be downloaded ({first_line(error)}); download it where you are online "

@@ -220,7 +220,7 @@ def _dicom_frame_count(data: bytes) -> int:
             io.BytesIO(data), stop_before_pixels=True, specific_tags=["NumberOfFrames"], force=True
         )
         return max(1, int(dataset.get("NumberOfFrames") or 1))
-    except Exception:  # any header problem surfaces later, when the pixels are decoded
+    except Exception:  # noqa: BLE001 - any header problem surfaces later, when the pixels are decoded
         return 1
 
 
@@ -252,7 +252,7 @@ def _inspect(
                 size += len(chunk)
     except ImageReadError:
         raise
-    except Exception as error:  # OSError, zip CRC/zlib errors ...
+    except Exception as error:  # noqa: BLE001 - OSError, zip CRC/zlib errors ...
         raise ImageReadError(describe_error(error)) from None
     if size == 0:
         raise ImageReadError("empty file (0 bytes)")
@@ -416,7 +416,7 @@ def _scan_zip(
                 try:
                     with archive.open(member) as handle:
                         kind = _member_kind(name, handle.read(132))
-                except Exception as error:  # zlib.error, BadZipFile ...: this member is unusable
+                except Exception as error:  # noqa: BLE001 - zlib.error, BadZipFile ...: this member is unusable
                     skipped.append((name, _zip_error_reason(error)))
                     continue
             if kind is None:

@@ -55,6 +55,7 @@ from typing import Any
 
 from ragan._common import first_line
 from ragan._interrupt import Interrupted, handle_signals, signal_name, stop_requested
+from ragan._keras_internals import unset_distribute_strategy
 from ragan._version import __version__
 from ragan.errors import RaganError
 from ragan.training.config import TrainConfig
@@ -142,13 +143,9 @@ def _fit_in_ticks(gan, strategy, make_dataset, state, tick_steps: int, callbacks
     the same however the run is split into calls (or sessions): step ``k`` trains on batch ``k-1``
     of the seeded stream, on every strategy.
     """
-    # A model built under a strategy scope makes Keras 3's fit() pull one batch from the
-    # iterator before training ("symbolic build", pointless for a built GAN) and average it across
-    # replicas, which (1) shifts the data stream by one batch per fit() call and (2) fails under
-    # MultiWorkerMirroredStrategy for (images, labels) batches (its reduce takes no tuples). With
-    # the model's own strategy unset and fit() run inside the strategy's scope, Keras uses the
-    # same strategy for the step and the input but skips that build.
-    gan._distribute_strategy = None  # noqa: SLF001 - Keras 3.15 has no public switch for this
+    # fit()'s "symbolic build" of a model built under a strategy scope shifts the data stream
+    # and fails under multi-worker training; Keras 3 has no public switch for it.
+    unset_distribute_strategy(gan)
     remaining = state.total_steps - state.step
     # A run stopped mid-tick (SIGTERM) first finishes that tick, so its ticks (and logged metrics)
     # fall on the same steps as an uninterrupted run's.
