@@ -21,6 +21,7 @@ import numpy as np
 
 from ragan._common import first_line, read_json
 from ragan._files import publish_directory
+from ragan._logging import progress_bar, stage_output
 from ragan.config import StageConfig, hparam, takes_options
 from ragan.errors import RaganError, did_you_mean
 from ragan.training.run_files import MODEL_FILE, RUN_FILE
@@ -297,7 +298,7 @@ def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progr
         out: output directory; it appears atomically (written aside, then renamed).
         config: the options as a :class:`GenerateConfig`, a dict or a YAML/JSON file; keyword
             options win over it.
-        progress: show a progress bar.
+        progress: ``False``: no progress bar (warnings only; see :mod:`ragan._logging`).
 
     Returns:
         A :class:`GenerationResult` (counts, labels, kept fraction).
@@ -362,21 +363,21 @@ def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progr
     # Images go to disk round by round, so memory does not grow with n.
     sink = _ImageSink(partial, format, int(n), class_names)
     try:
-        kept_labels, generated = _generate_filtered(
-            model,
-            int(n),
-            wanted,
-            seed=int(seed),
-            truncation=truncation,
-            batch_size=config.batch_size,
-            threshold=filter_threshold,
-            max_attempts=config.max_attempts,
-            use_ema=use_ema,
-            progress=progress,
-            dtype=dtype,
-            sink=sink,
-            options=options,
-        )
+        with stage_output(progress):
+            kept_labels, generated = _generate_filtered(
+                model,
+                int(n),
+                wanted,
+                seed=int(seed),
+                truncation=truncation,
+                batch_size=config.batch_size,
+                threshold=filter_threshold,
+                max_attempts=config.max_attempts,
+                use_ema=use_ema,
+                dtype=dtype,
+                sink=sink,
+                options=options,
+            )
         if filter_threshold is not None and sink.count < n:
             raise RaganError(
                 f"only {sink.count} of {generated} generated images scored >= {filter_threshold} as real; "
@@ -425,7 +426,6 @@ def _generate_filtered(
     threshold,
     max_attempts,
     use_ema,
-    progress,
     dtype,
     sink,
     options=None,
@@ -433,15 +433,13 @@ def _generate_filtered(
     """Generate rounds of :data:`SEED_ROUND` images (deterministically from ``seed``) until ``n``
     images pass the filter, or ``max_attempts`` times ``max(n, SEED_ROUND)`` were tried; each
     round's kept images go to ``sink``. Returns the kept labels (or ``None``) and the number tried."""
-    from tqdm.auto import tqdm
-
     kept_labels: list[np.ndarray] = []
     round_size = _seed_round(model)
     count = 0
     generated = 0
     round_index = 0
     limit = max(n, round_size) * max(1, max_attempts) if threshold is not None else n
-    bar = tqdm(total=n, desc="generate", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(total=n, desc="generate", unit="img")
     try:
         while count < n and generated < limit:
             size = min(round_size, n - count) if threshold is None else round_size

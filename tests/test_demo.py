@@ -22,7 +22,6 @@ def test_demo_runs_the_whole_pipeline_and_resumes(tmp_path):
         "16",
         "--n",
         "400",
-        "--quiet",
         "--quick",
     )
     first = subprocess.run(command, capture_output=True, text=True, timeout=900)

@@ -52,8 +52,8 @@ def test_cli_prepares_a_folder_and_prints_a_summary(brain_mri_subset, tmp_path):
 def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, capsys):
     captured = {}
 
-    def fake_prepare(input, out, *, config, progress):
-        captured.update(vars(config), input=input, out=out, progress=progress)
+    def fake_prepare(input, out, *, config):
+        captured.update(vars(config), input=input, out=out)
         from ragan.data.manifest import Manifest
 
         return Manifest(
@@ -136,7 +136,6 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
         export_zip=False,
         shards_per_split=3,
         num_workers=2,
-        progress=False,
     )
     captured.clear()
     assert (
@@ -194,7 +193,7 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
     defaults = {
         name: p.default
         for name, p in inspect.signature(LIBRARY_PREPARE).parameters.items()
-        if p.default is not inspect.Parameter.empty and name != "config"
+        if p.default is not inspect.Parameter.empty and name not in ("config", "progress")
     }
     for name, value in defaults.items():
         assert captured[name] == value, name

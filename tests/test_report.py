@@ -437,7 +437,7 @@ def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch,
     }
     captured = {}
 
-    def fake_evaluate(real, synthetic, *, out, config, progress):
+    def fake_evaluate(real, synthetic, *, out, config):
         captured.update(vars(config), real=real, synthetic=synthetic)
         raise SystemExit(0)
 

@@ -310,4 +310,4 @@ def test_records_kept_while_unreachable_are_sent_in_order(tmp_path, monkeypatch,
     assert client.get_run(tracker.run_id).info.status == "FINISHED"
     err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ragan:")]
     assert len(err) == 2 and "is unreachable (ConnectionError: Connection refused)" in err[0]
-    assert err[1].startswith(f"ragan: MLflow tracking at {tracker.tracking_uri} answers again;")
+    assert err[1].startswith(f"ragan: warning: MLflow tracking at {tracker.tracking_uri} answers again;")

@@ -30,15 +30,14 @@ def register(subparsers):
         help=f"a smoke run: {QUICK_KIMG:g} kimg of training (unless --kimg is given) and an evaluation "
         "with one seed and a few epochs (minutes less on a CPU)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args) -> int:
-    from ragan.demo import run_demo
+    from ragan.demo import output_lines, run_demo
 
-    run_demo(
+    paths = run_demo(
         args.out,
         image_size=args.image_size,
         kimg=args.kimg,
@@ -46,6 +45,7 @@ def run(args) -> int:
         evaluate=not args.no_evaluate,
         quick=args.quick,
         seed=args.seed,
-        progress=not args.quiet,
     )
+    if args.quiet:  # otherwise the last progress message listed them
+        print("\n".join(["done. Outputs:", *output_lines(paths)]))
     return 0

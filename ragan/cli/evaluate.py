@@ -28,7 +28,6 @@ def register(subparsers):
     parser.add_argument(
         "--out", metavar="DIR", required=True, help="report folder (must not exist or be empty, see --overwrite)"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress messages")
     parser.set_defaults(func=run)
     return parser
 
@@ -44,9 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ragan.evaluation.config import EvaluateConfig
     from ragan.evaluation.report import evaluate
 
-    report = evaluate(
-        args.real, args.synthetic, out=args.out, config=EvaluateConfig.from_cli(args), progress=not args.quiet
-    )
+    report = evaluate(args.real, args.synthetic, out=args.out, config=EvaluateConfig.from_cli(args))
     print("\n".join(report.summary))
     print(f"report: {report.html_path} (data: {report.json_path})")
     if report.mlflow is not None and report.mlflow.get("logged"):

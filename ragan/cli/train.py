@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 # Flags that take no value (everything else takes one); used to find MODEL among the words.
-_SWITCHES = {"-h", "--help", "--resume", "--dry-run", "--quiet"}
+_SWITCHES = {"-h", "--help", "--resume", "--dry-run", "-q", "--quiet", "-v", "--verbose", "-vv"}
 
 
 def register(subparsers):
@@ -54,7 +54,6 @@ def register(subparsers):
     )
     parser.add_argument("--experiment", default="ragan", help="MLflow experiment name (default: ragan)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved configuration as JSON and exit")
-    parser.add_argument("--quiet", action="store_true", help="no progress output (the summary is still printed)")
     parser.set_defaults(func=run, model_config_class=None)
     return parser
 
@@ -132,7 +131,6 @@ def run(args) -> int:
         args.out,
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,
-        progress=not args.quiet,
         **common,
     )
     if args.quiet and _is_chief_process():

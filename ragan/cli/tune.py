@@ -14,7 +14,7 @@ import argparse
 import json
 
 # Flags that take no value (everything else takes one); used to find MODEL among the words.
-_SWITCHES = {"-h", "--help", "--overwrite", "--dry-run", "--quiet"}
+_SWITCHES = {"-h", "--help", "--overwrite", "--dry-run", "-q", "--quiet", "-v", "--verbose", "-vv"}
 _MULTI_VALUE = {"--set", "--range", "--choices", "--tuner-option"}
 
 DESCRIPTION = """\
@@ -75,7 +75,6 @@ def register(subparsers):
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved study (search space, budget) as JSON and exit"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress output (the summary is still printed)")
     parser.set_defaults(func=run)
     return parser
 
@@ -165,7 +164,7 @@ def run(args) -> int:
     if args.dry_run:
         print(json.dumps(plan_study(args.model, args.data, args.out, config=config).describe(), indent=2, default=str))
         return 0
-    result = tune(args.model, args.data, args.out, config=config, progress=not args.quiet)
+    result = tune(args.model, args.data, args.out, config=config)
     if args.quiet:
         print("\n".join(result.summary()))
     return 0

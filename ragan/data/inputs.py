@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
+from ragan._logging import progress_bar
 from ragan.data.array_inputs import scan_array_input
 
 # The worker side (decoding) lives in ragan.data.decoding; its public names stay importable from here.
@@ -72,7 +73,7 @@ from ragan.data.readers import (
     scan_folder,
 )
 from ragan.data.selection import Selection
-from ragan.data.sources import Hasher, ScannedInput, Source, display_path, progress_bar
+from ragan.data.sources import Hasher, ScannedInput, Source, display_path
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -154,7 +155,6 @@ def scan_input(
     with_patient_keys: bool = False,
     with_salt: bool = False,
     io_threads: int = 4,
-    progress: bool = False,
     selection: Selection | None = None,
 ) -> ScannedInput:
     """Find every source of ``input``, hash it and resolve its class name.
@@ -165,8 +165,8 @@ def scan_input(
         class_names: Names replacing (integer labels) or ordering (folder labels) the classes.
         with_patient_keys: Read each DICOM file's PatientID (for ``group_by="dicom"``).
         with_salt: Compute :attr:`Source.salt_digest` (for any grouping).
-        io_threads: Threads reading and hashing files.
-        progress: Show a progress bar on stderr.
+        io_threads: Threads reading and hashing files (a progress bar shows while the ``ragan``
+            logger shows ``INFO``).
         selection: Include/exclude globs, the mask check and a labels CSV for a folder or zip
             (see :mod:`ragan.data.selection`), applied after listing and before hashing.
 
@@ -192,11 +192,11 @@ def scan_input(
             f"input='{text}' is a {kind} input"
         )
     if kind == "folder":
-        scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, progress, selection)
+        scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, selection)
     elif kind == "zip":
-        scanned = _scan_zip(Path(text), hasher, with_patient_keys, progress, selection)
+        scanned = _scan_zip(Path(text), hasher, with_patient_keys, selection)
     else:
-        scanned = scan_array_input(kind, text, cache, hasher, progress)
+        scanned = scan_array_input(kind, text, cache, hasher)
     if not scanned.sources:
         detail = (
             f"; {len(scanned.skipped)} files skipped, e.g. '{scanned.skipped[0][0]}': {scanned.skipped[0][1]}"
@@ -292,7 +292,6 @@ def _scan_folder(
     hasher: Hasher,
     with_patient_keys: bool,
     io_threads: int,
-    progress: bool,
     selection: Selection | None = None,
 ) -> ScannedInput:
     csv_labels = selection is not None and selection.labels is not None
@@ -324,7 +323,7 @@ def _scan_folder(
     skipped = list(skipped)
     with (
         ThreadPoolExecutor(max_workers=max(1, io_threads)) as threads,
-        progress_bar(len(files), "scan", progress) as bar,
+        progress_bar(total=len(files), desc="scan", unit="file") as bar,
     ):
         for source_file, facts in zip(files, threads.map(inspect, files)):
             bar.update(1)
@@ -388,9 +387,7 @@ def _strip_wrapping_folders(names: list[str]) -> int:
     return depth
 
 
-def _scan_zip(
-    path: Path, hasher: Hasher, with_patient_keys: bool, progress: bool, selection: Selection | None = None
-) -> ScannedInput:
+def _scan_zip(path: Path, hasher: Hasher, with_patient_keys: bool, selection: Selection | None = None) -> ScannedInput:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
@@ -446,7 +443,7 @@ def _scan_zip(
                 "or none in folders for an unlabelled one"
             )
         zip_path = os.fspath(path.resolve())
-        with progress_bar(len(found), "scan", progress) as bar:
+        with progress_bar(total=len(found), desc="scan", unit="file") as bar:
             for (member, kind), parts in zip(found, relative):
                 bar.update(1)
                 try:

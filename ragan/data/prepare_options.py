@@ -231,7 +231,6 @@ class PrepareOptions:
     group_csv: Path | None
     split_given: bool = False  # the caller chose ``split`` (not recorded: the ratios are)
     group_path_column: str | None = None  # the labels CSV's path column when it is also the group CSV
-    progress: bool = True
 
     def __getattr__(self, name: str):
         # Only called for names that are not fields: the declared options.
@@ -300,7 +299,7 @@ def _resolve_window(window):
     return DicomWindow(float(window[0]), float(window[1]))
 
 
-def resolve_options(config: PrepareConfig, *, progress: bool = True) -> PrepareOptions:
+def resolve_options(config: PrepareConfig) -> PrepareOptions:
     """Read what ``config`` refers to (the labels and group CSV files) and resolve its defaults."""
     labels = _labels_option(config)
     group_csv, group_path_column = _group_options(config, labels)
@@ -315,7 +314,6 @@ def resolve_options(config: PrepareConfig, *, progress: bool = True) -> PrepareO
         group_csv=group_csv,
         split_given=config.split is not None,
         group_path_column=group_path_column,
-        progress=progress,
     )
 
 

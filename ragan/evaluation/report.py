@@ -51,6 +51,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import math
 import numbers
 import os
@@ -62,16 +63,18 @@ from pathlib import Path
 import numpy as np
 
 from ragan._files import publish_directory
+from ragan._logging import stage_output
 from ragan._version import __version__
 from ragan.config import takes_options
 from ragan.errors import RaganError
 from ragan.evaluation.config import EXTRACTORS, MIN_IMAGES, QUICK, EvaluateConfig
 
 # Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
-from ragan.evaluation.quality import log as _log
 from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
 from ragan.evaluation.verdict import headline_metrics as _headline_metrics
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["EvaluateConfig", "EvaluationReport", "evaluate", "EXTRACTORS", "REPORT_JSON", "REPORT_HTML"]
 _DECLARED = (EXTRACTORS, MIN_IMAGES, QUICK)  # re-exported from ragan.evaluation.config, where they are declared
@@ -116,7 +119,6 @@ class _Evaluation:
     Attributes:
         real, synthetic: The inputs as given.
         options: The settings it runs with (:meth:`EvaluateConfig.quick_applied`).
-        progress: Whether progress messages are shown.
         data: The :class:`~ragan.evaluation.study.StudyData` (every image, read once).
         inception: The Inception extractor, or None.
         study: The :class:`~ragan.evaluation.study.StudyResult`, or None without the study.
@@ -133,7 +135,6 @@ class _Evaluation:
     synthetic: object
     options: EvaluateConfig
     data: object
-    progress: bool = True
     inception: object = None
     study: object = None
     domain_model: object = None
@@ -225,12 +226,12 @@ def _check_output(out: Path, real, synthetic, overwrite: bool) -> None:
         raise RaganError("synthetic: a synthetic prepared dataset is required (--synthetic DIR).")
 
 
-def _load(real, synthetic, options: EvaluateConfig, progress: bool) -> _Evaluation:
+def _load(real, synthetic, options: EvaluateConfig) -> _Evaluation:
     """Read and check both datasets (and build the Inception extractor), so that bad input is one line."""
     from ragan.evaluation.study import load_study_data
 
     data = load_study_data(real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False)
-    _log(progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
+    logger.info(f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
     for label, path, split, count in (
         ("real", real, "train", len(data.train)),
         ("real", real, "test", len(data.test)),
@@ -243,7 +244,7 @@ def _load(real, synthetic, options: EvaluateConfig, progress: bool) -> _Evaluati
             )
     # Built now: a weights file that does not load (or an offline 'imagenet') must fail before the study.
     inception = _build_inception(options.inception_weights) if "inception" in options.extractors else None
-    return _Evaluation(real, synthetic, options, data, progress, inception=inception)
+    return _Evaluation(real, synthetic, options, data, inception=inception)
 
 
 def _run_study(run: _Evaluation, folder: Path) -> None:
@@ -256,7 +257,7 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
     options = run.options
     if options.study:
         seeds = ", ".join(map(str, options.seeds))
-        _log(run.progress, f"classifier study ({options.classifier}, seeds {seeds}, up to {options.epochs} epochs)")
+        logger.info(f"classifier study ({options.classifier}, seeds {seeds}, up to {options.epochs} epochs)")
         run.study = studies.classifier_study(
             run.real,
             run.synthetic,
@@ -269,17 +270,16 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
             epochs=options.epochs,
             batch_size=options.batch_size,
             synthetic_class=options.synthetic_class,
-            progress=run.progress,
             data=run.data,
             skip_unavailable=True,
             effect_size=options.effect_size,
         )
         for note in run.study.notes:
-            _log(run.progress, f"note: {note}")
+            logger.info(f"note: {note}")
         run.study.save(folder)
         run.domain_model = run.study.reference_model
     if run.domain_model is None:
-        _log(run.progress, f"training the domain classifier ({options.classifier}, seed {options.seed})")
+        logger.info(f"training the domain classifier ({options.classifier}, seed {options.seed})")
         run.domain_model = _train_domain_classifier(run.data, options)
     run.domain_model.save(folder / DOMAIN_MODEL_FILE)
 
@@ -332,7 +332,7 @@ def _extract_features(run: _Evaluation) -> None:
     run.domain = model_extractor(run.domain_model, name=name)
     # The images enter at the classifier's own input size; any resize happens inside it.
     run.domain.resize = classifier_input_resize(options.classifier, data.train.manifest.image_size)
-    _log(run.progress, f"features ({run.domain.name})")
+    logger.info(f"features ({run.domain.name})")
     run.features = {name: run.domain(images) for name, images in run.sets.items()}
 
 
@@ -348,7 +348,7 @@ def _measure(run: _Evaluation) -> None:
         "using the same file (same weights_md5).",
     ]
     if run.inception is not None:
-        _log(run.progress, f"features ({run.inception.name})")
+        logger.info(f"features ({run.inception.name})")
         rows += quality.quality_rows(run.inception, run.sets, options.kid_subsets, options.seed)
         notes.append(
             "Inception: the Keras ImageNet InceptionV3 (pool3, 2048-d); not the TF-1 graph of pytorch-fid/TTUR, "
@@ -360,11 +360,11 @@ def _measure(run: _Evaluation) -> None:
             "Keras' inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 to add it."
         )
     run.quality = {"reference_set": "real train", "rows": rows, "notes": notes}
-    _log(run.progress, "diversity (pairwise MS-SSIM)")
+    logger.info("diversity (pairwise MS-SSIM)")
     run.diversity = quality.diversity(run.sets, options.diversity_pairs, options.seed)
     if run.diversity.get("skipped"):
-        _log(run.progress, f"note: {run.diversity['skipped']}")
-    _log(run.progress, "similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
+        logger.info(f"note: {run.diversity['skipped']}")
+    logger.info("similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
     train_all = run.data.train.images.astype(np.float32) * run.real_scale - 1.0
     run.similarity = quality.similarity_table(run.sets, train_all, options.seed)
 
@@ -374,7 +374,7 @@ def _audit_memorisation(run: _Evaluation) -> None:
     from ragan.evaluation.memorisation import memorisation_audit
     from ragan.evaluation.render import display_scale, gallery_pair
 
-    _log(run.progress, "memorisation audit")
+    logger.info("memorisation audit")
     # Against every training image, not the metrics' subsample: a copy of an image left out
     # of the subsample must be found too. The synthetic queries may stay subsampled.
     train_images, train, train_features = run.images["real train"], run.sets["real train"], run.features["real train"]
@@ -455,10 +455,30 @@ def _render(run: _Evaluation, report: dict) -> str:
 
 def _write(run: _Evaluation, folder: Path) -> dict:
     """``report.json`` and ``report.html`` into ``folder``; returns the report's data."""
-    _log(run.progress, "writing the report")
+    logger.info("writing the report")
     report = _report_data(run)
     (folder / REPORT_JSON).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     (folder / REPORT_HTML).write_text(_render(run, report), encoding="utf-8")
+    return report
+
+
+def _run_steps(run: _Evaluation, out: Path) -> dict:
+    """The steps after loading, into a partial folder published as ``out`` when complete."""
+    partial = out.parent / f".{out.name}.ragan-partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        _run_study(run, partial)
+        _extract_features(run)
+        _measure(run)
+        if run.options.memorisation:
+            _audit_memorisation(run)
+        report = _write(run, partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    publish_directory(partial, out)
     return report
 
 
@@ -476,7 +496,7 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
         out: Output directory; it appears atomically.
         config: The options as an :class:`~ragan.evaluation.config.EvaluateConfig`, a dict or a
             YAML/JSON file; keyword options win over it.
-        progress: Progress messages and bars on stderr.
+        progress: ``False``: warnings only, no progress messages or bars (see :mod:`ragan._logging`).
 
     Returns:
         An :class:`EvaluationReport`.
@@ -497,28 +517,13 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
         _check_inception_file(options.inception_weights)
     out = Path(out)
     _check_output(out, real, synthetic, options.overwrite)
-    generator_run = options.generator_run
-    mlflow_target = _mlflow_target(generator_run) if generator_run is not None else None
-    run = _load(real, synthetic, options, progress)
-
-    partial = out.parent / f".{out.name}.ragan-partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    try:
-        _run_study(run, partial)
-        _extract_features(run)
-        _measure(run)
-        if options.memorisation:
-            _audit_memorisation(run)
-        report = _write(run, partial)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    publish_directory(partial, out)
-
-    mlflow_result = None
-    if mlflow_target is not None:
-        _log(progress, f"logging to the MLflow run of '{generator_run}'")
-        mlflow_result = _log_to_mlflow(mlflow_target, [out / REPORT_JSON, out / REPORT_HTML], _headline_metrics(report))
+    mlflow_target = _mlflow_target(options.generator_run) if options.generator_run is not None else None
+    with stage_output(progress):
+        run = _load(real, synthetic, options)
+        report = _run_steps(run, out)
+        mlflow_result = None
+        if mlflow_target is not None:
+            logger.info(f"logging to the MLflow run of '{options.generator_run}'")
+            files = [out / REPORT_JSON, out / REPORT_HTML]
+            mlflow_result = _log_to_mlflow(mlflow_target, files, _headline_metrics(report))
     return EvaluationReport(out=out, data=report, summary=report["summary"], study=run.study, mlflow=mlflow_result)

@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from ragan._common import check_positive_int
+from ragan._logging import progress_bar, stage_output
 from ragan.data.arrays import SplitArrays, convert_dtype, read_split
 from ragan.errors import RaganError, did_you_mean
 from ragan.evaluation.classifier import DEFAULT_PATIENCE
@@ -570,19 +570,10 @@ class _ArmRunner:
         }
 
 
-def _run_arms(runner: _ArmRunner, plans: list, seeds: list, progress: bool) -> list[ArmResult]:
+def _run_arms(runner: _ArmRunner, plans: list, seeds: list) -> list[ArmResult]:
     """Every arm for every seed, with a progress bar."""
-    from tqdm.auto import tqdm
-
     results = []
-    bar = tqdm(
-        total=len(plans) * len(seeds),
-        desc="classifier study",
-        unit="run",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(total=len(plans) * len(seeds), desc="classifier study", unit="run", dynamic_ncols=True)
     try:
         for plan in plans:
             arm = None
@@ -648,7 +639,7 @@ def classifier_study(
         synthetic_class: For an unlabelled synthetic set: the real class its images belong to.
         positive_class: Binary tasks: the positive class for sensitivity (default: the second).
         out: Directory to write ``study.json`` and ``study.txt`` into (optional).
-        progress: Show a progress bar on stderr.
+        progress: ``False``: no progress bar (warnings only; see :mod:`ragan._logging`).
         skip_unavailable: Leave out (with a note) the arms needing more synthetic images of a
             class than the synthetic set holds, instead of raising.
         data: Already loaded :class:`StudyData` (the report passes it to avoid reading twice).
@@ -689,7 +680,8 @@ def classifier_study(
         class_weight=class_weight,
         positive_class=positive_class,
     )
-    results = _run_arms(runner, plans, seeds, progress)
+    with stage_output(progress):
+        results = _run_arms(runner, plans, seeds)
     settings = {
         "real": str(real) if real is not None else str(data.train.path),
         "synthetic": (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from ragan._common import first_line, read_json
 from ragan._interrupt import Interrupted, signal_name
+from ragan._logging import bars_enabled
 from ragan.errors import RaganError
 from ragan.training.run_files import CHECKPOINT_DIR, CONFIG_FILE, RUN_FILE
 from ragan.tuning import _keras_tuner
@@ -18,7 +20,9 @@ from ragan.tuning.distributed import serve_oracle
 from ragan.tuning.hypermodel import GANHyperModel, TrialConfig, keras_tuner
 from ragan.tuning.mlflow_runs import tag_trial_run, trial_start_tags
 from ragan.tuning.oracles import trial_kimg
-from ragan.tuning.study import TRIALS_DIR, StudyContext, log, now, write_json
+from ragan.tuning.study import TRIALS_DIR, StudyContext, now, write_json
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["RaganTuner"]
 
@@ -57,7 +61,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def search(self, *fit_args, **fit_kwargs):
         """Run trials until the oracle stops (the chief serves the oracle instead)."""
         if not self._is_worker():
-            self.oracle.verbose = 1 if self.study.progress else 0
+            self.oracle.verbose = 1 if bars_enabled() else 0
             # Written before the first trial, so a kill during it resumes this very study.
             self.save()
         if _keras_tuner.is_chief_oracle():
@@ -111,8 +115,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
         kimg = trial_kimg(study.budget, values)
         record = self._start_record(trial_id, values, kimg, parent_id)
         started = time.perf_counter()
-        log(
-            study.progress,
+        logger.info(
             f"trial {trial_id}: {kimg:g} kimg" + (f", continuing trial {parent_id}" if parent_id else ""),
         )
         try:
@@ -136,8 +139,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
             raise
         record.update(status="COMPLETED", objective=result, seconds=round(time.perf_counter() - started, 3))
         self._finish_record(record, run_dir)
-        log(
-            study.progress,
+        logger.info(
             f"trial {trial_id}: {result['metric']}={result['value']:.6g}"
             + (f" ± {result['std']:.2g}" if result.get("std") is not None else "")
             + f" ({result['extractor']}) in {record['seconds']:.0f} s",
@@ -164,7 +166,6 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
             resume=resume,
             tracking_uri=study.tracking_uri,
             experiment=study.experiment,
-            progress=study.progress,
             mlflow_tags=trial_start_tags(study, str(trial.trial_id)),
         )
         return study.objective.evaluate(load_generator(run_dir))
@@ -176,7 +177,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
             message = f"{type(error).__name__}: {first_line(error)}"
         record.update(status="FAILED", message=message, seconds=round(seconds, 3))
         self._finish_record(record, run_dir)
-        log(self.study.progress, f"trial {record['trial_id']} failed: {message}")
+        logger.info(f"trial {record['trial_id']} failed: {message}")
 
     def _start_record(self, trial_id: str, values: dict, kimg: float, parent_id) -> dict:
         path = self.study.record_path(trial_id)
