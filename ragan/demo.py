@@ -18,7 +18,7 @@ from ragan.training.run_files import CONFIG_FILE, MODEL_FILE, SAMPLES_DIR
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEMO_GAN", "QUICK_KIMG", "output_lines", "run_demo"]
+__all__ = ["DEMO_GAN", "QUICK_KIMG", "first_screen", "output_lines", "run_demo"]
 
 #: The demo's GAN, in one place: the registered model, its hyperparameters and its training length
 #: (thousands of real images shown). Another registered GAN (e.g. a StyleGAN2-ADA preset) is swapped
@@ -118,13 +118,20 @@ def _run_demo(out: Path, image_size: int, kimg, num_images: int, evaluate: bool,
 
         report = out / "report"
         logger.info(f"[4/4] evaluating real vs synthetic -> {report}")
-        evaluate_stage(prepared, synthetic, out=report, generator_run=run_dir, quick=quick, overwrite=True)
+        result = evaluate_stage(prepared, synthetic, out=report, generator_run=run_dir, quick=quick, overwrite=True)
         paths["report"] = report / "report.html"
+        logger.info("\n".join(["the report's first screen:", *first_screen(result.data)]))
     else:
         logger.info("[4/4] evaluation skipped")
 
     logger.info("done. Outputs:\n" + "\n".join(output_lines(paths)))
     return paths
+
+
+def first_screen(report: dict) -> list[str]:
+    """The report's first screen, for the terminal: the verdict (a smoke test with ``quick``) and the
+    privacy audit's sentences."""
+    return [report["verdict"]["headline"], *(report.get("privacy") or {}).get("sentences", [])]
 
 
 def output_lines(paths: dict[str, Path]) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ragan.demo import DEMO_GAN, QUICK_KIMG
 
 
@@ -35,7 +37,7 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from ragan.demo import output_lines, run_demo
+    from ragan.demo import first_screen, output_lines, run_demo
 
     paths = run_demo(
         args.out,
@@ -46,6 +48,9 @@ def run(args) -> int:
         quick=args.quick,
         seed=args.seed,
     )
-    if args.quiet:  # otherwise the last progress message listed them
+    if args.quiet:  # otherwise the progress messages said it
+        if "report" in paths:
+            report = json.loads((paths["report"].parent / "report.json").read_text(encoding="utf-8"))
+            print("\n".join(first_screen(report)))
         print("\n".join(["done. Outputs:", *output_lines(paths)]))
     return 0

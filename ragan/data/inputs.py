@@ -47,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from ragan._logging import progress_bar
+from ragan._untrusted import check_class_name, check_class_names
 from ragan.data.array_inputs import scan_array_input
 
 # The worker side (decoding) lives in ragan.data.decoding; its public names stay importable from here.
@@ -156,6 +157,7 @@ def scan_input(
     with_salt: bool = False,
     io_threads: int = 4,
     selection: Selection | None = None,
+    follow_symlinks: bool = False,
 ) -> ScannedInput:
     """Find every source of ``input``, hash it and resolve its class name.
 
@@ -169,6 +171,7 @@ def scan_input(
             logger shows ``INFO``).
         selection: Include/exclude globs, the mask check and a labels CSV for a folder or zip
             (see :mod:`ragan.data.selection`), applied after listing and before hashing.
+        follow_symlinks: In a folder, also read what symbolic links lead to outside it.
 
     Returns:
         A :class:`ScannedInput`.
@@ -192,7 +195,7 @@ def scan_input(
             f"input='{text}' is a {kind} input"
         )
     if kind == "folder":
-        scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, selection)
+        scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, selection, follow_symlinks)
     elif kind == "zip":
         scanned = _scan_zip(Path(text), hasher, with_patient_keys, selection)
     else:
@@ -205,6 +208,7 @@ def scan_input(
         )
         raise RaganError(f"input='{text}' holds no usable images{detail}")
     _apply_class_names(scanned, class_names)
+    check_class_names(scanned.class_names, f"input='{text}'")  # whatever gave them: labels, never paths
     return scanned
 
 
@@ -293,9 +297,10 @@ def _scan_folder(
     with_patient_keys: bool,
     io_threads: int,
     selection: Selection | None = None,
+    follow_symlinks: bool = False,
 ) -> ScannedInput:
     csv_labels = selection is not None and selection.labels is not None
-    files, skipped = scan_folder(root, labels_from_folders=not csv_labels)
+    files, skipped = scan_folder(root, labels_from_folders=not csv_labels, follow_symlinks=follow_symlinks)
     if selection is not None:
         by_path = {source_file.relpath: source_file for source_file in files}
         kept = selection.apply(list(by_path), lambda relpath: Path(by_path[relpath].path).read_bytes(), str(root))
@@ -462,6 +467,8 @@ def _scan_zip(path: Path, hasher: Hasher, with_patient_keys: bool, selection: Se
                     label = selection.label_of["/".join(parts)]
                 else:
                     label = parts[0] if nested else None
+                    if label is not None:
+                        check_class_name(label, f"input='{path}' zip entry {member.filename!r}")
                 sources.append(
                     Source(path=member.filename, label=label, locator=("zip", zip_path, member.filename, kind), **facts)
                 )
@@ -478,7 +485,7 @@ def _zip_error_reason(error: BaseException) -> str:
 def _apply_class_names(scanned: ScannedInput, class_names: Sequence[str] | None) -> None:
     if class_names is None:
         return
-    names = [str(name) for name in class_names]
+    names = check_class_names([str(name) for name in class_names], "class_names")
     if not scanned.class_names:
         raise RaganError(f"class_names={names!r} given, but the input is unlabelled (no class folders or labels)")
     if len(set(names)) != len(names) or not all(name.strip() for name in names):

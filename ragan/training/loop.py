@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from ragan._common import first_line
+from ragan._files import PartialLock
 from ragan._interrupt import Interrupted, handle_signals, signal_name, stop_requested
 from ragan._keras_internals import unset_distribute_strategy
 from ragan._logging import bars_enabled, stage_output
@@ -292,6 +293,8 @@ def _run(plan: RunPlan, tracking_uri, experiment, strategy, callbacks, mlflow_ta
         strategy_text=describe_strategy(strategy),
         keras=import_keras(),
     )
+    # One train at a time in a run folder (two --resume of the same run would interleave checkpoints).
+    lock = PartialLock(session.work_dir, "train").acquire() if chief else None
     try:
         # From here SIGTERM/SIGINT only ask the run to stop after the current step (StopOnSignal);
         # it then checkpoints and raises Interrupted. A signal once the last step is done changes
@@ -299,6 +302,8 @@ def _run(plan: RunPlan, tracking_uri, experiment, strategy, callbacks, mlflow_ta
         with handle_signals(graceful=True):
             return _train(session)
     finally:
+        if lock is not None:
+            lock.release()
         if not chief:
             shutil.rmtree(session.work_dir, ignore_errors=True)
 

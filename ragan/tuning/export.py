@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from ragan._common import read_json
-from ragan._files import publish_directory
-from ragan.training.run_files import CONFIG_FILE, MODEL_FILE, RUN_FILE, SAMPLES_DIR
+from ragan._files import path_inside, publish_directory
+from ragan.training.run_files import CONFIG_FILE, MODEL_FILE, RUN_FILE
 from ragan.tuning.study import BEST_DIR, BEST_FILE, TRIALS_DIR, write_json
 
 __all__ = ["export_best"]
@@ -73,11 +73,13 @@ def _copy_generator(source: Path, partial: Path, out: Path, trial_id: str) -> No
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir()
-    shutil.copy2(source / run_info.get("model", MODEL_FILE), partial / MODEL_FILE)
+    # Names from run.json stay inside the trial folder and the output (path_inside refuses others).
+    shutil.copy2(path_inside(source, run_info.get("model", MODEL_FILE), action="read"), partial / MODEL_FILE)
     shutil.copy2(source / CONFIG_FILE, partial / CONFIG_FILE)
-    if run_info.get("samples") and (source / run_info["samples"]).is_file():
-        (partial / SAMPLES_DIR).mkdir()
-        shutil.copy2(source / run_info["samples"], partial / run_info["samples"])
+    if run_info.get("samples") and path_inside(source, run_info["samples"], action="read").is_file():
+        target = path_inside(partial, run_info["samples"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / run_info["samples"], target)
     run_info.pop("checkpoint", None)  # checkpoints stay with the trial
     run_info["model"] = MODEL_FILE
     run_info["tuning"] = {"study": str(out.resolve()), "trial_id": trial_id, "trial_dir": str(source.resolve())}
