@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ragan._common import first_line
+from ragan._common import first_line, text_table
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -523,13 +523,7 @@ class Config:
                     s.help,
                 )
             )
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        lines = []
-        for i, row in enumerate(rows):
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row[:5], widths)) + "  " + row[5])
-            if i == 0:
-                lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 7)
-        return "\n".join(lines)
+        return text_table(rows)
 
 
 def _declared(cls) -> list[HParam]:

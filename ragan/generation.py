@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ragan._common import first_line, read_json
-from ragan._files import PartialLock, path_inside, publish_directory
+from ragan._files import build_then_publish, path_inside
 from ragan._logging import progress_bar, stage_output
 from ragan._untrusted import check_run_metadata
 from ragan.config import StageConfig, hparam, takes_options
@@ -359,47 +358,37 @@ def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progr
         "use_ema": bool(use_ema),
         "filter_threshold": filter_threshold,
     }
-    # One generate at a time into `out`: a second one stops here instead of deleting this one's images.
-    lock = PartialLock(partial, "generate").acquire()
-    try:
-        lock.clear()  # what an interrupted run left behind
+    # One generate at a time into `out`: a second one stops instead of deleting this one's images.
+    with build_then_publish(partial, out, "generate"):
         # Images go to disk round by round, so memory does not grow with n.
         sink = _ImageSink(partial, format, int(n), class_names)
-    except BaseException:
-        lock.release()
-        raise
-    try:
-        with stage_output(progress):
-            kept_labels, generated = _generate_filtered(
-                model,
-                int(n),
-                wanted,
-                seed=int(seed),
-                truncation=truncation,
-                batch_size=config.batch_size,
-                threshold=filter_threshold,
-                max_attempts=config.max_attempts,
-                use_ema=use_ema,
-                dtype=dtype,
-                sink=sink,
-                options=options,
-            )
-        if filter_threshold is not None and sink.count < n:
-            raise RaganError(
-                f"only {sink.count} of {generated} generated images scored >= {filter_threshold} as real; "
-                f"lower the filter threshold or raise max_attempts (--max-attempts, now {config.max_attempts})."
-            )
-        generator_info.update(num_generated=int(generated), num_kept=int(sink.count))
-        sink.finish(generator_info, dtype=dtype, image_shape=(model.image_size, model.image_size, model.channels))
-    except BaseException:
-        sink.abort()
-        shutil.rmtree(partial, ignore_errors=True)
-        lock.release()
-        raise
-    try:
-        publish_directory(partial, out)
-    finally:
-        lock.release()
+        try:
+            with stage_output(progress):
+                kept_labels, generated = _generate_filtered(
+                    model,
+                    int(n),
+                    wanted,
+                    seed=int(seed),
+                    truncation=truncation,
+                    batch_size=config.batch_size,
+                    threshold=filter_threshold,
+                    max_attempts=config.max_attempts,
+                    use_ema=use_ema,
+                    dtype=dtype,
+                    sink=sink,
+                    options=options,
+                )
+            if filter_threshold is not None and sink.count < n:
+                raise RaganError(
+                    f"only {sink.count} of {generated} generated images scored >= {filter_threshold} as real; "
+                    f"lower the filter threshold or raise max_attempts (--max-attempts, now {config.max_attempts})."
+                )
+            generator_info.update(num_generated=int(generated), num_kept=int(sink.count))
+            shape = (model.image_size, model.image_size, model.channels)
+            sink.finish(generator_info, dtype=dtype, image_shape=shape)
+        except BaseException:
+            sink.abort()
+            raise
     return GenerationResult(
         out=out,
         format=format,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ragan.cli.common import add_dataset_arguments
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -18,17 +20,11 @@ def register(subparsers):
         "count-matched controls, synthetic only; several seeds; tested on held-out real images). With --run "
         "the report is also logged to the generator's MLflow run.",
     )
-    parser.add_argument(
-        "--real", metavar="DIR", required=True, help="the real prepared dataset (labelled; train/val/test splits)"
-    )
-    parser.add_argument(
-        "--synthetic",
-        metavar="DIR",
-        required=True,
-        help="the synthetic prepared dataset (ragan generate --format tfrecord)",
-    )
-    parser.add_argument(
-        "--out", metavar="DIR", required=True, help="report folder (must not exist or be empty, see --overwrite)"
+    add_dataset_arguments(
+        parser,
+        real="the real prepared dataset (labelled; train/val/test splits)",
+        synthetic="the synthetic prepared dataset (ragan generate --format tfrecord)",
+        out="report folder (must not exist or be empty, see --overwrite)",
     )
     parser.set_defaults(func=run)
     return parser

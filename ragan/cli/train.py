@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from ragan.cli.common import model_word
+
 # Flags that take no value (everything else takes one); used to find MODEL among the words.
 _SWITCHES = {"-h", "--help", "--resume", "--dry-run", "-q", "--quiet", "-v", "--verbose", "-vv"}
 
@@ -58,25 +60,11 @@ def register(subparsers):
     return parser
 
 
-def _model_word(argv: list[str]) -> str | None:
-    skip_next = False
-    previous = None
-    for word in argv:
-        if skip_next:
-            skip_next = False
-        elif word.startswith("-"):
-            skip_next = word not in _SWITCHES and "=" not in word
-        elif not (word == "auto" and previous == "--resume"):  # --resume takes an optional 'auto'
-            return word
-        previous = word
-    return None
-
-
 def configure(parser, argv):
     """Add the training options, and MODEL's hyperparameters once MODEL is known."""
     from ragan.training.config import TrainConfig
 
-    name = _model_word(argv)
+    name = model_word(argv, _SWITCHES, optional_value=("--resume", "auto"))
     if name is not None:
         from ragan.registry import get_gan
 

@@ -65,6 +65,11 @@ def _split(name: str, value) -> tuple[float, float, float]:
     return parse_split_ratios(value)
 
 
+def _globs(help_text: str):
+    """A repeatable ``GLOB`` option (a glob or a list of globs)."""
+    return hparam(None, help=help_text[:-1] + " (repeatable).", check=_patterns, metavar="GLOB", repeat=True)
+
+
 def _label_map(name: str, value) -> dict[str, str]:
     return parse_label_map(value)
 
@@ -152,20 +157,8 @@ class PrepareConfig(StageConfig):
         check=_label_map,
         metavar="VALUE=CLASS,...",
     )
-    include: Any = hparam(
-        None,
-        help="Use only files whose path relative to the input matches GLOB (* also crosses /; repeatable).",
-        check=_patterns,
-        metavar="GLOB",
-        repeat=True,
-    )
-    exclude: Any = hparam(
-        None,
-        help="Leave out files whose path relative to the input matches GLOB (repeatable), e.g. '*_mask*'.",
-        check=_patterns,
-        metavar="GLOB",
-        repeat=True,
-    )
+    include: Any = _globs("Use only files whose path relative to the input matches GLOB (* also crosses /).")
+    exclude: Any = _globs("Leave out files whose path relative to the input matches GLOB, e.g. '*_mask*'.")
     allow_masks: bool = hparam(
         False,
         help="Keep files that look like segmentation masks (a mask-like name and few distinct pixel values); "

@@ -424,13 +424,9 @@ def _pixel_search(train, synthetic, test, pixel_size, max_shift, ssim_candidates
         )
     independent = ~duplicate
     shift_text = f", shifts ±{max_shift} px" if max_shift else ""
-    baseline = test_dist[independent, 0]
-    search = NearestNeighbours(
-        space=f"pixels_{pixel_size}x{pixel_size} (area resize, 1 - Pearson r{shift_text})",
-        nearest_index=synthetic_idx[:, 0],
-        nearest_distance=synthetic_dist[:, 0],
-        baseline=baseline,
-        threshold=_threshold("pixel_threshold", baseline, pixel_threshold, *rule),
+    space = f"pixels_{pixel_size}x{pixel_size} (area resize, 1 - Pearson r{shift_text})"
+    search = _search_result(
+        space, synthetic_idx, synthetic_dist, test_dist[independent, 0], ("pixel_threshold", pixel_threshold), rule
     )
     return search, ([synthetic_idx], [test_idx]), independent, held_out_duplicates
 
@@ -463,15 +459,23 @@ def _feature_search(unit_features, feature_name, independent, ssim_candidates, t
     train_f, synthetic_f, test_f = unit_features
     synthetic_idx, synthetic_dist = _nearest(synthetic_f[None], train_f, ssim_candidates)
     test_idx, test_dist = _nearest(test_f[None], train_f, ssim_candidates)
-    baseline = test_dist[independent, 0]
-    search = NearestNeighbours(
-        space=f"{feature_name} (cosine distance)",
+    space = f"{feature_name} (cosine distance)"
+    search = _search_result(
+        space, synthetic_idx, synthetic_dist, test_dist[independent, 0], ("threshold", threshold), rule
+    )
+    return search, (synthetic_idx, test_idx)
+
+
+def _search_result(space: str, synthetic_idx, synthetic_dist, baseline, threshold: tuple, rule) -> NearestNeighbours:
+    """One search's result: each synthetic image's nearest training image, the held-out baseline and
+    the threshold (``threshold``: the option's name and value, ``None`` = from the baseline by ``rule``)."""
+    return NearestNeighbours(
+        space=space,
         nearest_index=synthetic_idx[:, 0],
         nearest_distance=synthetic_dist[:, 0],
         baseline=baseline,
-        threshold=_threshold("threshold", baseline, threshold, *rule),
+        threshold=_threshold(threshold[0], baseline, threshold[1], *rule),
     )
-    return search, (synthetic_idx, test_idx)
 
 
 def _ssim_search(images, candidates, independent, value_range, ssim_candidates, ssim_threshold, rule):

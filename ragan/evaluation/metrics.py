@@ -393,6 +393,31 @@ def _check_ssim_size(a: np.ndarray) -> None:
         )
 
 
+def _ssim_family(a, b, min_value: float, max_value: float, name: str, options_for) -> float | np.ndarray:
+    """``tf.image.<name>`` (``ssim`` or ``ssim_multiscale``) per image pair, the inputs checked first.
+
+    ``options_for(batch)`` checks the image size and returns the function's extra keywords. Images
+    are shifted by ``min_value`` first because SSIM's luminance term is not shift-invariant.
+    """
+    check_value_range(min_value, max_value)
+    a, single = as_image_batch("a", a, min_value, max_value)
+    b, _ = as_image_batch("b", b, min_value, max_value)
+    check_pair(a, b)
+    options = options_for(a)
+    from ragan._tf import import_tf
+
+    function = getattr(import_tf().image, name)
+    value_range = max_value - min_value
+    values = _tf_batches(
+        a - min_value,
+        b - min_value,
+        lambda x, y: function(
+            x, y, max_val=value_range, filter_size=SSIM_FILTER_SIZE, filter_sigma=SSIM_FILTER_SIGMA, **options
+        ),
+    )
+    return float(values[0]) if single else values
+
+
 def ssim(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.ndarray:
     """Structural similarity per image pair, via :func:`tf.image.ssim`.
 
@@ -417,23 +442,7 @@ def ssim(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.ndarra
         Wang, Bovik, Sheikh & Simoncelli, "Image Quality Assessment: From Error Visibility to
         Structural Similarity", IEEE TIP 2004.
     """
-    check_value_range(min_value, max_value)
-    a, single = as_image_batch("a", a, min_value, max_value)
-    b, _ = as_image_batch("b", b, min_value, max_value)
-    check_pair(a, b)
-    _check_ssim_size(a)
-    from ragan._tf import import_tf
-
-    tf = import_tf()
-    value_range = max_value - min_value
-    values = _tf_batches(
-        a - min_value,
-        b - min_value,
-        lambda x, y: tf.image.ssim(
-            x, y, max_val=value_range, filter_size=SSIM_FILTER_SIZE, filter_sigma=SSIM_FILTER_SIGMA
-        ),
-    )
-    return float(values[0]) if single else values
+    return _ssim_family(a, b, min_value, max_value, "ssim", lambda batch: _check_ssim_size(batch) or {})
 
 
 def ms_ssim_power_factors(height: int, width: int) -> tuple[float, ...]:
@@ -489,28 +498,14 @@ def ms_ssim(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.nda
         Wang, Simoncelli & Bovik, "Multiscale structural similarity for image quality
         assessment", Asilomar 2003.
     """
-    check_value_range(min_value, max_value)
-    a, single = as_image_batch("a", a, min_value, max_value)
-    b, _ = as_image_batch("b", b, min_value, max_value)
-    check_pair(a, b)
-    power_factors = ms_ssim_power_factors(*a.shape[1:3])
-    from ragan._tf import import_tf
-
-    tf = import_tf()
-    value_range = max_value - min_value
-    values = _tf_batches(
-        a - min_value,
-        b - min_value,
-        lambda x, y: tf.image.ssim_multiscale(
-            x,
-            y,
-            max_val=value_range,
-            power_factors=power_factors,
-            filter_size=SSIM_FILTER_SIZE,
-            filter_sigma=SSIM_FILTER_SIGMA,
-        ),
+    return _ssim_family(
+        a,
+        b,
+        min_value,
+        max_value,
+        "ssim_multiscale",
+        lambda batch: {"power_factors": ms_ssim_power_factors(*batch.shape[1:3])},
     )
-    return float(values[0]) if single else values
 
 
 def mean_pairwise_ms_ssim(

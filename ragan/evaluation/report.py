@@ -67,13 +67,12 @@ import math
 import numbers
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ragan._files import PartialLock, publish_directory
+from ragan._files import build_then_publish
 from ragan._logging import stage_output
 from ragan._version import __version__
 from ragan.config import takes_options
@@ -294,20 +293,7 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
         seeds = ", ".join(map(str, options.seeds))
         logger.info(f"classifier study ({options.classifier}, seeds {seeds}, up to {options.epochs} epochs)")
         run.study = studies.classifier_study(
-            run.real,
-            run.synthetic,
-            synthetic_fractions=options.synthetic_fractions,
-            add_per_class=options.add_per_class,
-            rebalance=options.rebalance,
-            seeds=options.seeds,
-            classifier=options.classifier,
-            weights=options.classifier_weights,
-            epochs=options.epochs,
-            batch_size=options.batch_size,
-            synthetic_class=options.synthetic_class,
-            data=run.data,
-            skip_unavailable=True,
-            effect_size=options.effect_size,
+            run.real, run.synthetic, **options.study_arguments(), data=run.data, skip_unavailable=True
         )
         for note in run.study.notes:
             logger.info(f"note: {note}")
@@ -613,11 +599,8 @@ def _write(run: _Evaluation, folder: Path) -> dict:
 
 def _run_steps(run: _Evaluation, out: Path) -> dict:
     """The steps after loading, into a partial folder published as ``out`` when complete."""
-    partial = out.parent / f".{out.name}.ragan-partial"
-    # One evaluate at a time into `out`: a second one stops here instead of deleting this one's work.
-    lock = PartialLock(partial, "evaluate").acquire()
-    try:
-        lock.clear()  # what an interrupted run left behind
+    # One evaluate at a time into `out`: a second one stops instead of deleting this one's work.
+    with build_then_publish(out.parent / f".{out.name}.ragan-partial", out, "evaluate") as partial:
         _run_study(run, partial)
         _extract_features(run)
         _measure(run)
@@ -627,14 +610,6 @@ def _run_steps(run: _Evaluation, out: Path) -> dict:
             _audit_privacy(run)
         _per_class_table(run)
         report = _write(run, partial)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        lock.release()
-        raise
-    try:
-        publish_directory(partial, out)
-    finally:
-        lock.release()
     return report
 
 

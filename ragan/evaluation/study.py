@@ -669,17 +669,18 @@ def classifier_study(
     if data is None:
         data = load_study_data(real, synthetic, synthetic_class=synthetic_class)
     plans, notes = _study_plans(data, kinds, needs_synthetic, fractions, add_per_class, rebalance, skip_unavailable)
-    runner = _ArmRunner(
-        data,
-        classifier=classifier,
-        weights=weights,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        patience=patience,
-        class_weight=class_weight,
-        positive_class=positive_class,
-    )
+    # How every arm's classifier trains: the runner's arguments and the study's recorded settings.
+    training = {
+        "classifier": classifier,
+        "weights": weights,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "patience": int(patience),
+        "class_weight": class_weight,
+        "positive_class": positive_class,
+    }
+    runner = _ArmRunner(data, **training)
     with stage_output(progress):
         results = _run_arms(runner, plans, seeds)
     settings = {
@@ -691,20 +692,14 @@ def classifier_study(
             if data.synthetic is not None
             else None
         ),
-        "classifier": classifier,
+        **training,
         "weights": None if weights is None else str(weights),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "learning_rate": float(learning_rate),
-        "patience": int(patience),
-        "class_weight": class_weight,
         "seeds": seeds,
         "arms": kinds,
         "synthetic_fractions": fractions,
         "add_per_class": add_per_class,
         "rebalance": bool(rebalance),
         "synthetic_class": synthetic_class,
-        "positive_class": positive_class,
         "effect_size": effect_size,
     }
     result = StudyResult(

@@ -256,16 +256,8 @@ def train(
 
         >>> run = ragan.train("dcgan", out="runs/dcgan", resume=True, steps=2)   # doctest: +SKIP
     """
-    plan = plan_run(
-        model,
-        data,
-        out,
-        config=config,
-        train_config=train_config,
-        train_options=train_options,
-        resume=resume,
-        init_from=init_from,
-    )
+    options = dict(config=config, train_config=train_config, resume=resume, init_from=init_from)
+    plan = plan_run(model, data, out, **options, **train_options)
     with stage_output(progress):
         return _run(plan, tracking_uri, experiment, strategy, callbacks, mlflow_tags)
 

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from ragan._common import read_json
 from ragan._version import __version__
@@ -107,11 +106,12 @@ def plan_run(
     *,
     config=None,
     train_config=None,
-    train_options: Mapping[str, Any] | None = None,
     resume: bool = False,
     init_from=None,
+    **train_options,
 ) -> RunPlan:
-    """Resolve the model, configs, data and run directory (no TensorFlow work). See :func:`train`."""
+    """Resolve the model, configs, data and run directory (no TensorFlow work); the arguments are
+    :func:`~ragan.training.loop.train`'s."""
     if out is None:
         raise RaganError("out (the run directory) is required.")
     resume = _resume_flag(resume)
@@ -284,18 +284,10 @@ def resolved_config(plan: RunPlan) -> dict:
     }
 
 
-def describe_training(
-    model="dcgan",
-    data=None,
-    out=None,
-    *,
-    config=None,
-    train_config=None,
-    resume: bool = False,
-    init_from=None,
-    **train_options,
-) -> dict:
-    """The resolved configuration :func:`train` would use and write as ``config.json`` (a dry run).
+def describe_training(model="dcgan", data=None, out=None, **arguments) -> dict:
+    """The resolved configuration :func:`~ragan.training.loop.train` would use and write as
+    ``config.json`` (a dry run); ``arguments`` are train's (``config``, ``train_config``, ``resume``,
+    ``init_from`` and training options as keywords).
 
     Example:
         >>> import ragan
@@ -305,16 +297,7 @@ def describe_training(
         >>> describe_training("dcgan", "prepared", "runs/x", kimg=2)["schedule"]["total_steps"]
         32
     """
-    plan = plan_run(
-        model,
-        data,
-        out,
-        config=config,
-        train_config=train_config,
-        train_options=train_options,
-        resume=resume,
-        init_from=init_from,
-    )
+    plan = plan_run(model, data, out, **arguments)
     described = resolved_config(plan)
     described["run_dir"] = str(plan.run_dir)
     described["resume"] = plan.resume

@@ -249,19 +249,13 @@ def tune(model="dcgan", data=None, out=None, *, config=None, progress: bool = Tr
     return result
 
 
+# What a study's context takes over from its plan, unchanged.
+_FROM_PLAN = ("out", "model_name", "data", "budget", "metric_name", "metric", "settings")
+
+
 def _study_context(plan: StudyPlan, tracking_uri, experiment: str, role: str) -> StudyContext:
-    return StudyContext(
-        out=plan.out,
-        model_name=plan.model_name,
-        data=plan.data,
-        budget=plan.budget,
-        metric_name=plan.metric_name,
-        metric=plan.metric,
-        settings=plan.settings,
-        tracking_uri=tracking_uri,
-        experiment=experiment,
-        role=role,
-    )
+    shared = {name: getattr(plan, name) for name in _FROM_PLAN}
+    return StudyContext(**shared, tracking_uri=tracking_uri, experiment=experiment, role=role)
 
 
 def _open_or_join_study(plan: StudyPlan, context: StudyContext, objective_options: dict, overwrite: bool):
