@@ -17,10 +17,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "ragan"
 
 # Imports of a private name that wait for another piece of work: (importing file, name).
-# models/stylegan2/ and layers/ada.py are being rewritten elsewhere; they move to the public names
-# (ragan.models.gan.first_replica_variables, ragan.layers.augment.as_seed) when that lands.
+# layers/ada.py is being rewritten elsewhere; it moves to the public name
+# (ragan.layers.augment.as_seed) when that lands.
 PENDING = {
-    ("models/stylegan2/model.py", "_first_replica_variables"),
     ("layers/ada.py", "_seed"),
 }
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ragan.errors import RaganError
+from ragan.evaluation.classifier import CLASSIFIER_VERSION
 from tests.test_mix import CLASS_NAMES, write_pneumonia_pair, write_prepared_dataset
 
 
@@ -70,6 +71,9 @@ def test_study_result_serialises_and_compares(study):
     assert {"settings", "data", "definitions", "arms", "comparisons", "notes"} <= set(data)
     assert data["data"]["test"] == {"num_examples": 100, "class_counts": {"normal": 43, "pneumonia": 57}}
     assert data["settings"]["seeds"] == [0, 1] and "count_matched" in data["definitions"]
+    # The architecture is named as the user chose it, with the version of what that name builds.
+    saved = json.loads((out / "study.json").read_text())["settings"]
+    assert saved["classifier"] == "small_cnn" and saved["classifier_version"] == CLASSIFIER_VERSION
     pairs = {(c["arm"], c["baseline"]) for c in data["comparisons"]["auc"]}
     assert pairs == {
         ("real+synthetic@0.5", "count_matched@0.5"),

@@ -74,6 +74,7 @@ _LAZY = {
     "array_dataset": "classifier",
     "TrainingResult": "classifier",
     "CLASSIFIER_KINDS": "classifier",
+    "CLASSIFIER_VERSION": "classifier",
     # study
     "classifier_study": "study",
     "StudyResult": "study",
