@@ -312,8 +312,10 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert grey_levels > 100  # the X-ray sample grids are rendered, not just text
     # The first screen opens with the coloured verdict box (green, amber or red), not white.
     colour = np.asarray(Image.open(screenshot).convert("RGB"), dtype=np.int16)[60:260, 40:1100]
-    boxes = {"helps": (234, 247, 239), "no evidence either way": (255, 248, 230), "hurts": (253, 236, 234)}
-    expected = np.array(boxes[report.data["verdict"]["verdict"]])
+    from ragan.evaluation.render import VERDICT_CSS
+
+    boxes = {"helps": (234, 247, 239), "none": (255, 248, 230), "hurts": (253, 236, 234)}  # report.html's CSS
+    expected = np.array(boxes[VERDICT_CSS[report.data["verdict"]["verdict"]]])
     assert (np.abs(colour - expected).sum(axis=-1) < 6).mean() > 0.2
 
 

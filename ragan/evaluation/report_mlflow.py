@@ -150,8 +150,8 @@ def _check_local_artifacts(artifact_uri: str, run_dir: str) -> None:
     root = os.path.realpath(run_dir)
     if local is None or os.path.commonpath([root, os.path.realpath(local)]) != root:
         raise RaganError(
-            f"the run folder's MLflow store keeps artifacts at {artifact_uri!r}, outside the run folder; "
-            "pass --tracking-uri (or set MLFLOW_TRACKING_URI) to log to a store of your own"
+            "the run folder's MLflow store keeps artifacts outside the run folder; pass --tracking-uri "
+            f"(or set MLFLOW_TRACKING_URI) to log to a store of your own (artifacts at {artifact_uri!r})"
         )
 
 
