@@ -21,6 +21,7 @@ from ragan.models import StyleGAN2, load_gan
 from ragan.models.stylegan2 import ops
 from ragan.models.stylegan2.config import StyleGAN2Config, resolve_preset
 from ragan.models.stylegan2.networks import Conv2dLayer, Discriminator, FullyConnected, Generator
+from tests.runs import run_cli
 
 tf = import_tf()
 keras = import_keras()
@@ -32,18 +33,6 @@ FIXTURE_NAMES = ["sg2ada-32px-gray-uncond", "sg2ada-32px-rgb-cond3", "sg2ada-64p
 
 #: A StyleGAN2 small enough that a training step takes well under a second on a CPU.
 TINY = {"cfg": "small", "latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16, "augment": "none"}
-
-
-def run_cli(*args, cwd=None, timeout=900):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "ragan", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=env,
-    )
 
 
 # ----------------------------------------------------------------------------------------------
