@@ -122,7 +122,9 @@ class _Evaluation:
         study: The :class:`~ragan.evaluation.study.StudyResult`, or None without the study.
         domain_model: The classifier whose penultimate layer is the domain extractor.
         domain: The domain extractor.
-        images: The compared sets' images as stored (random subsets of at most ``max_images``).
+        images: The compared sets' images as stored (random subsets of at most ``max_images``), at the
+            evaluation size.
+        indices: The record index of every image of ``images`` in its split.
         sets: The same images as floats in [-1, 1].
         features: The domain extractor's features of ``sets``.
         quality, diversity, similarity: The report's sections.
@@ -139,6 +141,7 @@ class _Evaluation:
     domain_model: object = None
     domain: object = None
     images: dict = field(default_factory=dict)
+    indices: dict = field(default_factory=dict)
     sets: dict = field(default_factory=dict)
     features: dict = field(default_factory=dict)
     quality: dict = field(default_factory=dict)
@@ -151,6 +154,17 @@ class _Evaluation:
     def real_scale(self) -> float:
         """Factor taking the real images' stored values to [0, 2] (subtract 1 for [-1, 1])."""
         return 2.0 / self.data.train.manifest.max_value
+
+    def units(self, name: str):
+        """A compared set (``"real train"``, ``"synthetic"``, ``"real test"``) or the whole ``"train"`` split
+        as :class:`~ragan.evaluation.full_resolution.UnitImages`: in [-1, 1], with its full-resolution images."""
+        from ragan.evaluation.full_resolution import UnitImages
+
+        if name == "train":
+            split = self.data.train
+            return UnitImages(split.images, split.manifest.max_value, split=split)
+        split = {"real train": self.data.train, "synthetic": self.data.synthetic, "real test": self.data.test}[name]
+        return UnitImages(self.sets[name], None, split=split, positions=self.indices[name])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,9 +241,17 @@ def _check_output(out: Path, real, synthetic, overwrite: bool) -> None:
 
 def _load(real, synthetic, options: EvaluateConfig, progress: bool) -> _Evaluation:
     """Read and check both datasets (and build the Inception extractor), so that bad input is one line."""
+    from ragan.data.manifest import read_manifest
+    from ragan.evaluation.config import eval_size_for
     from ragan.evaluation.study import load_study_data
 
-    data = load_study_data(real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False)
+    eval_size = eval_size_for(read_manifest(real).image_size, options.eval_size, name=f"real dataset '{real}'")
+    options = options.replace(eval_size=eval_size)
+    data = load_study_data(
+        real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False, image_size=eval_size
+    )
+    if data.train.resized:
+        _log(progress, f"evaluating {data.train.full_size}-px images at {eval_size} px (--eval-size), resized once")
     _log(progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
     for label, path, split, count in (
         ("real", real, "train", len(data.train)),
@@ -290,7 +312,7 @@ def _train_domain_classifier(data, options: EvaluateConfig):
     from ragan.evaluation import classifier as classifiers
 
     import_keras().utils.set_random_seed(options.seed)
-    size, _, channels = data.train.manifest.image_shape
+    size, _, channels = data.train.images.shape[1:]
     model = classifiers.build_classifier(
         options.classifier,
         image_size=size,
@@ -301,7 +323,9 @@ def _train_domain_classifier(data, options: EvaluateConfig):
     train = classifiers.array_dataset(
         data.train.images, data.train.labels, batch_size=options.batch_size, shuffle=True, seed=options.seed
     )
-    val = classifiers.array_dataset(data.val.images, data.val.labels, batch_size=256)
+    val = classifiers.array_dataset(
+        data.val.images, data.val.labels, batch_size=classifiers.inference_batch_size(data.train.image_size)
+    )
     return classifiers.train_classifier(
         train, val, model=model, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed
     ).model
@@ -309,17 +333,14 @@ def _train_domain_classifier(data, options: EvaluateConfig):
 
 def _extract_features(run: _Evaluation) -> None:
     """The compared sets (random subsets of at most ``max_images``) and their domain features."""
-    from ragan.evaluation.classifier import classifier_input_resize
+    from ragan.evaluation.classifier import classifier_input_resize, inference_batch_size
     from ragan.evaluation.features import model_extractor
     from ragan.evaluation.quality import subsample
 
     options, data = run.options, run.data
     rng = np.random.default_rng(options.seed)
-    run.images = {
-        "real train": subsample(data.train.images, None, options.max_images, rng)[0],
-        "synthetic": subsample(data.synthetic.images, None, options.max_images, rng)[0],
-        "real test": subsample(data.test.images, None, options.max_images, rng)[0],
-    }
+    for name, split in (("real train", data.train), ("synthetic", data.synthetic), ("real test", data.test)):
+        run.images[name], run.indices[name] = subsample(split.images, np.arange(len(split)), options.max_images, rng)
     synthetic_scale = 2.0 / data.synthetic.manifest.max_value
     run.sets = {
         name: images.astype(np.float32) * (synthetic_scale if name == "synthetic" else run.real_scale) - 1.0
@@ -331,9 +352,12 @@ def _extract_features(run: _Evaluation) -> None:
     )
     run.domain = model_extractor(run.domain_model, name=name)
     # The images enter at the classifier's own input size; any resize happens inside it.
-    run.domain.resize = classifier_input_resize(options.classifier, data.train.manifest.image_size)
+    run.domain.resize = classifier_input_resize(options.classifier, data.train.image_size)
+    if data.train.resized:
+        run.domain.resize = f"{_eval_resize(data.train)}; then {run.domain.resize}"
     _log(run.progress, f"features ({run.domain.name})")
-    run.features = {name: run.domain(images) for name, images in run.sets.items()}
+    batch = inference_batch_size(data.train.image_size, most=64)
+    run.features = {name: run.domain(images, batch_size=batch) for name, images in run.sets.items()}
 
 
 def _measure(run: _Evaluation) -> None:
@@ -349,6 +373,8 @@ def _measure(run: _Evaluation) -> None:
     ]
     if run.inception is not None:
         _log(run.progress, f"features ({run.inception.name})")
+        if run.data.train.resized and not run.inception.resize.startswith("area"):
+            run.inception.resize = f"{_eval_resize(run.data.train)}; then {run.inception.resize}"
         rows += quality.quality_rows(run.inception, run.sets, options.kid_subsets, options.seed)
         notes.append(
             "Inception: the Keras ImageNet InceptionV3 (pool3, 2048-d); not the TF-1 graph of pytorch-fid/TTUR, "
@@ -365,23 +391,24 @@ def _measure(run: _Evaluation) -> None:
     if run.diversity.get("skipped"):
         _log(run.progress, f"note: {run.diversity['skipped']}")
     _log(run.progress, "similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
-    train_all = run.data.train.images.astype(np.float32) * run.real_scale - 1.0
-    run.similarity = quality.similarity_table(run.sets, train_all, options.seed)
+    sets = {name: run.units(name) for name in ("synthetic", "real test")}
+    run.similarity = quality.similarity_table(sets, run.units("train"), options.seed)
 
 
 def _audit_memorisation(run: _Evaluation) -> None:
     """The memorisation audit against every training image, and the gallery of its closest pairs."""
+    from ragan.evaluation.full_resolution import confirm_ssim
     from ragan.evaluation.memorisation import memorisation_audit
-    from ragan.evaluation.render import display_scale, gallery_pair
 
     _log(run.progress, "memorisation audit")
     # Against every training image, not the metrics' subsample: a copy of an image left out
     # of the subsample must be found too. The synthetic queries may stay subsampled.
-    train_images, train, train_features = run.images["real train"], run.sets["real train"], run.features["real train"]
-    if len(run.data.train.images) > len(train_images):
-        train_images = run.data.train.images
-        train = train_images.astype(np.float32) * run.real_scale - 1.0
-        train_features = run.domain(train)
+    train, train_features = run.sets["real train"], run.features["real train"]
+    if len(run.data.train.images) > len(train):
+        from ragan.evaluation.classifier import inference_batch_size
+
+        train = run.data.train.unit_range()
+        train_features = run.domain(train, batch_size=inference_batch_size(run.data.train.image_size, most=64))
     audit = memorisation_audit(
         train,
         run.sets["synthetic"],
@@ -390,12 +417,61 @@ def _audit_memorisation(run: _Evaluation) -> None:
         feature_name=run.domain.name,
         value_range=(-1.0, 1.0),
     )
+    synthetic_units, train_units = run.units("synthetic"), run.units("train")
+    if run.data.train.resized:
+        _log(run.progress, f"memorisation audit: confirming at full resolution ({run.data.train.full_size} px)")
+        confirm_ssim(audit, synthetic_units, run.units("real test"), train_units)
     run.memorisation = audit.to_dict()
-    scale = display_scale(run.data.train.manifest.image_size)
+    # The pictures are drawn when the report is written (they need its folder).
     run.gallery = [
-        gallery_pair(pair, run.images["synthetic"][pair["synthetic_index"]], train_images[pair["train_index"]], scale)
+        dict(
+            pair,
+            synthetic_pixels=synthetic_units.full_pixels([pair["synthetic_index"]])[0],
+            train_pixels=train_units.full_pixels([pair["train_index"]])[0],
+            synthetic_record=int(run.indices["synthetic"][pair["synthetic_index"]]),
+        )
         for pair in audit.closest_pairs(GALLERY_PAIRS)
     ]
+
+
+def _eval_resize(split) -> str:
+    """How the evaluation-size copies were made, for the report."""
+    return f"area {split.full_size}x{split.full_size} -> {split.image_size}x{split.image_size} (tf.image.resize, once)"
+
+
+def _resolution(run: _Evaluation) -> dict:
+    """``report.json``'s ``resolution``: the images' size, the evaluation size and what runs at which."""
+
+    def listed(items):
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+    train = run.data.train
+    size, eval_size = train.full_size or train.image_size, train.image_size
+    at_eval = [
+        "classifier study" if run.study is not None else "domain classifier",
+        "feature extractors (FID, KID, precision/recall)",
+        "MS-SSIM diversity",
+    ]
+    at_full = ["sample grids", "similarity table's scores"]
+    if run.memorisation is not None:
+        at_eval.append("memorisation searches")
+        at_full.append("memorisation audit's SSIM confirmation and gallery")
+    resolution = {
+        "image_size": size,
+        "eval_size": eval_size,
+        "resize": _eval_resize(train) if train.resized else "none",
+        "at_eval_size": at_eval,
+        "at_full_resolution": at_full,
+    }
+    if train.resized:
+        resolution["sentence"] = (
+            f"Images are {size}x{size}. The {listed(at_eval)} ran at {eval_size}x{eval_size} (--eval-size) on "
+            f"area-resized copies made once; the {listed(at_full)} use the images at full resolution "
+            f"({size}x{size}), shown as thumbnails linked to the full-size files in images/."
+        )
+    else:
+        resolution["sentence"] = f"Images are {size}x{size}; everything ran at that size (--eval-size {eval_size})."
+    return resolution
 
 
 def _report_data(run: _Evaluation) -> dict:
@@ -414,6 +490,7 @@ def _report_data(run: _Evaluation) -> dict:
         "settings": run.options.settings(),
         "quality": run.quality,
         "diversity": run.diversity,
+        "resolution": _resolution(run),
         "similarity": run.similarity,
         "memorisation": run.memorisation,
         "study": study,
@@ -429,20 +506,26 @@ def _report_data(run: _Evaluation) -> dict:
     return report
 
 
-def _render(run: _Evaluation, report: dict) -> str:
-    """``report.html``: sample grids, the study's plots and the memorisation gallery around the data."""
-    from ragan.evaluation.render import arm_plot_svg, grid_rows, render_html
+def _render(run: _Evaluation, report: dict, folder: Path) -> str:
+    """``report.html``: sample grids, the study's plots and the memorisation gallery around the data.
+
+    The pictures are full-resolution images: above the thumbnail size, thumbnails in the page linked to
+    full-size PNG files in ``folder/images``.
+    """
+    from ragan.evaluation.render import ImageFiles, arm_plot_svg, gallery_pair, grid_rows, render_html
 
     data = run.data
     rng = np.random.default_rng(run.options.seed)
-    visuals = {
-        "grids": {
-            "real": grid_rows(data.train.images, data.train.labels, data.class_names, rng),
-            "synthetic": grid_rows(data.synthetic.images, data.synthetic_labels, data.class_names, rng),
-        },
-        "gallery": run.gallery,
-        "plots": {},
-    }
+    files = ImageFiles(folder)
+    grids = {}
+    for key, split, labels, prefix in (
+        ("real", data.train, data.train.labels, "real-train"),
+        ("synthetic", data.synthetic, data.synthetic_labels, "synthetic"),
+    ):
+        grids[key] = grid_rows(
+            labels, data.class_names, rng, split.full_images, count=len(split), files=files, prefix=prefix
+        )
+    visuals = {"grids": grids, "gallery": [gallery_pair(pair, files) for pair in run.gallery], "plots": {}}
     if report["study"] is not None:
         visuals["plots"] = {
             "auc": arm_plot_svg(report["study"], "auc", title="Test ROC AUC per arm (mean ± std over seeds)"),
@@ -458,7 +541,7 @@ def _write(run: _Evaluation, folder: Path) -> dict:
     _log(run.progress, "writing the report")
     report = _report_data(run)
     (folder / REPORT_JSON).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    (folder / REPORT_HTML).write_text(_render(run, report), encoding="utf-8")
+    (folder / REPORT_HTML).write_text(_render(run, report, folder), encoding="utf-8")
     return report
 
 
