@@ -69,7 +69,7 @@ def read_json(path: str | Path) -> dict:
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: a file nesting thousands deep
         raise RaganError(f"cannot read '{path}': {first_line(error)}") from None
 
 

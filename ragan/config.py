@@ -699,12 +699,12 @@ def load_overrides(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise RaganError(f"config file {str(path)!r} does not exist.")
-    text = path.read_text(encoding="utf-8")
+    from ragan._untrusted import read_small_text, safe_yaml_load
+
+    text = read_small_text(path, f"config file {str(path)!r}")  # a size cap, then no YAML aliases
     try:
         if path.suffix.lower() in {".yaml", ".yml"}:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = safe_yaml_load(text, f"config file {str(path)!r}")
         elif path.suffix.lower() == ".json":
             data = json.loads(text)
         else:

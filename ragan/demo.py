@@ -114,10 +114,15 @@ def run_demo(
 
         report = out / "report"
         log(f"[4/4] evaluating real vs synthetic -> {report}")
-        evaluate_stage(
+        result = evaluate_stage(
             prepared, synthetic, out=report, generator_run=run_dir, quick=quick, overwrite=True, progress=progress
         )
         paths["report"] = report / "report.html"
+        # The report's first screen, in the terminal: the verdict (a smoke test with --quick) and the privacy audit.
+        log("")
+        log(result.data["verdict"]["headline"])
+        for sentence in (result.data.get("privacy") or {}).get("sentences", []):
+            log(sentence)
     else:
         log("[4/4] evaluation skipped")
 

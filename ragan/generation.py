@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from ragan._common import first_line, read_json
-from ragan._files import publish_directory
+from ragan._files import PartialLock, path_inside, publish_directory
+from ragan._untrusted import check_run_metadata
 from ragan.config import StageConfig, hparam, takes_options
 from ragan.errors import RaganError, did_you_mean
 
@@ -55,8 +56,8 @@ def resolve_model_path(run_or_model: str | os.PathLike, *, tracking_uri: str | N
         meta: dict = {}
         run_file = path / RUN_FILE
         if run_file.is_file():
-            meta = read_json(run_file)
-            candidate = path / meta.get("model", "model.keras")
+            meta = check_run_metadata(read_json(run_file), run_file)  # a run folder may come from anyone
+            candidate = path_inside(path, meta.get("model", "model.keras"), action="read")
         else:
             candidates = sorted(path.glob("*.keras")) + sorted(path.glob("model/*.keras"))
             if not candidates:
@@ -75,8 +76,9 @@ def resolve_model_path(run_or_model: str | os.PathLike, *, tracking_uri: str | N
     if meta_file.is_file():
         try:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             meta = {}
+        meta = check_run_metadata(meta, meta_file) if isinstance(meta, dict) else {}
     return path, meta
 
 
@@ -351,9 +353,6 @@ def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progr
         )
 
     partial = _partial_dir(out)
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
     meta = model.run_metadata if hasattr(model, "run_metadata") else {}
     generator_info = {
         "model": getattr(model, "gan_name", type(model).__name__),
@@ -367,8 +366,15 @@ def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progr
         "use_ema": bool(use_ema),
         "filter_threshold": filter_threshold,
     }
-    # Images go to disk round by round, so memory does not grow with n.
-    sink = _ImageSink(partial, format, int(n), class_names)
+    # One generate at a time into `out`: a second one stops here instead of deleting this one's images.
+    lock = PartialLock(partial, "generate").acquire()
+    try:
+        lock.clear()  # what an interrupted run left behind
+        # Images go to disk round by round, so memory does not grow with n.
+        sink = _ImageSink(partial, format, int(n), class_names)
+    except BaseException:
+        lock.release()
+        raise
     try:
         kept_labels, generated = _generate_filtered(
             model,
@@ -395,8 +401,12 @@ def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progr
     except BaseException:
         sink.abort()
         shutil.rmtree(partial, ignore_errors=True)
+        lock.release()
         raise
-    publish_directory(partial, out)
+    try:
+        publish_directory(partial, out)
+    finally:
+        lock.release()
     return GenerationResult(
         out=out,
         format=format,
@@ -533,10 +543,12 @@ class _ImageSink:
             if self.writer is not None:
                 self.writer.write(image, -1 if label is None else label, -1)
             else:
-                folder = self.directory if label is None else self.directory / self._class_name(label)
-                folder.mkdir(exist_ok=True)
+                parts = () if label is None else (self._class_name(label),)
+                # A class name is a label; path_inside refuses one that would leave the output folder.
+                target = path_inside(self.directory, *parts, f"synthetic-{self.count:0{self.width}d}.png")
+                target.parent.mkdir(exist_ok=True)
                 array = image[..., 0] if image.shape[-1] == 1 else image
-                Image.fromarray(array).save(folder / f"synthetic-{self.count:0{self.width}d}.png", optimize=False)
+                Image.fromarray(array).save(target, optimize=False)
             self.count += 1
 
     def finish(self, generator_info: dict, *, dtype: str, image_shape: tuple[int, int, int]) -> None:

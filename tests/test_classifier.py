@@ -161,6 +161,42 @@ def test_build_small_cnn_and_errors():
     assert classifier_input_resize("efficientnet_b0", 28) == "bilinear 28x28 -> 32x32 inside the classifier"
 
 
+def _conv_layout(model):
+    """(name, strides, output height, filters) of every convolution, in order."""
+    return [
+        (layer.name, layer.strides, layer.output.shape[1], layer.filters)
+        for layer in model.layers
+        if type(layer).__name__ == "Conv2D"
+    ]
+
+
+def test_small_cnn_has_a_stride_2_stem_from_32_px_and_28_px_is_unchanged():
+    from ragan.evaluation.classifier import CLASSIFIER_VERSION
+
+    assert CLASSIFIER_VERSION == 2  # bump it with any change to what build_classifier builds
+    # 28 px as in version 1: stride 1 throughout, two convolutions at 28, 14 and 7 px.
+    model = build_classifier("small_cnn", image_size=28, channels=1, num_classes=2)
+    assert _conv_layout(model) == [
+        (f"conv{stage}_{repeat}", (1, 1), size, filters)
+        for stage, (size, filters) in enumerate([(28, 16), (14, 32), (7, 64)])
+        for repeat in range(2)
+    ]
+    assert model.count_params() == 81_042
+    # From 32 px up one stride-2 convolution replaces the full-size stage; the later stages stay.
+    for image_size, stages in ((32, [(16, 32), (8, 64), (4, 128)]), (64, [(32, 32), (16, 64), (8, 128), (4, 128)])):
+        model = build_classifier("small_cnn", image_size=image_size, channels=1, num_classes=2)
+        assert _conv_layout(model) == [("stem_conv", (2, 2), image_size // 2, 16)] + [
+            (f"conv{stage}_{repeat}", (1, 1), size, filters)
+            for stage, (size, filters) in enumerate(stages, start=1)
+            for repeat in range(2)
+        ]
+    assert model.get_layer("pool1").output.shape[1:] == (16, 16, 32)
+    # An RGB image through the stem: finite logits.
+    images = np.linspace(-1, 1, 2 * 32 * 32 * 3, dtype=np.float32).reshape(2, 32, 32, 3)
+    model = build_classifier("small_cnn", image_size=32, channels=3, num_classes=2)
+    assert np.isfinite(np.asarray(model(images, training=False))).all()
+
+
 def test_efficientnet_b0_one_channel_28px_builds_and_predicts():
     model = build_classifier("efficientnet_b0", image_size=28, channels=1, num_classes=2)
     names = [layer.name for layer in model.layers]
@@ -205,6 +241,39 @@ def test_efficientnet_local_weights_file_is_loaded(tmp_path):
     loaded = model.get_layer(backbone.name)
     for saved, restored in zip(backbone.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(saved, restored)
+
+
+def test_set_random_seed_seeds_like_keras_without_clearing_the_kernel_cache(monkeypatch):
+    """The study seeds every run; TensorFlow's own set_seed would re-instantiate every tf.function."""
+    import random
+
+    import tensorflow as tf
+    from tensorflow.python import pywrap_tfe
+
+    from ragan._tf import import_keras
+    from ragan.evaluation.classifier import _set_random_seed
+
+    keras = import_keras()
+    cleared = []
+    clear = pywrap_tfe.TFE_ContextClearCaches
+    monkeypatch.setattr(pywrap_tfe, "TFE_ContextClearCaches", lambda handle: cleared.append(1) or clear(handle))
+
+    def draws():
+        shuffled = tf.data.Dataset.range(20).shuffle(20, seed=1)
+        weights = keras.initializers.GlorotUniform()((3, 3))
+        return random.random(), np.random.rand(), [int(i) for i in shuffled], np.asarray(weights).tolist()
+
+    draws()  # the eager context exists (before it, there is no cache to clear)
+    keras.utils.set_random_seed(7)
+    expected = draws()
+    assert cleared == [1]  # the check below can see a clearing
+    draws()  # move every generator on
+    set_seed = tf.random.set_seed
+    _set_random_seed(7)
+    assert draws() == expected and cleared == [1]
+    assert tf.random.set_seed is set_seed
+    _set_random_seed(8)
+    assert draws() != expected
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,11 @@ def test_demo_runs_the_whole_pipeline_and_resumes(tmp_path):
     assert (out / "report" / "report.html").is_file()
     for name in ("sample grids", "MLflow", "synthetic images", "report"):
         assert name in first.stdout
+    # The first screen, in the terminal too: --quick is a smoke test, and the privacy audit's sentences.
+    assert "Smoke test (--quick), not a verdict." in first.stdout
+    assert "An attacker with the synthetic set " in first.stdout
+    assert "An attacker with the GAN's discriminator " in first.stdout
+    assert {attack["key"] for attack in report["privacy"]["attacks"]} == {"feature", "pixel", "discriminator"}
 
     # Re-running reuses the prepared data and resumes the finished run instead of starting over.
     second = subprocess.run(command, capture_output=True, text=True, timeout=900)

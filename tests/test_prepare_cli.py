@@ -104,6 +104,7 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
             "--workers",
             "2",
             "--quiet",
+            "--follow-symlinks",
         ]
     )
     assert status == 0
@@ -136,6 +137,7 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
         shards_per_split=3,
         num_workers=2,
         progress=False,
+        follow_symlinks=True,
     )
     captured.clear()
     assert (

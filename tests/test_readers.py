@@ -483,12 +483,26 @@ def test_scan_flat_folder_is_unlabelled(tmp_path):
 
 
 def test_scan_follows_symlinks_but_not_loops(tmp_path):
-    fm.write_image_folder(tmp_path / "elsewhere", {"a.png": "png"})
+    fm.write_image_folder(tmp_path / "elsewhere", {"a.png": "png", "c.png": "png"})
     fm.write_image_folder(tmp_path / "data", {"real/b.png": "png"})
     (tmp_path / "data" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     (tmp_path / "data" / "real" / "loop").symlink_to(tmp_path / "data", target_is_directory=True)
-    files, _ = scan_folder(tmp_path / "data")
-    assert [(f.relpath, f.label) for f in files] == [("linked/a.png", "linked"), ("real/b.png", "real")]
+    (tmp_path / "data" / "real" / "one.png").symlink_to(tmp_path / "elsewhere" / "c.png")
+    (tmp_path / "data" / "real" / "inside.png").symlink_to(tmp_path / "data" / "real" / "b.png")
+    files, skipped = scan_folder(tmp_path / "data", follow_symlinks=True)
+    assert [(f.relpath, f.label) for f in files] == [
+        ("linked/a.png", "linked"),
+        ("linked/c.png", "linked"),
+        ("real/b.png", "real"),
+        ("real/inside.png", "real"),
+        ("real/one.png", "real"),
+    ]
+    # By default links out of the input are not read (a folder from someone else must not make
+    # ragan read the user's other files); links inside it are.
+    files, skipped = scan_folder(tmp_path / "data")
+    assert [(f.relpath, f.label) for f in files] == [("real/b.png", "real"), ("real/inside.png", "real")]
+    assert [path for path, _ in skipped] == ["linked/", "real/one.png"]
+    assert all("outside the input folder" in reason and "--follow-symlinks" in reason for _, reason in skipped)
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,7 @@ class _Elements(HTMLParser):
 def test_report_json_has_every_section(report):
     data = json.loads(report.json_path.read_text())
     sections = {"real", "synthetic", "settings", "quality", "diversity", "memorisation", "study", "summary", "files"}
+    sections |= {"privacy", "per_class"}
     assert sections <= set(data)
     assert data["real"]["train"]["num_examples"] == 200 and data["synthetic"]["num_examples"] == 400
     rows = data["quality"]["rows"]
@@ -113,7 +114,7 @@ def test_report_json_has_every_section(report):
 def test_report_states_the_verdict_with_intervals(report):
     data = json.loads(report.json_path.read_text())
     verdict = data["verdict"]
-    assert verdict["verdict"] in ("helps", "no evidence either way", "hurts")
+    assert verdict["verdict"] in ("helps", "no evidence either way", "hurts", "no verdict")
     assert verdict["headline"] and any("held-out real images" in s for s in verdict["sentences"])
     comparisons = data["study"]["comparisons"]["auc"]
     assert {(c["arm"], c["baseline"]) for c in comparisons} >= {
@@ -121,7 +122,12 @@ def test_report_states_the_verdict_with_intervals(report):
         ("real+synthetic@0.5", "real_aug"),
         ("real+synthetic@0.5", "count_matched@0.5"),
     }
+    learned = {arm["name"]: arm["learning"]["learned"] for arm in data["study"]["arms"]}
     for comparison in comparisons:
+        # No verdict rests on a baseline that did not learn (one epoch here: the real-only arm may not).
+        assert (comparison["verdict"] == "no verdict") == (not learned[comparison["baseline"]]) or (
+            not learned[comparison["arm"]] and comparison["verdict"] == "no verdict"
+        )
         assert comparison["ci_low"] <= comparison["mean_difference"] <= comparison["ci_high"]
         assert comparison["num_test"] == 100 and comparison["effect_size"] == 0.02
         # 100 test images cannot detect an AUC difference of 0.02.
@@ -137,6 +143,46 @@ def test_report_states_the_verdict_with_intervals(report):
     parser.feed(text)
     rows = [attrs for tag, attrs, ids in parser.elements if tag == "tr" and "comparison-table" in ids][1:]
     assert [row["data-verdict"] for row in rows] == [c["verdict"] for c in comparisons]
+
+
+def test_report_privacy_floors_and_per_class(report):
+    data = json.loads(report.json_path.read_text())
+    privacy = data["privacy"]
+    attacks = {attack["key"]: attack for attack in privacy["attacks"]}
+    # The fixture's run directory holds an MLflow run but no model: black-box attacks only, and a note.
+    assert set(attacks) == {"feature", "pixel"}
+    assert any(note.startswith("white-box attack skipped:") for note in privacy["notes"])
+    for attack in attacks.values():
+        assert attack["num_members"] == 200 and attack["num_nonmembers"] == 100 and attack["num_synthetic"] == 400
+        assert attack["ci_low"] <= attack["auc"] <= attack["ci_high"] and set(attack["tpr_at_fpr"]) == {"0.01", "0.1"}
+        assert set(attack["floors"]) == {"unseen_as_members", "unseen_as_synthetic"}
+        assert attack["floors"]["unseen_as_members"]["num_members"] == 60  # the val split in the members' place
+    # The synthetic images are other real images: nothing to find.
+    assert privacy["finding"] != "leak" and privacy["flag"] is False
+    assert privacy["sentences"][0].startswith("An attacker with the synthetic set ")
+    assert data["summary"][0] == privacy["sentences"][0]
+    floors = data["quality"]["floors"]
+    assert {row["metric"] for row in floors} == {"FID", "KID", "precision", "recall"}
+    # 200 real training images split 1 : 2 like the 200 : 400 synthetic comparison.
+    assert {(row["num_reference"], row["num_compared"]) for row in floors} == {(67, 133)}
+    assert any("synthetic vs real: " in line and "real vs real: " in line for line in data["summary"])
+    assert data["diversity"]["ratio"] == pytest.approx(
+        data["diversity"]["synthetic_ms_ssim"] / data["diversity"]["real_ms_ssim"]
+    )
+    rows = {row["class"]: row for row in data["per_class"]["rows"]}
+    assert set(rows) == set(CLASS_NAMES)
+    for row in rows.values():
+        assert 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1 and row["tstr_auc"] is not None
+        assert set(row["membership"]) == {"feature", "pixel"}
+    assert sum(row["num_members"] for row in rows.values()) == 200
+    # The first screen: the verdict, then the privacy sentence, then the summary and every table.
+    text = report.html_path.read_text()
+    assert text.index('id="verdict"') < text.index('id="privacy-verdict"') < text.index('id="summary"')
+    parser = _Elements()
+    parser.feed(text)
+    assert [tr.get("data-attack") for tr in parser.inside("privacy-table", "tr")][1:] == ["feature", "pixel"]
+    assert len(parser.inside("floor-table", "tr")) == 1 + 4
+    assert [tr.get("data-class") for tr in parser.inside("per-class-table", "tr")][1:] == list(CLASS_NAMES)
 
 
 def test_report_similarity_table_pairs_nearest_training_images(report, pair):
@@ -278,7 +324,7 @@ def test_report_without_study(pair, tmp_path):
         real, synthetic, out=tmp_path / "no_study", study=False, memorisation=False, max_images=100, **FAST
     )
     data = result.data
-    assert data["study"] is None and data["memorisation"] is None
+    assert data["study"] is None and data["memorisation"] is None and data["privacy"] is not None
     assert data["quality"]["rows"][0]["num_real"] == 100 and data["quality"]["rows"][0]["num_compared"] == 100
     text = result.html_path.read_text()
     assert "classifier study was not run" in text and "memorisation audit was not run" in text
@@ -427,6 +473,30 @@ def test_evaluate_a_trained_gan(tmp_path, pneumonia_npz):
     # A 20-step GAN is far from the real images: its FID is worse than held-out real images'.
     rows = {(r["metric"], r["reference"]): r["value"] for r in report.data["quality"]["rows"]}
     assert rows[("FID", False)] > rows[("FID", True)]
+    # White-box: the conditional discriminator of the saved model scores every training and test image.
+    privacy = report.data["privacy"]
+    white = next(attack for attack in privacy["attacks"] if attack["key"] == "discriminator")
+    assert white["kind"] == "white-box" and white["name"] == "discriminator of the saved model (step 20)"
+    assert white["num_members"] == 300 and white["num_nonmembers"] == 100
+    assert any(s.startswith("An attacker with the GAN's discriminator ") for s in privacy["sentences"])
+    assert any("last checkpoint (ckpt-000000020.npz) is the saved model's step" in n for n in privacy["notes"])
+    assert set(report.data["per_class"]["rows"][0]["membership"]) == {"feature", "pixel", "discriminator"}
+
+    # A newer checkpoint than the saved model (a run continued, then stopped) is attacked as well, with its own D.
+    from ragan.evaluation.privacy_audit import discriminator_scores, discriminator_scores_of_run
+    from ragan.training.checkpoint import CheckpointManager
+
+    gan = ragan.load_generator(run)
+    for weight in gan.discriminator.weights:
+        weight.assign(weight * 1.5)
+    CheckpointManager(run / "checkpoints").save(gan, step=21)
+    images = np.random.default_rng(0).uniform(-1, 1, (40, 16, 16, 1)).astype(np.float32)
+    labels = np.repeat([0, 1], 20)
+    found, _ = discriminator_scores_of_run(run, images[:20], labels[:20], images[20:], labels[20:], CLASS_NAMES)
+    assert found["discriminator_checkpoint"]["name"] == "discriminator of the last checkpoint (step 21)"
+    expected = discriminator_scores(gan, images, labels, seed=0)
+    np.testing.assert_allclose(found["discriminator_checkpoint"]["member_scores"], expected[:20], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(found["discriminator"]["member_scores"], expected[:20], atol=1e-3)
 
 
 def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch, capsys):
@@ -468,9 +538,10 @@ def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch,
                 "--rebalance",
                 "--effect-size",
                 "0.05",
+                "--no-privacy",
             ]
         )
-    assert captured["effect_size"] == 0.05
+    assert captured["effect_size"] == 0.05 and captured["privacy"] is False
     assert captured["kid_subsets"] == 7 and captured["diversity_pairs"] == 9 and captured["max_images"] == 300
     assert captured["add_per_class"] == 5 and captured["rebalance"] is True
     captured.clear()
@@ -488,6 +559,8 @@ def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch,
         "quick",
         "overwrite",
         "effect_size",
+        "privacy",
+        "memorisation",
     ):
         assert captured[name] == library_defaults[name], name
     assert tuple(captured["seeds"]) == tuple(library_defaults["seeds"])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ragan.errors import RaganError
+from ragan.evaluation.classifier import CLASSIFIER_VERSION
 from tests.test_mix import CLASS_NAMES, write_pneumonia_pair, write_prepared_dataset
 
 
@@ -70,6 +71,9 @@ def test_study_result_serialises_and_compares(study):
     assert {"settings", "data", "definitions", "arms", "comparisons", "notes"} <= set(data)
     assert data["data"]["test"] == {"num_examples": 100, "class_counts": {"normal": 43, "pneumonia": 57}}
     assert data["settings"]["seeds"] == [0, 1] and "count_matched" in data["definitions"]
+    # The architecture is named as the user chose it, with the version of what that name builds.
+    saved = json.loads((out / "study.json").read_text())["settings"]
+    assert saved["classifier"] == "small_cnn" and saved["classifier_version"] == CLASSIFIER_VERSION
     pairs = {(c["arm"], c["baseline"]) for c in data["comparisons"]["auc"]}
     assert pairs == {
         ("real+synthetic@0.5", "count_matched@0.5"),
@@ -87,11 +91,17 @@ def test_study_result_serialises_and_compares(study):
     assert comparison["wins"] == sum(d > 0 for d in expected)
     # The interval, its verdict and the power warning: 100 test images cannot detect 0.02 AUC.
     assert comparison["ci_low"] <= comparison["mean_difference"] <= comparison["ci_high"]
-    assert comparison["verdict"] in ("helps", "no evidence either way", "hurts")
+    assert comparison["verdict"] in ("helps", "no evidence either way", "hurts", "no verdict")
     assert comparison["num_test"] == 100 and comparison["underpowered"] is True
-    assert comparison["verdict_line"].startswith(
-        f"real+synthetic@0.5 vs count_matched@0.5: {comparison['verdict']} (AUC"
-    )
+    # One epoch: a baseline that did not learn gets no verdict (every arm carries its learning check).
+    learned = {arm["name"]: arm["learning"]["learned"] for arm in data["arms"]}
+    if not learned["count_matched@0.5"]:
+        assert comparison["verdict"] == "no verdict" and "count_matched@0.5" in comparison["not_learned"]
+        assert comparison["verdict_line"].startswith("real+synthetic@0.5 vs count_matched@0.5: no verdict - the ")
+    else:
+        assert comparison["verdict_line"].startswith(
+            f"real+synthetic@0.5 vs count_matched@0.5: {comparison['verdict']} (AUC"
+        )
     assert [v["arm"] for v in data["verdicts"]] == ["real+synthetic@0.5", "synthetic_only"]
     # The kept test predictions reproduce every run's AUC (the intervals are recomputable from study.json).
     from ragan.evaluation.classifier import roc_auc_one_vs_rest

@@ -10,9 +10,11 @@ def register(subparsers):
         "evaluate",
         help="Report on synthetic images: FID/KID/precision-recall, diversity, memorisation, classifier study.",
         description="Compare a synthetic prepared dataset with the real one and write report.json and a "
-        "self-contained report.html: FID, KID and precision/recall per feature extractor (the domain "
+        "self-contained report.html: FID, KID and precision/recall per feature extractor, each beside the same "
+        "metric between two real sets (the domain "
         "classifier always; ImageNet InceptionV3 with --inception-weights), MS-SSIM diversity, a memorisation "
-        "audit, and the classifier study (real only, real + augmentation, real + synthetic at each fraction, "
+        "audit, a membership-inference (privacy) audit, "
+        "and the classifier study (real only, real + augmentation, real + synthetic at each fraction, "
         "count-matched controls, synthetic only; several seeds; tested on held-out real images). With --run "
         "the report is also logged to the generator's MLflow run.",
     )

@@ -31,10 +31,17 @@ def register(subparsers):
 
 
 def run(args) -> int:
+    from ragan._network_pickle import network_config, read_network_pickle
+    from ragan._untrusted import check_class_names
+
+    names = [n.strip() for n in args.class_names.split(",") if n.strip()] if args.class_names else None
+    check_class_names(names or [], "--class-names")
+    # Read and check the file before TensorFlow loads: a refused file costs a fraction of a second.
+    data = read_network_pickle(args.pickle)
+    network_config(args.pickle, data)
     from ragan.models.stylegan2.pickle_import import import_network_pickle, write_imported_run
 
-    gan, info = import_network_pickle(args.pickle, channels=args.channels)
-    names = [n.strip() for n in args.class_names.split(",") if n.strip()] if args.class_names else None
+    gan, info = import_network_pickle(args.pickle, channels=args.channels, data=data)
     out = write_imported_run(gan, info, args.out, class_names=names, overwrite=args.overwrite)
     classes = f", {gan.num_classes} classes" if gan.num_classes else ""
     print(

@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
+from ragan._untrusted import check_class_name, check_class_names
 from ragan.data.array_inputs import scan_array_input
 
 # The worker side (decoding) lives in ragan.data.decoding; its public names stay importable from here.
@@ -156,6 +157,7 @@ def scan_input(
     io_threads: int = 4,
     progress: bool = False,
     selection: Selection | None = None,
+    follow_symlinks: bool = False,
 ) -> ScannedInput:
     """Find every source of ``input``, hash it and resolve its class name.
 
@@ -169,6 +171,7 @@ def scan_input(
         progress: Show a progress bar on stderr.
         selection: Include/exclude globs, the mask check and a labels CSV for a folder or zip
             (see :mod:`ragan.data.selection`), applied after listing and before hashing.
+        follow_symlinks: In a folder, also read what symbolic links lead to outside it.
 
     Returns:
         A :class:`ScannedInput`.
@@ -192,7 +195,7 @@ def scan_input(
             f"input='{text}' is a {kind} input"
         )
     if kind == "folder":
-        scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, progress, selection)
+        scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, progress, selection, follow_symlinks)
     elif kind == "zip":
         scanned = _scan_zip(Path(text), hasher, with_patient_keys, progress, selection)
     else:
@@ -205,6 +208,7 @@ def scan_input(
         )
         raise RaganError(f"input='{text}' holds no usable images{detail}")
     _apply_class_names(scanned, class_names)
+    check_class_names(scanned.class_names, f"input='{text}'")  # whatever gave them: labels, never paths
     return scanned
 
 
@@ -294,9 +298,10 @@ def _scan_folder(
     io_threads: int,
     progress: bool,
     selection: Selection | None = None,
+    follow_symlinks: bool = False,
 ) -> ScannedInput:
     csv_labels = selection is not None and selection.labels is not None
-    files, skipped = scan_folder(root, labels_from_folders=not csv_labels)
+    files, skipped = scan_folder(root, labels_from_folders=not csv_labels, follow_symlinks=follow_symlinks)
     if selection is not None:
         by_path = {source_file.relpath: source_file for source_file in files}
         kept = selection.apply(list(by_path), lambda relpath: Path(by_path[relpath].path).read_bytes(), str(root))
@@ -465,6 +470,8 @@ def _scan_zip(
                     label = selection.label_of["/".join(parts)]
                 else:
                     label = parts[0] if nested else None
+                    if label is not None:
+                        check_class_name(label, f"input='{path}' zip entry {member.filename!r}")
                 sources.append(
                     Source(path=member.filename, label=label, locator=("zip", zip_path, member.filename, kind), **facts)
                 )
@@ -481,7 +488,7 @@ def _zip_error_reason(error: BaseException) -> str:
 def _apply_class_names(scanned: ScannedInput, class_names: Sequence[str] | None) -> None:
     if class_names is None:
         return
-    names = [str(name) for name in class_names]
+    names = check_class_names([str(name) for name in class_names], "class_names")
     if not scanned.class_names:
         raise RaganError(f"class_names={names!r} given, but the input is unlabelled (no class folders or labels)")
     if len(set(names)) != len(names) or not all(name.strip() for name in names):

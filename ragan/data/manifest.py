@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragan._untrusted import check_class_names
 from ragan._version import __version__ as _RAGAN_VERSION
 from ragan.errors import RaganError, did_you_mean
 
@@ -404,6 +405,7 @@ def _class_fields(fields: _Fields) -> tuple[bool, list[str]]:
         fields.fail("class_names", f"has duplicate names: {class_names!r}.")
     if labelled and not class_names:
         fields.fail("class_names", "must not be empty when 'labelled' is true.")
+    check_class_names(class_names, f"{fields.where}field 'class_names'")
     return labelled, class_names
 
 

@@ -50,7 +50,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ragan._common import read_json
-from ragan._files import publish_directory
+from ragan._files import PartialLock, publish_directory
 from ragan.config import takes_options
 from ragan.data.decoding import (
     DecodeOptions,
@@ -149,38 +149,11 @@ def prepare_dataset(input, out, *, config=None, progress: bool = True, **options
     check_output(out_path, kind, input, options.overwrite)
     partial = partial_dir_for(out_path)
     partial.mkdir(parents=True, exist_ok=True)
-    with _PartialLock(partial):
+    with PartialLock(partial, "prepare"):
         manifest = _build_or_clean_up(input, partial, options)
         (partial / LOCK_FILE).unlink(missing_ok=True)
         _publish(partial, out_path, options.overwrite)
     return manifest
-
-
-class _PartialLock:
-    """An exclusive lock on the partial folder: two runs must not write the same output."""
-
-    def __init__(self, partial: Path):
-        self.path = partial / LOCK_FILE
-        self._handle = None
-
-    def __enter__(self):
-        self._handle = open(self.path, "a+")
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks; concurrent runs are the user's business
-            return self
-        try:
-            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._handle.close()
-            raise RaganError(
-                f"another 'ragan prepare' is writing '{self.path.parent}'; wait for it to finish"
-            ) from None
-        return self
-
-    def __exit__(self, *exc):
-        self._handle.close()
-        return False
 
 
 # --------------------------------------------------------------------------- the stage
@@ -209,6 +182,7 @@ def _build(input, partial: Path, options: PrepareOptions) -> Manifest:
         io_threads=min(8, max(2, cpu_count)),
         progress=options.progress,
         selection=options.selection() if input_kind(input) in ("folder", "zip") else None,
+        follow_symlinks=options.follow_symlinks,
     )
     if options.strict and scanned.skipped:
         path, reason = scanned.skipped[0]

@@ -190,6 +190,11 @@ class PrepareConfig(StageConfig):
         min=0,
         flag="--workers",
     )
+    follow_symlinks: bool = hparam(
+        False,
+        help="Also read files that symbolic links in an input folder lead to outside it (by default such links "
+        "are skipped, with a reason, so that a folder from someone else cannot make ragan read your other files).",
+    )
 
     def validate(self) -> None:
         if self.labels_csv is None:

@@ -161,8 +161,19 @@ def _is_symlink_loop(root: str, relative_dir: str) -> bool:
     return any(os.path.realpath(os.path.join(root, *parts[:depth])) == real for depth in range(len(parts)))
 
 
+OUTSIDE_LINK_REASON = (
+    "a symbolic link to {what} outside the input folder (not read; pass follow_symlinks=True, "
+    "--follow-symlinks, to read it)"
+)
+
+
+def _outside(real_root: str, path: str) -> bool:
+    """Whether ``path`` resolves (links followed) outside ``real_root``."""
+    return os.path.commonpath([real_root, os.path.realpath(path)]) != real_root
+
+
 def scan_folder(
-    root: str | Path, *, labels_from_folders: bool = True
+    root: str | Path, *, labels_from_folders: bool = True, follow_symlinks: bool = False
 ) -> tuple[list[SourceFile], list[tuple[str, str]]]:
     """List the usable image and DICOM files under ``root``, sorted by relative path.
 
@@ -171,12 +182,15 @@ def scan_folder(
     folder with images directly inside it is *unlabelled*. Hidden files and folders (starting
     with ``.``), ``__MACOSX``, ``Thumbs.db`` and ``desktop.ini`` are ignored silently; other files
     that are not images are returned as skipped with a reason. Symbolic links to files and folders
-    are followed; a link back to one of its own parent folders is not entered (no endless loop).
+    inside ``root`` are followed; links that lead outside it are skipped with a reason (a folder
+    received from someone else must not make ragan read, say, your home folder) unless
+    ``follow_symlinks``; a link back to one of its own parent folders is not entered (no endless loop).
 
     Args:
         root: The input folder.
         labels_from_folders: ``False`` when the labels come from elsewhere (a labels CSV): every
             file is then unlabelled and images may sit at any depth.
+        follow_symlinks: Also read files and folders that symbolic links lead to outside ``root``.
 
     Returns:
         ``(files, skipped)``: the :class:`SourceFile` list, and ``(relpath, reason)`` pairs such as
@@ -206,12 +220,19 @@ def scan_folder(
 
     found: list[tuple[str, str, str]] = []  # (relpath, absolute path, kind)
     skipped: list[tuple[str, str]] = []
+    real_root = os.path.realpath(root_path)
     for directory, dirnames, filenames in os.walk(root_path, followlinks=True):
         relative_dir = os.path.relpath(directory, root_path)
         if _is_symlink_loop(root_path, relative_dir):
             dirnames[:] = []
             continue
         dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d))
+        if not follow_symlinks:
+            outside = [d for d in dirnames if _outside(real_root, os.path.join(directory, d))]
+            for name in outside:
+                relpath = name if relative_dir == "." else Path(relative_dir, name).as_posix()
+                skipped.append((relpath + "/", OUTSIDE_LINK_REASON.format(what="a folder")))
+            dirnames[:] = [d for d in dirnames if d not in outside]
         for name in sorted(filenames):
             if _is_ignored(name):
                 continue
@@ -219,6 +240,9 @@ def scan_folder(
             relpath = name if relative_dir == "." else Path(relative_dir, name).as_posix()
             if not os.path.isfile(path):  # a broken symlink, a socket ...
                 skipped.append((relpath, "not a regular file (broken link or special file)"))
+                continue
+            if not follow_symlinks and _outside(real_root, path):
+                skipped.append((relpath, OUTSIDE_LINK_REASON.format(what="a file")))
                 continue
             kind, reason = _classify(path, name)
             if kind is None:

@@ -39,6 +39,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ragan._untrusted import check_class_name
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -202,6 +203,8 @@ def parse_label_map(value) -> dict[str, str]:
         raise RaganError(f"label_map={value!r} is not allowed; give a dict or 'VALUE=CLASS,...'")
     if not items or any(not source or not target for source, target in items):
         raise RaganError(f"label_map={value!r} is not allowed; every pair needs a value and a class name")
+    for source, target in items:
+        check_class_name(target, f"label_map value for {source!r}")
     return dict(items)
 
 
@@ -246,6 +249,9 @@ def read_labels_csv(
             f"label_map names values that column {label_column!r} of '{csv_path}' never holds: "
             f"{', '.join(repr(u) for u in unknown)}.{did_you_mean(unknown[0], sorted({r[2] for r in table_rows}))}"
         )
+    first_lines = {label: line for line, _, label in reversed(table_rows)}
+    for label, line in first_lines.items():  # a class name may become a folder name: never a path
+        check_class_name(table.class_name(label), f"labels_csv='{csv_path}' line {line}")
     classes = {table.class_name(label) for _, _, label in table_rows}
     if len(classes) < 2:
         raise RaganError(

@@ -5,6 +5,9 @@
 * :mod:`~ragan.evaluation.features`: the feature extractors those metrics need (InceptionV3,
   or a domain classifier's layer).
 * :mod:`~ragan.evaluation.memorisation`: finds synthetic images that copy training images.
+* :mod:`~ragan.evaluation.privacy`: membership-inference attacks (can the training patients be told
+  from others?), :mod:`~ragan.evaluation.privacy_audit` the report's Privacy section.
+* :mod:`~ragan.evaluation.floors`: each metric between two real sets of the same sizes.
 * :mod:`~ragan.evaluation.classifier`: build/train/test the classifier (small CNN, EfficientNet).
 * :mod:`~ragan.evaluation.study`: the classifier study over real/synthetic training mixes.
 * :mod:`~ragan.evaluation.statistics`: paired bootstrap intervals and the helps/hurts verdict.
@@ -52,6 +55,12 @@ _LAZY = {
     # memorisation
     "MemorisationReport": "memorisation",
     "memorisation_audit": "memorisation",
+    # privacy and floors
+    "membership_attack": "privacy",
+    "membership_auc": "privacy",
+    "distance_attack": "privacy",
+    "tpr_at_fpr": "privacy",
+    "feature_floors": "floors",
     # classifier
     "build_classifier": "classifier",
     "train_classifier": "classifier",
@@ -65,6 +74,7 @@ _LAZY = {
     "array_dataset": "classifier",
     "TrainingResult": "classifier",
     "CLASSIFIER_KINDS": "classifier",
+    "CLASSIFIER_VERSION": "classifier",
     # study
     "classifier_study": "study",
     "StudyResult": "study",
@@ -78,7 +88,19 @@ _LAZY = {
     "evaluate": "report",
     "EvaluationReport": "report",
 }
-_SUBMODULES = ("metrics", "features", "memorisation", "classifier", "study", "statistics", "mix", "report")
+_SUBMODULES = (
+    "metrics",
+    "features",
+    "memorisation",
+    "privacy",
+    "privacy_audit",
+    "floors",
+    "classifier",
+    "study",
+    "statistics",
+    "mix",
+    "report",
+)
 
 __all__ = [*_LAZY, *_SUBMODULES]
 

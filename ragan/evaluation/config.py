@@ -105,10 +105,17 @@ class EvaluateConfig(StageConfig):
 
     generator_run: str | None = hparam(
         None,
-        help="The generator's training run directory: the report files are logged to its MLflow run (tracking "
-        "URI and run id from its run.json); a tracking failure only warns.",
+        help="The generator's training run directory: the report files are logged to its MLflow run (the run "
+        "id from its run.json); a tracking failure only warns.",
         flag="--run",
         metavar="DIR",
+    )
+    tracking_uri: str | None = hparam(
+        None,
+        help="The MLflow store to log the report to (default MLFLOW_TRACKING_URI, else the run folder's own "
+        "store); a tracking URI written in the run's run.json is used only when given here, since a run folder "
+        "may come from someone else.",
+        metavar="URI",
     )
     extractor: tuple[str, ...] = hparam(
         ("domain",),
@@ -164,6 +171,13 @@ class EvaluateConfig(StageConfig):
     )
     memorisation: bool = hparam(
         True, help="The memorisation audit (on by default; --no-memorisation skips it).", flag="--no-memorisation"
+    )
+    privacy: bool = hparam(
+        True,
+        help="The membership-inference audit, the report's Privacy section: can an attacker with the synthetic "
+        "set (or, with --run, the GAN's discriminator) tell the training images from held-out ones? On by "
+        "default; --no-privacy skips it.",
+        flag="--no-privacy",
     )
     eval_size: int | None = hparam(
         None,
@@ -221,6 +235,6 @@ class EvaluateConfig(StageConfig):
     def settings(self) -> dict:
         """``report.json``'s ``settings``: what the numbers depend on."""
         settings = {"extractors": self.extractors, **self.to_dict()}
-        for name in ("extractor", "generator_run", "overwrite"):
+        for name in ("extractor", "generator_run", "tracking_uri", "overwrite"):
             del settings[name]
         return settings

@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "ConcatenatedImages",
     "SHORTLIST",
     "SHORTLIST_SIDE",
     "SIMILARITY_PIXELS",
@@ -103,6 +104,11 @@ class UnitImages:
         """The side of :meth:`full`'s images."""
         return int(self.split.full_size) if self.split is not None else int(self.images.shape[1])
 
+    @property
+    def full_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of :meth:`full`'s images."""
+        return (self.full_size, self.full_size, int(self.images.shape[3]))
+
     def full(self, rows) -> np.ndarray:
         """Rows ``rows`` at full resolution, float32 in ``[-1, 1]`` (read from the shards when resized)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -118,6 +124,36 @@ class UnitImages:
             return self.images[rows]
         records = rows if self.positions is None else self.positions[rows]
         return self.split.full_images(records)
+
+
+class ConcatenatedImages:
+    """Several :class:`UnitImages` one after the other, read at full resolution by row.
+
+    Example:
+        >>> both = ConcatenatedImages([UnitImages(np.zeros((2, 1, 1, 1), np.uint8), 255),
+        ...                            UnitImages(np.full((1, 1, 1, 1), 255, np.uint8), 255)])
+        >>> len(both), both.full([2, 0]).ravel().tolist()
+        (3, [1.0, -1.0])
+    """
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+        self.ends = np.cumsum([len(part) for part in self.parts])
+        self.full_shape = self.parts[0].full_shape
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def full(self, rows) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        out = np.empty((rows.size, *self.full_shape), np.float32)
+        part_of = np.searchsorted(self.ends, rows, side="right")
+        for index, part in enumerate(self.parts):
+            chosen = np.flatnonzero(part_of == index)
+            if chosen.size:
+                start = self.ends[index - 1] if index else 0
+                out[chosen] = part.full(rows[chosen] - start)
+        return out
 
 
 def _area(images: np.ndarray, side: int) -> np.ndarray:

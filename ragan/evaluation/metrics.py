@@ -149,8 +149,10 @@ def fid_from_features(real, fake) -> float:
     """Fréchet distance between Gaussians fitted to two sets of features (FID for Inception features).
 
     Means and (unbiased, ``ddof=1``) covariances are computed in float64 and passed to
-    :func:`frechet_distance`. FID is biased upwards for small sets and is only comparable between
-    runs that use the same feature extractor, resize method and number of images.
+    :func:`frechet_distance`; with fewer rows than feature dimensions the same value comes from the
+    ``N x M`` cross product of the centred rows instead (exact, and much faster for 2048-d features).
+    FID is biased upwards for small sets and is only comparable between runs that use the same
+    feature extractor, resize method and number of images.
 
     Args:
         real: ``(N, D)`` features of real images (N >= 2).
@@ -174,12 +176,31 @@ def fid_from_features(real, fake) -> float:
     for label, array in (("real", real), ("fake", fake)):
         if array.shape[0] < 2:
             raise RaganError(f"{label}: FID needs at least 2 feature rows for a covariance, got {array.shape[0]}")
+    if min(real.shape[0], fake.shape[0]) < real.shape[1]:
+        return _low_rank_fid(real, fake)
     return frechet_distance(
         real.mean(axis=0),
         np.cov(real, rowvar=False, ddof=1).reshape(real.shape[1], real.shape[1]),
         fake.mean(axis=0),
         np.cov(fake, rowvar=False, ddof=1).reshape(fake.shape[1], fake.shape[1]),
     )
+
+
+def _low_rank_fid(real: np.ndarray, fake: np.ndarray) -> float:
+    """FID when a set has fewer rows than dimensions, without forming a ``D x D`` matrix.
+
+    With ``A`` and ``B`` the centred rows scaled by ``1/sqrt(n - 1)``, the covariances are ``A^T A``
+    and ``B^T B``; the nonzero eigenvalues of ``A^T A B^T B`` are those of ``M M^T`` with
+    ``M = A B^T`` (``N x M``), so ``tr((sigma1 sigma2)^½)`` is the sum of ``M``'s singular values
+    and ``tr(sigma) = |A|²``: exact, and for 2048-d Inception features of a few hundred images a
+    fraction of a second instead of a minute of eigendecompositions on a loaded 2-core machine.
+    """
+    a = (real - real.mean(axis=0)) / np.sqrt(real.shape[0] - 1)
+    b = (fake - fake.mean(axis=0)) / np.sqrt(fake.shape[0] - 1)
+    trace_sqrt = float(np.linalg.svd(a @ b.T, compute_uv=False).sum())
+    diff = real.mean(axis=0) - fake.mean(axis=0)
+    distance = diff @ diff + np.sum(a * a) + np.sum(b * b) - 2.0 * trace_sqrt
+    return float(max(distance, 0.0))
 
 
 # ---------------------------------------------------------------------------------------------

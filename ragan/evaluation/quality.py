@@ -105,19 +105,20 @@ def diversity(sets: dict, num_pairs: int, seed: int) -> dict:
         return {
             "synthetic_ms_ssim": None,
             "real_ms_ssim": None,
+            "ratio": None,
             "num_pairs": 0,
             "skipped": f"MS-SSIM diversity skipped: {height}x{width} images are smaller than its "
             f"{SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE} window",
         }
+    synthetic = mean_pairwise_ms_ssim(sets["synthetic"], min_value=-1.0, max_value=1.0, num_pairs=num_pairs, seed=seed)
+    real = mean_pairwise_ms_ssim(sets["real train"], min_value=-1.0, max_value=1.0, num_pairs=num_pairs, seed=seed)
     return {
-        "synthetic_ms_ssim": mean_pairwise_ms_ssim(
-            sets["synthetic"], min_value=-1.0, max_value=1.0, num_pairs=num_pairs, seed=seed
-        ),
-        "real_ms_ssim": mean_pairwise_ms_ssim(
-            sets["real train"], min_value=-1.0, max_value=1.0, num_pairs=num_pairs, seed=seed
-        ),
+        "synthetic_ms_ssim": synthetic,
+        "real_ms_ssim": real,
+        "ratio": synthetic / real if real > 0 else None,
         "num_pairs": num_pairs,
-        "note": "mean MS-SSIM over random pairs of distinct images within each set; a synthetic value well "
+        "note": "mean MS-SSIM over random pairs of distinct images within each set (the real training images' "
+        "value is the floor: a mean over pairs does not depend on the set's size); a synthetic value well "
         "above the real one suggests mode collapse, one well below it suggests noise.",
     }
 

@@ -41,7 +41,9 @@ KIND_COLOURS = {
     "synthetic_only": "#7b3fbf",
 }
 # Verdict -> CSS class of the verdict box and of the comparison table's verdict cells.
-VERDICT_CSS = {"helps": "helps", "hurts": "hurts", "no evidence either way": "none"}
+VERDICT_CSS = {"helps": "helps", "hurts": "hurts", "no evidence either way": "none", "no verdict": "none"}
+# Privacy finding -> CSS class of the privacy box (a leak is the bad case, chance the good one).
+PRIVACY_CSS = {"chance": "helps", "above chance": "none", "leak": "hurts"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,6 +359,7 @@ def render_html(data: dict, visuals: dict) -> str:
         data=data,
         title=Path(data["synthetic"]["path"]).name,
         verdict_css=VERDICT_CSS,
+        privacy_css=PRIVACY_CSS,
         grids=visuals["grids"],
         gallery=visuals["gallery"],
         plots=plots,

@@ -20,6 +20,16 @@ prepared dataset:
   how much real images differ from each other.
 * **Memorisation**: :func:`~ragan.evaluation.memorisation.memorisation_audit` with the real test
   images as the baseline; the closest synthetic/training pairs are shown.
+* **Privacy**: :func:`~ragan.evaluation.privacy_audit.privacy_audit`, a membership-inference
+  audit: can an attacker holding the synthetic images (black-box) or the GAN's discriminator
+  (white-box, with ``generator_run``) tell the training images from held-out ones? ROC AUC with a
+  bootstrap interval and the true-positive rate at 1 % and 10 % false positives, overall and per
+  class; one plain sentence on the first screen, and a flag when the interval lies above 0.6.
+* **Floors**: beside every FID, KID and precision/recall figure, the same metric between two
+  disjoint sets of real training images at the same sizes, with the ratio
+  (:mod:`~ragan.evaluation.floors`); beside the synthetic MS-SSIM diversity, the real one.
+* **Per class**: precision/recall, the synthetic-only classifier's AUC and the membership AUC of
+  each class.
 * **Classifier study**: :func:`~ragan.evaluation.study.classifier_study`: does adding synthetic
   images beat real-only training, standard augmentation and the count-matched control, on held-out
   real images? Every comparison carries a 95 % bootstrap interval and a verdict ("helps", "no
@@ -35,9 +45,10 @@ failure is a warning, not an error.
 
 The stage is a straight sequence of named steps, each adding its results to one :class:`_Evaluation`:
 check the options -> load the data -> classifier study (and the domain classifier) -> features ->
-metrics (quality, diversity, similarity) -> memorisation audit -> write ``report.json`` and
-``report.html`` -> log to MLflow. The measurements are in :mod:`~ragan.evaluation.quality`, the
-words in :mod:`~ragan.evaluation.verdict`, the page in :mod:`~ragan.evaluation.render` and the
+metrics (quality, floors, diversity, similarity) -> memorisation audit -> privacy audit -> per-class
+table -> write ``report.json`` and ``report.html`` -> log to MLflow. The measurements are in
+:mod:`~ragan.evaluation.quality` (and :mod:`~ragan.evaluation.floors`, :mod:`~ragan.evaluation.privacy_audit`),
+the words in :mod:`~ragan.evaluation.verdict`, the page in :mod:`~ragan.evaluation.render` and the
 tracking in :mod:`~ragan.evaluation.report_mlflow`.
 
 Example (needs two prepared datasets on disk and trains classifiers for minutes, hence skipped):
@@ -56,12 +67,13 @@ import numbers
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ragan._files import publish_directory
+from ragan._files import PartialLock, publish_directory
 from ragan._version import __version__
 from ragan.config import takes_options
 from ragan.errors import RaganError
@@ -69,6 +81,7 @@ from ragan.evaluation.config import EXTRACTORS, MIN_IMAGES, QUICK, EvaluateConfi
 
 # Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
 from ragan.evaluation.quality import log as _log
+from ragan.evaluation.report_mlflow import describe_target as describe_mlflow_target
 from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
 from ragan.evaluation.verdict import headline_metrics as _headline_metrics
@@ -129,6 +142,9 @@ class _Evaluation:
         features: The domain extractor's features of ``sets``.
         quality, diversity, similarity: The report's sections.
         memorisation: The audit's ``to_dict()``, or None; ``gallery``: its closest pairs with images.
+        privacy: The membership-inference audit, or None; ``per_class``: the per-class table.
+        labels: Class indices of ``images`` (None for an unlabelled synthetic set).
+        splits: Whole real splits as ``(images in [-1, 1], domain features)``, computed once.
     """
 
     real: object
@@ -149,6 +165,29 @@ class _Evaluation:
     similarity: dict | None = None
     memorisation: dict | None = None
     gallery: list = field(default_factory=list)
+    privacy: dict | None = None
+    per_class: dict | None = None
+    labels: dict = field(default_factory=dict)
+    splits: dict = field(default_factory=dict)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The whole real split ``name`` (``train``, ``val``, ``test``) in [-1, 1] and its domain features.
+
+        The metrics' subsample is reused when it is the whole split; otherwise the split is scaled and
+        its features extracted once, then kept.
+        """
+        if name not in self.splits:
+            images = getattr(self.data, name).images
+            subset = {"train": "real train", "test": "real test"}.get(name)
+            if subset is not None and len(self.images[subset]) == len(images):
+                self.splits[name] = (self.sets[subset], self.features[subset])
+            else:
+                from ragan.evaluation.classifier import inference_batch_size
+
+                scaled = images.astype(np.float32) * self.real_scale - 1.0
+                batch = inference_batch_size(scaled.shape[1], most=64)
+                self.splits[name] = (scaled, self.domain(scaled, batch_size=batch))
+        return self.splits[name]
 
     @property
     def real_scale(self) -> float:
@@ -156,12 +195,13 @@ class _Evaluation:
         return 2.0 / self.data.train.manifest.max_value
 
     def units(self, name: str):
-        """A compared set (``"real train"``, ``"synthetic"``, ``"real test"``) or the whole ``"train"`` split
-        as :class:`~ragan.evaluation.full_resolution.UnitImages`: in [-1, 1], with its full-resolution images."""
+        """A compared set (``"real train"``, ``"synthetic"``, ``"real test"``) or a whole real split (``"train"``,
+        ``"val"``, ``"test"``) as :class:`~ragan.evaluation.full_resolution.UnitImages`: in [-1, 1], with its
+        full-resolution images."""
         from ragan.evaluation.full_resolution import UnitImages
 
-        if name == "train":
-            split = self.data.train
+        if name in ("train", "val", "test"):
+            split = getattr(self.data, name)
             return UnitImages(split.images, split.manifest.max_value, split=split)
         split = {"real train": self.data.train, "synthetic": self.data.synthetic, "real test": self.data.test}[name]
         return UnitImages(self.sets[name], None, split=split, positions=self.indices[name])
@@ -339,8 +379,13 @@ def _extract_features(run: _Evaluation) -> None:
 
     options, data = run.options, run.data
     rng = np.random.default_rng(options.seed)
-    for name, split in (("real train", data.train), ("synthetic", data.synthetic), ("real test", data.test)):
+    for name, split, labels in (
+        ("real train", data.train, data.train.labels),
+        ("synthetic", data.synthetic, data.synthetic_labels),
+        ("real test", data.test, data.test.labels),
+    ):
         run.images[name], run.indices[name] = subsample(split.images, np.arange(len(split)), options.max_images, rng)
+        run.labels[name] = None if labels is None else labels[run.indices[name]]
     synthetic_scale = 2.0 / data.synthetic.manifest.max_value
     run.sets = {
         name: images.astype(np.float32) * (synthetic_scale if name == "synthetic" else run.real_scale) - 1.0
@@ -363,9 +408,16 @@ def _extract_features(run: _Evaluation) -> None:
 def _measure(run: _Evaluation) -> None:
     """Quality rows per extractor, diversity and similarity to the nearest real training image."""
     from ragan.evaluation import quality
+    from ragan.evaluation.floors import feature_floors
 
     options = run.options
     rows = quality.quality_rows(run.domain, run.sets, options.kid_subsets, options.seed, features=run.features)
+    floors = [
+        dict(row, extractor=run.domain.name)
+        for row in feature_floors(
+            run.features["real train"], run.features["synthetic"], kid_subsets=options.kid_subsets, seed=options.seed
+        )
+    ]
     notes = [
         f"domain extractor: penultimate layer of the {options.classifier} trained on the real training split "
         f"(seed {options.seed}), saved as {DOMAIN_MODEL_FILE}; its features are only comparable with reports "
@@ -375,7 +427,14 @@ def _measure(run: _Evaluation) -> None:
         _log(run.progress, f"features ({run.inception.name})")
         if run.data.train.resized and not run.inception.resize.startswith("area"):
             run.inception.resize = f"{_eval_resize(run.data.train)}; then {run.inception.resize}"
-        rows += quality.quality_rows(run.inception, run.sets, options.kid_subsets, options.seed)
+        inception = {name: run.inception(images) for name, images in run.sets.items()}
+        rows += quality.quality_rows(run.inception, run.sets, options.kid_subsets, options.seed, features=inception)
+        floors += [
+            dict(row, extractor=run.inception.name)
+            for row in feature_floors(
+                inception["real train"], inception["synthetic"], kid_subsets=options.kid_subsets, seed=options.seed
+            )
+        ]
         notes.append(
             "Inception: the Keras ImageNet InceptionV3 (pool3, 2048-d); not the TF-1 graph of pytorch-fid/TTUR, "
             "so its FIDs are comparable with other ragan reports only."
@@ -385,7 +444,13 @@ def _measure(run: _Evaluation) -> None:
             "No ImageNet-Inception FID: pass inception_weights (--inception-weights FILE) with a local copy of "
             "Keras' inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 to add it."
         )
-    run.quality = {"reference_set": "real train", "rows": rows, "notes": notes}
+    notes.append(
+        "Floors: each metric again at equal sizes, the synthetic images and, in their place, real training images "
+        "the reference set does not hold, both against the same random part of the real training images; the "
+        "ratio is synthetic / real (none where the real value is at or below zero, for a KID at or below zero, "
+        "or a real KID within two of its standard deviations of zero)."
+    )
+    run.quality = {"reference_set": "real train", "rows": rows, "floors": floors, "notes": notes}
     _log(run.progress, "diversity (pairwise MS-SSIM)")
     run.diversity = quality.diversity(run.sets, options.diversity_pairs, options.seed)
     if run.diversity.get("skipped"):
@@ -403,12 +468,7 @@ def _audit_memorisation(run: _Evaluation) -> None:
     _log(run.progress, "memorisation audit")
     # Against every training image, not the metrics' subsample: a copy of an image left out
     # of the subsample must be found too. The synthetic queries may stay subsampled.
-    train, train_features = run.sets["real train"], run.features["real train"]
-    if len(run.data.train.images) > len(train):
-        from ragan.evaluation.classifier import inference_batch_size
-
-        train = run.data.train.unit_range()
-        train_features = run.domain(train, batch_size=inference_batch_size(run.data.train.image_size, most=64))
+    train, train_features = run.split("train")
     audit = memorisation_audit(
         train,
         run.sets["synthetic"],
@@ -434,6 +494,102 @@ def _audit_memorisation(run: _Evaluation) -> None:
     ]
 
 
+def _audit_privacy(run: _Evaluation) -> None:
+    """The membership-inference audit: every training image against every held-out test image."""
+    from ragan.evaluation.privacy_audit import discriminator_scores_of_run, privacy_audit
+
+    _log(run.progress, "privacy audit (membership inference)")
+    data = run.data
+    train, train_features = run.split("train")
+    test, test_features = run.split("test")
+    unseen = len(data.val) >= MIN_IMAGES
+    notes = [
+        f"members: all {len(train)} real training images; non-members: all {len(test)} held-out real test images; "
+        f"synthetic: {len(run.sets['synthetic'])} images"
+        + (f"; floors: the {len(data.val)} real validation images, which the GAN never saw" if unseen else "")
+    ]
+    spaces = {}
+    for space, members, nonmembers, synthetic, val in (
+        ("domain features", train_features, test_features, run.features["synthetic"], 1),
+        ("pixels", train, test, run.sets["synthetic"], 0),
+    ):
+        spaces[space] = {"train": members, "held_out": nonmembers, "synthetic": synthetic}
+        if unseen:
+            spaces[space]["unseen"] = run.split("val")[val]
+    discriminators = {}
+    if run.options.generator_run is not None:
+        # The discriminator takes the images at the GAN's size: at full resolution, read a group at a time.
+        full = data.train.resized
+        discriminators, found_notes = discriminator_scores_of_run(
+            run.options.generator_run,
+            run.units("train") if full else train,
+            data.train.labels,
+            run.units("test") if full else test,
+            data.test.labels,
+            data.class_names,
+            seed=run.options.seed,
+            unseen=(run.units("val") if full else run.split("val")[0]) if unseen else None,
+            unseen_labels=data.val.labels if unseen else None,
+        )
+        notes += found_notes
+    else:
+        notes.append("white-box attack not run: pass the generator's training run (--run) to attack its discriminator")
+    run.privacy = privacy_audit(
+        spaces,
+        data.train.labels,
+        data.test.labels,
+        data.class_names,
+        unseen_labels=data.val.labels if unseen else None,
+        discriminators=discriminators,
+        notes=notes,
+        seed=run.options.seed,
+    )
+    for sentence in run.privacy["sentences"]:
+        _log(run.progress, sentence)
+
+
+def _per_class_table(run: _Evaluation) -> None:
+    """Per class: precision/recall, the synthetic-only classifier's AUC and the membership AUCs."""
+    from ragan.evaluation.floors import PR_K
+    from ragan.evaluation.metrics import precision_recall_from_features
+
+    names = run.data.class_names
+    notes = []
+    rows = []
+    synthetic_labels = run.labels.get("synthetic")
+    if synthetic_labels is None:
+        notes.append("precision/recall per class skipped: the synthetic set is unlabelled (see --synthetic-class)")
+    arms = {arm.name: arm for arm in run.study.arms} if run.study is not None else {}
+    privacy = {row["class"]: row for row in (run.privacy or {}).get("per_class", [])}
+    for index, name in enumerate(names):
+        row = {"class": name, "num_real": int(np.sum(run.labels["real train"] == index))}
+        if synthetic_labels is not None:
+            real = run.features["real train"][run.labels["real train"] == index]
+            synthetic = run.features["synthetic"][synthetic_labels == index]
+            row["num_synthetic"] = int(len(synthetic))
+            if min(len(real), len(synthetic)) > PR_K:
+                row.update(precision_recall_from_features(real, synthetic, k=PR_K))
+        for arm_name, key in (("synthetic_only", "tstr_auc"), ("real", "real_auc")):
+            if arm_name in arms:
+                values = [
+                    run_["metrics"]["auc_per_class"].get(name)
+                    for run_ in arms[arm_name].runs
+                    if run_["metrics"].get("auc_per_class")
+                ]
+                values = [v for v in values if v is not None]
+                row[key] = float(np.mean(values)) if values else None
+        if name in privacy:
+            row["membership"] = privacy[name].get("attacks", {})
+            row["num_members"] = privacy[name]["num_members"]
+            row["num_nonmembers"] = privacy[name]["num_nonmembers"]
+        rows.append(row)
+    if "synthetic_only" not in arms:
+        notes.append("train-on-synthetic AUC per class: the study's synthetic-only arm was not run")
+    if len(names) == 2:
+        notes.append("with two classes each class's one-vs-rest AUC is the same number")
+    run.per_class = {"rows": rows, "notes": notes}
+
+
 def _eval_resize(split) -> str:
     """How the evaluation-size copies were made, for the report."""
     return f"area {split.full_size}x{split.full_size} -> {split.image_size}x{split.image_size} (tf.image.resize, once)"
@@ -456,6 +612,10 @@ def _resolution(run: _Evaluation) -> dict:
     if run.memorisation is not None:
         at_eval.append("memorisation searches")
         at_full.append("memorisation audit's SSIM confirmation and gallery")
+    if run.privacy is not None:
+        at_eval.append("black-box membership attacks")
+        if run.options.generator_run is not None:
+            at_full.append("discriminator's (white-box) membership attack")
     resolution = {
         "image_size": size,
         "eval_size": eval_size,
@@ -493,6 +653,8 @@ def _report_data(run: _Evaluation) -> dict:
         "resolution": _resolution(run),
         "similarity": run.similarity,
         "memorisation": run.memorisation,
+        "privacy": run.privacy,
+        "per_class": run.per_class,
         "study": study,
         "files": {
             "html": REPORT_HTML,
@@ -581,27 +743,35 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
     out = Path(out)
     _check_output(out, real, synthetic, options.overwrite)
     generator_run = options.generator_run
-    mlflow_target = _mlflow_target(generator_run) if generator_run is not None else None
+    mlflow_target = _mlflow_target(generator_run, options.tracking_uri) if generator_run is not None else None
     run = _load(real, synthetic, options, progress)
 
     partial = out.parent / f".{out.name}.ragan-partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
+    # One evaluate at a time into `out`: a second one stops here instead of deleting this one's work.
+    lock = PartialLock(partial, "evaluate").acquire()
     try:
+        lock.clear()  # what an interrupted run left behind
         _run_study(run, partial)
         _extract_features(run)
         _measure(run)
         if options.memorisation:
             _audit_memorisation(run)
+        if options.privacy:
+            _audit_privacy(run)
+        _per_class_table(run)
         report = _write(run, partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        lock.release()
         raise
-    publish_directory(partial, out)
+    try:
+        publish_directory(partial, out)
+    finally:
+        lock.release()
 
     mlflow_result = None
     if mlflow_target is not None:
-        _log(progress, f"logging to the MLflow run of '{generator_run}'")
+        for line in describe_mlflow_target(mlflow_target):  # always: where patient image grids go
+            print(f"ragan: {line}", file=sys.stderr)
         mlflow_result = _log_to_mlflow(mlflow_target, [out / REPORT_JSON, out / REPORT_HTML], _headline_metrics(report))
     return EvaluationReport(out=out, data=report, summary=report["summary"], study=run.study, mlflow=mlflow_result)

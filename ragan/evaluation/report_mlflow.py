@@ -22,8 +22,30 @@ from ragan.errors import RaganError
 __all__ = ["log_to_mlflow", "metric_key", "mlflow_target"]
 
 
-def mlflow_target(generator_run) -> dict:
-    """``{"tracking_uri", "run_id"}`` from a run directory's ``run.json`` (RaganError when unusable)."""
+def mlflow_target(generator_run, tracking_uri: str | None = None) -> dict:
+    """Where the report of ``generator_run`` is logged: its MLflow run id (from its ``run.json``)
+    and a tracking URI that comes from the user, never from the run folder.
+
+    A run folder may come from someone else, and the report holds grids of real images: so the
+    URI is ``tracking_uri`` (``--tracking-uri``), else ``MLFLOW_TRACKING_URI``, else the run
+    folder's own SQLite store (``RUN/mlflow.db``, whose artifacts must then stay inside the run
+    folder, see :func:`log_to_mlflow`). A different URI recorded in ``run.json`` is only noted.
+
+    Returns:
+        ``{"run_dir", "run_id", "tracking_uri", "uri_source", "recorded_tracking_uri"}``.
+
+    Raises:
+        RaganError: no ``run.json``, or one that is not a JSON object.
+
+    Example:
+        >>> _ = Path("run").mkdir()
+        >>> _ = Path("run/run.json").write_text('{"mlflow": {"run_id": "abc", "tracking_uri": "http://elsewhere"}}')
+        >>> target = mlflow_target("run", tracking_uri="sqlite:///mine.db")
+        >>> target["tracking_uri"], target["recorded_tracking_uri"]
+        ('sqlite:///mine.db', 'http://elsewhere')
+    """
+    from ragan.tracking import default_tracking_uri
+
     run_dir = Path(generator_run)
     run_file = run_dir / "run.json" if run_dir.is_dir() else run_dir
     if not run_file.is_file():
@@ -31,10 +53,52 @@ def mlflow_target(generator_run) -> dict:
             f"generator_run='{generator_run}' has no run.json; pass the training run directory (--run RUN_DIR)."
         )
     info = read_json(run_file)
+    if not isinstance(info, dict):
+        raise RaganError(f"{run_file}: expected a JSON object, got {type(info).__name__}.")
     tracking = info.get("mlflow") if isinstance(info.get("mlflow"), dict) else {}
     run_id = tracking.get("run_id") or info.get("mlflow_run_id")
-    uri = tracking.get("tracking_uri") or info.get("mlflow_tracking_uri")
-    return {"run_dir": str(run_dir), "run_id": run_id, "tracking_uri": uri}
+    recorded = tracking.get("tracking_uri") or info.get("mlflow_tracking_uri")
+    if tracking_uri:
+        uri, source = str(tracking_uri), "--tracking-uri"
+    elif os.environ.get("MLFLOW_TRACKING_URI"):
+        uri, source = os.environ["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI"
+    else:
+        uri, source = default_tracking_uri(run_file.parent), "the run folder's own store"
+    return {
+        "run_dir": str(run_file.parent),
+        "run_id": run_id if isinstance(run_id, str) else None,
+        "tracking_uri": uri,
+        "uri_source": source,
+        "recorded_tracking_uri": recorded if isinstance(recorded, str) else None,
+    }
+
+
+def describe_target(target: dict) -> list[str]:
+    """The lines that say where the report goes (and which recorded URI is not used).
+
+    Example:
+        >>> describe_target({"tracking_uri": "sqlite:///m.db", "uri_source": "--tracking-uri",
+        ...                  "recorded_tracking_uri": "http://elsewhere"})  # doctest: +NORMALIZE_WHITESPACE
+        ['MLflow: logging the report to sqlite:///m.db (from --tracking-uri)',
+         "MLflow: run.json records the tracking URI 'http://elsewhere', which is not used; pass
+          --tracking-uri 'http://elsewhere' to log there"]
+    """
+    lines = [f"MLflow: logging the report to {target['tracking_uri']} (from {target.get('uri_source', 'the caller')})"]
+    recorded = target.get("recorded_tracking_uri")
+    if recorded and not _same_uri(recorded, target["tracking_uri"]):
+        lines.append(
+            f"MLflow: run.json records the tracking URI {recorded!r}, which is not used; "
+            f"pass --tracking-uri {recorded!r} to log there"
+        )
+    return lines
+
+
+def _same_uri(first: str, second: str) -> bool:
+    """Equal URIs, or two ``sqlite:///`` URIs of the same file."""
+    prefix = "sqlite:///"
+    if first.startswith(prefix) and second.startswith(prefix):
+        return os.path.realpath(first[len(prefix) :]) == os.path.realpath(second[len(prefix) :])
+    return first == second
 
 
 def metric_key(text: str) -> str:
@@ -75,6 +139,20 @@ def log_to_mlflow(target: dict, files: Sequence[Path], metrics: dict) -> dict:
     return result
 
 
+def _check_local_artifacts(artifact_uri: str, run_dir: str) -> None:
+    """Refuse an artifact location outside the run folder (a server, a bucket, another folder)."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(artifact_uri or "")
+    local = unquote(parsed.path) if parsed.scheme == "file" else (artifact_uri if not parsed.scheme else None)
+    root = os.path.realpath(run_dir)
+    if local is None or os.path.commonpath([root, os.path.realpath(local)]) != root:
+        raise RaganError(
+            f"the run folder's MLflow store keeps artifacts at {artifact_uri!r}, outside the run folder; "
+            "pass --tracking-uri (or set MLFLOW_TRACKING_URI) to log to a store of your own"
+        )
+
+
 def _log_files_and_metrics(target: dict, files: Sequence[Path], metrics: dict) -> None:
     """The MLflow calls: the files as artifacts under ``evaluation/``, the finite metrics in batches of 500."""
     import time
@@ -83,7 +161,10 @@ def _log_files_and_metrics(target: dict, files: Sequence[Path], metrics: dict) -
     from mlflow.entities import Metric
 
     client = MlflowClient(tracking_uri=target.get("tracking_uri"))
-    client.get_run(target["run_id"])  # a clear failure when the run is not in this store
+    run = client.get_run(target["run_id"])  # a clear failure when the run is not in this store
+    if target.get("uri_source") == "the run folder's own store":
+        # That store came with the run folder: its artifact location must not send the files elsewhere.
+        _check_local_artifacts(run.info.artifact_uri, target["run_dir"])
     for path in files:
         client.log_artifact(target["run_id"], str(path), "evaluation")
     timestamp = int(time.time() * 1000)

@@ -47,6 +47,9 @@ from ragan.errors import RaganError
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
+    "NO_VERDICT",
+    "learning_check",
+    "metric_interval",
     "CONFIDENCE",
     "DETECTION_POWER",
     "EFFECT_SIZE",
@@ -67,6 +70,8 @@ DETECTION_POWER = 0.8
 # The smallest AUC difference worth detecting, unless the user asks for another.
 EFFECT_SIZE = 0.02
 VERDICTS = ("helps", "no evidence either way", "hurts")
+# The verdict of a comparison whose baseline classifier did not learn: no helps/hurts either way.
+NO_VERDICT = "no verdict"
 METRICS = ("auc", "accuracy")
 # Bootstrap weights are built in chunks of about this many entries (32 MiB of float64).
 _CHUNK_ENTRIES = 2**22
@@ -288,6 +293,13 @@ def verdict_line(comparison: dict) -> str:
     """One line: ``"real+synthetic@0.2 vs real: helps (AUC +0.031, 95 % CI +0.012 to +0.050; 3 seeds)"``."""
     name = "AUC" if comparison["metric"] == "auc" else comparison["metric"]
     seeds = comparison["num_seeds"]
+    if comparison["verdict"] == NO_VERDICT:
+        names = comparison.get("not_learned") or [comparison["baseline"]]
+        who = " and ".join(names) + (" classifiers" if len(names) > 1 else " classifier")
+        return (
+            f"{comparison['arm']} vs {comparison['baseline']}: {NO_VERDICT} - the {who} did not learn "
+            f"({name} difference {comparison['mean_difference']:+.3f} is not evidence)"
+        )
     text = (
         f"{comparison['arm']} vs {comparison['baseline']}: {comparison['verdict']} ({name} "
         f"{comparison['mean_difference']:+.3f}, {_percent(comparison['confidence'])} CI "
@@ -306,3 +318,110 @@ def verdict_line(comparison: dict) -> str:
 def _percent(confidence: float) -> str:
     value = 100 * confidence
     return f"{value:.0f} %" if math.isclose(value, round(value)) else f"{value:g} %"
+
+
+def metric_interval(
+    labels,
+    predictions: Sequence,
+    *,
+    metric: str = "auc",
+    num_resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict:
+    """One arm's seed-mean test metric with its percentile bootstrap interval.
+
+    The replicates redraw the test images within each class and, with two or more seeds, the
+    seeds, as :func:`paired_difference` does for a difference.
+
+    Args:
+        labels: ``(N,)`` class indices of the test images.
+        predictions: One prediction array per seed: ``(N, K)`` probabilities or ``(N,)``
+            class-1 probabilities.
+        metric: ``"auc"`` or ``"accuracy"``.
+        num_resamples, confidence, seed: As :func:`paired_difference`.
+
+    Returns:
+        ``{"metric", "mean", "ci_low", "ci_high", "confidence", "num_seeds", "num_test"}``.
+
+    Example:
+        >>> labels = np.array([0, 0, 0, 1, 1, 1] * 10)
+        >>> guessing = [np.full(60, 0.5)]
+        >>> result = metric_interval(labels, guessing, num_resamples=100)
+        >>> result["mean"], result["ci_low"], result["ci_high"]
+        (0.5, 0.5, 0.5)
+    """
+    if metric not in _METRIC_FUNCTIONS:
+        raise RaganError(f"metric={metric!r} is not allowed; choose one of {', '.join(map(repr, METRICS))}.")
+    num_resamples = _check_count("num_resamples", num_resamples, 10)
+    if not 0 < confidence < 1:
+        raise RaganError(f"confidence={confidence!r} is not allowed; give a number in (0, 1), e.g. 0.95.")
+    labels = np.asarray(labels).reshape(-1)
+    if not predictions:
+        raise RaganError("metric_interval: no predictions; give one array per seed.")
+    function = _METRIC_FUNCTIONS[metric]
+    ones = np.ones((1, labels.size))
+    per_seed = np.array([function(labels, p, ones)[0] for p in predictions])
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(num_resamples, _CHUNK_ENTRIES // max(labels.size, 1)))
+    values = []  # (B, seeds)
+    for start in range(0, num_resamples, chunk):
+        weights = bootstrap_weights(labels, min(chunk, num_resamples - start), rng)
+        values.append(np.stack([function(labels, p, weights) for p in predictions], axis=1))
+    values = np.concatenate(values)
+    if per_seed.size > 1:
+        seed_counts = rng.multinomial(per_seed.size, np.full(per_seed.size, 1.0 / per_seed.size), size=num_resamples)
+        joint = (values * seed_counts).sum(axis=1) / per_seed.size
+    else:
+        joint = values[:, 0]
+    tail = 100 * (1 - confidence) / 2
+    low, high = (float(v) for v in np.percentile(joint, [tail, 100 - tail]))
+    return {
+        "metric": metric,
+        "mean": float(per_seed.mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "confidence": float(confidence),
+        "num_seeds": int(per_seed.size),
+        "num_test": int(labels.size),
+    }
+
+
+def learning_check(labels, predictions: Sequence, *, num_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
+    """Did a classifier learn anything? Its AUC interval must exclude chance (0.5) and its accuracy
+    must beat always answering the largest class of the test split.
+
+    A comparison with a baseline that learned nothing is not evidence: the report gives it no
+    helps/hurts verdict.
+
+    Args:
+        labels: ``(N,)`` class indices of the test images.
+        predictions: One prediction array per seed (as :func:`metric_interval`).
+        num_resamples, seed: Of the AUC's bootstrap interval.
+
+    Returns:
+        ``{"learned": bool, "auc": metric_interval dict, "accuracy": float (seed mean),
+        "majority_rate": float, "reasons": [str, ...]}`` (``reasons`` says why it did not learn).
+
+    Example:
+        >>> labels = np.array([0] * 40 + [1] * 60)
+        >>> check = learning_check(labels, [np.full(100, 0.7)], num_resamples=100)
+        >>> check["learned"], check["majority_rate"], len(check["reasons"])
+        (False, 0.6, 2)
+    """
+    labels = np.asarray(labels).reshape(-1)
+    auc = metric_interval(labels, predictions, metric="auc", num_resamples=num_resamples, seed=seed)
+    ones = np.ones((1, labels.size))
+    accuracy = float(np.mean([weighted_accuracy(labels, p, ones)[0] for p in predictions]))
+    majority = float(np.bincount(labels.astype(np.int64)).max() / labels.size)
+    reasons = []
+    if not auc["ci_low"] > 0.5:
+        reasons.append(
+            f"its test AUC {auc['mean']:.3f} (95 % interval {auc['ci_low']:.3f} to {auc['ci_high']:.3f}) "
+            "is not above chance (0.5)"
+        )
+    if not accuracy > majority:
+        reasons.append(
+            f"its test accuracy {accuracy:.3f} is not above the {majority:.3f} of always answering the largest class"
+        )
+    return {"learned": not reasons, "auc": auc, "accuracy": accuracy, "majority_rate": majority, "reasons": reasons}

@@ -51,7 +51,7 @@ import numpy as np
 from ragan._common import check_positive_int
 from ragan.data.arrays import SplitArrays, convert_dtype, read_split
 from ragan.errors import RaganError, did_you_mean
-from ragan.evaluation.classifier import DEFAULT_PATIENCE
+from ragan.evaluation.classifier import CLASSIFIER_VERSION, DEFAULT_PATIENCE
 from ragan.evaluation.mix import (
     check_geometry,
     choose_per_class,
@@ -364,10 +364,9 @@ class _ReusableClassifier:
         self.initial_optimizer_state = [variable.numpy() for variable in self.model.optimizer.variables]
 
     def fresh(self, seed: int):
-        from ragan._tf import import_keras
+        from ragan.evaluation.classifier import _set_random_seed
 
-        keras = import_keras()
-        keras.utils.set_random_seed(int(seed))
+        _set_random_seed(int(seed))
         template = self.build()
         for target, source in zip(self.model.variables, template.variables, strict=True):
             target.assign(source)
@@ -711,6 +710,8 @@ def classifier_study(
             else None
         ),
         "classifier": classifier,
+        # What build_classifier builds changes between versions (results of two are not comparable).
+        "classifier_version": CLASSIFIER_VERSION,
         "weights": None if weights is None else str(weights),
         "epochs": int(epochs),
         "batch_size": int(batch_size),

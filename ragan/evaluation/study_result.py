@@ -50,6 +50,9 @@ DEFINITIONS = {
     "verdict": "'helps' when the whole interval is above 0, 'hurts' when it is below 0, otherwise 'no evidence "
     "either way'; an arm helps overall only if it helps against every baseline (real only, real + "
     "standard augmentation, count-matched control)",
+    "did not learn": "a classifier whose test AUC interval includes 0.5 (chance) or whose test accuracy is not above "
+    "always answering the largest class; a comparison with such a baseline gets no verdict ('no verdict'): "
+    "beating a classifier that learned nothing is not evidence",
     "detectable difference": "(z_0.975 + z_0.8) x the bootstrap standard error of the difference over test "
     "images alone = the true difference an interval excluding 0 finds in 80 % of "
     "studies; larger than effect_size = the test split is too small for that effect",
@@ -166,6 +169,22 @@ class StudyResult:
         names = [arm.name for arm in self.arms]
         raise RaganError(f"arm {name!r} is not in this study; arms: {', '.join(names)}.{did_you_mean(name, names)}")
 
+    def learning(self) -> dict:
+        """Per arm name: :func:`~ragan.evaluation.statistics.learning_check` of its runs (arms whose
+        runs did not keep their test predictions are left out)."""
+        if "learning" in self._comparisons:
+            return self._comparisons["learning"]
+        from ragan.evaluation.statistics import learning_check
+
+        result = {}
+        for arm in self.arms:
+            predictions = [run.get("test_probabilities") for run in arm.runs]
+            if self.test_labels is None or not predictions or any(p is None for p in predictions):
+                continue
+            result[arm.name] = learning_check(self.test_labels, [np.asarray(p) for p in predictions])
+        self._comparisons["learning"] = result
+        return result
+
     def comparisons(self, metric: str = "auc") -> list[dict]:
         """Seed-paired differences of each synthetic arm against its control, ``real_aug`` and ``real``.
 
@@ -173,11 +192,15 @@ class StudyResult:
         ``wins`` (seeds where the arm is better), ``seeds`` (seeds compared), and, when the runs
         kept their test predictions, the bootstrap interval and verdict of
         :func:`~ragan.evaluation.statistics.paired_difference` (``ci_low``, ``ci_high``,
-        ``verdict``, ``underpowered``, ...) with its one-line ``verdict_line``.
+        ``verdict``, ``underpowered``, ...) with its one-line ``verdict_line``. A comparison whose
+        baseline did not learn (:meth:`learning`) gets the verdict ``"no verdict"`` and
+        ``not_learned`` naming it; an arm that did not learn is never said to help.
         """
         if metric in self._comparisons:
             return self._comparisons[metric]
-        from ragan.evaluation.statistics import paired_difference, verdict_line
+        from ragan.evaluation.statistics import NO_VERDICT, paired_difference, verdict_line
+
+        learning = self.learning()
 
         by_name = {arm.name: arm for arm in self.arms}
         result = []
@@ -212,6 +235,13 @@ class StudyResult:
                         effect_size=self.settings.get("effect_size", EFFECT_SIZE),
                     )
                     entry.update({k: v for k, v in interval.items() if k not in ("metric", "per_seed")})
+                    not_learned = [
+                        name for name in (arm.name, baseline) if not learning.get(name, {"learned": True})["learned"]
+                    ]
+                    if not_learned:
+                        entry["not_learned"] = not_learned
+                        if baseline in not_learned or entry["verdict"] == "helps":
+                            entry["verdict"] = NO_VERDICT
                     entry["verdict_line"] = verdict_line(entry)
                 result.append(entry)
         self._comparisons[metric] = result
@@ -223,16 +253,21 @@ class StudyResult:
         Overall ``helps`` needs an interval above zero against every baseline run (real only,
         real + standard augmentation and the count-matched control): a gain that more gradient
         steps or standard augmentation also give is not the synthetic images' doing. ``hurts``
-        when the interval against real-only training lies below zero; otherwise no evidence.
+        when the interval against real-only training lies below zero; ``no verdict`` when a
+        comparison has none (its baseline did not learn); otherwise no evidence.
         Arms without intervals (predictions not kept) are left out.
         """
+        from ragan.evaluation.statistics import NO_VERDICT
+
         result = []
         for arm in self.arms:
             rows = [c for c in self.comparisons("auc") if c["arm"] == arm.name and "verdict" in c]
             if not rows:
                 continue
             against_real = next((c for c in rows if c["baseline"] == "real"), None)
-            if all(c["verdict"] == "helps" for c in rows):
+            if any(c["verdict"] == NO_VERDICT for c in rows):
+                overall = NO_VERDICT
+            elif all(c["verdict"] == "helps" for c in rows):
                 overall = "helps"
             elif against_real is not None and against_real["verdict"] == "hurts":
                 overall = "hurts"
@@ -255,7 +290,7 @@ class StudyResult:
             "settings": dict(self.settings),
             "data": dict(self.data),
             "definitions": dict(DEFINITIONS),
-            "arms": [arm.to_dict() for arm in self.arms],
+            "arms": [dict(arm.to_dict(), learning=self.learning().get(arm.name)) for arm in self.arms],
             "comparisons": {metric: self.comparisons(metric) for metric in ("auc", "accuracy")},
             "verdicts": self.verdicts(),
             "notes": list(self.notes),

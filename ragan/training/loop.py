@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from ragan._common import first_line
+from ragan._files import PartialLock
 from ragan._interrupt import Interrupted, handle_signals, signal_name, stop_requested
 from ragan._version import __version__
 from ragan.errors import RaganError
@@ -289,6 +290,8 @@ def train(
         strategy_text=describe_strategy(strategy),
         keras=import_keras(),
     )
+    # One train at a time in a run folder (two --resume of the same run would interleave checkpoints).
+    lock = PartialLock(session.work_dir, "train").acquire() if chief else None
     try:
         # From here SIGTERM/SIGINT only ask the run to stop after the current step (StopOnSignal);
         # it then checkpoints and raises Interrupted. A signal once the last step is done changes
@@ -296,6 +299,8 @@ def train(
         with handle_signals(graceful=True):
             return _train(session)
     finally:
+        if lock is not None:
+            lock.release()
         if not chief:
             shutil.rmtree(session.work_dir, ignore_errors=True)
 

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from ragan._common import read_json
-from ragan._files import publish_directory
+from ragan._files import path_inside, publish_directory
 from ragan.tuning.study import BEST_DIR, BEST_FILE, TRIALS_DIR, write_json
 
 __all__ = ["export_best"]
@@ -72,11 +72,13 @@ def _copy_generator(source: Path, partial: Path, out: Path, trial_id: str) -> No
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir()
-    shutil.copy2(source / run_info.get("model", "model.keras"), partial / "model.keras")
+    # Names from run.json stay inside the trial folder and the output (path_inside refuses others).
+    shutil.copy2(path_inside(source, run_info.get("model", "model.keras"), action="read"), partial / "model.keras")
     shutil.copy2(source / "config.json", partial / "config.json")
-    if run_info.get("samples") and (source / run_info["samples"]).is_file():
-        (partial / "samples").mkdir()
-        shutil.copy2(source / run_info["samples"], partial / run_info["samples"])
+    if run_info.get("samples") and path_inside(source, run_info["samples"], action="read").is_file():
+        target = path_inside(partial, run_info["samples"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / run_info["samples"], target)
     run_info.pop("checkpoint", None)  # checkpoints stay with the trial
     run_info["model"] = "model.keras"
     run_info["tuning"] = {"study": str(out.resolve()), "trial_id": trial_id, "trial_dir": str(source.resolve())}

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ragan._network_pickle import network_config, read_network_pickle
 from ragan.errors import RaganError
 from ragan.models.stylegan2.official_names import from_official, named_variables
-from ragan.models.stylegan2.pickle_reader import read_network_pickle
 
 __all__ = [
     "ARCHITECTURE_KEYS",
@@ -50,44 +50,6 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def _config_from_pickle(path: str, data: dict) -> tuple[dict, dict]:
-    """(ragan StyleGAN2 config, network shape) from the pickle's constructor arguments."""
-    source = data.get("G_ema") or data.get("G")
-    if source is None:
-        raise RaganError(f"{path}: the pickle holds no generator (G or G_ema).")
-    g = source.init_kwargs
-    synthesis = dict(g.get("synthesis_kwargs") or {})
-    mapping = dict(g.get("mapping_kwargs") or {})
-    if synthesis.get("architecture", "skip") != "skip":
-        raise RaganError(
-            f"{path}: the generator architecture {synthesis['architecture']!r} is not supported "
-            "(ragan's StyleGAN2 generator is the official default, 'skip')."
-        )
-    d = data["D"].init_kwargs if data.get("D") is not None else {}
-    epilogue = dict(d.get("epilogue_kwargs") or {})
-    if int((d.get("mapping_kwargs") or {}).get("num_layers", 8)) != 8:
-        raise RaganError(f"{path}: a discriminator label mapping with other than 8 layers is not supported.")
-    conv_clamp = synthesis.get("conv_clamp")
-    config = {
-        "latent_dim": int(g["z_dim"]),
-        "w_dim": int(g["w_dim"]),
-        "mapping_layers": int(mapping.get("num_layers", 8)),
-        "channel_base": int(synthesis.get("channel_base", 32768)),
-        "channel_max": int(synthesis.get("channel_max", 512)),
-        "conv_clamp": None if conv_clamp is None else float(conv_clamp),
-        "num_fp16_res": int(synthesis.get("num_fp16_res", 0)),
-        "conditional": int(g.get("c_dim", 0)) > 0,
-        "d_architecture": str(d.get("architecture", "resnet")),
-        "mbstd_group": int(epilogue.get("mbstd_group_size") or 4),
-    }
-    shape = {
-        "image_size": int(g["img_resolution"]),
-        "channels": int(g["img_channels"]),
-        "num_classes": int(g.get("c_dim", 0)),
-    }
-    return config, shape
-
-
 #: The settings that decide the networks' shapes (a model built with them takes the weights).
 ARCHITECTURE_KEYS = (
     "latent_dim",
@@ -104,7 +66,7 @@ def network_pickle_config(path) -> tuple[dict, dict]:
     """``(architecture, shape)`` of the network in an official pickle: the StyleGAN2Config values
     of :data:`ARCHITECTURE_KEYS`, and ``{"image_size", "channels", "num_classes"}``."""
     path = os.fspath(path)
-    config, shape = _config_from_pickle(path, read_network_pickle(path))
+    config, shape = network_config(path, read_network_pickle(path))
     return {key: config[key] for key in ARCHITECTURE_KEYS}, shape
 
 
@@ -130,8 +92,11 @@ def _load_network(network, module, *, path: str, what: str, have_channels: int, 
     for name, variable, layout in named_variables(network):
         if name not in tensors:
             raise RaganError(f"{path}: {what} has no tensor {name!r}; it is not a StyleGAN2-ADA network of this shape.")
-        array = _convert_channels(name, np.asarray(tensors[name], np.float32), have_channels, want_channels)
-        value = from_official(array, layout)
+        array = np.asarray(tensors[name], np.float32)
+        try:
+            value = from_official(_convert_channels(name, array, have_channels, want_channels), layout)
+        except ValueError:  # a tensor of the wrong number of dimensions (numpy's AxisError included)
+            value = array
         if tuple(value.shape) != tuple(variable.shape):
             raise RaganError(
                 f"{path}: {what} tensor {name!r} has shape {tuple(array.shape)}, which does not fit "
@@ -140,7 +105,7 @@ def _load_network(network, module, *, path: str, what: str, have_channels: int, 
         variable.assign(value)
 
 
-def import_network_pickle(path, *, channels: int | None = None, seed: int = 0):
+def import_network_pickle(path, *, channels: int | None = None, seed: int = 0, data: dict | None = None):
     """A :class:`~ragan.models.stylegan2.StyleGAN2` holding an official pickle's networks.
 
     Args:
@@ -148,6 +113,8 @@ def import_network_pickle(path, *, channels: int | None = None, seed: int = 0):
         channels: image channels of the model to build (default: the network's); 1 from an RGB
             network averages its colour outputs (see the module docstring).
         seed: seed of the model's training randomness (the weights come from the file).
+        data: what :func:`~ragan.models.stylegan2.pickle_reader.read_network_pickle` returned for
+            ``path``, when the caller has read it already (it is read here otherwise).
 
     Returns:
         ``(gan, info)``; ``info`` holds the source file name, its SHA-256, the networks loaded and
@@ -157,22 +124,21 @@ def import_network_pickle(path, *, channels: int | None = None, seed: int = 0):
         >>> gan, info = import_network_pickle("ffhq.pkl", channels=1)   # doctest: +SKIP
         >>> images = gan.generate(4, seed=0, truncation=0.7)           # doctest: +SKIP
     """
-    from ragan.models.stylegan2.model import StyleGAN2
-
     path = os.fspath(path)
-    data = read_network_pickle(path)
-    config, shape = _config_from_pickle(path, data)
+    if data is None:
+        data = read_network_pickle(path)
+    # Every check on the file's numbers comes before TensorFlow is imported or anything is built.
+    config, shape = network_config(path, data)
     have = shape["channels"]
+    if have not in (1, 3):
+        raise RaganError(f"{path}: the network has {have} image channels; ragan imports 1- and 3-channel networks.")
     want = have if channels is None else int(channels)
     if want not in (1, 3):
         raise RaganError(f"channels={channels!r}: use 1 (greyscale) or 3 (RGB).")
-    augment = data.get("augment_pipe")
-    p = 0.0
-    if augment is not None:
-        buffers = augment.tensors()
-        if "p" in buffers:
-            p = float(np.asarray(buffers["p"]).reshape(()))
-    config["augment_p"] = min(max(p, 0.0), 1.0)
+    config["augment_p"] = _augment_probability(data.get("augment_pipe"))
+
+    from ragan.models.stylegan2.model import StyleGAN2
+
     gan = StyleGAN2(config, image_size=shape["image_size"], channels=want, num_classes=shape["num_classes"], seed=seed)
     loaded = []
     for key, network in (("G", gan.generator), ("D", gan.discriminator), ("G_ema", gan.ema_generator)):
@@ -206,45 +172,60 @@ def import_network_pickle(path, *, channels: int | None = None, seed: int = 0):
     return gan, info
 
 
+def _augment_probability(augment) -> float:
+    """The augmentation pipeline's ``p`` buffer, in [0, 1] (0 without one)."""
+    if augment is None:
+        return 0.0
+    p = np.asarray(augment.tensors().get("p", 0.0), dtype=np.float64)
+    if p.size != 1 or not np.isfinite(p).all():
+        return 0.0
+    return float(min(max(float(p.reshape(())), 0.0), 1.0))
+
+
 def write_imported_run(gan, info: dict, out, *, class_names=None, overwrite: bool = False) -> Path:
     """Save an imported network as a run folder (``model.keras``, ``config.json``, ``run.json``),
-    published atomically; ``ragan generate OUT`` and ``--init-from OUT`` read it."""
-    from ragan._files import publish_directory
+    published atomically; ``ragan generate OUT`` and ``--init-from OUT`` read it. ``class_names``
+    are labels (checked: no ``/``, ``..`` or control characters)."""
+    import shutil
+
+    from ragan._files import PartialLock, publish_directory
+    from ragan._untrusted import check_class_names
     from ragan.training.loop import CONFIG_FILE, MODEL_FILE, RUN_FILE
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise RaganError(f"output {str(out)!r} exists and is not empty; pass --overwrite to replace it.")
-    names = list(class_names or [])
+    names = check_class_names(class_names or [], "class_names")
     if names and len(names) != gan.num_classes:
         raise RaganError(f"class_names has {len(names)} names but the network has {gan.num_classes} classes.")
     if not names and gan.num_classes:
         names = [f"class_{i}" for i in range(gan.num_classes)]
     partial = out.parent / f".{out.name}.ragan-partial"
-    if partial.exists():
-        import shutil
-
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    gan.compile()
-    gan.save(partial / MODEL_FILE)
-    config = {
-        "model": "stylegan2",
-        "model_config": gan.config.to_dict(),
-        "imported_from": info,
-        "data": {"image_size": gan.image_size, "channels": gan.channels, "class_names": names},
-    }
-    (partial / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    run = {
-        "model": MODEL_FILE,
-        "status": "imported",
-        "model_name": "stylegan2",
-        "image_size": gan.image_size,
-        "channels": gan.channels,
-        "class_names": names,
-        "dtype": "uint8",
-        "imported_from": info,
-    }
-    (partial / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
-    publish_directory(partial, out)
+    with PartialLock(partial, "import-weights") as lock:
+        lock.clear()  # what an interrupted import left behind
+        try:
+            gan.compile()
+            gan.save(partial / MODEL_FILE)
+            config = {
+                "model": "stylegan2",
+                "model_config": gan.config.to_dict(),
+                "imported_from": info,
+                "data": {"image_size": gan.image_size, "channels": gan.channels, "class_names": names},
+            }
+            (partial / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            run = {
+                "model": MODEL_FILE,
+                "status": "imported",
+                "model_name": "stylegan2",
+                "image_size": gan.image_size,
+                "channels": gan.channels,
+                "class_names": names,
+                "dtype": "uint8",
+                "imported_from": info,
+            }
+            (partial / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        publish_directory(partial, out)
     return out
