@@ -342,3 +342,31 @@ def test_stylegan2_small_trains_and_resumes_at_128_and_256_px(tmp_path, size):
     side = {128: 6 * 128 + 5, 256: 4 * 256 + 3}[size]
     assert len(grids) == 2 and Image.open(grids[-1]).size == (side, side)
     assert not (run / "samples" / "preview").exists()  # small enough for MLflow as it is
+
+
+def test_white_box_attack_reads_the_full_resolution_images_a_group_at_a_time(tmp_path):
+    from training_fixtures import tiny_generator_run
+
+    from ragan.data.arrays import read_split
+    from ragan.evaluation.full_resolution import UnitImages
+    from ragan.evaluation.privacy_audit import discriminator_scores_of_run
+
+    names = ["normal", "pneumonia"]
+    images, labels = textured(50, 16, seed=5)
+    real = write_prepared_dataset(
+        tmp_path / "real", {"train": (images[:30], labels[:30]), "test": (images[30:], labels[30:])}, names
+    )
+    (tmp_path / "run").mkdir()
+    run = tiny_generator_run(tmp_path / "run")  # a conditional DCGAN of 16 px, classes normal / pneumonia
+    splits = {name: read_split(real, name, image_size=8) for name in ("train", "test")}
+    lazy = {name: UnitImages(split.images, 255, split=split) for name, split in splits.items()}
+    unit = images.astype(np.float32) / 127.5 - 1.0
+    expected, _ = discriminator_scores_of_run(run, unit[:30], labels[:30], unit[30:], labels[30:], names)
+    found, notes = discriminator_scores_of_run(run, lazy["train"], labels[:30], lazy["test"], labels[30:], names)
+    for key in ("member_scores", "nonmember_scores"):
+        np.testing.assert_allclose(found["discriminator"][key], expected["discriminator"][key], rtol=1e-5, atol=1e-5)
+    # At the eval size the discriminator cannot take them: skipped with a note, as before.
+    skipped, notes = discriminator_scores_of_run(
+        run, lazy["train"][np.arange(30)], labels[:30], unit[30:], labels[30:], names
+    )
+    assert skipped == {} and "takes 16x16x1 images, the real dataset holds 8x8x1" in notes[0]
