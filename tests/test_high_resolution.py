@@ -168,13 +168,22 @@ def test_sample_grids_of_large_images_are_logged_downsized(tmp_path):
 
 
 def test_evaluate_below_the_image_size_uses_full_resolution_for_pictures_and_scores(tmp_path):
+    from mlflow import MlflowClient
+
     from ragan.evaluation.report import evaluate
 
     real, synthetic, _ = write_pair(tmp_path, 128)
+    run_dir = tmp_path / "run"  # a training run folder with its own MLflow store, to log the report to
+    run_dir.mkdir()
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
+    experiment = client.create_experiment("ragan-test", artifact_location=(run_dir / "mlartifacts").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    (run_dir / "run.json").write_text(json.dumps({"mlflow": {"run_id": run_id}}))
     report = evaluate(
         real,
         synthetic,
         out=tmp_path / "report",
+        generator_run=run_dir,
         eval_size=32,
         study=False,  # the domain classifier alone: the study's arms add nothing here
         epochs=1,
@@ -196,6 +205,10 @@ def test_evaluate_below_the_image_size_uses_full_resolution_for_pictures_and_sco
     pictures = _report_pictures(report.out)
     assert len(pictures) >= 2 * 2 + 2  # two grid rows of each set, the gallery
     assert all(Image.open(picture).size == (128, 128) for picture in pictures)
+    # MLflow gets the pictures too, where report.html's links expect them.
+    assert report.mlflow["logged"], report.mlflow
+    logged = {item.path for item in client.list_artifacts(run_id, "evaluation/images")}
+    assert {f"evaluation/{picture.relative_to(report.out)}" for picture in pictures} <= logged
 
 
 def test_confirmation_at_full_resolution_rescores_the_ssim_search(tmp_path):

@@ -81,6 +81,7 @@ from ragan.evaluation.config import EXTRACTORS, MIN_IMAGES, QUICK, EvaluateConfi
 
 # Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
 from ragan.evaluation.quality import log as _log
+from ragan.evaluation.render import IMAGES_DIR
 from ragan.evaluation.report_mlflow import describe_target as describe_mlflow_target
 from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
@@ -399,7 +400,8 @@ def _extract_features(run: _Evaluation) -> None:
     # The images enter at the classifier's own input size; any resize happens inside it.
     run.domain.resize = classifier_input_resize(options.classifier, data.train.image_size)
     if data.train.resized:
-        run.domain.resize = f"{_eval_resize(data.train)}; then {run.domain.resize}"
+        inside = "" if run.domain.resize.startswith("none") else f"; then {run.domain.resize}"
+        run.domain.resize = f"{_eval_resize(data.train)}{inside}"
     _log(run.progress, f"features ({run.domain.name})")
     batch = inference_batch_size(data.train.image_size, most=64)
     run.features = {name: run.domain(images, batch_size=batch) for name, images in run.sets.items()}
@@ -773,5 +775,6 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
     if mlflow_target is not None:
         for line in describe_mlflow_target(mlflow_target):  # always: where patient image grids go
             print(f"ragan: {line}", file=sys.stderr)
-        mlflow_result = _log_to_mlflow(mlflow_target, [out / REPORT_JSON, out / REPORT_HTML], _headline_metrics(report))
+        files = [out / REPORT_JSON, out / REPORT_HTML] + ([out / IMAGES_DIR] if (out / IMAGES_DIR).is_dir() else [])
+        mlflow_result = _log_to_mlflow(mlflow_target, files, _headline_metrics(report))
     return EvaluationReport(out=out, data=report, summary=report["summary"], study=run.study, mlflow=mlflow_result)
