@@ -36,7 +36,7 @@ def pytest_sessionstart(session):
     if not _is_xdist_worker(session.config):
         from tests.tree_guard import snapshot
 
-        session.config._ragan_tree_before = snapshot(session.config.rootpath)
+        session.config._ragan_tree_before = snapshot(session.config.rootpath)  # noqa: SLF001 - our own attribute
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -2,45 +2,43 @@
 
 Run by hand (not in CI)::
 
-    python benchmarks/stylegan2_throughput.py                               # 32 and 64 px, auto and small
-    python benchmarks/stylegan2_throughput.py --sizes 32 --cfgs auto \\
-        --reference /path/to/stylegan2-ada-pytorch --torch-python /path/to/venv/bin/python
+    python benchmarks/stylegan2_throughput.py --reference /path/to/stylegan2-ada-pytorch \\
+        --torch-python /path/to/torch-venv/bin/python            # 32 px, small and auto
+    python benchmarks/stylegan2_throughput.py --cfgs small --ada --profile --reference ...
 
-What is measured (1 channel, unconditional, fp32, ``--threads`` TF intra/inter-op threads):
+Each implementation runs in a process of its own (``--rounds`` alternates them, so that both see
+the same load), 1 channel, unconditional, fp32, ``--threads`` threads, the same in-memory batch of
+real images at every step, no augmentation (ragan ``--augment none``, the official loss with
+``augment_pipe=None``), and the official schedule: per step ``G main``, ``G reg`` (path length,
+every 4 steps), ``D main``, ``D reg`` (R1, every 16 steps), then the generator EMA. It measures:
 
-* the four phases of the official training loop, each timed on its own after a warm-up call:
-  ``G main`` (G loss step), ``G reg`` (path-length regularisation, batch / 2, every 4 steps),
-  ``D main`` (D loss on fakes and reals) and ``D reg`` (R1 on reals, every 16 steps). Each
-  phase is one optimizer step, as in the official loop. sec/kimg is
-  ``(G main + G reg / 4 + D main + D reg / 16) / batch * 1000``;
-* with ``--steps N`` (a multiple of 16), also N whole ragan training steps through
-  ``keras.Model.fit`` (after N warm-up steps): the real ``train_step`` with its ``tf.cond``
-  lazy regularisers, EMA and bookkeeping;
-* ragan is built with ``augment="none"`` (the ADA pipeline is measured elsewhere), and so is
-  the official loss (``augment_pipe=None``);
-* GFLOP/s: multiply-adds of G and D per image counted from the layer shapes (3x3 and 1x1
-  convolutions, transposed convolutions, FIR filters, dense layers), 2 FLOPs each, and per phase
-  G main = 3 G + 2 D (D is only differentiated to its input), D main = G + 2 x 3 D, G reg =
-  (B/2)/B x 2 x 3 G (the double backprop counted as twice a forward-backward), D reg = 2 x 3 D;
-* the machine's own limit in the same run: one 512-channel 3x3 convolution (batch 32, 16x16),
-  TF and (with ``--reference``) torch.
+* **start-up**: seconds from building the networks to the end of the first tick (``--tick-steps``
+  steps: the whole training step, ragan through ``keras.Model.fit``; tracing and graph
+  optimisation included), and that tick's sec/kimg;
+* **steady state**, two ways: the per-tick sec/kimg of ``--ticks`` further ticks (mean; spread),
+  and from **whole phases**, each called ``--calls`` times after it is compiled: ``(G main + G reg
+  / 4 + D main + D reg / 16) / batch * 1000``; the phase times are printed (and with
+  ``--profile`` the ten most expensive ops of each: TensorFlow's profiler for ragan, torch's for
+  the official code, self time summed per op type over the calls);
+* with ``--ada``, ragan ``--augment ada`` at p = 0 (target 1, so p stays 0) against ``--augment
+  none``: ticks of the two models alternate in one process.
 
-The baseline (``--reference DIR``, a checkout of NVlabs/stylegan2-ada-pytorch) runs in a
-subprocess of ``--torch-python`` (a Python with torch, numpy, scipy, click, requests, psutil and
-Pillow, as the official code needs): it builds the official Generator, Discriminator and
-StyleGAN2Loss with the ``--cfg auto`` / ``--fp32`` settings of its train.py and times
-``loss.accumulate_gradients`` plus the Adam step for the same four phases. ``small`` has no official
-counterpart: it is built with the same widths on the official side, so its ratio is comparable.
+``small`` has no official counterpart: the official networks are built with its widths (z = w =
+128, channel_base 2048, channel_max 128), so the ratio compares like with like. The official side
+uses its ``--fp32`` settings (no conv clamp); ragan runs its defaults (clamp 256). The machine's own
+limit is printed too: one 512-channel 3x3 convolution (batch 32, 16x16), in GFLOP/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
-import math
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,29 +48,18 @@ PHASES = ("G main", "G reg", "D main", "D reg")
 INTERVALS = {"G main": 1, "G reg": 4, "D main": 1, "D reg": 16}
 
 
-# ----------------------------------------------------------------------------------------------
-# Shapes and multiply-adds (shared by both sides)
-# ----------------------------------------------------------------------------------------------
 def widths(res: int, cfg: str) -> dict:
-    """The network widths of a preset (as ragan.models.stylegan2.model.resolve_preset)."""
+    """The networks of a preset at ``res`` (as ragan.models.stylegan2.config.resolve_preset)."""
     sys.path.insert(0, str(REPO))
     if cfg == "small":
-        from ragan.models.stylegan2.model import _SMALL
-
-        spec = dict(
-            z_dim=_SMALL["latent_dim"],
-            w_dim=_SMALL["w_dim"],
-            channel_base=_SMALL["channel_base"],
-            channel_max=_SMALL["channel_max"],
-            batch=32,
-        )
+        spec = dict(z_dim=128, w_dim=128, channel_base=2048, channel_max=128, batch=32)
     elif cfg == "auto":
         spec = dict(
             z_dim=512,
             w_dim=512,
             channel_base=32768 if res >= 512 else 16384,
             channel_max=512,
-            batch=max(min(min(4096 // res, 32), 64), 1),
+            batch=max(min(4096 // res, 32), 1),
         )
     else:
         raise ValueError(cfg)
@@ -80,66 +67,8 @@ def widths(res: int, cfg: str) -> dict:
     return spec
 
 
-def count_macs(spec: dict, img_channels: int = 1) -> tuple[float, float]:
-    """Multiply-adds of one G and one D forward pass for one image."""
-    res, base, cmax, w_dim = spec["res"], spec["channel_base"], spec["channel_max"], spec["w_dim"]
-    ch = lambda r: min(base // r, cmax)  # noqa: E731
-    resolutions = [2**i for i in range(2, int(math.log2(res)) + 1)]
-    g = 2 * spec["z_dim"] * w_dim + (spec["mapping"] - 1) * w_dim * w_dim
-    for r in resolutions:
-        c = ch(r)
-        if r == 4:
-            g += r * r * 9 * c * c + w_dim * c  # conv1 + affine
-        else:
-            cin = ch(r // 2)
-            g += (r // 2) ** 2 * 9 * cin * c + (r + 1) ** 2 * 16 * c + w_dim * cin  # transposed conv, FIR, affine
-            g += r * r * 9 * c * c + w_dim * c  # conv1
-            g += (r + 1) ** 2 * 16 * img_channels  # image upsampling FIR
-        g += r * r * c * img_channels + w_dim * c  # toRGB
-    d = 0
-    for r in reversed(resolutions[1:]):
-        c, cout = ch(r), ch(r // 2)
-        if r == res:
-            d += r * r * img_channels * c  # fromRGB
-        d += r * r * 9 * c * c  # conv0
-        d += (r + 1) ** 2 * 16 * c + (r // 2) ** 2 * 9 * c * cout  # FIR + strided conv1
-        d += (r // 2) ** 2 * 16 * c + (r // 2) ** 2 * c * cout  # skip: FIR + 1x1
-    c4 = ch(4)
-    d += 16 * 9 * (c4 + 1) * c4 + 16 * c4 * c4 + c4
-    return float(g), float(d)
-
-
-def phase_flops(spec: dict) -> dict:
-    g, d = count_macs(spec)
-    per_image = {"G main": 3 * g + 2 * d, "G reg": 0.5 * 2 * 3 * g, "D main": g + 2 * 3 * d, "D reg": 2 * 3 * d}
-    return {phase: 2 * macs * spec["batch"] for phase, macs in per_image.items()}
-
-
 def sec_per_kimg(times: dict, batch: int) -> float:
     return sum(times[p] / INTERVALS[p] for p in PHASES) / batch * 1000
-
-
-# ----------------------------------------------------------------------------------------------
-# ragan (TensorFlow)
-# ----------------------------------------------------------------------------------------------
-def setup_tf(threads: int):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(REPO))
-    from ragan._tf import import_tf
-
-    tf = import_tf()
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    return tf
-
-
-def tf_conv_gflops(tf, repeats: int) -> float:
-    x = tf.random.normal([32, 16, 16, 512])
-    w = tf.random.normal([3, 3, 512, 512])
-    conv = tf.function(lambda: tf.nn.conv2d(x, w, 1, "SAME"))
-    conv().numpy()
-    best = min(_timed(lambda: conv().numpy()) for _ in range(repeats))
-    return 2 * 32 * 16 * 16 * 9 * 512 * 512 / best / 1e9
 
 
 def _timed(fn) -> float:
@@ -148,85 +77,153 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def build_ragan(tf, spec: dict, cfg: str, overrides: dict):
+def _top_ops(totals: dict, calls: int, limit: int = 10) -> list:
+    ranked = sorted(totals.items(), key=lambda item: -item[1])[:limit]
+    return [(name, seconds / calls) for name, seconds in ranked]
+
+
+# ----------------------------------------------------------------------------------------------
+# ragan (TensorFlow)
+# ----------------------------------------------------------------------------------------------
+def ragan_worker(args, checkout: Path = REPO) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, str(checkout))
+    start = time.perf_counter()
     import numpy as np
 
+    from ragan._tf import import_tf
+
+    tf = import_tf()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from ragan.models import StyleGAN2
 
-    gan = StyleGAN2({"cfg": cfg, "augment": "none", **overrides}, image_size=spec["res"], channels=1, seed=0)
-    gan.compile()
-    gan.g_optimizer.build(gan.generator.trainable_variables)
-    gan.d_optimizer.build(gan.discriminator.trainable_variables)
-    real = tf.constant(
-        np.random.default_rng(0).uniform(-1, 1, (spec["batch"], spec["res"], spec["res"], 1)), tf.float32
-    )
-    return gan, real
+    out = {"import_s": time.perf_counter() - start}
+    x = tf.random.normal([32, 16, 16, 512])
+    w = tf.random.normal([3, 3, 512, 512])
+    conv = tf.function(lambda: tf.nn.conv2d(x, w, 1, "SAME"))
+    conv().numpy()
+    out["conv_gflops"] = 2 * 32 * 16 * 16 * 9 * 512 * 512 / min(_timed(lambda: conv().numpy()) for _ in range(5)) / 1e9
+
+    for cfg in args.cfgs:
+        spec = widths(args.size, cfg)
+        batch = spec["batch"]
+        real = np.random.default_rng(0).uniform(-1, 1, (batch, args.size, args.size, 1)).astype(np.float32)
+        data = tf.data.Dataset.from_tensors(real).repeat()
+        kimg_per_tick = args.tick_steps * batch / 1000
+
+        def build(**overrides):
+            gan = StyleGAN2({"cfg": cfg, "augment": "none", **overrides}, image_size=args.size, channels=1, seed=0)
+            gan.compile()
+            return gan
+
+        def tick(gan):
+            return _timed(lambda: gan.fit(data, steps_per_epoch=args.tick_steps, epochs=1, verbose=0))
+
+        row = {}
+        build_s = _timed(lambda: row.setdefault("gan", build()))
+        gan = row.pop("gan")
+        result = {"batch": batch, "build_s": build_s}
+        if cfg in args.fit_cfgs:
+            first = tick(gan)
+            result.update(first_tick_s=first, first_tick_s_per_kimg=first / kimg_per_tick, startup_s=build_s + first)
+            variants = {"none": gan}
+            if args.ada:
+                ada = build(augment="ada", augment_p=0.0, ada_target=1.0)
+                result["ada_first_tick_s"] = tick(ada)
+                variants["ada p=0"] = ada
+            ticks = {name: [] for name in variants}
+            for _ in range(args.ticks):
+                for name, model in variants.items():
+                    ticks[name].append(tick(model) / kimg_per_tick)
+            result["tick_s_per_kimg"] = ticks["none"]
+            if args.ada:
+                result["ada_tick_s_per_kimg"] = ticks["ada p=0"]
+                result["ada_p_after"] = float(variants["ada p=0"].augment_probability.numpy())
+        if not hasattr(gan, "phase_function"):  # a --baseline checkout from before the phase split
+            out[cfg] = result
+            continue
+        # Whole phases, each compiled (traced on its first call, timed apart) then called --calls times.
+        inputs = tf.constant(real)
+        phases = {phase.name: phase for phase in gan.phases}
+        times, tracing, profiles = {}, {}, {}
+        for name in PHASES:
+            function = gan.phase_function(phases[name], False)
+            tracing[name] = _timed(lambda: function(inputs))
+            calls = [_timed(lambda: _fetch(tf, function(inputs))) for _ in range(args.calls)]
+            times[name] = statistics.mean(calls)
+            if args.profile:
+                profiles[name] = _tf_profile(tf, lambda: function(inputs), args.calls)
+        result.update(
+            phase_s=times,
+            phase_first_call_s=tracing,
+            phase_s_per_kimg=sec_per_kimg(times, batch),
+            profile=profiles,
+        )
+        out[cfg] = result
+        del gan
+    return out
 
 
-def time_ragan_phases(tf, gan, real, repeats: int, jit: bool = False) -> dict:
-    batch = tf.shape(real)[0]
-
-    def g_main():
-        return gan._g_main(batch, None)
-
-    def g_reg():
-        return gan._g_path_length(batch, None)
-
-    def d_main():
-        return gan._d_main(real, None)[0]
-
-    def d_reg():
-        return gan._d_r1(real, None)
-
-    functions = {"G main": g_main, "G reg": g_reg, "D main": d_main, "D reg": d_reg}
-    times = {}
-    for phase, fn in functions.items():
-        # No autograph: the phases hold no Python control flow on tensors (and autograph mixed
-        # up these small functions).
-        compiled = tf.function(fn, jit_compile=jit, autograph=False)
-        compiled()  # trace + warm-up
-        times[phase] = min(_timed(lambda: compiled().numpy()) for _ in range(repeats))
-    return times
+def _fetch(tf, outputs):
+    """Wait for a phase's outputs (the generator phases return none)."""
+    return None if outputs is None else tf.nest.map_structure(lambda tensor: tensor.numpy(), outputs)
 
 
-def time_ragan_steps(tf, gan, real, steps: int) -> float:
-    """Seconds per whole training step (fit), over ``steps`` steps after ``steps`` warm-up steps."""
-    data = tf.data.Dataset.from_tensors(real).repeat()
-    gan.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+def _tf_profile(tf, call, calls: int) -> list:
+    """Self time per op type over ``calls`` calls, from TensorFlow's profiler trace."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(calls):
+            _fetch(tf, call())
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    totals = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if line.name == "python":
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" in name and "::" not in name:  # "op name:OpType": one kernel (not an executor span)
+                    totals[name.rsplit(":", 1)[1]] += event.duration_ps / 1e12
+    return _top_ops(totals, calls)
+
+
+# ----------------------------------------------------------------------------------------------
+# Official code (PyTorch, run under --torch-python)
+# ----------------------------------------------------------------------------------------------
+def official_worker(args) -> dict:
     start = time.perf_counter()
-    gan.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-    return (time.perf_counter() - start) / steps
-
-
-# ----------------------------------------------------------------------------------------------
-# Official code (PyTorch, run in a subprocess of --torch-python)
-# ----------------------------------------------------------------------------------------------
-def official_worker(args) -> None:
-    """Runs under the torch Python: builds the official networks and loss, prints JSON."""
     import numpy as np
     import torch
 
     sys.path.insert(0, str(Path(args.reference).resolve()))
-    import dnnlib  # noqa: F401  (the official package)
     from training.loss import StyleGAN2Loss
     from training.networks import Discriminator, Generator
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(args.threads)
     torch.manual_seed(0)
-    device = torch.device("cpu")
-    out = {}
+    out = {"import_s": time.perf_counter() - start}
     x = torch.randn(32, 512, 16, 16)
     w = torch.randn(512, 512, 3, 3)
     with torch.no_grad():
         torch.nn.functional.conv2d(x, w, padding=1)
-        best = min(_timed(lambda: torch.nn.functional.conv2d(x, w, padding=1)) for _ in range(args.conv_repeats))
+        best = min(_timed(lambda: torch.nn.functional.conv2d(x, w, padding=1)) for _ in range(5))
     out["conv_gflops"] = 2 * 32 * 16 * 16 * 9 * 512 * 512 / best / 1e9
-    for key, spec in json.loads(args.specs).items():
-        res = spec["res"]
-        common = dict(c_dim=0, img_resolution=res, img_channels=1)
-        G = (
-            Generator(
+    device = torch.device("cpu")
+    for cfg in args.cfgs:
+        spec = widths(args.size, cfg)
+        res, batch = spec["res"], spec["batch"]
+        kimg_per_tick = args.tick_steps * batch / 1000
+
+        def build():
+            common = dict(c_dim=0, img_resolution=res, img_channels=1)
+            G = Generator(
                 z_dim=spec["z_dim"],
                 w_dim=spec["w_dim"],
                 mapping_kwargs=dict(num_layers=spec["mapping"]),
@@ -234,37 +231,36 @@ def official_worker(args) -> None:
                     channel_base=spec["channel_base"], channel_max=spec["channel_max"], num_fp16_res=0, conv_clamp=None
                 ),
                 **common,
-            )
-            .train()
-            .to(device)
-        )
-        D = (
-            Discriminator(
+            ).train()
+            D = Discriminator(
                 channel_base=spec["channel_base"],
                 channel_max=spec["channel_max"],
                 num_fp16_res=0,
                 conv_clamp=None,
                 epilogue_kwargs=dict(mbstd_group_size=spec["mbstd"]),
                 **common,
-            )
-            .train()
-            .to(device)
-        )
-        loss = StyleGAN2Loss(device, G.mapping, G.synthesis, D, augment_pipe=None, r1_gamma=spec["gamma"])
-        lr = 0.0025
-        phases = {}
-        for name, module, interval in (("G", G, 4), ("D", D, 16)):
-            ratio = interval / (interval + 1)
-            opt = torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
-            phases[f"{name} main"] = (f"{name}main", module, opt, 1)
-            phases[f"{name} reg"] = (f"{name}reg", module, opt, interval)
-        for m in (G, D):
-            m.requires_grad_(False)
-        batch = spec["batch"]
+            ).train()
+            G_ema = Generator(**G.init_kwargs).eval()
+            G_ema.load_state_dict(G.state_dict())
+            loss = StyleGAN2Loss(device, G.mapping, G.synthesis, D, augment_pipe=None, r1_gamma=spec["gamma"])
+            phases = {}
+            for name, module, interval in (("G", G, 4), ("D", D, 16)):
+                ratio = interval / (interval + 1)
+                opt = torch.optim.Adam(module.parameters(), lr=0.0025 * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
+                phases[f"{name} main"] = (f"{name}main", module, opt, 1)
+                phases[f"{name} reg"] = (f"{name}reg", module, opt, interval)
+            for module in (G, D, G_ema):
+                module.requires_grad_(False)
+            return G, G_ema, loss, phases
+
+        t0 = time.perf_counter()
+        G, G_ema, loss, phases = build()
         real = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (batch, 1, res, res)).astype(np.float32))
         c = torch.zeros([batch, 0])
+        build_s = time.perf_counter() - t0
+        state = {"step": 0, "nimg": 0}
 
-        def run(phase):
+        def run(phase):  # one phase as in training_loop.py
             official_name, module, opt, gain = phases[phase]
             opt.zero_grad(set_to_none=True)
             module.requires_grad_(True)
@@ -278,131 +274,162 @@ def official_worker(args) -> None:
                     torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
             opt.step()
 
-        times = {}
+        def tick():
+            begin = time.perf_counter()
+            for _ in range(args.tick_steps):
+                for phase in PHASES:
+                    if state["step"] % INTERVALS[phase] == 0:
+                        run(phase)
+                with torch.no_grad():  # G_ema, ema_kimg = batch * 10 / 32, ramp-up 0.05
+                    ema_nimg = min(batch * 10 / 32 * 1000, state["nimg"] * 0.05)
+                    beta = 0.5 ** (batch / max(ema_nimg, 1e-8))
+                    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+                        p_ema.copy_(p.lerp(p_ema, beta))
+                    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+                        b_ema.copy_(b)
+                state["step"] += 1
+                state["nimg"] += batch
+            return time.perf_counter() - begin
+
+        result = {"batch": batch, "build_s": build_s}
+        if cfg in args.fit_cfgs:
+            first = tick()
+            result.update(first_tick_s=first, first_tick_s_per_kimg=first / kimg_per_tick, startup_s=build_s + first)
+            result["tick_s_per_kimg"] = [tick() / kimg_per_tick for _ in range(args.ticks)]
+        times, first_call, profiles = {}, {}, {}
         for phase in PHASES:
-            run(phase)
-            times[phase] = min(_timed(lambda: run(phase)) for _ in range(args.repeats))
-        out[key] = times
-    print("JSON" + json.dumps(out))
-
-
-def run_official(args) -> dict:
-    command = [
-        args.torch_python,
-        str(Path(__file__).resolve()),
-        "--official-worker",
-        "--reference",
-        args.reference,
-        "--threads",
-        str(args.threads),
-        "--repeats",
-        str(args.repeats),
-        "--conv-repeats",
-        str(args.conv_repeats),
-        "--specs",
-        json.dumps({f"{res}/{cfg}": widths(res, cfg) for res in args.sizes for cfg in args.cfgs}),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("JSON")]
-    if done.returncode or not lines:
-        sys.exit(f"the official code failed:\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1][4:])
+            first_call[phase] = _timed(lambda: run(phase))
+            times[phase] = statistics.mean(_timed(lambda: run(phase)) for _ in range(args.calls))
+            if args.profile:
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+                    for _ in range(args.calls):
+                        run(phase)
+                totals = {e.key: e.self_cpu_time_total / 1e6 for e in profiler.key_averages()}
+                profiles[phase] = _top_ops(totals, args.calls)
+        result.update(
+            phase_s=times,
+            phase_first_call_s=first_call,
+            phase_s_per_kimg=sec_per_kimg(times, batch),
+            profile=profiles,
+        )
+        out[cfg] = result
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------------------
+def run_worker(args, impl: str) -> dict:
+    python = args.torch_python if impl == "official" else sys.executable
+    command = [python, str(Path(__file__).resolve()), "--worker", impl, "--json-args", json.dumps(vars(args))]
+    env = dict(os.environ)
+    if impl == "baseline":  # the baseline checkout's ragan, not this one's
+        env["PYTHONPATH"] = str(Path(args.baseline).resolve())
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("JSON")]
+    if done.returncode or not lines:
+        sys.exit(f"the {impl} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1][4:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
-    parser.add_argument("--cfgs", nargs="+", default=["auto", "small"], choices=["auto", "small"])
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--cfgs", nargs="+", default=["small", "auto"], choices=["small", "auto"])
+    parser.add_argument("--fit-cfgs", nargs="+", default=["small"], help="presets timed in ticks (start-up, steady)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2, help="timed calls per phase (the best counts)")
-    parser.add_argument("--conv-repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=0, help="also time this many whole fit steps (multiple of 16)")
-    parser.add_argument("--steps-cfgs", nargs="+", default=["small"], help="presets timed with --steps")
-    parser.add_argument("--xla", action="store_true", help="also time the phases with jit_compile=True")
+    parser.add_argument("--tick-steps", type=int, default=25, help="steps per tick (25: ragan's default log_every)")
+    parser.add_argument("--ticks", type=int, default=3, help="steady-state ticks after the first")
+    parser.add_argument("--calls", type=int, default=3, help="timed calls per phase")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the two implementations this many times")
+    parser.add_argument("--ada", action="store_true", help="also time ragan --augment ada at p = 0")
+    parser.add_argument("--profile", action="store_true", help="the ten most expensive ops of each phase")
     parser.add_argument("--reference", help="checkout of NVlabs/stylegan2-ada-pytorch (the baseline)")
     parser.add_argument("--torch-python", default=sys.executable, help="Python with torch for the baseline")
+    parser.add_argument("--baseline", help="another ragan checkout to time beside this one (before/after a change)")
     parser.add_argument("--json", help="write the results here as JSON")
-    parser.add_argument("--official-worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--specs", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ragan", "baseline", "official"], help=argparse.SUPPRESS)
+    parser.add_argument("--json-args", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.official_worker:
-        official_worker(args)
+    if args.worker:
+        worker_args = argparse.Namespace(**json.loads(args.json_args))
+        if args.worker == "official":
+            result = official_worker(worker_args)
+        else:
+            result = ragan_worker(worker_args, Path(worker_args.baseline) if args.worker == "baseline" else REPO)
+        print("JSON" + json.dumps(result))
         return
-    if args.steps % 16:
-        parser.error("--steps must be a multiple of 16 (one R1 period)")
 
-    tf = setup_tf(args.threads)
-    official = run_official(args) if args.reference else {}
-    if official:
-        print("official:", json.dumps(official), flush=True)
-    load = os.getloadavg()[0]
-    results = {
-        "threads": args.threads,
-        "load": load,
-        "tf_conv_gflops": tf_conv_gflops(tf, args.conv_repeats),
-        "torch_conv_gflops": official.get("conv_gflops"),
-        "rows": [],
-    }
-    for res in args.sizes:
-        for cfg in args.cfgs:
-            spec = widths(res, cfg)
-            gan, real = build_ragan(tf, spec, cfg, {})
-            variants = {"ragan": time_ragan_phases(tf, gan, real, args.repeats)}
-            if args.xla:
-                variants["ragan xla"] = time_ragan_phases(tf, gan, real, args.repeats, jit=True)
-            if f"{res}/{cfg}" in official:
-                variants["official"] = official[f"{res}/{cfg}"]
-            step = time_ragan_steps(tf, gan, real, args.steps) if args.steps and cfg in args.steps_cfgs else None
-            flops = phase_flops(spec)
-            for name, times in variants.items():
-                results["rows"].append(
-                    {
-                        "res": res,
-                        "cfg": cfg,
-                        "impl": name,
-                        "batch": spec["batch"],
-                        "times": times,
-                        "sec_per_kimg": sec_per_kimg(times, spec["batch"]),
-                        "gflops": {p: flops[p] / times[p] / 1e9 for p in PHASES},
-                        "fit_sec_per_kimg": step / spec["batch"] * 1000 if step and name == "ragan" else None,
-                    }
-                )
-            del gan
-    results["load_after"] = os.getloadavg()[0]
-    print_table(results)
+    impls = ["ragan"] + (["baseline"] if args.baseline else []) + (["official"] if args.reference else [])
+    rounds = []
+    for index in range(args.rounds):
+        measured = {"load_before": os.getloadavg()[0]}
+        for impl in impls if index % 2 == 0 else impls[::-1]:
+            measured[impl] = run_worker(args, impl)
+            print(f"round {index + 1}, {impl}: done (load {os.getloadavg()[0]:.1f})", flush=True)
+        measured["load_after"] = os.getloadavg()[0]
+        rounds.append(measured)
+    for measured in rounds:
+        print_round(args, measured)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps({"args": vars(args), "rounds": rounds}, indent=2))
 
 
-def print_table(results: dict) -> None:
-    conv = f"TF {results['tf_conv_gflops']:.0f}"
-    if results.get("torch_conv_gflops"):
-        conv += f", torch {results['torch_conv_gflops']:.0f}"
+def print_round(args, measured: dict) -> None:
+    impls = [impl for impl in ("ragan", "baseline", "official") if impl in measured]
     print(
-        f"\n{results['threads']} threads, load average {results['load']:.1f} -> {results['load_after']:.1f}; "
-        f"one 512-ch 3x3 conv: {conv} GFLOP/s"
+        f"\n{args.size} px, 1 channel, fp32, {args.threads} threads; load average {measured['load_before']:.1f} -> "
+        f"{measured['load_after']:.1f}; one 512-ch 3x3 conv: "
+        + ", ".join(f"{impl} {measured[impl]['conv_gflops']:.0f} GFLOP/s" for impl in impls)
     )
-    header = f"{'res':>4} {'cfg':<6} {'impl':<10} " + " ".join(f"{p + ' s':>9}" for p in PHASES)
-    header += f" {'s/kimg':>8} {'fit s/kimg':>10}  GFLOP/s (G main, G reg, D main, D reg)"
-    print(header)
-    for row in results["rows"]:
-        fit = f"{row['fit_sec_per_kimg']:.1f}" if row["fit_sec_per_kimg"] else "-"
-        print(
-            f"{row['res']:>4} {row['cfg']:<6} {row['impl']:<10} "
-            + " ".join(f"{row['times'][p]:>9.3f}" for p in PHASES)
-            + f" {row['sec_per_kimg']:>8.1f} {fit:>10}  "
-            + ", ".join(f"{row['gflops'][p]:.0f}" for p in PHASES)
-        )
-    by_key = {(r["res"], r["cfg"], r["impl"]): r for r in results["rows"]}
-    for (res, cfg, impl), row in by_key.items():
-        reference = by_key.get((res, cfg, "official"))
-        if impl != "official" and reference:
+    for cfg in args.cfgs:
+        rows = {impl: measured[impl][cfg] for impl in impls}
+        print(f"\n[{cfg}] batch {rows['ragan']['batch']}")
+        print(f"{'impl':<14}" + "".join(f"{p + ' s':>9}" for p in PHASES) + f"{'phases s/kimg':>15}{'trace s':>9}")
+        for impl, row in rows.items():
+            if "phase_s" not in row:
+                continue
+            tracing = sum(row["phase_first_call_s"][p] - row["phase_s"][p] for p in PHASES)
             print(
-                f"{res} px {cfg}: {impl} is {reference['sec_per_kimg'] / row['sec_per_kimg']:.2f}x the official speed"
+                f"{impl:<14}"
+                + "".join(f"{row['phase_s'][p]:>9.3f}" for p in PHASES)
+                + f"{row['phase_s_per_kimg']:>15.1f}{tracing:>9.1f}"
             )
+        if "official" in rows:
+            ratio = rows["official"]["phase_s_per_kimg"] / rows["ragan"]["phase_s_per_kimg"]
+            print(f"whole phases: ragan is {ratio:.2f}x the official speed")
+        if cfg in args.fit_cfgs:
+            print(
+                f"{'impl':<14}{'build s':>9}{'1st tick s':>11}{'startup s':>10}{'1st s/kimg':>11}{'steady s/kimg':>22}"
+            )
+            for impl, row in rows.items():
+                ticks = row["tick_s_per_kimg"]
+                steady = f"{statistics.mean(ticks):.1f} ({min(ticks):.1f}-{max(ticks):.1f})"
+                print(
+                    f"{impl:<14}{row['build_s']:>9.1f}{row['first_tick_s']:>11.1f}{row['startup_s']:>10.1f}"
+                    f"{row['first_tick_s_per_kimg']:>11.1f}{steady:>22}   first/steady "
+                    f"{row['first_tick_s_per_kimg'] / statistics.mean(ticks):.2f}"
+                )
+            steady = {impl: statistics.mean(row["tick_s_per_kimg"]) for impl, row in rows.items()}
+            for other in ("baseline", "official"):
+                if other in rows:
+                    print(f"ticks: ragan is {steady[other] / steady['ragan']:.2f}x the {other} speed in steady state")
+            for impl, row in rows.items():
+                if "ada_tick_s_per_kimg" not in row:
+                    continue
+                ada, none = row["ada_tick_s_per_kimg"], row["tick_s_per_kimg"]
+                pairs = [a / n for a, n in zip(ada, none)]
+                print(
+                    f"{impl} --augment ada at p = 0 (p after: {row['ada_p_after']:g}): "
+                    f"{statistics.mean(ada):.1f} s/kimg, {statistics.mean(pairs):.3f}x --augment none "
+                    f"(tick pairs {', '.join(f'{p:.3f}' for p in pairs)}); its first tick "
+                    f"{row['ada_first_tick_s']:.1f} s"
+                )
+        for impl, row in rows.items():
+            for phase, ops in row.get("profile", {}).items():
+                print(f"  {impl} {phase}: top ops, ms per call")
+                for name, seconds in ops:
+                    print(f"    {1000 * seconds:9.1f}  {name}")
 
 
 if __name__ == "__main__":

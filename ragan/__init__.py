@@ -18,6 +18,7 @@ TensorFlow is imported lazily (on first use of a stage that needs it), quietly.
 from __future__ import annotations
 
 from ragan._lazy import lazy_attributes
+from ragan._logging import install as _install_logging
 from ragan._tf import import_tf, quiet_environment
 from ragan._version import __version__
 from ragan.config import Boolean, Choice, Config, Float, Int, hparam
@@ -25,6 +26,7 @@ from ragan.errors import RaganError
 from ragan.registry import add_gan_module, get_gan, list_gans, register_gan
 
 quiet_environment()
+_install_logging()  # the `ragan` logger's handler: progress on stdout, warnings on stderr (ragan/_logging.py)
 # The built-in GANs register themselves when ragan.models is imported: on the registry's first lookup.
 add_gan_module("ragan.models")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ragan.errors import RaganError
 
-__all__ = ["check_positive_int", "first_line", "muted_loggers", "read_json"]
+__all__ = ["check_positive_int", "first_line", "muted_loggers", "read_json", "text_table"]
 
 
 def first_line(error: BaseException | str, limit: int = 200) -> str:
@@ -96,3 +96,21 @@ def muted_loggers(*names: str, level: int = logging.ERROR) -> Iterator[None]:
     finally:
         for logger, old in zip(loggers, saved):
             logger.setLevel(old)
+
+
+def text_table(rows: list[tuple[str, ...]]) -> str:
+    """Rows as aligned columns under a rule; the last column is free text, not padded.
+
+    Example:
+        >>> print(text_table([("name", "meaning"), ("lr", "Learning rate.")]))
+        name  meaning
+        ----  -------
+        lr    Learning rate.
+    """
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths)) + "  " + row[-1])
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths) + "  " + "-" * len(row[-1]))
+    return "\n".join(lines)

@@ -3,12 +3,14 @@ lock on an output being written, and the check that a written path stays inside 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["OLD_SUFFIX", "PartialLock", "path_inside", "publish_directory"]
+__all__ = ["OLD_SUFFIX", "PartialLock", "build_then_publish", "path_inside", "publish_directory"]
 
 OLD_SUFFIX = ".ragan-old"
 
@@ -122,3 +124,25 @@ class PartialLock:
     def __exit__(self, *exc) -> bool:
         self.release()
         return False
+
+
+@contextlib.contextmanager
+def build_then_publish(partial: Path, out: Path, stage: str) -> Iterator[Path]:
+    """Write a stage's output into ``partial`` under its lock, then publish it as ``out``.
+
+    ``partial`` is locked (a second run of ``stage`` into the same ``out`` stops with a one-line
+    error instead of deleting this one's work), emptied of what an interrupted run left behind and
+    handed to the block; once the block completes it is renamed to ``out``, and if the block
+    fails it is deleted.
+    """
+    lock = PartialLock(partial, stage).acquire()
+    try:
+        lock.clear()
+        try:
+            yield partial
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        publish_directory(partial, out)
+    finally:
+        lock.release()

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ragan._common import first_line
+from ragan._common import first_line, text_table
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -54,9 +54,26 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Tuning ranges
 # --------------------------------------------------------------------------------------------
+class _NumberRange:
+    """What :class:`Float` and :class:`Int` share: KerasTuner's ``hp.Float``/``hp.Int``, and narrowing."""
+
+    hp_method: ClassVar[str]
+    number: ClassVar[type]
+
+    def to_hp(self, hp, name: str):
+        method = getattr(hp, self.hp_method)
+        return method(name, self.min_value, self.max_value, step=self.step, sampling=self.sampling)
+
+    def narrowed(self, low: float, high: float):
+        return dataclasses.replace(self, min_value=self.number(low), max_value=self.number(high))
+
+
 @dataclass(frozen=True)
-class Float:
+class Float(_NumberRange):
     """A continuous tuning range, ``sampling`` in ``"linear"``, ``"log"``, ``"reverse_log"``."""
+
+    hp_method: ClassVar[str] = "Float"
+    number: ClassVar[type] = float
 
     min_value: float
     max_value: float
@@ -67,16 +84,13 @@ class Float:
         kind = {"linear": "", "log": "log ", "reverse_log": "reverse-log "}[self.sampling]
         return f"{kind}{self.min_value:g}..{self.max_value:g}"
 
-    def to_hp(self, hp, name: str):
-        return hp.Float(name, self.min_value, self.max_value, step=self.step, sampling=self.sampling)
-
-    def narrowed(self, low: float, high: float) -> Float:
-        return dataclasses.replace(self, min_value=float(low), max_value=float(high))
-
 
 @dataclass(frozen=True)
-class Int:
+class Int(_NumberRange):
     """An integer tuning range."""
+
+    hp_method: ClassVar[str] = "Int"
+    number: ClassVar[type] = int
 
     min_value: int
     max_value: int
@@ -87,12 +101,6 @@ class Int:
         step = f" step {self.step}" if self.step != 1 else ""
         kind = "log " if self.sampling == "log" else ""
         return f"{kind}{self.min_value}..{self.max_value}{step}"
-
-    def to_hp(self, hp, name: str):
-        return hp.Int(name, self.min_value, self.max_value, step=self.step, sampling=self.sampling)
-
-    def narrowed(self, low: float, high: float) -> Int:
-        return dataclasses.replace(self, min_value=int(low), max_value=int(high))
 
 
 @dataclass(frozen=True)
@@ -523,13 +531,7 @@ class Config:
                     s.help,
                 )
             )
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        lines = []
-        for i, row in enumerate(rows):
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row[:5], widths)) + "  " + row[5])
-            if i == 0:
-                lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 7)
-        return "\n".join(lines)
+        return text_table(rows)
 
 
 def _declared(cls) -> list[HParam]:
@@ -711,7 +713,7 @@ def load_overrides(path: str | Path) -> dict[str, Any]:
             raise RaganError(f"config file {str(path)!r} must end in .yaml, .yml or .json, not {path.suffix!r}.")
     except RaganError:
         raise
-    except Exception as error:  # yaml.YAMLError / json.JSONDecodeError
+    except Exception as error:  # noqa: BLE001 - yaml.YAMLError / json.JSONDecodeError: the user's file
         raise RaganError(f"config file {str(path)!r} is not valid: {first_line(error)}") from None
     if data is None:
         return {}

@@ -340,7 +340,7 @@ def load_medmnist(
 
 def _download(url: str, target: Path, md5: str | None) -> None:
     """Fetch ``url`` to ``target`` atomically, checking the MD5 when known."""
-    from tqdm.auto import tqdm
+    from ragan._logging import progress_bar
 
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
@@ -349,7 +349,7 @@ def _download(url: str, target: Path, md5: str | None) -> None:
     try:
         with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=None) as progress:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=target.name, leave=True) as progress:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     out.write(chunk)
                     digest.update(chunk)

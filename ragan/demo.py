@@ -9,11 +9,16 @@ re-running the same command reuses what is already complete.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
+from ragan._logging import stage_output
 from ragan.errors import RaganError
+from ragan.training.run_files import CONFIG_FILE, MODEL_FILE, SAMPLES_DIR
 
-__all__ = ["DEMO_GAN", "QUICK_KIMG", "run_demo"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEMO_GAN", "QUICK_KIMG", "first_screen", "output_lines", "run_demo"]
 
 #: The demo's GAN, in one place: the registered model, its hyperparameters and its training length
 #: (thousands of real images shown). Another registered GAN (e.g. a StyleGAN2-ADA preset) is swapped
@@ -39,7 +44,6 @@ def run_demo(
     quick: bool = False,
     seed: int = 0,
     progress: bool = True,
-    log=print,
 ) -> dict[str, Path]:
     """Run prepare -> train -> generate (-> evaluate) on the bundled sample.
 
@@ -53,8 +57,8 @@ def run_demo(
         quick: a smoke run: ``QUICK_KIMG`` of training (unless ``kimg`` is given) and a short
             evaluation (one seed, a few epochs; see ``ragan evaluate --quick``).
         seed: the seed of every stage.
-        progress: show progress bars.
-        log: where the step-by-step messages go.
+        progress: ``False``: warnings only; otherwise each step and its progress are shown through
+            the ``ragan`` logger (see :mod:`ragan._logging`).
 
     Returns:
         name -> path of every output.
@@ -63,28 +67,31 @@ def run_demo(
 
         >>> paths = ragan.demo.run_demo("runs/demo", quick=True)  # doctest: +SKIP
     """
+    out = Path(out)
+    _check_out(out)
+    with stage_output(progress):
+        return _run_demo(out, image_size, kimg, num_images, evaluate, quick, seed)
+
+
+def _run_demo(out: Path, image_size: int, kimg, num_images: int, evaluate: bool, quick: bool, seed: int) -> dict:
     from ragan.data.prepare import prepare_dataset
     from ragan.generation import generate
     from ragan.training.loop import train
 
-    out = Path(out)
-    _check_out(out)
     paths: dict[str, Path] = {}
     prepared = out / "prepared"
     if (prepared / "manifest.json").is_file():
-        log(f"[1/4] prepared data already at {prepared} (delete it to prepare again)")
+        logger.info(f"[1/4] prepared data already at {prepared} (delete it to prepare again)")
     else:
-        log(f"[1/4] preparing the bundled PneumoniaMNIST sample -> {prepared}")
-        prepare_dataset(
-            "sample:pneumoniamnist", prepared, image_size=image_size, channels=1, seed=seed, progress=progress
-        )
+        logger.info(f"[1/4] preparing the bundled PneumoniaMNIST sample -> {prepared}")
+        prepare_dataset("sample:pneumoniamnist", prepared, image_size=image_size, channels=1, seed=seed)
     paths["prepared"] = prepared
 
     run_dir = out / "run"
-    resume = (run_dir / "config.json").is_file()
+    resume = (run_dir / CONFIG_FILE).is_file()
     if kimg is None:
         kimg = QUICK_KIMG if quick else DEMO_GAN["kimg"]
-    log(
+    logger.info(
         f"[2/4] training a conditional {DEMO_GAN['model']} for {kimg:g} kimg -> {run_dir}"
         + (" (resuming)" if resume else "")
     )
@@ -96,48 +103,50 @@ def run_demo(
             config=dict(DEMO_GAN["config"]),
             train_config={"kimg": kimg, "batch_size": DEMO_GAN["batch_size"], "seed": seed},
             resume=resume,
-            progress=progress,
         )
     )
     paths["run"] = run_dir
 
     synthetic = out / "synthetic"
     labels = _labels_in_real_proportions(prepared, num_images)
-    log(f"[3/4] generating {num_images} labelled images in the real classes' proportions -> {synthetic}")
-    generate(
-        run_dir, num_images, synthetic, format="tfrecord", labels=labels, seed=seed, overwrite=True, progress=progress
-    )
+    logger.info(f"[3/4] generating {num_images} labelled images in the real classes' proportions -> {synthetic}")
+    generate(run_dir, num_images, synthetic, format="tfrecord", labels=labels, seed=seed, overwrite=True)
     paths["synthetic"] = synthetic
 
     if evaluate and importlib.util.find_spec("ragan.evaluation.report") is not None:
         from ragan.evaluation.report import evaluate as evaluate_stage
 
         report = out / "report"
-        log(f"[4/4] evaluating real vs synthetic -> {report}")
-        result = evaluate_stage(
-            prepared, synthetic, out=report, generator_run=run_dir, quick=quick, overwrite=True, progress=progress
-        )
+        logger.info(f"[4/4] evaluating real vs synthetic -> {report}")
+        result = evaluate_stage(prepared, synthetic, out=report, generator_run=run_dir, quick=quick, overwrite=True)
         paths["report"] = report / "report.html"
-        # The report's first screen, in the terminal: the verdict (a smoke test with --quick) and the privacy audit.
-        log("")
-        log(result.data["verdict"]["headline"])
-        for sentence in (result.data.get("privacy") or {}).get("sentences", []):
-            log(sentence)
+        logger.info("\n".join(["the report's first screen:", *first_screen(result.data)]))
     else:
-        log("[4/4] evaluation skipped")
+        logger.info("[4/4] evaluation skipped")
 
-    samples = sorted((run_dir / "samples").glob("*.png"))
-    log("")
-    log("done. Outputs:")
-    log(f"  prepared data      {prepared}")
-    if samples:
-        log(f"  sample grids       {run_dir / 'samples'} (latest: {samples[-1].name})")
-    log(f"  model              {run_dir / 'model.keras'}")
-    log(f"  MLflow             mlflow ui --backend-store-uri sqlite:///{(run_dir / 'mlflow.db').resolve()}")
-    log(f"  synthetic images   {synthetic}")
-    if "report" in paths:
-        log(f"  report             {paths['report']}")
+    logger.info("done. Outputs:\n" + "\n".join(output_lines(paths)))
     return paths
+
+
+def first_screen(report: dict) -> list[str]:
+    """The report's first screen, for the terminal: the verdict (a smoke test with ``quick``) and the
+    privacy audit's sentences."""
+    return [report["verdict"]["headline"], *(report.get("privacy") or {}).get("sentences", [])]
+
+
+def output_lines(paths: dict[str, Path]) -> list[str]:
+    """Where :func:`run_demo`'s outputs are, one line each (what ``ragan demo`` ends with)."""
+    run_dir = paths["run"]
+    samples = sorted((run_dir / SAMPLES_DIR).glob("*.png"))
+    lines = [f"  prepared data      {paths['prepared']}"]
+    if samples:
+        lines.append(f"  sample grids       {run_dir / SAMPLES_DIR} (latest: {samples[-1].name})")
+    lines.append(f"  model              {run_dir / MODEL_FILE}")
+    lines.append(f"  MLflow             mlflow ui --backend-store-uri sqlite:///{(run_dir / 'mlflow.db').resolve()}")
+    lines.append(f"  synthetic images   {paths['synthetic']}")
+    if "report" in paths:
+        lines.append(f"  report             {paths['report']}")
+    return lines
 
 
 def _labels_in_real_proportions(prepared: Path, n: int) -> list[int]:

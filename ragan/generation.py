@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +19,16 @@ from typing import Any
 import numpy as np
 
 from ragan._common import first_line, read_json
-from ragan._files import PartialLock, path_inside, publish_directory
+from ragan._files import build_then_publish, path_inside
+from ragan._logging import progress_bar, stage_output
 from ragan._untrusted import check_run_metadata
 from ragan.config import StageConfig, hparam, takes_options
 from ragan.errors import RaganError, did_you_mean
+from ragan.training.run_files import MODEL_FILE, RUN_FILE
 
 __all__ = ["GenerateConfig", "GenerationResult", "generate", "load_generator", "resolve_model_path"]
 
 FORMATS = ("png", "tfrecord")
-RUN_FILE = "run.json"
 
 
 # ------------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def resolve_model_path(run_or_model: str | os.PathLike, *, tracking_uri: str | N
         run_file = path / RUN_FILE
         if run_file.is_file():
             meta = check_run_metadata(read_json(run_file), run_file)  # a run folder may come from anyone
-            candidate = path_inside(path, meta.get("model", "model.keras"), action="read")
+            candidate = path_inside(path, meta.get("model", MODEL_FILE), action="read")
         else:
             candidates = sorted(path.glob("*.keras")) + sorted(path.glob("model/*.keras"))
             if not candidates:
@@ -87,9 +87,10 @@ def load_generator(run_or_model, *, tracking_uri: str | None = None):
 
     Args:
         run_or_model: a training run directory (its ``run.json`` names the model), a ``.keras``
-            file saved by ragan, an MLflow ``runs:/<run_id>/model`` URI, an official StyleGAN2-ADA
-            ``.pkl`` (read without running its code, :mod:`ragan.models.stylegan2.pickle_import`),
-            or an already loaded GAN.
+            file saved by ragan, an MLflow ``runs:/<run_id>/model`` URI, another program's weight
+            file that a model registered a loader for (an official StyleGAN2-ADA ``.pkl``, read
+            without running its code; :func:`ragan.registry.register_weight_loader`), or an
+            already loaded GAN.
         tracking_uri: the MLflow server or store of a ``runs:/`` URI (default:
             ``MLFLOW_TRACKING_URI``; a run's local store is ``sqlite:///RUN_DIR/mlflow.db``).
 
@@ -109,10 +110,11 @@ def load_generator(run_or_model, *, tracking_uri: str | None = None):
 
     if isinstance(run_or_model, keras.Model):
         return run_or_model
-    from ragan.models.stylegan2.pickle_import import import_network_pickle, is_network_pickle
+    from ragan.registry import weight_loader_for
 
-    if is_network_pickle(run_or_model):
-        model, info = import_network_pickle(run_or_model)
+    loader = weight_loader_for(run_or_model)
+    if loader is not None:
+        model, info = loader.load(run_or_model)
         model.class_names = [f"class_{i}" for i in range(model.num_classes)]
         model.run_metadata = {"imported_from": info}
         return model
@@ -306,7 +308,7 @@ def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progr
         out: output directory; it appears atomically (written aside, then renamed).
         config: the options as a :class:`GenerateConfig`, a dict or a YAML/JSON file; keyword
             options win over it.
-        progress: show a progress bar.
+        progress: ``False``: no progress bar (warnings only; see :mod:`ragan._logging`).
 
     Returns:
         A :class:`GenerationResult` (counts, labels, kept fraction).
@@ -366,47 +368,37 @@ def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progr
         "use_ema": bool(use_ema),
         "filter_threshold": filter_threshold,
     }
-    # One generate at a time into `out`: a second one stops here instead of deleting this one's images.
-    lock = PartialLock(partial, "generate").acquire()
-    try:
-        lock.clear()  # what an interrupted run left behind
+    # One generate at a time into `out`: a second one stops instead of deleting this one's images.
+    with build_then_publish(partial, out, "generate"):
         # Images go to disk round by round, so memory does not grow with n.
         sink = _ImageSink(partial, format, int(n), class_names)
-    except BaseException:
-        lock.release()
-        raise
-    try:
-        kept_labels, generated = _generate_filtered(
-            model,
-            int(n),
-            wanted,
-            seed=int(seed),
-            truncation=truncation,
-            batch_size=config.batch_size,
-            threshold=filter_threshold,
-            max_attempts=config.max_attempts,
-            use_ema=use_ema,
-            progress=progress,
-            dtype=dtype,
-            sink=sink,
-            options=options,
-        )
-        if filter_threshold is not None and sink.count < n:
-            raise RaganError(
-                f"only {sink.count} of {generated} generated images scored >= {filter_threshold} as real; "
-                f"lower the filter threshold or raise max_attempts (--max-attempts, now {config.max_attempts})."
-            )
-        generator_info.update(num_generated=int(generated), num_kept=int(sink.count))
-        sink.finish(generator_info, dtype=dtype, image_shape=(model.image_size, model.image_size, model.channels))
-    except BaseException:
-        sink.abort()
-        shutil.rmtree(partial, ignore_errors=True)
-        lock.release()
-        raise
-    try:
-        publish_directory(partial, out)
-    finally:
-        lock.release()
+        try:
+            with stage_output(progress):
+                kept_labels, generated = _generate_filtered(
+                    model,
+                    int(n),
+                    wanted,
+                    seed=int(seed),
+                    truncation=truncation,
+                    batch_size=config.batch_size,
+                    threshold=filter_threshold,
+                    max_attempts=config.max_attempts,
+                    use_ema=use_ema,
+                    dtype=dtype,
+                    sink=sink,
+                    options=options,
+                )
+            if filter_threshold is not None and sink.count < n:
+                raise RaganError(
+                    f"only {sink.count} of {generated} generated images scored >= {filter_threshold} as real; "
+                    f"lower the filter threshold or raise max_attempts (--max-attempts, now {config.max_attempts})."
+                )
+            generator_info.update(num_generated=int(generated), num_kept=int(sink.count))
+            shape = (model.image_size, model.image_size, model.channels)
+            sink.finish(generator_info, dtype=dtype, image_shape=shape)
+        except BaseException:
+            sink.abort()
+            raise
     return GenerationResult(
         out=out,
         format=format,
@@ -443,7 +435,6 @@ def _generate_filtered(
     threshold,
     max_attempts,
     use_ema,
-    progress,
     dtype,
     sink,
     options=None,
@@ -451,15 +442,13 @@ def _generate_filtered(
     """Generate rounds of :data:`SEED_ROUND` images (deterministically from ``seed``) until ``n``
     images pass the filter, or ``max_attempts`` times ``max(n, SEED_ROUND)`` were tried; each
     round's kept images go to ``sink``. Returns the kept labels (or ``None``) and the number tried."""
-    from tqdm.auto import tqdm
-
     kept_labels: list[np.ndarray] = []
     round_size = _seed_round(model)
     count = 0
     generated = 0
     round_index = 0
     limit = max(n, round_size) * max(1, max_attempts) if threshold is not None else n
-    bar = tqdm(total=n, desc="generate", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(total=n, desc="generate", unit="img")
     try:
         while count < n and generated < limit:
             size = min(round_size, n - count) if threshold is None else round_size

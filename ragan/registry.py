@@ -8,15 +8,31 @@ The registry knows no model: GANs register themselves when their module is impor
 first lookup it imports the modules named with :func:`add_gan_module` (``ragan/__init__.py`` names
 ``ragan.models``, the package of the built-in GANs) and then the plugins (:func:`load_plugins`), so
 ``get_gan("dcgan")`` works whatever was imported first.
+
+Weight files of other programs (StyleGAN2-ADA's ``.pkl`` network pickles) are read by a loader a
+model registers for their file name suffix (:func:`register_weight_loader`); ``ragan generate``,
+``--init-from`` and the training plan ask :func:`weight_loader_for` and name no model themselves.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ragan.errors import RaganError, did_you_mean
 
-__all__ = ["register_gan", "get_gan", "list_gans", "get_config_class", "load_plugins", "add_gan_module"]
+__all__ = [
+    "WeightLoader",
+    "add_gan_module",
+    "get_config_class",
+    "get_gan",
+    "list_gans",
+    "load_plugins",
+    "register_gan",
+    "register_weight_loader",
+    "weight_loader_for",
+]
 
 _GANS: dict[str, type] = {}
 # Modules imported before the registry is first read; importing one registers its GANs.
@@ -176,3 +192,75 @@ def get_gan(name: str) -> type:
 def get_config_class(name: str) -> type:
     """The hyperparameter dataclass of the GAN registered as ``name``."""
     return get_gan(name).config_class
+
+
+# --------------------------------------------------------------------------------------------
+# Loaders of other programs' weight files
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WeightLoader:
+    """How to read one kind of foreign weight file (see :func:`register_weight_loader`).
+
+    Attributes:
+        suffix: the file name suffix, lower-case with its dot (``".pkl"``).
+        gan: the registered GAN name the weights make (``"stylegan2"``).
+        load: ``load(path, *, channels=None) -> (gan, info)``: a built GAN holding the file's
+            weights (``channels`` converts the image channels) and a JSON-ready dict describing
+            the source (file name, hash, ...).
+        architecture: ``architecture(path) -> (config_values, shape)``: the GAN config values
+            the weights need and ``{"image_size", "channels", "num_classes"}``, read without
+            building the model (so ``--init-from`` is checked before a run folder exists).
+        description: what the file is, for messages (``"an official StyleGAN2-ADA pickle"``).
+    """
+
+    suffix: str
+    gan: str
+    load: Callable
+    architecture: Callable
+    description: str
+
+
+_WEIGHT_LOADERS: dict[str, WeightLoader] = {}
+
+
+def register_weight_loader(
+    suffix: str, *, gan: str, load: Callable, architecture: Callable, description: str
+) -> WeightLoader:
+    """Register the reader of foreign weight files ending in ``suffix`` (one loader per suffix).
+
+    Args:
+        suffix: the file name suffix with its dot, e.g. ``".pkl"`` (matched case-insensitively).
+        gan: the registered name of the GAN the weights make.
+        load: ``load(path, *, channels=None) -> (gan, info)`` (see :class:`WeightLoader`).
+        architecture: ``architecture(path) -> (config_values, shape)``.
+        description: what such a file is, for messages.
+
+    Example:
+        >>> def load(path, *, channels=None):
+        ...     raise NotImplementedError
+        >>> loader = register_weight_loader(
+        ...     ".npw", gan="dcgan", load=load, architecture=load, description="a NumPy weights file"
+        ... )
+        >>> weight_loader_for("nets/g.NPW") is loader, weight_loader_for("runs/dcgan") is None
+        (True, True)
+    """
+    suffix = suffix.lower()
+    if not suffix.startswith(".") or len(suffix) < 2:
+        raise RaganError(f"suffix={suffix!r} must be a file name suffix such as '.pkl'.")
+    existing = _WEIGHT_LOADERS.get(suffix)
+    if existing is not None and existing.gan != gan:
+        raise RaganError(f"{suffix} files are already read by the {existing.gan} loader.")
+    loader = WeightLoader(suffix, gan, load, architecture, description)
+    _WEIGHT_LOADERS[suffix] = loader
+    return loader
+
+
+def weight_loader_for(path) -> WeightLoader | None:
+    """The loader registered for ``path``'s suffix, or ``None`` (a ragan run, a ``.keras`` file...).
+
+    The GAN modules (built-in and plugins) are imported first: they register the loaders.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    _load_gan_modules()
+    return _WEIGHT_LOADERS.get(os.path.splitext(os.fspath(path))[1].lower())

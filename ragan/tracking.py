@@ -38,13 +38,14 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ragan._common import muted_loggers
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["RunTracker", "default_tracking_uri", "resolve_tracking_uri", "ui_command"]
 
@@ -119,7 +120,7 @@ def _unreachable(error: BaseException) -> bool:
 
 
 def _warn(message: str) -> None:
-    print(f"ragan: warning: {message}", file=sys.stderr, flush=True)
+    logger.warning(message)
 
 
 class RunTracker:
@@ -331,11 +332,7 @@ class RunTracker:
             sent += 1
         if was_down and not self._pending and self.failure is None:
             self._unreachable_reason = None
-            print(
-                f"ragan: MLflow tracking at {self.tracking_uri} answers again; {sent} kept record(s) sent.",
-                file=sys.stderr,
-                flush=True,
-            )
+            self.warn(f"MLflow tracking at {self.tracking_uri} answers again; {sent} kept record(s) sent.")
 
     def _fail(self, reason: str) -> None:
         self.failure = reason

@@ -6,10 +6,7 @@ import sys
 import pytest
 
 from ragan.cli.main import main
-
-
-def run_cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "ragan", *args], capture_output=True, text=True, timeout=timeout)
+from tests.runs import one_line_error, run_cli
 
 
 def test_version():
@@ -21,11 +18,7 @@ def test_version():
 
 @pytest.mark.parametrize("args", [["frobnicate"], ["hparams", "--no-such-flag"]])
 def test_usage_errors_are_one_line(args):
-    result = run_cli(*args)
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "error:" in lines[0] and "Traceback" not in result.stderr
+    one_line_error(run_cli(*args))
 
 
 def test_ragan_error_is_printed_as_one_line(capsys, monkeypatch):
@@ -47,10 +40,8 @@ def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path):
     result = run_cli(
         "prepare", "sample:pneumoniamnist", "--out", str(blocker / "prepared"), "--image-size", "16", "--quiet"
     )
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith("ragan: error: ") and str(blocker) in lines[0] and "Not a directory" in lines[0]
+    line = one_line_error(result)
+    assert line.startswith("ragan: error: ") and str(blocker) in line and "Not a directory" in line
     assert blocker.read_text() == "not a folder"
 
 
@@ -124,9 +115,7 @@ def test_user_gan_plugin_via_import_flag_and_environment(tmp_path):
     import os
 
     env = dict(os.environ, RAGAN_PLUGINS=str(plugin))
-    listed = subprocess.run(
-        [sys.executable, "-m", "ragan", "hparams"], capture_output=True, text=True, timeout=120, env=env
-    )
+    listed = run_cli("hparams", env=env)
     assert listed.returncode == 0 and "hinge_dc" in listed.stdout
     missing = run_cli("--import", str(tmp_path / "nope.py"), "hparams")
     assert missing.returncode == 2 and "nope.py" in missing.stderr and "Traceback" not in missing.stderr

@@ -6,14 +6,13 @@ import sys
 
 import pytest
 
+from tests.runs import ragan_command
+
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_pipeline_and_resumes(tmp_path):
     out = tmp_path / "demo"
-    command = [
-        sys.executable,
-        "-m",
-        "ragan",
+    command = ragan_command(
         "demo",
         "--out",
         str(out),
@@ -23,9 +22,8 @@ def test_demo_runs_the_whole_pipeline_and_resumes(tmp_path):
         "16",
         "--n",
         "400",
-        "--quiet",
         "--quick",
-    ]
+    )
     first = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     manifest = json.loads((out / "prepared" / "manifest.json").read_text())

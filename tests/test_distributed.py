@@ -22,26 +22,9 @@ import pytest
 from training_fixtures import tiny_prepared  # noqa: F401 (fixture)
 
 from ragan.training.checkpoint import CheckpointManager
+from tests.runs import REPO, TINY_MODEL, TINY_TRAINING, flags, ragan_command
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_FLAGS = [
-    "--latent-dim",
-    "16",
-    "--base-filters",
-    "8",
-    "--conditional",
-    "true",
-    "--batch-size",
-    "8",
-    "--steps",
-    "4",
-    "--log-every",
-    "2",
-    "--checkpoint-every",
-    "2",
-    "--sample-every",
-    "2",
-]
+TINY_FLAGS = flags({**TINY_MODEL, **TINY_TRAINING, "steps": 4, "sample_every": 2})
 
 
 def environment(**extra) -> dict:
@@ -118,18 +101,7 @@ def test_two_local_workers_with_tf_config(tiny_prepared, tmp_path):
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     out = tmp_path / "multiworker"
-    command = [
-        sys.executable,
-        "-m",
-        "ragan",
-        "train",
-        "dcgan",
-        "--data",
-        str(tiny_prepared),
-        "--out",
-        str(out),
-        *TINY_FLAGS,
-    ]
+    command = ragan_command("train", "dcgan", "--data", tiny_prepared, "--out", out, *TINY_FLAGS)
     workers = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
@@ -215,10 +187,7 @@ def test_two_slurm_tasks_without_tf_config_stop_together_on_sigterm_and_resume(t
     """srun-style workers build their cluster from Slurm's variables; a SIGTERM to one worker stops
     both after the same step (no hang), and the same command with --resume auto continues the run."""
     out = tmp_path / "slurm"
-    base = [
-        sys.executable,
-        "-m",
-        "ragan",
+    base = ragan_command(
         "train",
         "dcgan",
         "--data",
@@ -232,7 +201,7 @@ def test_two_slurm_tasks_without_tf_config_stop_together_on_sigterm_and_resume(t
         "1000",
         "--resume",
         "auto",
-    ]
+    )
 
     def start(steps: int) -> list[subprocess.Popen]:
         environments = [slurm_environment(rank, 2) for rank in range(2)]

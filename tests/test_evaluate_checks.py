@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ragan.errors import RaganError
+from tests.runs import one_line_error, run_cli
 from tests.test_mix import CLASS_NAMES, write_prepared_dataset
 
 FAST = dict(
@@ -165,29 +166,19 @@ def test_cli_missing_inception_weights_is_one_line(pair, tmp_path):
     real, synthetic = pair
     missing = tmp_path / "inception_notop.h5"
     out = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ragan",
-            "evaluate",
-            "--real",
-            str(real),
-            "--synthetic",
-            str(synthetic),
-            "--out",
-            str(out),
-            "--inception-weights",
-            str(missing),
-            "--quick",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_cli(
+        "evaluate",
+        "--real",
+        real,
+        "--synthetic",
+        synthetic,
+        "--out",
+        out,
+        "--inception-weights",
+        missing,
+        "--quick",
+        "--quiet",
     )
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2, result.stderr
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith(f"ragan: error: inception_weights='{missing}': no such file"), lines[0]
+    line = one_line_error(result)
+    assert line.startswith(f"ragan: error: inception_weights='{missing}': no such file"), line
     assert not out.exists() and not list(tmp_path.glob(".*ragan-partial"))

@@ -20,18 +20,9 @@ import pytest
 from test_preemption import limit_file_size, ragan_lines
 from training_fixtures import tiny_generator_run
 
+from tests.runs import ragan_command, run_cli
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def ragan(*args, timeout=400, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ragan", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        **kwargs,
-    )
 
 
 def folder_digest(folder: Path, ignore=()) -> dict[str, str]:
@@ -82,7 +73,7 @@ def test_generate_sigterm_kill_9_and_full_disk_publish_nothing_then_the_same_com
 
     out = tmp_path / "synthetic"
     partial = out.parent / f".{out.name}.ragan-partial"
-    command = [sys.executable, "-m", "ragan", *map(str, args), "--out", str(out)]
+    command = ragan_command(*args, "--out", out)
 
     def writing() -> bool:
         return partial.is_dir() and any(partial.rglob("*.png"))
@@ -96,13 +87,13 @@ def test_generate_sigterm_kill_9_and_full_disk_publish_nothing_then_the_same_com
     assert killed.returncode == -signal.SIGKILL
     assert not out.exists()  # the partial folder may stay; it is never published
 
-    full = ragan(*args, "--out", out, preexec_fn=limit_file_size(200))  # PNGs of 16x16 noise are larger
+    full = run_cli(*args, "--out", out, preexec_fn=limit_file_size(200))  # PNGs of 16x16 noise are larger
     assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr
     (line,) = ragan_lines(full.stderr)
     assert line.startswith("ragan: error: ") and line.endswith("File too large") and str(out) in line
     assert not out.exists() and leftovers(out) == []
 
-    again = ragan(*args, "--out", out)
+    again = run_cli(*args, "--out", out)
     assert again.returncode == 0, again.stderr
     assert folder_digest(out) == expected
     assert leftovers(out) == []
@@ -148,14 +139,14 @@ def test_evaluate_kill_9_sigterm_and_full_disk_then_the_same_command_gives_the_s
         data.pop("created")
         return data
 
-    reference = ragan(*args, "--out", tmp_path / "reference")
+    reference = run_cli(*args, "--out", tmp_path / "reference")
     assert reference.returncode == 0, reference.stderr
     expected = report(tmp_path / "reference")
     files = sorted(p.name for p in (tmp_path / "reference").iterdir())
 
     out = tmp_path / "report"
     partial = out.parent / f".{out.name}.ragan-partial"
-    command = [sys.executable, "-m", "ragan", *map(str, args), "--out", str(out)]
+    command = ragan_command(*args, "--out", out)
     stopped = interrupt_once_started(command, partial.is_dir, signal.SIGTERM)
     assert stopped.returncode == 143, stopped.stderr
     assert ragan_lines(stopped.stderr)[-1] == "ragan: interrupted by SIGTERM; re-run the same command to continue."
@@ -163,13 +154,13 @@ def test_evaluate_kill_9_sigterm_and_full_disk_then_the_same_command_gives_the_s
     killed = interrupt_once_started(command, partial.is_dir, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL and not out.exists()
 
-    full = ragan(*args, "--out", out, preexec_fn=limit_file_size(16 << 10))  # the report's files are larger
+    full = run_cli(*args, "--out", out, preexec_fn=limit_file_size(16 << 10))  # the report's files are larger
     assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr
     line = ragan_lines(full.stderr)[-1]
     assert line.startswith("ragan: error: ") and ("File too large" in line) and str(out) in line, full.stderr
     assert not out.exists() and leftovers(out) == []
 
-    again = ragan(*args, "--out", out)
+    again = run_cli(*args, "--out", out)
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in out.iterdir()) == files
     assert report(out) == expected
@@ -178,18 +169,18 @@ def test_evaluate_kill_9_sigterm_and_full_disk_then_the_same_command_gives_the_s
 @pytest.mark.slow
 def test_prepare_full_disk_publishes_nothing_then_the_same_command_matches(tmp_path):
     args = ["prepare", "sample:pneumoniamnist", "--image-size", "16", "--workers", "0", "--quiet"]
-    reference = ragan(*args, "--out", tmp_path / "reference")
+    reference = run_cli(*args, "--out", tmp_path / "reference")
     assert reference.returncode == 0, reference.stderr
     expected = folder_digest(tmp_path / "reference", ignore={"manifest.json"})
 
     out = tmp_path / "prepared"
-    full = ragan(*args, "--out", out, preexec_fn=limit_file_size(8 << 10))  # shards (and the array cache) are larger
+    full = run_cli(*args, "--out", out, preexec_fn=limit_file_size(8 << 10))  # shards (and the array cache) are larger
     assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr
     line = ragan_lines(full.stderr)[-1]
     assert line.startswith("ragan: error: ") and "File too large" in line and str(out.name) in line, full.stderr
     assert not out.exists()
 
-    again = ragan(*args, "--out", out)
+    again = run_cli(*args, "--out", out)
     assert again.returncode == 0, again.stderr
     assert folder_digest(out, ignore={"manifest.json"}) == expected
     assert leftovers(out) == []

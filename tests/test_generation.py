@@ -11,6 +11,7 @@ from training_fixtures import tiny_generator_run
 
 from ragan.errors import RaganError
 from ragan.generation import generate, load_generator
+from tests.runs import one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -165,32 +166,7 @@ def test_bad_arguments(tiny_run, tmp_path):
 
 def test_cli_generate(tiny_run, tmp_path):
     out = tmp_path / "cli"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ragan",
-            "generate",
-            str(tiny_run),
-            "--n",
-            "4",
-            "--out",
-            str(out),
-            "--labels",
-            "normal,pneumonia",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_cli("generate", tiny_run, "--n", "4", "--out", out, "--labels", "normal,pneumonia", "--quiet")
     assert result.returncode == 0, result.stderr
     assert "wrote 4 images" in result.stdout and "normal: 2, pneumonia: 2" in result.stdout
-    again = subprocess.run(
-        [sys.executable, "-m", "ragan", "generate", str(tiny_run), "--n", "4", "--out", str(out), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert again.returncode == 2 and "Traceback" not in again.stderr
-    assert len(again.stderr.strip().splitlines()) == 1
+    one_line_error(run_cli("generate", tiny_run, "--n", "4", "--out", out, "--quiet"))

@@ -9,7 +9,7 @@ import scipy.linalg
 import scipy.signal
 
 from ragan.errors import RaganError
-from ragan.evaluation import metrics
+from ragan.evaluation import metrics, neighbours
 from ragan.evaluation.metrics import (
     MS_SSIM_WEIGHTS,
     fid_from_features,
@@ -292,10 +292,36 @@ def test_precision_recall_matches_loop_reference_with_tiny_blocks(monkeypatch):
     rng = np.random.default_rng(10)
     real, fake = rng.normal(size=(40, 5)), rng.normal(size=(35, 5)) * 1.3 + 0.2
     expected = reference_precision_recall(real, fake, k=3)
-    monkeypatch.setattr(metrics, "_DISTANCE_BLOCK_ENTRIES", 7)  # forces one row per block
+    monkeypatch.setattr(neighbours, "BLOCK_ENTRIES", 7)  # forces one row per block
     result = precision_recall_from_features(real, fake, k=3)
     assert (result["precision"], result["recall"]) == pytest.approx(expected)
     assert 0 < result["precision"] < 1 and 0 < result["recall"] < 1
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+@pytest.mark.parametrize("block_entries", [1, 50, 2**23])
+def test_nearest_neighbours_match_a_brute_force_reference(monkeypatch, metric, block_entries):
+    """The one k-NN search (precision/recall radii, nearest images, the memorisation audit)."""
+    monkeypatch.setattr(neighbours, "BLOCK_ENTRIES", block_entries)
+    rng = np.random.default_rng(3)
+    queries, references = rng.normal(size=(3, 17, 6)), rng.normal(size=(23, 6))  # 3 variants of 17 queries
+    if metric == "cosine":
+        queries /= np.linalg.norm(queries, axis=-1, keepdims=True)
+        references /= np.linalg.norm(references, axis=-1, keepdims=True)
+        full = np.min([1.0 - q @ references.T for q in queries], axis=0)
+    else:
+        full = np.min([((q[:, None, :] - references[None]) ** 2).sum(-1) for q in queries], axis=0)
+        full = np.sqrt(full) if metric == "euclidean" else full
+    for k in (1, 4, 23, 30):
+        indices, distances = neighbours.nearest_neighbours(queries, references, k, metric=metric)
+        expected = np.sort(full, axis=1)[:, : min(k, 23)]
+        np.testing.assert_allclose(distances, expected, atol=1e-9)
+        np.testing.assert_allclose(np.take_along_axis(full, indices, axis=1), expected, atol=1e-9)
+    one = neighbours.nearest_neighbours(queries[0], references, 1, metric=metric)[0][:, 0]
+    full_one = (
+        ((queries[0][:, None] - references[None]) ** 2).sum(-1) if metric != "cosine" else -queries[0] @ references.T
+    )
+    np.testing.assert_array_equal(one, full_one.argmin(axis=1))
 
 
 def test_precision_recall_needs_more_points_than_k():

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ragan.errors import RaganError
+from tests.runs import run_cli
 
 CLASS_NAMES = ["normal", "pneumonia"]
 # Real: PneumoniaMNIST slices; "synthetic": other real training images, marked synthetic.
@@ -254,13 +255,9 @@ def test_mix_bad_inputs(pair, tmp_path, pneumonia_npz):
         mix_datasets(real, tmp_path / "missing", tmp_path / "x", synthetic_fraction=0.2)
 
 
-def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ragan", *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
 def test_mix_cli(pair, tmp_path):
     real, synthetic = pair
-    result = _run_cli(
+    result = run_cli(
         "mix",
         "--real",
         real,
@@ -278,7 +275,7 @@ def test_mix_cli(pair, tmp_path):
     manifest = json.loads((tmp_path / "mixed" / "manifest.json").read_text())
     assert manifest["source"]["seed"] == 3 and manifest["splits"]["train"]["num_examples"] == 400
 
-    failed = _run_cli(
+    failed = run_cli(
         "mix", "--real", real, "--synthetic", synthetic, "--synthetic-fraction", "0.9", "--out", tmp_path / "too_much"
     )
     assert failed.returncode == 2

@@ -18,26 +18,7 @@ import ragan
 from ragan._interrupt import Interrupted
 from ragan.cli.main import main
 from ragan.training.checkpoint import CheckpointManager
-
-REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL = {"latent_dim": 16, "base_filters": 8, "conditional": True}
-TINY_TRAINING = {"batch_size": 8, "log_every": 2, "checkpoint_every": 2, "sample_every": 1000}
-TINY_FLAGS = [
-    "--latent-dim",
-    "16",
-    "--base-filters",
-    "8",
-    "--conditional",
-    "true",
-    "--batch-size",
-    "8",
-    "--log-every",
-    "2",
-    "--checkpoint-every",
-    "2",
-    "--sample-every",
-    "1000",
-]
+from tests.runs import REPO, TINY_FLAGS, TINY_MODEL, TINY_TRAINING, ragan_command
 
 
 def assert_same_checkpoint(first: Path, second: Path) -> None:
@@ -152,10 +133,7 @@ def test_sigterm_mid_training_then_resume_auto_equals_the_uninterrupted_run(tiny
 
     steps = 40
     out = tmp_path / "preempted"
-    command = [
-        sys.executable,
-        "-m",
-        "ragan",
+    command = ragan_command(
         "train",
         "dcgan",
         "--data",
@@ -169,7 +147,7 @@ def test_sigterm_mid_training_then_resume_auto_equals_the_uninterrupted_run(tiny
         str(steps),
         "--resume",
         "auto",
-    ]
+    )
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     manager = CheckpointManager(out / "checkpoints")
     try:
@@ -227,10 +205,7 @@ def test_disk_full_while_writing_a_checkpoint(tiny_prepared, tmp_path):
     """Fault drill: a write that cannot complete names the file, leaves the previous checkpoint, and
     the same command succeeds once there is space again."""
     out = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "ragan",
+    command = ragan_command(
         "train",
         "dcgan",
         "--data",
@@ -241,7 +216,7 @@ def test_disk_full_while_writing_a_checkpoint(tiny_prepared, tmp_path):
         "--resume",
         "auto",
         "--quiet",
-    ]
+    )
     ragan.train("dcgan", data=tiny_prepared, out=out, config=TINY_MODEL, steps=4, progress=False, **TINY_TRAINING)
     manager = CheckpointManager(out / "checkpoints")
     size = manager.latest().stat().st_size

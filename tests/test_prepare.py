@@ -24,6 +24,7 @@ from ragan.data.readers import array_to_frame, read_file
 from ragan.data.splits import grouped_split, parse_split_ratios, shard_count, stratified_split
 from ragan.errors import RaganError
 from tests import filemakers
+from tests.runs import ragan_command
 
 FAST = dict(image_size=16, num_workers=0, progress=False)
 
@@ -798,10 +799,7 @@ def test_kill_9_mid_run_then_the_same_command_finishes_to_the_same_bytes(brain_m
 
     source = brain_mri_dir / "Training"
     out = tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "ragan",
+    command = ragan_command(
         "prepare",
         str(source),
         "--out",
@@ -811,7 +809,7 @@ def test_kill_9_mid_run_then_the_same_command_finishes_to_the_same_bytes(brain_m
         "--shards-per-split",
         "8",
         "--quiet",
-    ]
+    )
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     journal = partial_dir_for(out) / prepare_module.JOURNAL_FILE
     deadline = time.monotonic() + 300

@@ -13,25 +13,26 @@ import pytest
 import ragan.data.prepare as prepare_module
 from ragan.cli.main import main
 from tests import filemakers
+from tests.runs import one_line_error, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY_PREPARE = prepare_module.prepare_dataset  # before any test replaces it
 
 
-def run_cli(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "ragan", "prepare", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-    )
-
-
 def test_cli_prepares_a_folder_and_prints_a_summary(brain_mri_subset, tmp_path):
     out = tmp_path / "prepared"
     result = run_cli(
-        brain_mri_subset, "--out", out, "--image-size", "16", "--workers", "0", "--quiet", "--shards-per-split", "2"
+        "prepare",
+        brain_mri_subset,
+        "--out",
+        out,
+        "--image-size",
+        "16",
+        "--workers",
+        "0",
+        "--quiet",
+        "--shards-per-split",
+        "2",
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "prepare:" not in result.stderr  # --quiet: no bars
@@ -51,8 +52,8 @@ def test_cli_prepares_a_folder_and_prints_a_summary(brain_mri_subset, tmp_path):
 def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, capsys):
     captured = {}
 
-    def fake_prepare(input, out, *, config, progress):
-        captured.update(vars(config), input=input, out=out, progress=progress)
+    def fake_prepare(input, out, *, config):
+        captured.update(vars(config), input=input, out=out)
         from ragan.data.manifest import Manifest
 
         return Manifest(
@@ -136,7 +137,6 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
         export_zip=False,
         shards_per_split=3,
         num_workers=2,
-        progress=False,
         follow_symlinks=True,
     )
     captured.clear()
@@ -195,7 +195,7 @@ def test_every_cli_option_maps_to_one_library_argument(tmp_path, monkeypatch, ca
     defaults = {
         name: p.default
         for name, p in inspect.signature(LIBRARY_PREPARE).parameters.items()
-        if p.default is not inspect.Parameter.empty and name != "config"
+        if p.default is not inspect.Parameter.empty and name not in ("config", "progress")
     }
     for name, value in defaults.items():
         assert captured[name] == value, name
@@ -225,11 +225,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path, args, expected):
     nonempty.mkdir()
     (nonempty / "keep.txt").write_text("x")
     values = dict(folder=folder, missing=tmp_path / "missing", out=tmp_path / "out", nonempty=nonempty)
-    result = run_cli(*[arg.format(**values) for arg in args])
-
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "error:" in lines[0] and expected in lines[0] and "Traceback" not in result.stderr
+    line = one_line_error(run_cli("prepare", *[arg.format(**values) for arg in args]))
+    assert expected in line
     assert not (tmp_path / "out").exists()
     assert (nonempty / "keep.txt").is_file()

@@ -19,6 +19,7 @@ from ragan.data.prepare import partial_dir_for, prepare_dataset
 from ragan.data.selection import mask_name_pattern, match_rows, parse_label_map
 from ragan.errors import RaganError
 from tests import filemakers
+from tests.runs import run_cli
 
 FAST = dict(image_size=16, num_workers=0, progress=False)
 REPO = Path(__file__).resolve().parents[1]
@@ -37,16 +38,6 @@ def isic(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def chexpert(tmp_path_factory) -> tuple[Path, Path]:
     return filemakers.write_chexpert_like(tmp_path_factory.mktemp("chexpert"))
-
-
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "ragan", "prepare", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
 
 
 # --------------------------------------------------------------------------- masks and globs
@@ -235,6 +226,7 @@ def test_match_rows_and_label_map_parsing():
 def test_cli_labels_csv_and_exclude(isic, busi, tmp_path):
     images, table = isic
     result = run_cli(
+        "prepare",
         images,
         "--out",
         tmp_path / "isic",
@@ -256,10 +248,11 @@ def test_cli_labels_csv_and_exclude(isic, busi, tmp_path):
     assert "1 images without a row" in result.stdout and "1 rows without an image" in result.stdout
     assert json.loads((tmp_path / "isic" / "manifest.json").read_text())["class_names"] == ["benign", "malignant"]
 
-    masks = run_cli(busi, "--out", tmp_path / "busi", "--image-size", "16", "--workers", "0", "--quiet")
+    masks = run_cli("prepare", busi, "--out", tmp_path / "busi", "--image-size", "16", "--workers", "0", "--quiet")
     lines = [line for line in masks.stderr.splitlines() if line.strip()]
     assert masks.returncode == 2 and len(lines) == 1 and "--exclude '*_mask*'" in lines[0]
     result = run_cli(
+        "prepare",
         busi,
         "--out",
         tmp_path / "busi",

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ragan.errors import RaganError
+from tests.runs import one_line_error, run_cli
 from tests.system_tools import ensure_system_tools
 from tests.test_mix import CLASS_NAMES, write_pneumonia_pair, write_prepared_dataset
 
@@ -311,8 +312,10 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert grey_levels > 100  # the X-ray sample grids are rendered, not just text
     # The first screen opens with the coloured verdict box (green, amber or red), not white.
     colour = np.asarray(Image.open(screenshot).convert("RGB"), dtype=np.int16)[60:260, 40:1100]
-    boxes = {"helps": (234, 247, 239), "no evidence either way": (255, 248, 230), "hurts": (253, 236, 234)}
-    expected = np.array(boxes[report.data["verdict"]["verdict"]])
+    from ragan.evaluation.render import VERDICT_CSS
+
+    boxes = {"helps": (234, 247, 239), "none": (255, 248, 230), "hurts": (253, 236, 234)}  # report.html's CSS
+    expected = np.array(boxes[VERDICT_CSS[report.data["verdict"]["verdict"]]])
     assert (np.abs(colour - expected).sum(axis=-1) < 6).mean() > 0.2
 
 
@@ -398,10 +401,6 @@ def test_inception_rows_from_a_local_weights_file(pair, tmp_path):
     assert any(row["extractor"].startswith("ragan_domain") for row in rows)
 
 
-def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ragan", *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
 def test_evaluate_cli_bad_inputs_are_one_line(pair, tmp_path, pneumonia_npz):
     real, _ = pair
     data = np.load(pneumonia_npz)
@@ -417,13 +416,11 @@ def test_evaluate_cli_bad_inputs_are_one_line(pair, tmp_path, pneumonia_npz):
         (tumour, "has classes ['glioma'] that real dataset"),
     ]
     for synthetic, expected in cases:
-        result = _run_cli("evaluate", "--real", real, "--synthetic", synthetic, "--out", tmp_path / "out", "--quick")
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert result.returncode == 2, result.stderr
-        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-        assert lines[0].startswith("ragan: error: ") and expected in lines[0]
+        result = run_cli("evaluate", "--real", real, "--synthetic", synthetic, "--out", tmp_path / "out", "--quick")
+        line = one_line_error(result)
+        assert line.startswith("ragan: error: ") and expected in line
         assert not (tmp_path / "out").exists()
-    result = _run_cli("evaluate", "--real", real, "--synthetic", big, "--out", tmp_path / "out", "--seeds", "0,x")
+    result = run_cli("evaluate", "--real", real, "--synthetic", big, "--out", tmp_path / "out", "--seeds", "0,x")
     assert result.returncode == 2 and "seeds='0,x' is not a valid tuple of int" in result.stderr
 
 
@@ -512,7 +509,7 @@ def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch,
     }
     captured = {}
 
-    def fake_evaluate(real, synthetic, *, out, config, progress):
+    def fake_evaluate(real, synthetic, *, out, config):
         captured.update(vars(config), real=real, synthetic=synthetic)
         raise SystemExit(0)
 

@@ -36,21 +36,21 @@ STAGES = {
         ("ragan.data.prepare:prepare_dataset",),
         ("prepare", "in", "--out", "o"),
         "ragan.data.prepare:prepare_dataset",
-        frozenset({"help", "out", "quiet", "config"}),
+        frozenset({"help", "out", "quiet", "verbose", "config"}),
     ),
     "generate": Stage(
         "ragan.generation:GenerateConfig",
         ("ragan.generation:generate",),
         ("generate", "run", "--n", "3", "--out", "o"),
         "ragan.generation:generate",
-        frozenset({"help", "n", "out", "quiet", "config"}),
+        frozenset({"help", "n", "out", "quiet", "verbose", "config"}),
     ),
     "evaluate": Stage(
         "ragan.evaluation.config:EvaluateConfig",
         ("ragan.evaluation.report:evaluate",),
         ("evaluate", "--real", "r", "--synthetic", "s", "--out", "o"),
         "ragan.evaluation.report:evaluate",
-        frozenset({"help", "real", "synthetic", "out", "quiet", "config"}),
+        frozenset({"help", "real", "synthetic", "out", "quiet", "verbose", "config"}),
         frozenset({"config", "progress", "out"}),
     ),
     "tune": Stage(
@@ -58,7 +58,7 @@ STAGES = {
         ("ragan.tuning.tuner:tune", "ragan.tuning.validation:plan_study"),
         ("tune", "dcgan", "--data", "d", "--out", "o"),
         "ragan.tuning.tuner:tune",
-        frozenset({"help", "data", "out", "quiet", "config", "set", "range", "choices", "dry_run"}),
+        frozenset({"help", "data", "out", "quiet", "verbose", "config", "set", "range", "choices", "dry_run"}),
     ),
 }
 

@@ -19,8 +19,9 @@ from ragan.errors import RaganError
 from ragan.losses import path_length_penalty, r1_penalty
 from ragan.models import StyleGAN2, load_gan
 from ragan.models.stylegan2 import ops
-from ragan.models.stylegan2.model import StyleGAN2Config, resolve_preset
+from ragan.models.stylegan2.config import StyleGAN2Config, resolve_preset
 from ragan.models.stylegan2.networks import Conv2dLayer, Discriminator, FullyConnected, Generator
+from tests.runs import run_cli
 
 tf = import_tf()
 keras = import_keras()
@@ -32,18 +33,6 @@ FIXTURE_NAMES = ["sg2ada-32px-gray-uncond", "sg2ada-32px-rgb-cond3", "sg2ada-64p
 
 #: A StyleGAN2 small enough that a training step takes well under a second on a CPU.
 TINY = {"cfg": "small", "latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16, "augment": "none"}
-
-
-def run_cli(*args, cwd=None, timeout=900):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "ragan", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=env,
-    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,8 +246,8 @@ def test_auto_preset_builds_the_official_auto_network():
     gan = StyleGAN2({"cfg": "auto", "augment": "none"}, image_size=64, channels=1)
     assert (_count(gan.generator), _count(gan.discriminator)) == (22_238_990, 23_406_849)
     resolved = resolve_preset(gan.config, 64)
-    assert resolved["batch_size"] == 32 and resolved["r1_gamma"] == pytest.approx(0.0002 * 64**2 / 32)
-    assert resolved["ema_kimg"] == 10 and resolved["mbstd_group"] == 4 and resolved["g_learning_rate"] == 0.0025
+    assert resolved.batch_size == 32 and resolved.r1_gamma == pytest.approx(0.0002 * 64**2 / 32)
+    assert resolved.ema_kimg == 10 and resolved.mbstd_group == 4 and resolved.g_learning_rate == 0.0025
 
 
 def test_small_preset_is_small():
@@ -268,8 +257,8 @@ def test_small_preset_is_small():
 
 def test_every_preset_value_can_be_overridden():
     resolved = resolve_preset(StyleGAN2Config(cfg="paper256", r1_gamma=3.0, mapping_layers=4, ema_kimg=0.5), 256)
-    assert (resolved["r1_gamma"], resolved["mapping_layers"], resolved["ema_kimg"]) == (3.0, 4, 0.5)
-    assert resolve_preset(StyleGAN2Config(cfg="cifar"), 32)["pl_weight"] == 0.0
+    assert (resolved.r1_gamma, resolved.mapping_layers, resolved.ema_kimg) == (3.0, 4, 0.5)
+    assert resolve_preset(StyleGAN2Config(cfg="cifar"), 32).pl_weight == 0.0
 
 
 @needs_fixtures
@@ -324,6 +313,10 @@ def test_training_steps_run_the_lazy_regularisers_and_move_the_ema(tmp_path):
     assert int(gan.g_optimizer.iterations.numpy()) == 3 + 2
     assert int(gan.d_optimizer.iterations.numpy()) == 3 + 2
     assert int(gan.step_counter.numpy()) == 3 and float(gan.images_seen.numpy()) == 24
+    # The schedule is decided once: each phase is traced once, whatever regularisers are due.
+    assert [phase.name for phase in gan.phases] == ["G main", "G reg", "D main", "D reg"]
+    assert gan.compiled_phases == [(name, False) for name in ("D main", "D reg", "G main", "G reg")]
+    assert all(gan.phase_function(phase, False).experimental_get_tracing_count() == 1 for phase in gan.phases)
     assert any(np.abs(a - b).max() > 0 for a, b in zip(before, gan.ema_generator.get_weights()))
     assert np.abs(gan.generator.mapping.w_avg.numpy()).max() > 0
 
@@ -429,6 +422,81 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert float(resumed.pl_mean.numpy()) == pytest.approx(float(straight.pl_mean.numpy()), rel=1e-5)
     assert float(resumed.augment_probability.numpy()) == pytest.approx(float(straight.augment_probability.numpy()))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "policy,low,tolerance",
+    [("mixed_float16", tf.float16, 1e-3), ("mixed_bfloat16", tf.bfloat16, 1e-2)],
+    ids=["float16", "bfloat16"],
+)
+def test_mixed_precision_matches_float32_trains_and_resumes_exactly(policy, low, tolerance, tmp_path):
+    """The top num_fp16_res blocks compute in float16 (loss-scaled) or bfloat16, as under
+    --mixed-precision; the policy is set only while the model is built, as ragan.train does."""
+    from ragan.training.checkpoint import CheckpointManager
+
+    settings = {**TINY, "channel_base": 256, "r1_interval": 2, "pl_interval": 2}
+
+    def build():
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            gan = StyleGAN2(settings, image_size=32)
+        finally:
+            keras.config.set_dtype_policy(previous)
+        return gan
+
+    reference = StyleGAN2(settings, image_size=32)
+    mixed = build()
+    # 32 px with num_fp16_res=4: the 8, 16 and 32 px blocks of G and D compute in low precision.
+    assert [block.block_dtype for block in mixed.generator.synthesis.blocks] == [tf.float32] + [low] * 3
+    assert [block.block_dtype for block in mixed.discriminator.blocks] == [low] * 3
+    for source, target in zip(reference.weights, mixed.weights):
+        target.assign(source)
+    z = reference.generation_latents(8, seed=1)
+    full = reference.generate(latents=z, clip=False)
+    half = mixed.generate(latents=z, clip=False)
+    # Within the stated tolerance of the images' range, and not equal (it did compute in low precision).
+    assert 0 < np.abs(full - half).max() <= tolerance * np.abs(full).max()
+    probe = np.clip(full, -1, 1)
+    assert np.abs(reference.discriminate(probe) - mixed.discriminate(probe)).max() <= tolerance
+
+    mixed.compile()
+    if policy == "mixed_float16":
+        assert isinstance(mixed.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    data = dataset(n=32, image_size=32)
+    history = mixed.fit(data.take(3), steps_per_epoch=3, epochs=1, verbose=0)
+    logs = {k: float(np.ravel(v)[-1]) for k, v in history.history.items()}
+    assert {"d_loss", "g_loss", "r1_penalty", "pl_penalty"} <= set(logs) and all(np.isfinite(list(logs.values())))
+    manager = CheckpointManager(tmp_path / "ckpt")
+    manager.save(mixed, 3)
+    mixed.fit(data.skip(3), steps_per_epoch=2, epochs=1, verbose=0)
+    resumed = build()
+    resumed.compile()
+    manager.restore(resumed, manager.latest())
+    resumed.fit(data.skip(3), steps_per_epoch=2, epochs=1, verbose=0)
+    for a, b in zip(mixed.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(mixed.generate(4, seed=0)).all()
+
+
+@pytest.mark.slow
+def test_ada_at_p_zero_skips_the_pipeline_and_trains_exactly_as_without_augmentation():
+    # ada_target 1: E[sign(D(real))] never exceeds it, so p stays 0 while ADA's bookkeeping runs.
+    plain, ada = tiny(), tiny(augment="ada", augment_p=0.0, ada_target=1.0, ada_interval=1)
+    for gan in (plain, ada):
+        gan.compile()
+        gan.fit(dataset(), steps_per_epoch=2, epochs=1, verbose=0)
+    assert float(ada.augment_probability.numpy()) == 0.0 and not ada.augments_now()
+    # The phases compiled without the pipeline, and the same random stream as augment="none".
+    assert {augment for _, augment in ada.compiled_phases} == {False}
+    for a, b in zip(
+        plain.generator.get_weights() + plain.discriminator.get_weights(),
+        ada.generator.get_weights() + ada.discriminator.get_weights(),
+    ):
+        np.testing.assert_array_equal(a, b)
+    ada.augment_probability.assign(0.2)
+    assert ada.augments_now()
 
 
 def test_freeze_d_keeps_the_first_layers_fixed():

@@ -19,9 +19,10 @@ from training_fixtures import tiny_prepared  # noqa: F401 (fixture)
 import ragan
 from ragan.cli.main import main
 from ragan.tracking import RunTracker, default_tracking_uri, resolve_tracking_uri, ui_command
+from tests.runs import TINY_MODEL
+from tests.runs import TINY_TRAINING as TINY_RUN
 
-TINY_MODEL = {"latent_dim": 16, "base_filters": 8, "conditional": True}
-TINY_TRAINING = {"batch_size": 8, "steps": 6, "log_every": 2, "checkpoint_every": 2, "sample_every": 4}
+TINY_TRAINING = {**TINY_RUN, "steps": 6, "sample_every": 4}
 
 
 def free_port() -> int:
@@ -309,4 +310,4 @@ def test_records_kept_while_unreachable_are_sent_in_order(tmp_path, monkeypatch,
     assert client.get_run(tracker.run_id).info.status == "FINISHED"
     err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ragan:")]
     assert len(err) == 2 and "is unreachable (ConnectionError: Connection refused)" in err[0]
-    assert err[1].startswith(f"ragan: MLflow tracking at {tracker.tracking_uri} answers again;")
+    assert err[1].startswith(f"ragan: warning: MLflow tracking at {tracker.tracking_uri} answers again;")

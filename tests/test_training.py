@@ -21,9 +21,10 @@ from ragan.cli.main import main
 from ragan.errors import RaganError
 from ragan.training.checkpoint import CheckpointManager
 from ragan.training.config import TrainConfig
+from tests.runs import TINY_FLAGS, TINY_MODEL, flags, one_line_error, ragan_command, run_cli
+from tests.runs import TINY_TRAINING as TINY_RUN
 
-TINY_MODEL = {"latent_dim": 16, "base_filters": 8, "conditional": True}
-TINY_TRAINING = {"batch_size": 8, "log_every": 2, "checkpoint_every": 2, "sample_every": 4}
+TINY_TRAINING = {**TINY_RUN, "sample_every": 4}  # sample grids within the tests' few steps
 
 
 def max_difference(first: Path, second: Path) -> float:
@@ -186,26 +187,8 @@ def test_existing_run_needs_resume(finished_run, tiny_prepared):
 @pytest.mark.slow
 def test_kill_9_then_resume_reaches_the_uninterrupted_result(tiny_prepared, tmp_path):
     steps = 40
-    flags = [
-        "--latent-dim",
-        "16",
-        "--base-filters",
-        "8",
-        "--conditional",
-        "true",
-        "--batch-size",
-        "8",
-        "--log-every",
-        "2",
-        "--checkpoint-every",
-        "2",
-        "--sample-every",
-        "1000",
-        "--steps",
-        str(steps),
-    ]
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "ragan", "train", "dcgan", "--data", str(tiny_prepared), "--out", str(out), *flags]
+    command = ragan_command("train", "dcgan", "--data", tiny_prepared, "--out", out, *TINY_FLAGS, "--steps", steps)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     manager = CheckpointManager(out / "checkpoints")
     deadline = time.monotonic() + 240
@@ -280,38 +263,9 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_prepared, tmp_
 
 @pytest.mark.slow
 def test_diverging_cli_run_exits_nonzero_with_one_line(tiny_prepared, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ragan",
-            "train",
-            "dcgan",
-            "--data",
-            str(tiny_prepared),
-            "--out",
-            str(tmp_path / "r"),
-            "--latent-dim",
-            "16",
-            "--base-filters",
-            "8",
-            "--g-learning-rate",
-            "1e30",
-            "--d-learning-rate",
-            "1e30",
-            "--batch-size",
-            "8",
-            "--steps",
-            "4",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("ragan: error: training diverged:"), result.stderr
+    explosive = flags({**TINY_MODEL, "g_learning_rate": 1e30, "d_learning_rate": 1e30, "batch_size": 8, "steps": 4})
+    result = run_cli("train", "dcgan", "--data", tiny_prepared, "--out", tmp_path / "r", *explosive, "--quiet")
+    assert one_line_error(result).startswith("ragan: error: training diverged:"), result.stderr
 
 
 def test_init_from_loads_matching_layers_and_reports_the_rest(finished_run, tmp_path, capsys):

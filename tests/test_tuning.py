@@ -23,6 +23,7 @@ from ragan.cli.main import main
 from ragan.data.manifest import Manifest, SplitInfo, shard_name
 from ragan.data.tfrecord import ShardWriter
 from ragan.errors import RaganError
+from tests.runs import ragan_command, run_main
 
 REPO = Path(__file__).resolve().parents[1]
 # Fixed hyperparameters that keep every trial tiny; each test leaves something to search.
@@ -60,12 +61,6 @@ def make_study_data(
 @pytest.fixture(scope="session")
 def study_data(tmp_path_factory) -> Path:
     return make_study_data(tmp_path_factory.mktemp("study_data"))
-
-
-def _run_cli(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _mlflow_runs(tracking_uri: str, experiment: str = "ragan") -> dict:
@@ -233,7 +228,7 @@ def test_cli_help_shows_the_declared_search_space(capsys):
 
 
 def test_cli_unknown_hyperparameter_is_one_line_error(study_data, tmp_path, capsys):
-    code, out, err = _run_cli(
+    code, out, err = run_main(
         [
             "tune",
             "dcgan",
@@ -253,7 +248,7 @@ def test_cli_unknown_hyperparameter_is_one_line_error(study_data, tmp_path, caps
 
 
 def test_cli_dry_run_prints_the_resolved_study(study_data, tmp_path, capsys):
-    code, out, err = _run_cli(
+    code, out, err = run_main(
         [
             "tune",
             "dcgan",
@@ -716,10 +711,7 @@ def _running_trials(out: Path) -> list[str]:
 @pytest.mark.slow
 def test_killed_study_resumes_without_repeating_finished_trials(study_data, tmp_path):
     out = tmp_path / "study"
-    command = [
-        sys.executable,
-        "-m",
-        "ragan",
+    command = ragan_command(
         "tune",
         "dcgan",
         "--data",
@@ -739,7 +731,7 @@ def test_killed_study_resumes_without_repeating_finished_trials(study_data, tmp_
         "--set",
         *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4}.items()),
         "--quiet",
-    ]
+    )
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         command,
@@ -789,10 +781,7 @@ def test_sigterm_during_a_trial_checkpoints_it_and_the_same_command_continues_it
     from ragan.training.checkpoint import CheckpointManager
 
     out = tmp_path / "study"
-    command = [
-        sys.executable,
-        "-m",
-        "ragan",
+    command = ragan_command(
         "tune",
         "dcgan",
         "--data",
@@ -812,7 +801,7 @@ def test_sigterm_during_a_trial_checkpoints_it_and_the_same_command_continues_it
         "--set",
         *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4, "checkpoint_every": 5}.items()),
         "--quiet",
-    ]
+    )
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

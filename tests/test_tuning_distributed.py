@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from test_tuning import TINY, TRIAL_KIMG, _mlflow_runs, study_data  # noqa: F401  (pytest fixture)
 
+from tests.runs import ragan_command
+
 REPO = Path(__file__).resolve().parents[1]
 TIME_LIMIT_SECONDS = 420
 
@@ -33,10 +35,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_chief_and_two_workers_on_loopback(study_data, tmp_path):  # noqa: F811 (fixture)
     out = tmp_path / "study"
-    command = [
-        sys.executable,
-        "-m",
-        "ragan",
+    command = ragan_command(
         "tune",
         "dcgan",
         "--data",
@@ -56,7 +55,7 @@ def test_chief_and_two_workers_on_loopback(study_data, tmp_path):  # noqa: F811 
         "--set",
         *(f"{k}={v}" for k, v in {**TINY, "d_learning_rate": 2e-4}.items()),
         "--quiet",
-    ]
+    )
     port = str(_free_port())
     processes = {}
     for tuner_id in ("chief", "tuner0", "tuner1"):

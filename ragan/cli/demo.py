@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ragan.demo import DEMO_GAN, QUICK_KIMG
 
 
@@ -30,15 +32,14 @@ def register(subparsers):
         help=f"a smoke run: {QUICK_KIMG:g} kimg of training (unless --kimg is given) and an evaluation "
         "with one seed and a few epochs (minutes less on a CPU)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args) -> int:
-    from ragan.demo import run_demo
+    from ragan.demo import first_screen, output_lines, run_demo
 
-    run_demo(
+    paths = run_demo(
         args.out,
         image_size=args.image_size,
         kimg=args.kimg,
@@ -46,6 +47,10 @@ def run(args) -> int:
         evaluate=not args.no_evaluate,
         quick=args.quick,
         seed=args.seed,
-        progress=not args.quiet,
     )
+    if args.quiet:  # otherwise the progress messages said it
+        if "report" in paths:
+            report = json.loads((paths["report"].parent / "report.json").read_text(encoding="utf-8"))
+            print("\n".join(first_screen(report)))
+        print("\n".join(["done. Outputs:", *output_lines(paths)]))
     return 0

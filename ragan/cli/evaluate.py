@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ragan.cli.common import add_dataset_arguments
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -18,19 +20,12 @@ def register(subparsers):
         "count-matched controls, synthetic only; several seeds; tested on held-out real images). With --run "
         "the report is also logged to the generator's MLflow run.",
     )
-    parser.add_argument(
-        "--real", metavar="DIR", required=True, help="the real prepared dataset (labelled; train/val/test splits)"
+    add_dataset_arguments(
+        parser,
+        real="the real prepared dataset (labelled; train/val/test splits)",
+        synthetic="the synthetic prepared dataset (ragan generate --format tfrecord)",
+        out="report folder (must not exist or be empty, see --overwrite)",
     )
-    parser.add_argument(
-        "--synthetic",
-        metavar="DIR",
-        required=True,
-        help="the synthetic prepared dataset (ragan generate --format tfrecord)",
-    )
-    parser.add_argument(
-        "--out", metavar="DIR", required=True, help="report folder (must not exist or be empty, see --overwrite)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress messages")
     parser.set_defaults(func=run)
     return parser
 
@@ -46,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ragan.evaluation.config import EvaluateConfig
     from ragan.evaluation.report import evaluate
 
-    report = evaluate(
-        args.real, args.synthetic, out=args.out, config=EvaluateConfig.from_cli(args), progress=not args.quiet
-    )
+    report = evaluate(args.real, args.synthetic, out=args.out, config=EvaluateConfig.from_cli(args))
     print("\n".join(report.summary))
     print(f"report: {report.html_path} (data: {report.json_path})")
     if report.mlflow is not None and report.mlflow.get("logged"):

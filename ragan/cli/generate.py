@@ -16,7 +16,6 @@ def register(subparsers):
     )
     parser.add_argument("--n", type=int, required=True, help="number of images to write")
     parser.add_argument("--out", required=True, help="output directory (written aside, then renamed)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
 
@@ -31,7 +30,7 @@ def configure(parser, argv):
 def run(args) -> int:
     from ragan.generation import GenerateConfig, generate
 
-    result = generate(args.model, args.n, args.out, config=GenerateConfig.from_cli(args), progress=not args.quiet)
+    result = generate(args.model, args.n, args.out, config=GenerateConfig.from_cli(args))
     print(f"wrote {result.num_images} images ({result.format}) to {result.out}")
     if result.filter_threshold is not None:
         print(

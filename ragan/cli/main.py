@@ -18,6 +18,7 @@ import sys
 
 from ragan._common import first_line
 from ragan._interrupt import Interrupted, handle_signals
+from ragan._logging import verbosity
 from ragan._version import __version__
 from ragan.errors import RaganError
 
@@ -63,9 +64,19 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     subparsers.required = True
     for name, module in _available_modules().items():
         sub = module.register(subparsers)
+        _add_verbosity(sub)
         if argv is not None and hasattr(module, "configure") and argv and argv[0] == name:
             module.configure(sub, argv[1:])
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """``-q``/``-v`` of every subcommand: the level of the ``ragan`` logger (see :mod:`ragan._logging`)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="warnings and errors only: no progress messages or bars"
+    )
+    group.add_argument("-v", "--verbose", action="count", default=0, help="also details (e.g. each skipped file)")
 
 
 def _import_plugins(argv: list[str]) -> list[str]:
@@ -115,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             argv = _import_plugins(argv)
             parser = build_parser(argv)
             args = parser.parse_args(argv)
-            result = args.func(args)
+            with verbosity(-1 if args.quiet else args.verbose):
+                result = args.func(args)
         return int(result or 0)
     except RaganError as error:
         print(f"ragan: error: {error}", file=sys.stderr)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ragan.cli.common import add_dataset_arguments
+
+# The options of mix_datasets, each a flag of the same name.
+MIX_OPTIONS = ("synthetic_fraction", "add_per_class", "rebalance", "synthetic_class", "seed", "overwrite")
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -15,15 +20,11 @@ def register(subparsers):
         "--rebalance (synthetic images of the smaller classes until all classes are equal). The manifest "
         "records the origin of every record. The output appears only when complete.",
     )
-    parser.add_argument("--real", metavar="DIR", required=True, help="the real prepared dataset (labelled)")
-    parser.add_argument(
-        "--synthetic",
-        metavar="DIR",
-        required=True,
-        help="a prepared dataset of synthetic images (ragan generate --format tfrecord)",
-    )
-    parser.add_argument(
-        "--out", metavar="DIR", required=True, help="output folder (must not exist or be empty, see --overwrite)"
+    add_dataset_arguments(
+        parser,
+        real="the real prepared dataset (labelled)",
+        synthetic="a prepared dataset of synthetic images (ragan generate --format tfrecord)",
+        out="output folder (must not exist or be empty, see --overwrite)",
     )
     rule = parser.add_mutually_exclusive_group(required=True)
     rule.add_argument(
@@ -60,17 +61,8 @@ def register(subparsers):
 def run(args: argparse.Namespace) -> int:
     from ragan.evaluation.mix import mix_datasets
 
-    result = mix_datasets(
-        args.real,
-        args.synthetic,
-        args.out,
-        synthetic_fraction=args.synthetic_fraction,
-        add_per_class=args.add_per_class,
-        rebalance=args.rebalance,
-        synthetic_class=args.synthetic_class,
-        seed=args.seed,
-        overwrite=args.overwrite,
-    )
+    options = {name: getattr(args, name) for name in MIX_OPTIONS}
+    result = mix_datasets(args.real, args.synthetic, args.out, **options)
     train = result.manifest.splits["train"]
     counts = ", ".join(f"{name}: {count}" for name, count in train.class_counts.items())
     added = ", ".join(f"{name}: {count}" for name, count in result.synthetic_class_counts.items()) or "none"

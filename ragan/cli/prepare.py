@@ -20,7 +20,6 @@ def register(subparsers):
     )
     parser.add_argument("input", help="folder, .zip, .npz, sample:NAME, medmnist:NAME or tfds:NAME")
     parser.add_argument("--out", required=True, help="output folder (must not exist or be empty, see --overwrite)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
 
@@ -35,7 +34,7 @@ def configure(parser, argv):
 def run(args: argparse.Namespace) -> int:
     from ragan.data.prepare import PrepareConfig, prepare_dataset
 
-    manifest = prepare_dataset(args.input, args.out, config=PrepareConfig.from_cli(args), progress=not args.quiet)
+    manifest = prepare_dataset(args.input, args.out, config=PrepareConfig.from_cli(args))
     print(format_summary(manifest, args.out))
     return 0
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 
+from ragan.cli.common import model_word
+
 # Flags that take no value (everything else takes one); used to find MODEL among the words.
-_SWITCHES = {"-h", "--help", "--resume", "--dry-run", "--quiet"}
+_SWITCHES = {"-h", "--help", "--resume", "--dry-run", "-q", "--quiet", "-v", "--verbose", "-vv"}
 
 
 def register(subparsers):
@@ -54,30 +56,15 @@ def register(subparsers):
     )
     parser.add_argument("--experiment", default="ragan", help="MLflow experiment name (default: ragan)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved configuration as JSON and exit")
-    parser.add_argument("--quiet", action="store_true", help="no progress output (the summary is still printed)")
     parser.set_defaults(func=run, model_config_class=None)
     return parser
-
-
-def _model_word(argv: list[str]) -> str | None:
-    skip_next = False
-    previous = None
-    for word in argv:
-        if skip_next:
-            skip_next = False
-        elif word.startswith("-"):
-            skip_next = word not in _SWITCHES and "=" not in word
-        elif not (word == "auto" and previous == "--resume"):  # --resume takes an optional 'auto'
-            return word
-        previous = word
-    return None
 
 
 def configure(parser, argv):
     """Add the training options, and MODEL's hyperparameters once MODEL is known."""
     from ragan.training.config import TrainConfig
 
-    name = _model_word(argv)
+    name = model_word(argv, _SWITCHES, optional_value=("--resume", "auto"))
     if name is not None:
         from ragan.registry import get_gan
 
@@ -132,7 +119,6 @@ def run(args) -> int:
         args.out,
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,
-        progress=not args.quiet,
         **common,
     )
     if args.quiet and _is_chief_process():

@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from ragan.cli.common import model_word
+
 # Flags that take no value (everything else takes one); used to find MODEL among the words.
-_SWITCHES = {"-h", "--help", "--overwrite", "--dry-run", "--quiet"}
+_SWITCHES = {"-h", "--help", "--overwrite", "--dry-run", "-q", "--quiet", "-v", "--verbose", "-vv"}
 _MULTI_VALUE = {"--set", "--range", "--choices", "--tuner-option"}
 
 DESCRIPTION = """\
@@ -35,6 +37,18 @@ examples:
 """
 
 
+# Changes to the search space after --search, in the order they apply.
+SEARCH_FLAGS = (
+    (
+        "--set",
+        "NAME=VALUE",
+        "fix hyperparameters or training options, e.g. --set latent_dim=64 batch_size=32 (on top of --search)",
+    ),
+    ("--range", "NAME=LOW,HIGH[,log]", "search NAME between LOW and HIGH (linear, or log/reverse_log sampling)"),
+    ("--choices", "NAME=A,B,...", "search NAME over these values"),
+)
+
+
 def register(subparsers):
     parser = subparsers.add_parser(
         "tune",
@@ -48,53 +62,13 @@ def register(subparsers):
         "--data", required=True, help="prepared dataset directory (train split trains, val/test scores)"
     )
     parser.add_argument("--out", required=True, help="study directory (new, or the study to resume)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        help="fix hyperparameters or training options, e.g. --set latent_dim=64 batch_size=32 (on top of --search)",
-    )
-    parser.add_argument(
-        "--range",
-        action="append",
-        nargs="+",
-        default=[],
-        metavar="NAME=LOW,HIGH[,log]",
-        help="search NAME between LOW and HIGH (linear, or log/reverse_log sampling)",
-    )
-    parser.add_argument(
-        "--choices",
-        action="append",
-        nargs="+",
-        default=[],
-        metavar="NAME=A,B,...",
-        help="search NAME over these values",
-    )
+    for flag, metavar, help_text in SEARCH_FLAGS:
+        parser.add_argument(flag, action="append", nargs="+", default=[], metavar=metavar, help=help_text)
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved study (search space, budget) as JSON and exit"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress output (the summary is still printed)")
     parser.set_defaults(func=run)
     return parser
-
-
-def _model_word(argv: list[str]) -> str | None:
-    skip_next = False
-    in_multi = False
-    for word in argv:
-        if skip_next:
-            skip_next = False
-            continue
-        if word.startswith("-"):
-            in_multi = word in _MULTI_VALUE
-            skip_next = word not in _SWITCHES and "=" not in word and not in_multi
-            continue
-        if in_multi and "=" in word:
-            continue
-        return word
-    return None
 
 
 def configure(parser, argv):
@@ -102,7 +76,7 @@ def configure(parser, argv):
     from ragan.tuning.config import TuneConfig
 
     TuneConfig.add_arguments(parser, title="study options")
-    name = _model_word(argv)
+    name = model_word(argv, _SWITCHES, multi_value=_MULTI_VALUE)
     if name is None:
         return
     from ragan.tuning.hypermodel import describe_declared
@@ -165,7 +139,7 @@ def run(args) -> int:
     if args.dry_run:
         print(json.dumps(plan_study(args.model, args.data, args.out, config=config).describe(), indent=2, default=str))
         return 0
-    result = tune(args.model, args.data, args.out, config=config, progress=not args.quiet)
+    result = tune(args.model, args.data, args.out, config=config)
     if args.quiet:
         print("\n".join(result.summary()))
     return 0

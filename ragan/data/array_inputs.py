@@ -16,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ragan._common import first_line
-from ragan.data.sources import Hasher, ScannedInput, Source, display_path, progress_bar
+from ragan._logging import progress_bar
+from ragan.data.sources import Hasher, ScannedInput, Source, display_path
 from ragan.errors import RaganError
 
 __all__ = ["scan_array_input"]
@@ -24,7 +25,7 @@ __all__ = ["scan_array_input"]
 _SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
-def scan_array_input(kind: str, text: str, cache: Path, hasher: Hasher, progress: bool) -> ScannedInput:
+def scan_array_input(kind: str, text: str, cache: Path, hasher: Hasher) -> ScannedInput:
     """Scan the in-memory input ``text`` of ``kind`` ``"npz"``, ``"sample"``, ``"medmnist"`` or ``"tfds"``."""
     if kind == "npz":
         return _scan_arrays(
@@ -51,7 +52,7 @@ def scan_array_input(kind: str, text: str, cache: Path, hasher: Hasher, progress
             hasher,
             known,
         )
-    return _scan_tfds(text.split(":", 1)[1].strip(), cache, hasher, progress)
+    return _scan_tfds(text.split(":", 1)[1].strip(), cache, hasher)
 
 
 class _ArraySet(NamedTuple):
@@ -197,7 +198,7 @@ def _integer_class_names(label_indices: list[int | None], known_names) -> list[s
     return [str(i) for i in range(count)]
 
 
-def _scan_tfds(name: str, cache_dir: Path, hasher: Hasher, progress: bool) -> ScannedInput:
+def _scan_tfds(name: str, cache_dir: Path, hasher: Hasher) -> ScannedInput:
     from ragan._tf import import_tf
 
     import_tf()  # quietly, before tensorflow_datasets imports it noisily
@@ -205,12 +206,12 @@ def _scan_tfds(name: str, cache_dir: Path, hasher: Hasher, progress: bool) -> Sc
 
     try:
         builder = tfds.builder(name)
-    except Exception as error:  # DatasetNotFoundError, bad config names ...
+    except Exception as error:  # noqa: BLE001 - DatasetNotFoundError, bad config names ...: the user's name
         raise RaganError(f"input='tfds:{name}' is not a TensorFlow Datasets dataset ({first_line(error)})") from None
     if not builder.is_prepared():
         try:
             builder.download_and_prepare()
-        except Exception as error:  # offline, manual download required, ...
+        except Exception as error:  # noqa: BLE001 - offline, manual download required, ...
             raise RaganError(
                 f"input='tfds:{name}' is not in the local TFDS data folder ('{builder.data_dir}') and could "
                 f"not be downloaded ({first_line(error)}); download it where you are online "
@@ -235,7 +236,7 @@ def _scan_tfds(name: str, cache_dir: Path, hasher: Hasher, progress: bool) -> Sc
     label_indices: list[int | None] = []
     order = sorted(kept, key=lambda s: ("train", "val", "test").index(mapped[s]) if mapped[s] else 3)
     try:
-        with progress_bar(None, "scan", progress) as bar:
+        with progress_bar(desc="scan", unit="file") as bar:
             for split in order:
                 dataset = builder.as_dataset(split=split, shuffle_files=False)
                 for index, example in enumerate(tfds.as_numpy(dataset)):

@@ -59,7 +59,7 @@ def _zip_member_bytes(zip_path: str, member: str) -> bytes:
         return archive.read(member)
     except KeyError:
         raise ImageReadError("zip member disappeared since the scan") from None
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - zlib/CRC errors of a damaged archive: skip the member
         raise ImageReadError(f"corrupt zip member ({type(error).__name__})") from None
 
 
@@ -116,7 +116,7 @@ def decode_source(locator: tuple, options: DecodeOptions) -> list[np.ndarray]:
         raise
     except MemoryError:
         raise ImageReadError("too large to decode in memory") from None
-    except Exception as error:  # a reader failing in an unforeseen way: skip the file, keep the run
+    except Exception as error:  # noqa: BLE001 - a reader failing in an unforeseen way: skip the file, keep the run
         raise ImageReadError(f"cannot be read ({error_summary(error)})") from None
     images = []
     for frame in frames:

@@ -113,11 +113,11 @@ def _dcmread(data: bytes, **kwargs):
         return pydicom.dcmread(io.BytesIO(data), **kwargs)
     except InvalidDicomError:
         pass  # no preamble: older files omit it; try once more without insisting on 'DICM'
-    except Exception as error:  # pydicom raises many types for malformed headers
+    except Exception as error:  # noqa: BLE001 - pydicom raises many types for malformed headers
         raise ImageReadError(f"corrupt DICOM header ({first_line(error, 120)})") from None
     try:
         dataset = pydicom.dcmread(io.BytesIO(data), force=True, **kwargs)
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever pydicom raises, the file is not DICOM
         raise ImageReadError("not a DICOM file (no DICM marker and no readable header)") from None
     if "SOPClassUID" not in dataset and "Rows" not in dataset and "PatientID" not in dataset:
         raise ImageReadError("not a DICOM file (no DICM marker and no readable header)")
@@ -262,7 +262,7 @@ def _decode_dicom_pixels(dataset) -> np.ndarray:
         return dataset.pixel_array
     except MemoryError:
         raise ImageReadError("DICOM pixel data too large for memory") from None
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - pixel data of a stranger's file: one line, not a traceback
         message = str(error)
         if "less than expected" in message or "truncated" in message.lower():
             raise ImageReadError("truncated DICOM pixel data") from None

@@ -73,7 +73,7 @@ def _size_without_limit(data: bytes) -> tuple[int, int]:
         try:
             with Image.open(io.BytesIO(data)) as image:
                 return image.size
-        except Exception:  # the size is only for the message
+        except Exception:  # noqa: BLE001 - the size is only for the message
             return (0, 0)
         finally:
             Image.MAX_IMAGE_PIXELS = previous

@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
+from ragan._logging import progress_bar
 from ragan._untrusted import check_class_name, check_class_names
 from ragan.data.array_inputs import scan_array_input
 
@@ -73,7 +74,7 @@ from ragan.data.readers import (
     scan_folder,
 )
 from ragan.data.selection import Selection
-from ragan.data.sources import Hasher, ScannedInput, Source, display_path, progress_bar
+from ragan.data.sources import Hasher, ScannedInput, Source, display_path
 from ragan.errors import RaganError, did_you_mean
 
 __all__ = [
@@ -155,7 +156,6 @@ def scan_input(
     with_patient_keys: bool = False,
     with_salt: bool = False,
     io_threads: int = 4,
-    progress: bool = False,
     selection: Selection | None = None,
     follow_symlinks: bool = False,
 ) -> ScannedInput:
@@ -167,8 +167,8 @@ def scan_input(
         class_names: Names replacing (integer labels) or ordering (folder labels) the classes.
         with_patient_keys: Read each DICOM file's PatientID (for ``group_by="dicom"``).
         with_salt: Compute :attr:`Source.salt_digest` (for any grouping).
-        io_threads: Threads reading and hashing files.
-        progress: Show a progress bar on stderr.
+        io_threads: Threads reading and hashing files (a progress bar shows while the ``ragan``
+            logger shows ``INFO``).
         selection: Include/exclude globs, the mask check and a labels CSV for a folder or zip
             (see :mod:`ragan.data.selection`), applied after listing and before hashing.
         follow_symlinks: In a folder, also read what symbolic links lead to outside it.
@@ -195,11 +195,11 @@ def scan_input(
             f"input='{text}' is a {kind} input"
         )
     if kind == "folder":
-        scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, progress, selection, follow_symlinks)
+        scanned = _scan_folder(Path(text), hasher, with_patient_keys, io_threads, selection, follow_symlinks)
     elif kind == "zip":
-        scanned = _scan_zip(Path(text), hasher, with_patient_keys, progress, selection)
+        scanned = _scan_zip(Path(text), hasher, with_patient_keys, selection)
     else:
-        scanned = scan_array_input(kind, text, cache, hasher, progress)
+        scanned = scan_array_input(kind, text, cache, hasher)
     if not scanned.sources:
         detail = (
             f"; {len(scanned.skipped)} files skipped, e.g. '{scanned.skipped[0][0]}': {scanned.skipped[0][1]}"
@@ -224,7 +224,7 @@ def _dicom_frame_count(data: bytes) -> int:
             io.BytesIO(data), stop_before_pixels=True, specific_tags=["NumberOfFrames"], force=True
         )
         return max(1, int(dataset.get("NumberOfFrames") or 1))
-    except Exception:  # any header problem surfaces later, when the pixels are decoded
+    except Exception:  # noqa: BLE001 - any header problem surfaces later, when the pixels are decoded
         return 1
 
 
@@ -256,7 +256,7 @@ def _inspect(
                 size += len(chunk)
     except ImageReadError:
         raise
-    except Exception as error:  # OSError, zip CRC/zlib errors ...
+    except Exception as error:  # noqa: BLE001 - OSError, zip CRC/zlib errors ...
         raise ImageReadError(describe_error(error)) from None
     if size == 0:
         raise ImageReadError("empty file (0 bytes)")
@@ -296,7 +296,6 @@ def _scan_folder(
     hasher: Hasher,
     with_patient_keys: bool,
     io_threads: int,
-    progress: bool,
     selection: Selection | None = None,
     follow_symlinks: bool = False,
 ) -> ScannedInput:
@@ -329,7 +328,7 @@ def _scan_folder(
     skipped = list(skipped)
     with (
         ThreadPoolExecutor(max_workers=max(1, io_threads)) as threads,
-        progress_bar(len(files), "scan", progress) as bar,
+        progress_bar(total=len(files), desc="scan", unit="file") as bar,
     ):
         for source_file, facts in zip(files, threads.map(inspect, files)):
             bar.update(1)
@@ -393,9 +392,7 @@ def _strip_wrapping_folders(names: list[str]) -> int:
     return depth
 
 
-def _scan_zip(
-    path: Path, hasher: Hasher, with_patient_keys: bool, progress: bool, selection: Selection | None = None
-) -> ScannedInput:
+def _scan_zip(path: Path, hasher: Hasher, with_patient_keys: bool, selection: Selection | None = None) -> ScannedInput:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
@@ -421,7 +418,7 @@ def _scan_zip(
                 try:
                     with archive.open(member) as handle:
                         kind = _member_kind(name, handle.read(132))
-                except Exception as error:  # zlib.error, BadZipFile ...: this member is unusable
+                except Exception as error:  # noqa: BLE001 - zlib.error, BadZipFile ...: this member is unusable
                     skipped.append((name, _zip_error_reason(error)))
                     continue
             if kind is None:
@@ -451,7 +448,7 @@ def _scan_zip(
                 "or none in folders for an unlabelled one"
             )
         zip_path = os.fspath(path.resolve())
-        with progress_bar(len(found), "scan", progress) as bar:
+        with progress_bar(total=len(found), desc="scan", unit="file") as bar:
             for (member, kind), parts in zip(found, relative):
                 bar.update(1)
                 try:

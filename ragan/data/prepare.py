@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -51,6 +52,7 @@ from pathlib import Path
 
 from ragan._common import read_json
 from ragan._files import PartialLock, publish_directory
+from ragan._logging import progress_bar, stage_output
 from ragan.config import takes_options
 from ragan.data.decoding import (
     DecodeOptions,
@@ -80,6 +82,8 @@ from ragan.data.prepare_plan import (
 )
 from ragan.data.splits import SPLIT_NAMES, grouped_split, stratified_split
 from ragan.errors import RaganError
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["prepare_dataset", "partial_dir_for", "PrepareConfig", "GROUP_BY_CHOICES", "TARGET_SHARD_BYTES"]
 
@@ -123,7 +127,7 @@ def prepare_dataset(input, out, *, config=None, progress: bool = True, **options
         out: The output folder; it must not exist or be empty unless ``overwrite``.
         config: The options as a :class:`~ragan.data.prepare_options.PrepareConfig`, a dict or a
             YAML/JSON file; keyword options win over it.
-        progress: Show progress bars on stderr.
+        progress: ``False``: warnings only, no progress bars (see :mod:`ragan._logging`).
 
     Returns:
         The :class:`~ragan.data.manifest.Manifest` written to ``out/manifest.json``.
@@ -142,14 +146,14 @@ def prepare_dataset(input, out, *, config=None, progress: bool = True, **options
         >>> manifest.splits["train"].class_counts
         {'healthy': 8, 'tumour': 8}
     """
-    options = resolve_options(PrepareConfig.resolve(config, options), progress=progress)
+    options = resolve_options(PrepareConfig.resolve(config, options))
     kind = input_kind(input)
     check_options_fit_input(input, kind, options)
     out_path = Path(os.path.abspath(os.fspath(out)))
     check_output(out_path, kind, input, options.overwrite)
     partial = partial_dir_for(out_path)
     partial.mkdir(parents=True, exist_ok=True)
-    with PartialLock(partial, "prepare"):
+    with stage_output(progress), PartialLock(partial, "prepare"):
         manifest = _build_or_clean_up(input, partial, options)
         (partial / LOCK_FILE).unlink(missing_ok=True)
         _publish(partial, out_path, options.overwrite)
@@ -180,10 +184,11 @@ def _build(input, partial: Path, options: PrepareOptions) -> Manifest:
         with_patient_keys=options.group_by == "dicom",
         with_salt=options.group_by is not None,
         io_threads=min(8, max(2, cpu_count)),
-        progress=options.progress,
         selection=options.selection() if input_kind(input) in ("folder", "zip") else None,
         follow_symlinks=options.follow_symlinks,
     )
+    for path, reason in scanned.skipped:
+        logger.debug("skipped %s: %s", path, reason)
     if options.strict and scanned.skipped:
         path, reason = scanned.skipped[0]
         raise RaganError(f"input file '{path}' cannot be used: {reason} (strict=True stops at the first such file)")
@@ -396,7 +401,6 @@ def _worker_pool(num_workers: int) -> ProcessPoolExecutor:
 
 
 def _write_shards(partial, todo, sources, class_index, options, done, cpu_count) -> None:
-    from tqdm.auto import tqdm
 
     total = sum(len(shard.source_ids) for shard in todo)
     workers = options.num_workers
@@ -413,7 +417,7 @@ def _write_shards(partial, todo, sources, class_index, options, done, cpu_count)
     )
     with _Decoder(decode_options, workers) as decoder:
         results = decoder.results(tasks, lambda source_id: sources[source_id].path)
-        with tqdm(total=total, desc="prepare", unit="img", disable=not options.progress, file=sys.stderr) as bar:
+        with progress_bar(total=total, desc="prepare", unit="img") as bar:
             _write_shard_files(partial, todo, results, sources, class_index, options, done, bar)
 
 

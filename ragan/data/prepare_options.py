@@ -65,6 +65,11 @@ def _split(name: str, value) -> tuple[float, float, float]:
     return parse_split_ratios(value)
 
 
+def _globs(help_text: str):
+    """A repeatable ``GLOB`` option (a glob or a list of globs)."""
+    return hparam(None, help=help_text[:-1] + " (repeatable).", check=_patterns, metavar="GLOB", repeat=True)
+
+
 def _label_map(name: str, value) -> dict[str, str]:
     return parse_label_map(value)
 
@@ -152,20 +157,8 @@ class PrepareConfig(StageConfig):
         check=_label_map,
         metavar="VALUE=CLASS,...",
     )
-    include: Any = hparam(
-        None,
-        help="Use only files whose path relative to the input matches GLOB (* also crosses /; repeatable).",
-        check=_patterns,
-        metavar="GLOB",
-        repeat=True,
-    )
-    exclude: Any = hparam(
-        None,
-        help="Leave out files whose path relative to the input matches GLOB (repeatable), e.g. '*_mask*'.",
-        check=_patterns,
-        metavar="GLOB",
-        repeat=True,
-    )
+    include: Any = _globs("Use only files whose path relative to the input matches GLOB (* also crosses /).")
+    exclude: Any = _globs("Leave out files whose path relative to the input matches GLOB, e.g. '*_mask*'.")
     allow_masks: bool = hparam(
         False,
         help="Keep files that look like segmentation masks (a mask-like name and few distinct pixel values); "
@@ -236,7 +229,6 @@ class PrepareOptions:
     group_csv: Path | None
     split_given: bool = False  # the caller chose ``split`` (not recorded: the ratios are)
     group_path_column: str | None = None  # the labels CSV's path column when it is also the group CSV
-    progress: bool = True
 
     def __getattr__(self, name: str):
         # Only called for names that are not fields: the declared options.
@@ -305,7 +297,7 @@ def _resolve_window(window):
     return DicomWindow(float(window[0]), float(window[1]))
 
 
-def resolve_options(config: PrepareConfig, *, progress: bool = True) -> PrepareOptions:
+def resolve_options(config: PrepareConfig) -> PrepareOptions:
     """Read what ``config`` refers to (the labels and group CSV files) and resolve its defaults."""
     labels = _labels_option(config)
     group_csv, group_path_column = _group_options(config, labels)
@@ -320,7 +312,6 @@ def resolve_options(config: PrepareConfig, *, progress: bool = True) -> PrepareO
         group_csv=group_csv,
         split_given=config.split is not None,
         group_path_column=group_path_column,
-        progress=progress,
     )
 
 

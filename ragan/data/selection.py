@@ -95,7 +95,7 @@ def _distinct_values(data: bytes) -> int | None:
             image.draft("L", (64, 64))
             image.thumbnail((256, 256), Image.Resampling.NEAREST)  # keep the values, lose pixels
             return int(np.unique(np.asarray(image)).size)
-    except Exception:  # not our business here: the decoding stage reports unusable files
+    except Exception:  # noqa: BLE001 - not our business here: the decoding stage reports unusable files
         return None
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Hasher", "ScannedInput", "Source", "display_path", "progress_bar"]
+__all__ = ["Hasher", "ScannedInput", "Source", "display_path"]
 
 # Keyed BLAKE2b of the content: the per-dataset salt for hashing patient keys. Outsiders see
 # only SHA-256 hashes in the manifest, so they cannot derive it without the source files.
@@ -109,10 +109,3 @@ def display_path(path: Path) -> str:
     """The last two components of a path: enough to recognise it, no home folder or user name."""
     parts = path.resolve().parts
     return "/".join(parts[-2:]) if len(parts) >= 2 else path.name
-
-
-def progress_bar(total: int | None, description: str, enabled: bool):
-    """A tqdm bar on stderr counting files (hidden unless ``enabled``)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, unit="file", disable=not enabled, leave=False)

@@ -63,18 +63,33 @@ def as_image_batch(name: str, images, min_value: float, max_value: float) -> tup
     array = array.astype(np.float64, copy=False)
     if not np.isfinite(array).all():
         raise RaganError(f"{name}: images contain NaN or inf values")
-    value_range = max_value - min_value
-    # A little slack for generator outputs that overshoot; anything beyond it almost always means
-    # max_value does not match the images (e.g. uint8 pixels with max_value=1).
-    slack = 0.01 * value_range
-    low, high = float(array.min()), float(array.max())
-    if low < min_value - slack or high > max_value + slack:
-        raise RaganError(
-            f"{name}: pixel values span [{low:g}, {high:g}] but min_value={min_value:g}, "
-            f"max_value={max_value:g}; pass the range the images are stored in "
-            "(255 for uint8, 1.0 for [0, 1] floats, min_value=-1 for [-1, 1])"
-        )
+    check_inside_range(
+        name,
+        array,
+        min_value,
+        max_value,
+        f"min_value={min_value:g}, max_value={max_value:g}; pass the range the images are stored in "
+        "(255 for uint8, 1.0 for [0, 1] floats, min_value=-1 for [-1, 1])",
+    )
     return array, single
+
+
+def check_inside_range(name: str, array: np.ndarray, low: float, high: float, expected: str) -> None:
+    """A one-line RaganError when ``array`` leaves ``[low, high]``: ``"NAME: pixel values span [a, b] but EXPECTED"``.
+
+    A little slack (1 % of the range) for generator outputs that overshoot; anything beyond it
+    almost always means the stated range does not match the images (e.g. uint8 pixels as [0, 1]).
+
+    Example:
+        >>> check_inside_range("images", np.array([0.0, 1.005]), 0.0, 1.0, "...")   # within the slack
+        >>> check_inside_range("images", np.array([0.0, 255.0]), 0.0, 1.0, "they are [0, 1] floats")
+        Traceback (most recent call last):
+        ragan.errors.RaganError: images: pixel values span [0, 255] but they are [0, 1] floats
+    """
+    slack = 0.01 * (high - low)
+    seen_low, seen_high = float(array.min()), float(array.max())
+    if seen_low < low - slack or seen_high > high + slack:
+        raise RaganError(f"{name}: pixel values span [{seen_low:g}, {seen_high:g}] but {expected}")
 
 
 def check_value_range(min_value: float, max_value: float) -> None:

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from ragan._common import check_positive_int, first_line
+from ragan._tf_internals import set_random_seed
 from ragan.errors import RaganError, check_choice, did_you_mean
 from ragan.evaluation.classifier_metrics import classification_metrics, roc_auc, roc_auc_one_vs_rest
 
@@ -646,7 +647,7 @@ def train_classifier(
         raise RaganError(f"learning_rate={learning_rate!r} is not allowed; it must be a positive number.")
     check_choice("augmentation", augmentation, AUGMENTATIONS)
     if seed is not None:
-        _set_random_seed(int(seed))
+        set_random_seed(int(seed))  # keeps TensorFlow's kernels (ragan/_tf_internals.py)
 
     array_labels = None
     if isinstance(train_data, (tuple, list)) and len(train_data) == 2:
@@ -733,46 +734,6 @@ def train_classifier(
         epochs_trained=epochs_trained,
         seconds=seconds,
     )
-
-
-def _set_random_seed(seed: int) -> None:
-    """``keras.utils.set_random_seed(seed)`` (Python, NumPy, Keras, TensorFlow), keeping TensorFlow's kernels.
-
-    ``tf.random.set_seed`` also empties the eager kernel cache, which holds the instantiated
-    ``tf.function`` graphs: every traced function (the train step, the validation and test forward
-    passes) is then instantiated again on its next call. That cost 2-3 s per run of the study on 2
-    CPU cores, a fifth of a run. Here the seed is set as ``tf.random.set_seed`` sets it, minus the
-    clearing, so the same seeds give the same runs. The kernels of unseeded stateful random ops run
-    before (``tf.random.uniform`` without a seed; ragan uses stateless ones) keep their state.
-    Other TensorFlow versions, without the attributes used, get ``keras.utils.set_random_seed``.
-    """
-    import random
-
-    from ragan._tf import import_keras
-
-    keras = import_keras()
-    tf = sys.modules["tensorflow"]
-    try:
-        from tensorflow.python.eager import context as eager_context
-
-        context = eager_context.context()
-    except ImportError:
-        context = None
-    if not (hasattr(context, "_seed") and hasattr(context, "_rng")) or not tf.executing_eagerly():
-        keras.utils.set_random_seed(seed)
-        return
-
-    def set_seed_keeping_kernels(value):
-        # tensorflow.python.eager.context.Context._set_global_seed without TFE_ContextClearCaches.
-        context._seed = value
-        context._rng = random.Random(value)
-
-    clearing_set_seed = tf.random.set_seed
-    tf.random.set_seed = set_seed_keeping_kernels
-    try:
-        keras.utils.set_random_seed(seed)
-    finally:
-        tf.random.set_seed = clearing_set_seed
 
 
 def compile_classifier(model, *, learning_rate: float = 1e-3, jit_compile: bool = False):

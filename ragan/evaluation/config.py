@@ -220,6 +220,16 @@ class EvaluateConfig(StageConfig):
             names.append("inception")
         return ["domain"] + [name for name in names if name != "domain"]
 
+    def study_arguments(self) -> dict:
+        """The keywords of :func:`~ragan.evaluation.study.classifier_study` these options set."""
+        names = ("synthetic_fractions", "add_per_class", "rebalance", "seeds", "classifier", "epochs", "batch_size")
+        return {
+            **{name: getattr(self, name) for name in names},
+            "weights": self.classifier_weights,
+            "synthetic_class": self.synthetic_class,
+            "effect_size": self.effect_size,
+        }
+
     def quick_applied(self) -> EvaluateConfig:
         """The settings the evaluation runs with: ``epochs`` resolved, and :data:`QUICK` applied with ``quick``."""
         if not self.quick:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ragan._common import check_positive_int, first_line
 from ragan.errors import RaganError, did_you_mean
+from ragan.evaluation._metric_inputs import check_inside_range
 
 __all__ = ["FeatureExtractor", "inception_extractor", "model_extractor", "INCEPTION_SIZE"]
 
@@ -131,14 +132,8 @@ class FeatureExtractor:
         if not np.isfinite(batch).all():
             raise RaganError("images: contain NaN or inf values")
         low, high = self.input_range
-        slack = 0.01 * (high - low)
-        seen_low, seen_high = float(batch.min()), float(batch.max())
-        if seen_low < low - slack or seen_high > high + slack:
-            raise RaganError(
-                f"images: pixel values span [{seen_low:g}, {seen_high:g}] but the extractor "
-                f"{self.name} was built for input_range=({low:g}, {high:g}); build it with the "
-                "range the images are in"
-            )
+        expected = f"the extractor {self.name} was built for input_range=({low:g}, {high:g}); build it with the "
+        check_inside_range("images", batch, low, high, expected + "range the images are in")
         return batch
 
 

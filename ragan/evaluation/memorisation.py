@@ -51,13 +51,12 @@ import numpy as np
 
 from ragan._common import check_positive_int
 from ragan.errors import RaganError
+from ragan.evaluation.neighbours import BLOCK_ENTRIES, nearest_neighbours
 
 __all__ = ["MemorisationReport", "NearestNeighbours", "memorisation_audit", "pixel_descriptors"]
 
 # Distances at or below this (in the pixel search) mean identical images up to float round-off.
 DUPLICATE_DISTANCE = 1e-5
-
-_BLOCK_ENTRIES = 2**23  # similarity entries held at once in the nearest-neighbour search
 
 
 @dataclass
@@ -318,7 +317,7 @@ def pixel_descriptors(
     if height - 2 * margin < 2 or width - 2 * margin < 2:
         raise RaganError(f"max_shift={margin} is too large for {height}x{width} images")
     offsets = [(dy, dx) for dy in shifts for dx in shifts]
-    rows = max(1, _BLOCK_ENTRIES // (height * width * images.shape[3]))
+    rows = max(1, BLOCK_ENTRIES // (height * width * images.shape[3]))
     out = np.empty((len(offsets), images.shape[0], size * size * images.shape[3]), np.float32)
     for start in range(0, images.shape[0], rows):
         block = images[start : start + rows].astype(np.float32)
@@ -330,35 +329,9 @@ def pixel_descriptors(
 
 
 def _nearest(queries: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """k nearest training rows by cosine distance, minimised over the query's variants.
-
-    Args:
-        queries: ``(S, N, D)`` unit vectors (S variants per query, e.g. translations).
-        train: ``(T, D)`` unit vectors.
-
-    Returns:
-        ``(indices, distances)``, each ``(N, k)``, nearest first.
-    """
-    variants, count, _ = queries.shape
-    k = min(k, train.shape[0])
-    indices = np.empty((count, k), dtype=np.int64)
-    distances = np.empty((count, k), dtype=np.float64)
-    rows = max(1, _BLOCK_ENTRIES // (variants * train.shape[0]))
-    for start in range(0, count, rows):
-        block = queries[:, start : start + rows]
-        similarity = block[0] @ train.T
-        for variant in range(1, variants):
-            np.maximum(similarity, block[variant] @ train.T, out=similarity)
-        distance = np.clip(1.0 - similarity.astype(np.float64), 0.0, 2.0)
-        if k < train.shape[0]:
-            part = np.argpartition(distance, k - 1, axis=1)[:, :k]
-        else:
-            part = np.tile(np.arange(train.shape[0]), (distance.shape[0], 1))
-        part_distance = np.take_along_axis(distance, part, axis=1)
-        order = np.argsort(part_distance, axis=1, kind="stable")
-        indices[start : start + block.shape[1]] = np.take_along_axis(part, order, axis=1)
-        distances[start : start + block.shape[1]] = np.take_along_axis(part_distance, order, axis=1)
-    return indices, distances
+    """k nearest training rows by cosine distance, minimised over the query's variants (``(S, N, D)``
+    unit vectors against ``(T, D)``): ``(indices, distances)``, each ``(N, k)``, nearest first."""
+    return nearest_neighbours(queries, train, k, metric="cosine")
 
 
 def _best_ssim(
@@ -372,7 +345,7 @@ def _best_ssim(
     flat = candidates.reshape(-1)
     values = np.empty(flat.shape[0])
     # Pairs per SSIM call, fewer for larger images: 512 pairs of 256-px images took ~1.5 GB in float64 copies.
-    pair_block = max(1, min(512, _BLOCK_ENTRIES // int(np.prod(queries.shape[1:]))))
+    pair_block = max(1, min(512, BLOCK_ENTRIES // int(np.prod(queries.shape[1:]))))
     for start in range(0, flat.shape[0], pair_block):
         stop = min(start + pair_block, flat.shape[0])
         query_rows = np.arange(start, stop) // per_query
@@ -456,13 +429,9 @@ def _pixel_search(train, synthetic, test, pixel_size, max_shift, ssim_candidates
         )
     independent = ~duplicate
     shift_text = f", shifts ±{max_shift} px" if max_shift else ""
-    baseline = test_dist[independent, 0]
-    search = NearestNeighbours(
-        space=f"pixels_{pixel_size}x{pixel_size} (area resize, 1 - Pearson r{shift_text})",
-        nearest_index=synthetic_idx[:, 0],
-        nearest_distance=synthetic_dist[:, 0],
-        baseline=baseline,
-        threshold=_threshold("pixel_threshold", baseline, pixel_threshold, *rule),
+    space = f"pixels_{pixel_size}x{pixel_size} (area resize, 1 - Pearson r{shift_text})"
+    search = _search_result(
+        space, synthetic_idx, synthetic_dist, test_dist[independent, 0], ("pixel_threshold", pixel_threshold), rule
     )
     return search, ([synthetic_idx], [test_idx]), independent, held_out_duplicates
 
@@ -495,15 +464,23 @@ def _feature_search(unit_features, feature_name, independent, ssim_candidates, t
     train_f, synthetic_f, test_f = unit_features
     synthetic_idx, synthetic_dist = _nearest(synthetic_f[None], train_f, ssim_candidates)
     test_idx, test_dist = _nearest(test_f[None], train_f, ssim_candidates)
-    baseline = test_dist[independent, 0]
-    search = NearestNeighbours(
-        space=f"{feature_name} (cosine distance)",
+    space = f"{feature_name} (cosine distance)"
+    search = _search_result(
+        space, synthetic_idx, synthetic_dist, test_dist[independent, 0], ("threshold", threshold), rule
+    )
+    return search, (synthetic_idx, test_idx)
+
+
+def _search_result(space: str, synthetic_idx, synthetic_dist, baseline, threshold: tuple, rule) -> NearestNeighbours:
+    """One search's result: each synthetic image's nearest training image, the held-out baseline and
+    the threshold (``threshold``: the option's name and value, ``None`` = from the baseline by ``rule``)."""
+    return NearestNeighbours(
+        space=space,
         nearest_index=synthetic_idx[:, 0],
         nearest_distance=synthetic_dist[:, 0],
         baseline=baseline,
-        threshold=_threshold("threshold", baseline, threshold, *rule),
+        threshold=_threshold(threshold[0], baseline, threshold[1], *rule),
     )
-    return search, (synthetic_idx, test_idx)
 
 
 def _ssim_search(images, candidates, independent, value_range, ssim_candidates, ssim_threshold, rule):

@@ -29,6 +29,7 @@ from ragan.evaluation._metric_inputs import (
     check_value_range,
 )
 from ragan.evaluation.gradient_metrics import MS_GMSD_WEIGHTS, haarpsi, mdsi, ms_gmsd
+from ragan.evaluation.neighbours import distance_blocks, nearest_neighbours
 
 __all__ = [
     "fid_from_features",
@@ -57,7 +58,6 @@ SSIM_FILTER_SIZE = 11
 SSIM_FILTER_SIGMA = 1.5
 
 # Distance blocks are kept near this many float64 entries (64 MiB) whatever the set sizes.
-_DISTANCE_BLOCK_ENTRIES = 2**23
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,37 +285,15 @@ def kid_from_features(
 # Improved precision and recall
 
 
-def _squared_norms(x: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", x, x)
-
-
-def _distance_blocks(queries: np.ndarray, points: np.ndarray):
-    """Yield ``(start, stop, distances)`` with Euclidean distances of query rows to all points.
-
-    Rows are processed in blocks so at most about ``_DISTANCE_BLOCK_ENTRIES`` distances exist at
-    once, whatever the set sizes.
-    """
-    point_norms = _squared_norms(points)
-    rows = max(1, _DISTANCE_BLOCK_ENTRIES // max(points.shape[0], 1))
-    for start in range(0, queries.shape[0], rows):
-        block = queries[start : start + rows]
-        squared = _squared_norms(block)[:, None] + point_norms[None, :] - 2.0 * block @ points.T
-        yield start, start + block.shape[0], np.sqrt(np.maximum(squared, 0.0))
-
-
 def _knn_radii(points: np.ndarray, k: int) -> np.ndarray:
     """Distance from each point to its k-th nearest *other* point (the point itself is at 0)."""
-    radii = np.empty(points.shape[0])
-    for start, stop, distances in _distance_blocks(points, points):
-        # Column k of the sorted row: position 0 is the point itself.
-        radii[start:stop] = np.partition(distances, k, axis=1)[:, k]
-    return radii
+    return nearest_neighbours(points, points, k + 1)[1][:, k]
 
 
 def _fraction_inside(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> float:
     """Fraction of queries inside at least one ball ``|q - centre| <= radius``."""
     inside = np.zeros(queries.shape[0], dtype=bool)
-    for start, stop, distances in _distance_blocks(queries, centres):
+    for start, stop, distances in distance_blocks(queries, centres):
         inside[start:stop] = (distances <= radii[None, :]).any(axis=1)
     return float(inside.mean())
 
@@ -418,6 +396,31 @@ def _check_ssim_size(a: np.ndarray) -> None:
             f"a: SSIM needs images of at least {SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE} pixels "
             f"(the Gaussian window), got {height}x{width}"
         )
+
+
+def _ssim_family(a, b, min_value: float, max_value: float, name: str, options_for) -> float | np.ndarray:
+    """``tf.image.<name>`` (``ssim`` or ``ssim_multiscale``) per image pair, the inputs checked first.
+
+    ``options_for(batch)`` checks the image size and returns the function's extra keywords. Images
+    are shifted by ``min_value`` first because SSIM's luminance term is not shift-invariant.
+    """
+    check_value_range(min_value, max_value)
+    a, single = as_image_batch("a", a, min_value, max_value)
+    b, _ = as_image_batch("b", b, min_value, max_value)
+    check_pair(a, b)
+    options = options_for(a)
+    from ragan._tf import import_tf
+
+    function = getattr(import_tf().image, name)
+    value_range = max_value - min_value
+    values = _tf_batches(
+        a - min_value,
+        b - min_value,
+        lambda x, y: function(
+            x, y, max_val=value_range, filter_size=SSIM_FILTER_SIZE, filter_sigma=SSIM_FILTER_SIGMA, **options
+        ),
+    )
+    return float(values[0]) if single else values
 
 
 def ssim(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.ndarray:
@@ -535,28 +538,14 @@ def ms_ssim(a, b, *, max_value: float, min_value: float = 0.0) -> float | np.nda
         Wang, Simoncelli & Bovik, "Multiscale structural similarity for image quality
         assessment", Asilomar 2003.
     """
-    check_value_range(min_value, max_value)
-    a, single = as_image_batch("a", a, min_value, max_value)
-    b, _ = as_image_batch("b", b, min_value, max_value)
-    check_pair(a, b)
-    power_factors = ms_ssim_power_factors(*a.shape[1:3])
-    from ragan._tf import import_tf
-
-    tf = import_tf()
-    value_range = max_value - min_value
-    values = _tf_batches(
-        a - min_value,
-        b - min_value,
-        lambda x, y: tf.image.ssim_multiscale(
-            x,
-            y,
-            max_val=value_range,
-            power_factors=power_factors,
-            filter_size=SSIM_FILTER_SIZE,
-            filter_sigma=SSIM_FILTER_SIGMA,
-        ),
+    return _ssim_family(
+        a,
+        b,
+        min_value,
+        max_value,
+        "ssim_multiscale",
+        lambda batch: {"power_factors": ms_ssim_power_factors(*batch.shape[1:3])},
     )
-    return float(values[0]) if single else values
 
 
 def mean_pairwise_ms_ssim(
@@ -603,7 +592,8 @@ def nearest_images(queries, references, *, block_size: int = 256) -> tuple[np.nd
     Args:
         queries: ``(N, H, W, C)`` images.
         references: ``(M, H, W, C)`` images in the same range.
-        block_size: Queries per distance block (memory: ``block_size x M`` floats).
+        block_size: Queries per block of the exact error (the search itself is blocked by
+            :mod:`~ragan.evaluation.neighbours`).
 
     Returns:
         ``(indices (N,), mse (N,))``.
@@ -620,14 +610,11 @@ def nearest_images(queries, references, *, block_size: int = 256) -> tuple[np.nd
             f"references: images of {references.shape[1]} values differ from the queries' "
             f"{queries.shape[1]}; compare images of the same size and channels"
         )
-    reference_norms = _squared_norms(references)
-    indices = np.empty(queries.shape[0], dtype=np.int64)
+    indices = nearest_neighbours(queries, references, 1, metric="sqeuclidean")[0][:, 0]
+    # Recomputed exactly: the expansion in the search loses precision for near-identical images.
     errors = np.empty(queries.shape[0])
     for start in range(0, queries.shape[0], block_size):
         block = queries[start : start + block_size]
-        distances = _squared_norms(block)[:, None] - 2.0 * block @ references.T + reference_norms[None, :]
-        best = distances.argmin(axis=1)
-        indices[start : start + block.shape[0]] = best
-        # Recomputed exactly: the expansion above loses precision for near-identical images.
-        errors[start : start + block.shape[0]] = np.mean((block - references[best]) ** 2, axis=1)
+        nearest = references[indices[start : start + block_size]]
+        errors[start : start + block.shape[0]] = np.mean((block - nearest) ** 2, axis=1)
     return indices, errors

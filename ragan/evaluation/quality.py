@@ -13,17 +13,9 @@ Example:
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 __all__ = ["diversity", "quality_rows", "similarity_table", "subsample"]
-
-
-def log(progress: bool, message: str) -> None:
-    """A progress line on stderr, prefixed ``ragan evaluate:``."""
-    if progress:
-        print(f"ragan evaluate: {message}", file=sys.stderr, flush=True)
 
 
 def subsample(images: np.ndarray, labels, limit: int, rng):

@@ -62,30 +62,31 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import math
 import numbers
 import os
 import re
-import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ragan._files import PartialLock, publish_directory
+from ragan._files import build_then_publish
+from ragan._logging import stage_output
 from ragan._version import __version__
 from ragan.config import takes_options
 from ragan.errors import RaganError
 from ragan.evaluation.config import EXTRACTORS, MIN_IMAGES, QUICK, EvaluateConfig
 
 # Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
-from ragan.evaluation.quality import log as _log
 from ragan.evaluation.render import IMAGES_DIR
 from ragan.evaluation.report_mlflow import describe_target as describe_mlflow_target
 from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
 from ragan.evaluation.verdict import headline_metrics as _headline_metrics
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["EvaluateConfig", "EvaluationReport", "evaluate", "EXTRACTORS", "REPORT_JSON", "REPORT_HTML"]
 _DECLARED = (EXTRACTORS, MIN_IMAGES, QUICK)  # re-exported from ragan.evaluation.config, where they are declared
@@ -130,7 +131,6 @@ class _Evaluation:
     Attributes:
         real, synthetic: The inputs as given.
         options: The settings it runs with (:meth:`EvaluateConfig.quick_applied`).
-        progress: Whether progress messages are shown.
         data: The :class:`~ragan.evaluation.study.StudyData` (every image, read once).
         inception: The Inception extractor, or None.
         study: The :class:`~ragan.evaluation.study.StudyResult`, or None without the study.
@@ -152,7 +152,6 @@ class _Evaluation:
     synthetic: object
     options: EvaluateConfig
     data: object
-    progress: bool = True
     inception: object = None
     study: object = None
     domain_model: object = None
@@ -280,7 +279,7 @@ def _check_output(out: Path, real, synthetic, overwrite: bool) -> None:
         raise RaganError("synthetic: a synthetic prepared dataset is required (--synthetic DIR).")
 
 
-def _load(real, synthetic, options: EvaluateConfig, progress: bool) -> _Evaluation:
+def _load(real, synthetic, options: EvaluateConfig) -> _Evaluation:
     """Read and check both datasets (and build the Inception extractor), so that bad input is one line."""
     from ragan.data.manifest import read_manifest
     from ragan.evaluation.config import eval_size_for
@@ -292,8 +291,8 @@ def _load(real, synthetic, options: EvaluateConfig, progress: bool) -> _Evaluati
         real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False, image_size=eval_size
     )
     if data.train.resized:
-        _log(progress, f"evaluating {data.train.full_size}-px images at {eval_size} px (--eval-size), resized once")
-    _log(progress, f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
+        logger.info(f"evaluating {data.train.full_size}-px images at {eval_size} px (--eval-size), resized once")
+    logger.info(f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
     for label, path, split, count in (
         ("real", real, "train", len(data.train)),
         ("real", real, "test", len(data.test)),
@@ -306,7 +305,7 @@ def _load(real, synthetic, options: EvaluateConfig, progress: bool) -> _Evaluati
             )
     # Built now: a weights file that does not load (or an offline 'imagenet') must fail before the study.
     inception = _build_inception(options.inception_weights) if "inception" in options.extractors else None
-    return _Evaluation(real, synthetic, options, data, progress, inception=inception)
+    return _Evaluation(real, synthetic, options, data, inception=inception)
 
 
 def _run_study(run: _Evaluation, folder: Path) -> None:
@@ -319,30 +318,16 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
     options = run.options
     if options.study:
         seeds = ", ".join(map(str, options.seeds))
-        _log(run.progress, f"classifier study ({options.classifier}, seeds {seeds}, up to {options.epochs} epochs)")
+        logger.info(f"classifier study ({options.classifier}, seeds {seeds}, up to {options.epochs} epochs)")
         run.study = studies.classifier_study(
-            run.real,
-            run.synthetic,
-            synthetic_fractions=options.synthetic_fractions,
-            add_per_class=options.add_per_class,
-            rebalance=options.rebalance,
-            seeds=options.seeds,
-            classifier=options.classifier,
-            weights=options.classifier_weights,
-            epochs=options.epochs,
-            batch_size=options.batch_size,
-            synthetic_class=options.synthetic_class,
-            progress=run.progress,
-            data=run.data,
-            skip_unavailable=True,
-            effect_size=options.effect_size,
+            run.real, run.synthetic, **options.study_arguments(), data=run.data, skip_unavailable=True
         )
         for note in run.study.notes:
-            _log(run.progress, f"note: {note}")
+            logger.info(f"note: {note}")
         run.study.save(folder)
         run.domain_model = run.study.reference_model
     if run.domain_model is None:
-        _log(run.progress, f"training the domain classifier ({options.classifier}, seed {options.seed})")
+        logger.info(f"training the domain classifier ({options.classifier}, seed {options.seed})")
         run.domain_model = _train_domain_classifier(run.data, options)
     run.domain_model.save(folder / DOMAIN_MODEL_FILE)
 
@@ -402,7 +387,7 @@ def _extract_features(run: _Evaluation) -> None:
     if data.train.resized:
         inside = "" if run.domain.resize.startswith("none") else f"; then {run.domain.resize}"
         run.domain.resize = f"{_eval_resize(data.train)}{inside}"
-    _log(run.progress, f"features ({run.domain.name})")
+    logger.info(f"features ({run.domain.name})")
     batch = inference_batch_size(data.train.image_size, most=64)
     run.features = {name: run.domain(images, batch_size=batch) for name, images in run.sets.items()}
 
@@ -426,7 +411,7 @@ def _measure(run: _Evaluation) -> None:
         "using the same file (same weights_md5).",
     ]
     if run.inception is not None:
-        _log(run.progress, f"features ({run.inception.name})")
+        logger.info(f"features ({run.inception.name})")
         if run.data.train.resized and not run.inception.resize.startswith("area"):
             run.inception.resize = f"{_eval_resize(run.data.train)}; then {run.inception.resize}"
         inception = {name: run.inception(images) for name, images in run.sets.items()}
@@ -453,11 +438,11 @@ def _measure(run: _Evaluation) -> None:
         "or a real KID within two of its standard deviations of zero)."
     )
     run.quality = {"reference_set": "real train", "rows": rows, "floors": floors, "notes": notes}
-    _log(run.progress, "diversity (pairwise MS-SSIM)")
+    logger.info("diversity (pairwise MS-SSIM)")
     run.diversity = quality.diversity(run.sets, options.diversity_pairs, options.seed)
     if run.diversity.get("skipped"):
-        _log(run.progress, f"note: {run.diversity['skipped']}")
-    _log(run.progress, "similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
+        logger.info(f"note: {run.diversity['skipped']}")
+    logger.info("similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
     sets = {name: run.units(name) for name in ("synthetic", "real test")}
     run.similarity = quality.similarity_table(sets, run.units("train"), options.seed)
 
@@ -467,7 +452,7 @@ def _audit_memorisation(run: _Evaluation) -> None:
     from ragan.evaluation.full_resolution import confirm_ssim
     from ragan.evaluation.memorisation import memorisation_audit
 
-    _log(run.progress, "memorisation audit")
+    logger.info("memorisation audit")
     # Against every training image, not the metrics' subsample: a copy of an image left out
     # of the subsample must be found too. The synthetic queries may stay subsampled.
     train, train_features = run.split("train")
@@ -481,7 +466,7 @@ def _audit_memorisation(run: _Evaluation) -> None:
     )
     synthetic_units, train_units = run.units("synthetic"), run.units("train")
     if run.data.train.resized:
-        _log(run.progress, f"memorisation audit: confirming at full resolution ({run.data.train.full_size} px)")
+        logger.info(f"memorisation audit: confirming at full resolution ({run.data.train.full_size} px)")
         confirm_ssim(audit, synthetic_units, run.units("real test"), train_units)
     run.memorisation = audit.to_dict()
     # The pictures are drawn when the report is written (they need its folder).
@@ -500,7 +485,7 @@ def _audit_privacy(run: _Evaluation) -> None:
     """The membership-inference audit: every training image against every held-out test image."""
     from ragan.evaluation.privacy_audit import discriminator_scores_of_run, privacy_audit
 
-    _log(run.progress, "privacy audit (membership inference)")
+    logger.info("privacy audit (membership inference)")
     data = run.data
     train, train_features = run.split("train")
     test, test_features = run.split("test")
@@ -547,7 +532,7 @@ def _audit_privacy(run: _Evaluation) -> None:
         seed=run.options.seed,
     )
     for sentence in run.privacy["sentences"]:
-        _log(run.progress, sentence)
+        logger.info(sentence)
 
 
 def _per_class_table(run: _Evaluation) -> None:
@@ -702,10 +687,26 @@ def _render(run: _Evaluation, report: dict, folder: Path) -> str:
 
 def _write(run: _Evaluation, folder: Path) -> dict:
     """``report.json`` and ``report.html`` into ``folder``; returns the report's data."""
-    _log(run.progress, "writing the report")
+    logger.info("writing the report")
     report = _report_data(run)
     (folder / REPORT_JSON).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     (folder / REPORT_HTML).write_text(_render(run, report, folder), encoding="utf-8")
+    return report
+
+
+def _run_steps(run: _Evaluation, out: Path) -> dict:
+    """The steps after loading, into a partial folder published as ``out`` when complete."""
+    # One evaluate at a time into `out`: a second one stops instead of deleting this one's work.
+    with build_then_publish(out.parent / f".{out.name}.ragan-partial", out, "evaluate") as partial:
+        _run_study(run, partial)
+        _extract_features(run)
+        _measure(run)
+        if run.options.memorisation:
+            _audit_memorisation(run)
+        if run.options.privacy:
+            _audit_privacy(run)
+        _per_class_table(run)
+        report = _write(run, partial)
     return report
 
 
@@ -723,7 +724,7 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
         out: Output directory; it appears atomically.
         config: The options as an :class:`~ragan.evaluation.config.EvaluateConfig`, a dict or a
             YAML/JSON file; keyword options win over it.
-        progress: Progress messages and bars on stderr.
+        progress: ``False``: warnings only, no progress messages or bars (see :mod:`ragan._logging`).
 
     Returns:
         An :class:`EvaluationReport`.
@@ -746,35 +747,13 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
     _check_output(out, real, synthetic, options.overwrite)
     generator_run = options.generator_run
     mlflow_target = _mlflow_target(generator_run, options.tracking_uri) if generator_run is not None else None
-    run = _load(real, synthetic, options, progress)
-
-    partial = out.parent / f".{out.name}.ragan-partial"
-    # One evaluate at a time into `out`: a second one stops here instead of deleting this one's work.
-    lock = PartialLock(partial, "evaluate").acquire()
-    try:
-        lock.clear()  # what an interrupted run left behind
-        _run_study(run, partial)
-        _extract_features(run)
-        _measure(run)
-        if options.memorisation:
-            _audit_memorisation(run)
-        if options.privacy:
-            _audit_privacy(run)
-        _per_class_table(run)
-        report = _write(run, partial)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        lock.release()
-        raise
-    try:
-        publish_directory(partial, out)
-    finally:
-        lock.release()
-
-    mlflow_result = None
-    if mlflow_target is not None:
-        for line in describe_mlflow_target(mlflow_target):  # always: where patient image grids go
-            print(f"ragan: {line}", file=sys.stderr)
-        files = [out / REPORT_JSON, out / REPORT_HTML] + ([out / IMAGES_DIR] if (out / IMAGES_DIR).is_dir() else [])
-        mlflow_result = _log_to_mlflow(mlflow_target, files, _headline_metrics(report))
+    with stage_output(progress):
+        run = _load(real, synthetic, options)
+        report = _run_steps(run, out)
+        mlflow_result = None
+        if mlflow_target is not None:
+            for line in describe_mlflow_target(mlflow_target):  # always: where patient image grids go
+                logger.warning(line)
+            files = [out / REPORT_JSON, out / REPORT_HTML] + ([out / IMAGES_DIR] if (out / IMAGES_DIR).is_dir() else [])
+            mlflow_result = _log_to_mlflow(mlflow_target, files, _headline_metrics(report))
     return EvaluationReport(out=out, data=report, summary=report["summary"], study=run.study, mlflow=mlflow_result)

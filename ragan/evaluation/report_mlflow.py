@@ -9,15 +9,18 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ragan._common import first_line, muted_loggers, read_json
 from ragan.errors import RaganError
+from ragan.training.run_files import RUN_FILE
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["log_to_mlflow", "metric_key", "mlflow_target"]
 
@@ -47,10 +50,10 @@ def mlflow_target(generator_run, tracking_uri: str | None = None) -> dict:
     from ragan.tracking import default_tracking_uri
 
     run_dir = Path(generator_run)
-    run_file = run_dir / "run.json" if run_dir.is_dir() else run_dir
+    run_file = run_dir / RUN_FILE if run_dir.is_dir() else run_dir
     if not run_file.is_file():
         raise RaganError(
-            f"generator_run='{generator_run}' has no run.json; pass the training run directory (--run RUN_DIR)."
+            f"generator_run='{generator_run}' has no {RUN_FILE}; pass the training run directory (--run RUN_DIR)."
         )
     info = read_json(run_file)
     if not isinstance(info, dict):
@@ -114,7 +117,7 @@ def log_to_mlflow(target: dict, files: Sequence[Path], metrics: dict) -> dict:
     result = dict(target, logged=False, error=None)
     if not target.get("run_id"):
         result["error"] = "run.json names no MLflow run id (tracking was off or failed during training)"
-        print(f"ragan: warning: not logged to MLflow: {result['error']}.", file=sys.stderr)
+        logger.warning(f"not logged to MLflow: {result['error']}.")
         return result
     saved = {key: os.environ.get(key) for key in HTTP_ENVIRONMENT}
     for key, value in HTTP_ENVIRONMENT.items():
@@ -126,10 +129,9 @@ def log_to_mlflow(target: dict, files: Sequence[Path], metrics: dict) -> dict:
     except Exception as error:  # noqa: BLE001 - a tracking failure must not lose the report
         message = str(error).strip()
         result["error"] = f"{type(error).__name__}: {first_line(error) if message else ''}"
-        print(
-            f"ragan: warning: the report was not logged to MLflow at {target.get('tracking_uri')} "
-            f"({result['error']}); the files are in the output directory.",
-            file=sys.stderr,
+        logger.warning(
+            f"the report was not logged to MLflow at {target.get('tracking_uri')} "
+            f"({result['error']}); the files are in the output directory."
         )
     finally:
         for key, value in saved.items():
@@ -149,8 +151,8 @@ def _check_local_artifacts(artifact_uri: str, run_dir: str) -> None:
     root = os.path.realpath(run_dir)
     if local is None or os.path.commonpath([root, os.path.realpath(local)]) != root:
         raise RaganError(
-            f"the run folder's MLflow store keeps artifacts at {artifact_uri!r}, outside the run folder; "
-            "pass --tracking-uri (or set MLFLOW_TRACKING_URI) to log to a store of your own"
+            "the run folder's MLflow store keeps artifacts outside the run folder; pass --tracking-uri "
+            f"(or set MLFLOW_TRACKING_URI) to log to a store of your own (artifacts at {artifact_uri!r})"
         )
 
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from ragan._common import check_positive_int
+from ragan._logging import progress_bar, stage_output
 from ragan.data.arrays import SplitArrays, convert_dtype, read_split
 from ragan.errors import RaganError, did_you_mean
 from ragan.evaluation.classifier import CLASSIFIER_VERSION, DEFAULT_PATIENCE
@@ -364,9 +364,9 @@ class _ReusableClassifier:
         self.initial_optimizer_state = [variable.numpy() for variable in self.model.optimizer.variables]
 
     def fresh(self, seed: int):
-        from ragan.evaluation.classifier import _set_random_seed
+        from ragan._tf_internals import set_random_seed
 
-        _set_random_seed(int(seed))
+        set_random_seed(int(seed))
         template = self.build()
         for target, source in zip(self.model.variables, template.variables, strict=True):
             target.assign(source)
@@ -580,19 +580,10 @@ class _ArmRunner:
         }
 
 
-def _run_arms(runner: _ArmRunner, plans: list, seeds: list, progress: bool) -> list[ArmResult]:
+def _run_arms(runner: _ArmRunner, plans: list, seeds: list) -> list[ArmResult]:
     """Every arm for every seed, with a progress bar."""
-    from tqdm.auto import tqdm
-
     results = []
-    bar = tqdm(
-        total=len(plans) * len(seeds),
-        desc="classifier study",
-        unit="run",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(total=len(plans) * len(seeds), desc="classifier study", unit="run", dynamic_ncols=True)
     try:
         for plan in plans:
             arm = None
@@ -658,7 +649,7 @@ def classifier_study(
         synthetic_class: For an unlabelled synthetic set: the real class its images belong to.
         positive_class: Binary tasks: the positive class for sensitivity (default: the second).
         out: Directory to write ``study.json`` and ``study.txt`` into (optional).
-        progress: Show a progress bar on stderr.
+        progress: ``False``: no progress bar (warnings only; see :mod:`ragan._logging`).
         skip_unavailable: Leave out (with a note) the arms needing more synthetic images of a
             class than the synthetic set holds, instead of raising.
         data: Already loaded :class:`StudyData` (the report passes it to avoid reading twice).
@@ -688,18 +679,20 @@ def classifier_study(
     if data is None:
         data = load_study_data(real, synthetic, synthetic_class=synthetic_class)
     plans, notes = _study_plans(data, kinds, needs_synthetic, fractions, add_per_class, rebalance, skip_unavailable)
-    runner = _ArmRunner(
-        data,
-        classifier=classifier,
-        weights=weights,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        patience=patience,
-        class_weight=class_weight,
-        positive_class=positive_class,
-    )
-    results = _run_arms(runner, plans, seeds, progress)
+    # How every arm's classifier trains: the runner's arguments and the study's recorded settings.
+    training = {
+        "classifier": classifier,
+        "weights": weights,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "patience": int(patience),
+        "class_weight": class_weight,
+        "positive_class": positive_class,
+    }
+    runner = _ArmRunner(data, **training)
+    with stage_output(progress):
+        results = _run_arms(runner, plans, seeds)
     settings = {
         "real": str(real) if real is not None else str(data.train.path),
         "synthetic": (
@@ -709,22 +702,16 @@ def classifier_study(
             if data.synthetic is not None
             else None
         ),
-        "classifier": classifier,
+        **training,
         # What build_classifier builds changes between versions (results of two are not comparable).
         "classifier_version": CLASSIFIER_VERSION,
         "weights": None if weights is None else str(weights),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "learning_rate": float(learning_rate),
-        "patience": int(patience),
-        "class_weight": class_weight,
         "seeds": seeds,
         "arms": kinds,
         "synthetic_fractions": fractions,
         "add_per_class": add_per_class,
         "rebalance": bool(rebalance),
         "synthetic_class": synthetic_class,
-        "positive_class": positive_class,
         "effect_size": effect_size,
     }
     result = StudyResult(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -107,19 +107,10 @@ class ArmResult:
         return result
 
     def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "description": self.description,
-            "num_train": self.num_train,
-            "composition": dict(self.composition),
-            "class_counts": dict(self.class_counts),
-            "synthetic_fraction": self.synthetic_fraction,
-            "augmentation": self.augmentation,
-            "control": self.control,
-            "summary": self.summary(),
-            "runs": [_run_dict(run) for run in self.runs],
-        }
+        """Every attribute (the dicts copied), the summary over seeds, and the runs as JSON values."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "runs"}
+        values = {name: dict(value) if isinstance(value, dict) else value for name, value in values.items()}
+        return {**values, "summary": self.summary(), "runs": [_run_dict(run) for run in self.runs]}
 
 
 def _run_dict(run: dict) -> dict:

@@ -87,6 +87,14 @@ def random_color(images, seed):
     return (x - mean) * _per_image_uniform(images, seeds[2], 0.5, 1.5) + mean
 
 
+def _geometry(images, seed, ratio: float):
+    """What the geometric augmentations draw with: two seeds, the batch size, the height and width, and
+    ``ratio`` of the height and of the width in whole pixels."""
+    seeds = tf.random.experimental.stateless_split(as_seed(seed), num=2)
+    height, width = images.shape[1], images.shape[2]
+    return seeds, tf.shape(images)[0], height, width, int(height * ratio + 0.5), int(width * ratio + 0.5)
+
+
 def random_translation(images, seed, ratio: float = 0.125):
     """Shift each image by up to ``ratio`` of its size in x and y, filling with zeros.
 
@@ -95,10 +103,7 @@ def random_translation(images, seed, ratio: float = 0.125):
         seed: an int or shape-``(2,)`` integer tensor.
         ratio: the largest shift as a fraction of the side.
     """
-    seeds = tf.random.experimental.stateless_split(as_seed(seed), num=2)
-    batch = tf.shape(images)[0]
-    height, width = images.shape[1], images.shape[2]
-    shift_y, shift_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
+    seeds, batch, height, width, shift_y, shift_x = _geometry(images, seed, ratio)
     dy = tf.random.stateless_uniform([batch, 1], seeds[0], -shift_y, shift_y + 1, dtype=tf.int32)
     dx = tf.random.stateless_uniform([batch, 1], seeds[1], -shift_x, shift_x + 1, dtype=tf.int32)
     # Read pixel (y + dy, x + dx) from the image padded by one zero pixel; out-of-range indices are
@@ -118,10 +123,7 @@ def random_cutout(images, seed, ratio: float = 0.5):
         seed: an int or shape-``(2,)`` integer tensor.
         ratio: side of the square relative to the image side.
     """
-    seeds = tf.random.experimental.stateless_split(as_seed(seed), num=2)
-    batch = tf.shape(images)[0]
-    height, width = images.shape[1], images.shape[2]
-    size_y, size_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
+    seeds, batch, height, width, size_y, size_x = _geometry(images, seed, ratio)
     top = tf.random.stateless_uniform([batch, 1], seeds[0], 0, height, dtype=tf.int32) - size_y // 2
     left = tf.random.stateless_uniform([batch, 1], seeds[1], 0, width, dtype=tf.int32) - size_x // 2
     rows = tf.range(height)[None, :]

@@ -54,7 +54,8 @@ class _SeededInitializers:
     def __init__(self, seed: int | None):
         self._next = None if seed is None else int(seed) * 7919 % (2**31 - 1)
 
-    def _seed(self):
+    def next_seed(self) -> int | None:
+        """The next initializer seed (``None``: unseeded)."""
         if self._next is None:
             return None
         self._next += 1
@@ -63,10 +64,10 @@ class _SeededInitializers:
     def normal(self, mean: float = 0.0, stddev: float = 0.02):
         # Radford et al. 2016: "All weights were initialized from a zero-centered Normal
         # distribution with standard deviation 0.02."
-        return keras.initializers.RandomNormal(mean=mean, stddev=stddev, seed=self._seed())
+        return keras.initializers.RandomNormal(mean=mean, stddev=stddev, seed=self.next_seed())
 
     def glorot(self):
-        return keras.initializers.GlorotUniform(seed=self._seed())
+        return keras.initializers.GlorotUniform(seed=self.next_seed())
 
 
 def _batch_norm(name: str, init: _SeededInitializers):
@@ -286,6 +287,6 @@ def build_discriminator(
         # The wrapper's power-iteration vector starts from unseeded noise; seed it like the rest.
         for layer in model.layers:
             if isinstance(layer, layers.SpectralNormalization):
-                start = keras.initializers.TruncatedNormal(stddev=0.02, seed=init._seed())
+                start = keras.initializers.TruncatedNormal(stddev=0.02, seed=init.next_seed())
                 layer.vector_u.assign(start(layer.vector_u.shape, layer.vector_u.dtype))
     return model

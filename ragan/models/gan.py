@@ -117,9 +117,6 @@ def first_replica_variables(next_creator, **kwargs):
     return next_creator(**kwargs)
 
 
-_first_replica_variables = first_replica_variables  # the name models/stylegan2/model.py imports until it moves
-
-
 class GAN(keras.Model):
     """Base class of ragan's GANs: subclass it, register it, and every stage can use it.
 

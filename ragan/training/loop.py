@@ -43,10 +43,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -57,6 +57,8 @@ from typing import Any
 from ragan._common import first_line
 from ragan._files import PartialLock
 from ragan._interrupt import Interrupted, handle_signals, signal_name, stop_requested
+from ragan._keras_internals import unset_distribute_strategy
+from ragan._logging import bars_enabled, stage_output
 from ragan._version import __version__
 from ragan.errors import RaganError
 from ragan.training.config import TrainConfig
@@ -73,6 +75,8 @@ from ragan.training.run_files import (
     run_summary,
     update_run_file,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["train", "describe_training", "run_summary", "TrainingDiverged", "CONFIG_FILE", "RUN_FILE"]
 
@@ -121,11 +125,12 @@ def _precision(mixed_precision: bool):
 def _load_source_model(init_from: str, *, image_size: int, channels: int):
     from ragan._tf import import_keras
     from ragan.generation import resolve_model_path
-    from ragan.models.stylegan2.pickle_import import import_network_pickle, is_network_pickle
+    from ragan.registry import weight_loader_for
 
     keras = import_keras()
-    if is_network_pickle(init_from):
-        gan, info = import_network_pickle(init_from, channels=channels)
+    loader = weight_loader_for(init_from)
+    if loader is not None:
+        gan, info = loader.load(init_from, channels=channels)
         gan.source_info = info
         return gan
     path, _ = resolve_model_path(init_from)
@@ -143,13 +148,9 @@ def _fit_in_ticks(gan, strategy, make_dataset, state, tick_steps: int, callbacks
     the same however the run is split into calls (or sessions): step ``k`` trains on batch ``k-1``
     of the seeded stream, on every strategy.
     """
-    # A model built under a strategy scope makes Keras 3's fit() pull one batch from the
-    # iterator before training ("symbolic build", pointless for a built GAN) and average it across
-    # replicas, which (1) shifts the data stream by one batch per fit() call and (2) fails under
-    # MultiWorkerMirroredStrategy for (images, labels) batches (its reduce takes no tuples). With
-    # the model's own strategy unset and fit() run inside the strategy's scope, Keras uses the
-    # same strategy for the step and the input but skips that build.
-    gan._distribute_strategy = None  # noqa: SLF001 - Keras 3.15 has no public switch for this
+    # fit()'s "symbolic build" of a model built under a strategy scope shifts the data stream
+    # and fails under multi-worker training; Keras 3 has no public switch for it.
+    unset_distribute_strategy(gan)
     remaining = state.total_steps - state.step
     # A run stopped mid-tick (SIGTERM) first finishes that tick, so its ticks (and logged metrics)
     # fall on the same steps as an uninterrupted run's.
@@ -218,7 +219,7 @@ def train(
         tracking_uri: MLflow tracking URI; default ``MLFLOW_TRACKING_URI`` or
             ``sqlite:///<out>/mlflow.db``.
         experiment: MLflow experiment name.
-        progress: print progress and a summary of the outputs.
+        progress: ``False``: warnings only, no progress or summary (see :mod:`ragan._logging`).
         strategy: a ``tf.distribute.Strategy`` to use instead of ``train_config.distribution``.
         callbacks: extra Keras callbacks (one Keras epoch = one tick of ``log_every`` steps).
         mlflow_tags: extra tags of the MLflow run, set when it starts (e.g. ``mlflow.parentRunId``
@@ -256,19 +257,16 @@ def train(
 
         >>> run = ragan.train("dcgan", out="runs/dcgan", resume=True, steps=2)   # doctest: +SKIP
     """
-    plan = plan_run(
-        model,
-        data,
-        out,
-        config=config,
-        train_config=train_config,
-        train_options=train_options,
-        resume=resume,
-        init_from=init_from,
-    )
-    log: Callable[..., None] = print if progress else (lambda *args, **kwargs: None)
+    options = dict(config=config, train_config=train_config, resume=resume, init_from=init_from)
+    plan = plan_run(model, data, out, **options, **train_options)
+    with stage_output(progress):
+        return _run(plan, tracking_uri, experiment, strategy, callbacks, mlflow_tags)
+
+
+def _run(plan: RunPlan, tracking_uri, experiment, strategy, callbacks, mlflow_tags) -> Path:
+    """:func:`train` once the plan is made: the strategy, the session, then :func:`_train` under signals."""
     for note in plan.notes:
-        log(f"ragan: {note}")
+        logger.info(note)
 
     from ragan._tf import import_keras
     from ragan.training.strategy import describe_strategy, is_chief, is_multi_worker
@@ -280,8 +278,6 @@ def train(
         strategy=strategy,
         chief=chief,
         work_dir=_work_dir(plan, chief),
-        log=log,
-        progress=progress,
         tracking_uri=tracking_uri,
         experiment=experiment,
         user_callbacks=list(callbacks or []),
@@ -344,8 +340,6 @@ class _Session:
     strategy: Any
     chief: bool
     work_dir: Path
-    log: Callable[..., None]
-    progress: bool
     tracking_uri: str | None
     experiment: str
     user_callbacks: list
@@ -411,9 +405,13 @@ def _train(session: _Session) -> Path:
         raise
     finally:
         _finish_tracking(session)
-    if session.progress and session.chief:
-        session.log("\n".join(run_summary(session.run_dir)))
+    if session.chief:
+        _log_outputs(session.run_dir)
     return session.run_dir
+
+
+def _log_outputs(run_dir: Path) -> None:
+    logger.info("outputs:\n" + "\n".join(run_summary(run_dir)))
 
 
 def _write_config(session: _Session) -> None:
@@ -441,7 +439,7 @@ def _find_checkpoint(session: _Session) -> None:
             if session.latest is not None
             else "no older one is left"
         )
-        print(f"ragan: warning: {problem}; {fallback}", file=sys.stderr, flush=True)
+        logger.warning(f"{problem}; {fallback}")
 
 
 def _finished_before(session: _Session) -> bool:
@@ -456,12 +454,11 @@ def _finished_before(session: _Session) -> bool:
         and CheckpointManager.read_meta(session.latest)["step"] >= session.tc.total_steps()
     )
     if finished:
-        session.log(
-            f"ragan: '{run_dir}' already finished {saved_run.get('step')} steps; nothing to do "
+        logger.info(
+            f"'{run_dir}' already finished {saved_run.get('step')} steps; nothing to do "
             "(raise kimg or steps to train longer)."
         )
-        if session.progress:
-            session.log("\n".join(run_summary(run_dir)))
+        _log_outputs(run_dir)
     return finished
 
 
@@ -529,8 +526,8 @@ def _restore_or_init(session: _Session) -> None:
     start_step = 0
     if session.latest is not None:
         start_step = int(session.reader.restore(session.gan, session.latest)["step"])
-        session.log(
-            f"ragan: resuming '{session.run_dir}' from step {start_step} (kimg {tc.kimg_at(start_step):.3f}), "
+        logger.info(
+            f"resuming '{session.run_dir}' from step {start_step} (kimg {tc.kimg_at(start_step):.3f}), "
             f"{session.latest.name}"
         )
         tracker.set_tags({"ragan.resumed_at_step": start_step})
@@ -548,8 +545,8 @@ def _init_from(session: _Session) -> None:
     source = _load_source_model(plan.init_from, image_size=plan.manifest.image_size, channels=plan.manifest.channels)
     report = transfer_weights(source, session.gan)
     skipped = report["skipped"]
-    session.log(
-        f"ragan: init-from '{plan.init_from}': loaded {len(report['loaded'])} layers"
+    logger.info(
+        f"init-from '{plan.init_from}': loaded {len(report['loaded'])} layers"
         + (f"; skipped {len(skipped)}: {', '.join(skipped)}" if skipped else "; none skipped")
     )
     source_info = getattr(source, "source_info", None) or {}
@@ -612,7 +609,7 @@ def _callbacks(session: _Session) -> list:
         cb.DivergenceGuard(state),
         cb.StopOnSignal(state, agree),
         cb.TickLogger(state, session.tracker),
-        *([cb.ProgressReporter(state)] if session.progress else []),
+        *([cb.ProgressReporter(state)] if bars_enabled() else []),
         cb.PeriodicCheckpoint(state, session.save_checkpoint, tc.checkpoint_every),
         cb.SampleGrids(state, session.write_grid, tc.sample_every),
         *session.user_callbacks,
@@ -623,8 +620,8 @@ def _fit(session: _Session) -> None:
     plan, tc, state = session.plan, session.tc, session.state
     total_steps = tc.total_steps()
     make_dataset = _dataset_factory(session)
-    session.log(
-        f"ragan: training {plan.model_name} on '{plan.data}' ({plan.manifest.split('train').num_examples} images, "
+    logger.info(
+        f"training {plan.model_name} on '{plan.data}' ({plan.manifest.split('train').num_examples} images, "
         f"{plan.manifest.image_size}px x{plan.manifest.channels}"
         + (f", {plan.num_classes} classes" if session.gan.conditional else "")
         + f") for {total_steps} steps of {tc.batch_size} ({tc.kimg_at(total_steps):g} kimg) on {session.strategy_text}"
@@ -725,8 +722,8 @@ def _publish(session: _Session) -> None:
     session.status = "FINISHED"
     start_step = session.state.start_step
     rate = (final_step - start_step) * tc.batch_size / max(elapsed, 1e-9)
-    session.log(
-        f"ragan: finished {final_step} steps ({tc.kimg_at(final_step):g} kimg) in {elapsed:.0f} s"
+    logger.info(
+        f"finished {final_step} steps ({tc.kimg_at(final_step):g} kimg) in {elapsed:.0f} s"
         + (f" ({rate:.0f} img/s)" if final_step > start_step else "")
     )
 

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from ragan._common import read_json
 from ragan._version import __version__
@@ -107,11 +106,12 @@ def plan_run(
     *,
     config=None,
     train_config=None,
-    train_options: Mapping[str, Any] | None = None,
     resume: bool = False,
     init_from=None,
+    **train_options,
 ) -> RunPlan:
-    """Resolve the model, configs, data and run directory (no TensorFlow work). See :func:`train`."""
+    """Resolve the model, configs, data and run directory (no TensorFlow work); the arguments are
+    :func:`~ragan.training.loop.train`'s."""
     if out is None:
         raise RaganError("out (the run directory) is required.")
     resume = _resume_flag(resume)
@@ -136,7 +136,7 @@ def plan_run(
     data = Path(data)
     manifest = _training_data(data, gan_class)
     if init_from is not None and saved is None:
-        architecture = _check_network_pickle(str(init_from), gan_class, manifest.image_size)
+        architecture = _check_foreign_weights(str(init_from), gan_class, manifest.image_size)
         if architecture:
             # The network's own architecture, unless the user set a value: its weights then fit.
             chosen = {key: value for key, value in model_overrides.items() if value is not None}
@@ -284,18 +284,10 @@ def resolved_config(plan: RunPlan) -> dict:
     }
 
 
-def describe_training(
-    model="dcgan",
-    data=None,
-    out=None,
-    *,
-    config=None,
-    train_config=None,
-    resume: bool = False,
-    init_from=None,
-    **train_options,
-) -> dict:
-    """The resolved configuration :func:`train` would use and write as ``config.json`` (a dry run).
+def describe_training(model="dcgan", data=None, out=None, **arguments) -> dict:
+    """The resolved configuration :func:`~ragan.training.loop.train` would use and write as
+    ``config.json`` (a dry run); ``arguments`` are train's (``config``, ``train_config``, ``resume``,
+    ``init_from`` and training options as keywords).
 
     Example:
         >>> import ragan
@@ -305,36 +297,28 @@ def describe_training(
         >>> describe_training("dcgan", "prepared", "runs/x", kimg=2)["schedule"]["total_steps"]
         32
     """
-    plan = plan_run(
-        model,
-        data,
-        out,
-        config=config,
-        train_config=train_config,
-        train_options=train_options,
-        resume=resume,
-        init_from=init_from,
-    )
+    plan = plan_run(model, data, out, **arguments)
     described = resolved_config(plan)
     described["run_dir"] = str(plan.run_dir)
     described["resume"] = plan.resume
     return described
 
 
-def _check_network_pickle(init_from: str, gan_class, image_size: int) -> dict:
-    """An official network pickle as --init-from: only for stylegan2, at the data's resolution
-    (checked before the run folder exists). Returns the network's architecture settings."""
-    from ragan.models.stylegan2 import StyleGAN2
-    from ragan.models.stylegan2.pickle_import import is_network_pickle, network_pickle_config
+def _check_foreign_weights(init_from: str, gan_class, image_size: int) -> dict:
+    """Another program's weight file as --init-from (see :func:`ragan.registry.register_weight_loader`):
+    only for the GAN its loader makes, at the data's resolution (checked before the run folder
+    exists). Returns the network's architecture settings (``{}`` for a ragan run or model)."""
+    from ragan.registry import get_gan, weight_loader_for
 
-    if not is_network_pickle(init_from):
+    loader = weight_loader_for(init_from)
+    if loader is None:
         return {}
-    if not issubclass(gan_class, StyleGAN2):
+    if not issubclass(gan_class, get_gan(loader.gan)):
         raise RaganError(
-            f"init_from='{init_from}': an official StyleGAN2-ADA pickle can start only a "
-            f"stylegan2 run, not {gan_class.gan_name}."
+            f"init_from='{init_from}': {loader.description} can start only a {loader.gan} run, "
+            f"not {gan_class.gan_name}."
         )
-    architecture, shape = network_pickle_config(init_from)
+    architecture, shape = loader.architecture(init_from)
     size = shape["image_size"]
     if size != image_size:
         raise RaganError(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -44,6 +45,8 @@ __all__ = [
     "slurm_step_tasks",
     "slurm_cluster_resolver",
     "is_chief_process",
+    "expand_tasks_per_node",
+    "num_workers",
 ]
 # The first port of a Slurm job's workers on each node (tasks on one node use the next ones):
 # RAGAN_SLURM_PORT, else derived from the job id so that jobs sharing a node do not collide.
@@ -111,8 +114,6 @@ def slurm_cluster_resolver():
     share a node that sees several GPUs, each task gets an equal share of them
     (``CUDA_VISIBLE_DEVICES``); a task Slurm already bound to fewer GPUs keeps its own.
     """
-    from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import expand_tasks_per_node
-
     tf = import_tf()
     try:
         tasks_on_node = expand_tasks_per_node(os.environ["SLURM_STEP_TASKS_PER_NODE"])
@@ -190,12 +191,37 @@ def select_strategy(distribution: str = "auto"):
     return tf.distribute.get_strategy()
 
 
-def is_multi_worker(strategy) -> bool:
-    """Whether ``strategy`` spans more than one process."""
+def expand_tasks_per_node(text: str) -> list[int]:
+    """Slurm's ``SLURM_STEP_TASKS_PER_NODE`` as one count per node, in node order.
+
+    Example:
+        >>> expand_tasks_per_node("3(x2),2,1")
+        [3, 3, 2, 1]
+    """
+    counts = []
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)(?:\(x(\d+)\))?\s*", part)
+        if match is None:
+            raise RaganError(f"SLURM_STEP_TASKS_PER_NODE={text!r} is not a tasks-per-node list such as '2(x3),1'.")
+        counts += [int(match.group(1))] * int(match.group(2) or 1)
+    return counts
+
+
+def num_workers(strategy) -> int:
+    """The processes ``strategy`` spans: the chief and worker tasks of its cluster (1 without one).
+
+    What ``MultiWorkerMirroredStrategy`` counts itself, from its public cluster resolver.
+    """
     tf = import_tf()
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return False
-    return strategy.extended._num_workers > 1  # noqa: SLF001 - no public accessor in TF 2.21
+        return 1
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
+
+
+def is_multi_worker(strategy) -> bool:
+    """Whether ``strategy`` spans more than one process."""
+    return num_workers(strategy) > 1
 
 
 def is_chief(strategy) -> bool:
@@ -223,7 +249,7 @@ def describe_strategy(strategy) -> str:
     """A short human description: ``'one device (CPU:0)'``, ``'mirrored over 2 devices'``, ..."""
     tf = import_tf()
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        workers = strategy.extended._num_workers  # noqa: SLF001
+        workers = num_workers(strategy)
         return f"multi-worker over {workers} workers ({strategy.num_replicas_in_sync} replicas)"
     if isinstance(strategy, tf.distribute.MirroredStrategy):
         return f"mirrored over {strategy.num_replicas_in_sync} devices"

@@ -35,6 +35,7 @@ __all__ = [
     "add_oracle_servicer",
     "exit_chief",
     "is_chief_oracle",
+    "keras_tuner",
     "missing_internals",
     "oracle_servicer",
     "quiet_trial_tracebacks",

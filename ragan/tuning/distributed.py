@@ -7,13 +7,16 @@ call runs as the chief (it serves the oracle over gRPC) or as a worker (it runs 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
 
 from ragan.errors import RaganError
 from ragan.tuning import _keras_tuner
-from ragan.tuning.study import STUDY_FILE, log
+from ragan.tuning.study import STUDY_FILE
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CHIEF_POLL_SECONDS", "WORKER_WAIT_SECONDS", "distributed_role", "serve_oracle", "wait_for_chief"]
 
@@ -77,12 +80,11 @@ def serve_oracle(oracle, poll_seconds: float = CHIEF_POLL_SECONDS) -> None:
         server.stop(grace=2)
 
 
-def wait_for_chief(out: Path, progress: bool, timeout: float = WORKER_WAIT_SECONDS) -> None:
+def wait_for_chief(out: Path, timeout: float = WORKER_WAIT_SECONDS) -> None:
     """A worker waits until the chief has created the study (its ``study.json``)."""
     deadline = time.monotonic() + timeout
     if not (out / STUDY_FILE).is_file():
-        log(
-            progress,
+        logger.info(
             f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: waiting for the chief to create the study in '{out}'",
         )
     while not (out / STUDY_FILE).is_file():

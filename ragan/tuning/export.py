@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ragan._common import read_json
 from ragan._files import path_inside, publish_directory
+from ragan.training.run_files import CONFIG_FILE, MODEL_FILE, RUN_FILE
 from ragan.tuning.study import BEST_DIR, BEST_FILE, TRIALS_DIR, write_json
 
 __all__ = ["export_best"]
@@ -68,18 +69,18 @@ def export_best(out: Path, best_row: dict, metric: str, study_run_id: str | None
 
 def _copy_generator(source: Path, partial: Path, out: Path, trial_id: str) -> None:
     """Fill ``partial`` with the trial's model, config, last samples and a ``run.json`` pointing back to it."""
-    run_info = read_json(source / "run.json")
+    run_info = read_json(source / RUN_FILE)
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir()
     # Names from run.json stay inside the trial folder and the output (path_inside refuses others).
-    shutil.copy2(path_inside(source, run_info.get("model", "model.keras"), action="read"), partial / "model.keras")
-    shutil.copy2(source / "config.json", partial / "config.json")
+    shutil.copy2(path_inside(source, run_info.get("model", MODEL_FILE), action="read"), partial / MODEL_FILE)
+    shutil.copy2(source / CONFIG_FILE, partial / CONFIG_FILE)
     if run_info.get("samples") and path_inside(source, run_info["samples"], action="read").is_file():
         target = path_inside(partial, run_info["samples"])
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source / run_info["samples"], target)
     run_info.pop("checkpoint", None)  # checkpoints stay with the trial
-    run_info["model"] = "model.keras"
+    run_info["model"] = MODEL_FILE
     run_info["tuning"] = {"study": str(out.resolve()), "trial_id": trial_id, "trial_dir": str(source.resolve())}
-    write_json(partial / "run.json", run_info)
+    write_json(partial / RUN_FILE, run_info)

@@ -40,13 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragan._common import first_line
-from ragan._tf import import_tf
+from ragan._common import first_line, text_table
 from ragan.config import Choice, Config, Float, Int, load_overrides
 from ragan.errors import RaganError, did_you_mean
-
-import_tf()  # keras_tuner imports keras/TensorFlow: do it quietly first.
-import keras_tuner  # noqa: E402
+from ragan.tuning._keras_tuner import keras_tuner  # imported there, after TensorFlow's quiet import
 
 __all__ = [
     "BUDGET_OPTIONS",
@@ -166,13 +163,7 @@ class SearchSpace:
         """A plain-text table of the dimensions: name, section, searched range or fixed value."""
         rows = [("name", "section", "search", "origin")]
         rows += [(d.name, d.section, d.describe(), d.origin) for d in self.dimensions]
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = []
-        for index, row in enumerate(rows):
-            lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
-            if index == 0:
-                lines.append("  ".join("-" * width for width in widths) + "  " + "-" * 6)
-        return "\n".join(lines)
+        return text_table(rows)
 
 
 class GANHyperModel(keras_tuner.HyperModel):

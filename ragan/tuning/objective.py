@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -49,7 +50,10 @@ from typing import Any
 import numpy as np
 
 from ragan._common import check_positive_int, first_line, read_json
+from ragan._logging import stage_output
 from ragan.errors import RaganError, check_choice, did_you_mean
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "EXTRACTORS",
@@ -187,11 +191,6 @@ def _weights_digest(model) -> str:
     return digest.hexdigest()[:12]
 
 
-def _log(progress: bool, message: str) -> None:
-    if progress:
-        print(f"ragan: {message}", flush=True)
-
-
 # --------------------------------------------------------------------------------------------
 # The objective
 # --------------------------------------------------------------------------------------------
@@ -307,7 +306,7 @@ def prepare_objective(
         classifier_epochs: epochs of the domain classifier.
         inception_weights: weights of the ``"inception"`` extractor (local file or ``"imagenet"``).
         seed: seed of the subset, the classifier and the generated images.
-        progress: print what is being prepared.
+        progress: ``False``: warnings only (see :mod:`ragan._logging`).
 
     Returns:
         A :class:`StudyObjective`.
@@ -331,31 +330,34 @@ def prepare_objective(
     settings = _settings(data, metric, extractor, max_images, classifier_epochs, seed, inception_weights)
     if _cache_matches(directory, settings):
         return load_objective(directory, metric)
-    partial = directory.parent / f".{directory.name}.partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    started = time.perf_counter()
-    real, labels = _held_out_images(data, split, max_images, seed)
-    description = {
-        "format": "ragan-tune-objective",
-        "format_version": 1,
-        "settings": settings,
-        "metric": name,
-        "split": split,
-        "num_real": int(real.shape[0]),
-    }
-    if extractor == "domain":
-        _log(progress, f"objective: training the domain classifier (small_cnn, {classifier_epochs} epochs) on '{data}'")
-        description["classifier"] = _save_domain_classifier(partial, data, manifest, classifier_epochs, seed)
-    _save_real_features(partial, description, extractor, manifest, inception_weights, real, labels)
-    description["seconds"] = round(time.perf_counter() - started, 3)
-    (partial / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, directory)
-    _log(
-        progress, f"objective: {name} on {real.shape[0]} '{split}' images, features {description['extractor']['name']}"
-    )
-    return load_objective(directory, metric)
+    with stage_output(progress):
+        partial = directory.parent / f".{directory.name}.partial"
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        started = time.perf_counter()
+        real, labels = _held_out_images(data, split, max_images, seed)
+        description = {
+            "format": "ragan-tune-objective",
+            "format_version": 1,
+            "settings": settings,
+            "metric": name,
+            "split": split,
+            "num_real": int(real.shape[0]),
+        }
+        if extractor == "domain":
+            logger.info(
+                f"objective: training the domain classifier (small_cnn, {classifier_epochs} epochs) on '{data}'"
+            )
+            description["classifier"] = _save_domain_classifier(partial, data, manifest, classifier_epochs, seed)
+        _save_real_features(partial, description, extractor, manifest, inception_weights, real, labels)
+        description["seconds"] = round(time.perf_counter() - started, 3)
+        (partial / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, directory)
+        logger.info(
+            f"objective: {name} on {real.shape[0]} '{split}' images, features {description['extractor']['name']}"
+        )
+        return load_objective(directory, metric)
 
 
 def _resolve_extractor(extractor: str, metric, manifest, data) -> str:

@@ -3,7 +3,7 @@
 Example:
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp()) / "study"
-    >>> open_study(out, {"seed": 0}, overwrite=False, progress=False)["format"]
+    >>> open_study(out, {"seed": 0}, overwrite=False)["format"]
     'ragan-study'
     >>> sorted(p.name for p in out.iterdir())
     ['study.json']
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from ragan._common import read_json
 from ragan.errors import RaganError
 from ragan.tuning.hypermodel import TrialConfig, keras_tuner
 from ragan.tuning.objective import StudyObjective, load_objective
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BEST_DIR",
@@ -52,13 +54,9 @@ STUDY_ENTRIES = (STUDY_FILE, PROJECT_DIR, OBJECTIVE_DIR, TRIALS_DIR, BEST_DIR, B
 RESUMABLE_SETTINGS = ("max_trials", "max_consecutive_failed_trials")
 
 
-def log(progress: bool, message: str) -> None:
-    if progress:
-        print(f"ragan: {message}", flush=True)
-
-
 def warn(message: str) -> None:
-    print(f"ragan: warning: {message}", file=sys.stderr, flush=True)
+    """A problem that does not stop the study, through the ``ragan`` logger."""
+    logger.warning(message)
 
 
 def now() -> str:
@@ -84,7 +82,6 @@ class StudyContext:
     settings: dict
     tracking_uri: str | None
     experiment: str
-    progress: bool
     role: str
     objective: StudyObjective | None = None
     parent_run_id: str | None = None
@@ -141,13 +138,13 @@ def setting_differences(saved: dict, current: dict) -> list[str]:
     ]
 
 
-def open_study(out: Path, settings: dict, overwrite: bool, progress: bool) -> dict:
+def open_study(out: Path, settings: dict, overwrite: bool) -> dict:
     """Create, resume or (with ``overwrite``) restart the study in ``out``; return study.json's content."""
     study_file = out / STUDY_FILE
     if overwrite:
         _remove_study(out)
     if study_file.is_file():
-        return _resume_study(out, settings, progress)
+        return _resume_study(out, settings)
     _check_empty(out)
     out.mkdir(parents=True, exist_ok=True)
     study = {"format": "ragan-study", "format_version": 1, "created": now(), "settings": settings, "mlflow": {}}
@@ -164,7 +161,7 @@ def _remove_study(out: Path) -> None:
             path.unlink()
 
 
-def _resume_study(out: Path, settings: dict, progress: bool) -> dict:
+def _resume_study(out: Path, settings: dict) -> dict:
     saved = read_json(out / STUDY_FILE)
     differences = setting_differences(saved.get("settings", {}), settings)
     if differences:
@@ -173,7 +170,7 @@ def _resume_study(out: Path, settings: dict, progress: bool) -> dict:
             "original command to resume it, pass overwrite=True (--overwrite) to start over, or choose another "
             "--out."
         )
-    log(progress, f"resuming the study in '{out}'")
+    logger.info(f"resuming the study in '{out}'")
     saved["settings"] = settings
     write_json(out / STUDY_FILE, saved)
     return saved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import time
@@ -11,13 +12,17 @@ from pathlib import Path
 
 from ragan._common import first_line, read_json
 from ragan._interrupt import Interrupted, signal_name
+from ragan._logging import bars_enabled
 from ragan.errors import RaganError
+from ragan.training.run_files import CHECKPOINT_DIR, CONFIG_FILE, RUN_FILE
 from ragan.tuning import _keras_tuner
 from ragan.tuning.distributed import serve_oracle
 from ragan.tuning.hypermodel import GANHyperModel, TrialConfig, keras_tuner
 from ragan.tuning.mlflow_runs import tag_trial_run, trial_start_tags
 from ragan.tuning.oracles import trial_kimg
-from ragan.tuning.study import TRIALS_DIR, StudyContext, log, now, write_json
+from ragan.tuning.study import TRIALS_DIR, StudyContext, now, write_json
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["RaganTuner"]
 
@@ -56,7 +61,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def search(self, *fit_args, **fit_kwargs):
         """Run trials until the oracle stops (the chief serves the oracle instead)."""
         if not self._is_worker():
-            self.oracle.verbose = 1 if self.study.progress else 0
+            self.oracle.verbose = 1 if bars_enabled() else 0
             # Written before the first trial, so a kill during it resumes this very study.
             self.save()
         if _keras_tuner.is_chief_oracle():
@@ -110,8 +115,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
         kimg = trial_kimg(study.budget, values)
         record = self._start_record(trial_id, values, kimg, parent_id)
         started = time.perf_counter()
-        log(
-            study.progress,
+        logger.info(
             f"trial {trial_id}: {kimg:g} kimg" + (f", continuing trial {parent_id}" if parent_id else ""),
         )
         try:
@@ -135,8 +139,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
             raise
         record.update(status="COMPLETED", objective=result, seconds=round(time.perf_counter() - started, 3))
         self._finish_record(record, run_dir)
-        log(
-            study.progress,
+        logger.info(
             f"trial {trial_id}: {result['metric']}={result['value']:.6g}"
             + (f" ± {result['std']:.2g}" if result.get("std") is not None else "")
             + f" ({result['extractor']}) in {record['seconds']:.0f} s",
@@ -163,7 +166,6 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
             resume=resume,
             tracking_uri=study.tracking_uri,
             experiment=study.experiment,
-            progress=study.progress,
             mlflow_tags=trial_start_tags(study, str(trial.trial_id)),
         )
         return study.objective.evaluate(load_generator(run_dir))
@@ -175,7 +177,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
             message = f"{type(error).__name__}: {first_line(error)}"
         record.update(status="FAILED", message=message, seconds=round(seconds, 3))
         self._finish_record(record, run_dir)
-        log(self.study.progress, f"trial {record['trial_id']} failed: {message}")
+        logger.info(f"trial {record['trial_id']} failed: {message}")
 
     def _start_record(self, trial_id: str, values: dict, kimg: float, parent_id) -> dict:
         path = self.study.record_path(trial_id)
@@ -201,7 +203,7 @@ class RaganTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def _finish_record(self, record: dict, run_dir: Path) -> None:
         study = self.study
         try:
-            run_info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+            run_info = read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
         except RaganError:
             run_info = {}
         tracking = run_info.get("mlflow") or {}
@@ -243,7 +245,7 @@ def prepare_run_dir(run_dir: Path, trial_config: TrialConfig, parent_dir: Path |
 def _same_run_there(run_dir: Path, trial_config: TrialConfig) -> bool:
     from ragan.training.config import RESUMABLE_CHANGES, TrainConfig
 
-    config_file = run_dir / "config.json"
+    config_file = run_dir / CONFIG_FILE
     if not config_file.is_file():
         return False
     saved = read_json(config_file)
@@ -260,15 +262,15 @@ def _same_run_there(run_dir: Path, trial_config: TrialConfig) -> bool:
 def _copy_parent_checkpoint(parent_dir: Path, run_dir: Path) -> None:
     from ragan.training.checkpoint import CheckpointManager
 
-    latest = CheckpointManager(parent_dir / "checkpoints").latest()
-    if latest is None or not (parent_dir / "config.json").is_file():
+    latest = CheckpointManager(parent_dir / CHECKPOINT_DIR).latest()
+    if latest is None or not (parent_dir / CONFIG_FILE).is_file():
         raise RaganError(
             f"Hyperband continues the trial in '{parent_dir}', but it holds no checkpoint to continue from."
         )
     partial = run_dir.parent / f".{run_dir.name}.partial"
     if partial.exists():
         shutil.rmtree(partial)
-    (partial / "checkpoints").mkdir(parents=True)
-    shutil.copy2(parent_dir / "config.json", partial / "config.json")
-    shutil.copy2(latest, partial / "checkpoints" / latest.name)
+    (partial / CHECKPOINT_DIR).mkdir(parents=True)
+    shutil.copy2(parent_dir / CONFIG_FILE, partial / CONFIG_FILE)
+    shutil.copy2(latest, partial / CHECKPOINT_DIR / latest.name)
     os.replace(partial, run_dir)

@@ -53,10 +53,12 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragan._common import first_line
+from ragan._logging import stage_output
 from ragan.config import takes_options
 from ragan.errors import RaganError
 from ragan.tuning import _keras_tuner
@@ -84,13 +86,14 @@ from ragan.tuning.study import (
     SUMMARY_FILES,
     TRIALS_DIR,
     StudyContext,
-    log,
     open_study,
     write_json,
 )
 from ragan.tuning.summary import format_value, trial_rows, worker_rows, write_summary
 from ragan.tuning.trials import IDLE_WAIT_SECONDS, RaganTuner
 from ragan.tuning.validation import DEFAULT_MAX_TRIALS, TUNER_OPTIONS, TUNERS, StudyPlan, plan_study
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "TUNERS",
@@ -210,7 +213,7 @@ def tune(model="dcgan", data=None, out=None, *, config=None, progress: bool = Tr
         out: the study directory (new, or a study to resume with the same call).
         config: the options as a :class:`~ragan.tuning.config.TuneConfig`, a dict or a YAML/JSON
             file; keyword options win over it.
-        progress: print progress (KerasTuner's trial table and ragan's training ticks).
+        progress: ``False``: warnings only, no trial table or training ticks (see :mod:`ragan._logging`).
 
     Returns:
         A :class:`TuneResult`; ``result.best_dir`` is the best generator.
@@ -228,37 +231,31 @@ def tune(model="dcgan", data=None, out=None, *, config=None, progress: bool = Tr
     role = distributed_role()
     plan = plan_study(model, data, out, config=TuneConfig.resolve(config, options))
     config = plan.config
-    context = _study_context(plan, config.tracking_uri, config.experiment, progress, role)
+    context = _study_context(plan, config.tracking_uri, config.experiment, role)
     objective_options = dict(
         extractor=config.extractor,
         max_images=config.objective_images,
         classifier_epochs=config.classifier_epochs,
         inception_weights=config.inception_weights,
     )
-    tracker = _open_or_join_study(plan, context, objective_options, config.overwrite)
-    oracle = _study_oracle(plan)
-    ragan_tuner = _search(plan, context, oracle, tracker)
-    if role == "worker":
-        return _worker_result(plan, context, ragan_tuner.tuner_id)
-    result = _conclude(plan, context, oracle, tracker)
-    _report(result, progress)
+    with stage_output(progress):
+        tracker = _open_or_join_study(plan, context, objective_options, config.overwrite)
+        oracle = _study_oracle(plan)
+        ragan_tuner = _search(plan, context, oracle, tracker)
+        if role == "worker":
+            return _worker_result(plan, context, ragan_tuner.tuner_id)
+        result = _conclude(plan, context, oracle, tracker)
+        _report(result)
     return result
 
 
-def _study_context(plan: StudyPlan, tracking_uri, experiment: str, progress: bool, role: str) -> StudyContext:
-    return StudyContext(
-        out=plan.out,
-        model_name=plan.model_name,
-        data=plan.data,
-        budget=plan.budget,
-        metric_name=plan.metric_name,
-        metric=plan.metric,
-        settings=plan.settings,
-        tracking_uri=tracking_uri,
-        experiment=experiment,
-        progress=progress,
-        role=role,
-    )
+# What a study's context takes over from its plan, unchanged.
+_FROM_PLAN = ("out", "model_name", "data", "budget", "metric_name", "metric", "settings")
+
+
+def _study_context(plan: StudyPlan, tracking_uri, experiment: str, role: str) -> StudyContext:
+    shared = {name: getattr(plan, name) for name in _FROM_PLAN}
+    return StudyContext(**shared, tracking_uri=tracking_uri, experiment=experiment, role=role)
 
 
 def _open_or_join_study(plan: StudyPlan, context: StudyContext, objective_options: dict, overwrite: bool):
@@ -268,15 +265,14 @@ def _open_or_join_study(plan: StudyPlan, context: StudyContext, objective_option
     """
     out = plan.out
     if context.role == "worker":
-        wait_for_chief(out, context.progress)
+        wait_for_chief(out)
         return None
-    study = open_study(out, plan.settings, overwrite, context.progress)
+    study = open_study(out, plan.settings, overwrite)
     context.objective = prepare_objective(
         plan.data,
         out / OBJECTIVE_DIR,
         metric=plan.metric,
         seed=plan.settings["seed"],
-        progress=context.progress,
         **objective_options,
     )
     tracker = start_study_run(out, study, plan.space, plan.settings, context, context.experiment, context.tracking_uri)
@@ -284,8 +280,7 @@ def _open_or_join_study(plan: StudyPlan, context: StudyContext, objective_option
     context.tracking_uri = tracker.tracking_uri
     study["mlflow"] = {"tracking_uri": tracker.tracking_uri, "experiment": context.experiment, "run_id": tracker.run_id}
     write_json(out / STUDY_FILE, study)
-    log(
-        context.progress,
+    logger.info(
         f"{plan.settings['tuner']} search over {len(plan.space.searched)} hyperparameter(s) of {plan.model_name}"
         + (f", up to {plan.max_trials} trial(s)" if plan.max_trials else "")
         + f"; objective: {plan.metric_name} "
@@ -379,10 +374,9 @@ def _conclude(plan: StudyPlan, context: StudyContext, oracle, tracker) -> TuneRe
     )
 
 
-def _report(result: TuneResult, progress: bool) -> None:
-    """Print the result's summary; raise when no trial completed."""
-    if progress:
-        print("\n".join(result.summary()), flush=True)
+def _report(result: TuneResult) -> None:
+    """Log the result's summary; raise when no trial completed."""
+    logger.info("\n".join(result.summary()))
     if result.best is None:
         first = next((row["message"] for row in result.trials if row["message"]), "no trial ran")
         raise RaganError(

@@ -1,21 +1,29 @@
 """StyleGAN2-ADA as a ragan GAN: ``ragan train stylegan2``.
 
-The networks are in :mod:`ragan.models.stylegan2.networks` (the official architecture, weights
-interchangeable with NVIDIA's pickles); this module holds the hyperparameters with the official
-``--cfg`` presets, and the training step:
+The networks are in :mod:`~ragan.models.stylegan2.networks` (the official architecture, weights
+interchangeable with NVIDIA's pickles), the hyperparameters and presets in
+:mod:`~ragan.models.stylegan2.config` and :mod:`~ragan.models.stylegan2.presets`, the losses of the
+four training phases in :mod:`~ragan.models.stylegan2.loss`. This module is the Keras model: it
+compiles the optimizers, decides the phase schedule once and runs it, and generates images.
 
-* non-saturating logistic loss for G and D;
-* lazy R1 regularisation of D on real images every ``r1_interval`` (16) D steps, and lazy
-  path-length regularisation of G every ``pl_interval`` (4) G steps (batch shrunk 2x, decay
-  0.01, weight 2), each as its own optimizer step with its loss multiplied by the interval;
-  Adam's learning rate and betas corrected for the extra steps (``lr * k / (k + 1)``,
-  ``beta ** (k / (k + 1))``);
+Training, as the official code does it:
+
+* four phases per step, each its own optimizer step: ``G main`` (non-saturating loss), ``G reg``
+  (path-length regularisation every ``pl_interval`` = 4 steps, on half the batch), ``D main``
+  (logistic loss on fakes and reals) and ``D reg`` (R1 every ``r1_interval`` = 16 steps); a lazy
+  regulariser's loss is multiplied by its interval, and Adam's learning rate and betas are
+  corrected for the extra steps (``lr * k / (k + 1)``, ``beta ** (k / (k + 1))``);
 * style mixing (two latents, one crossover point, probability 0.9);
 * a generator EMA with a half-life of ``ema_kimg`` thousand images, ramped up over the first
   ``ema_rampup`` of training;
 * adaptive discriminator augmentation (ADA, :mod:`ragan.layers.ada`): every image D sees goes
   through the ``bgc`` pipeline with probability ``p``, adjusted every ``ada_interval`` steps
   toward ``E[sign(D(real))] = ada_target`` at the speed ``ada_kimg``.
+
+Each phase is compiled once (one ``tf.function`` per phase, and per "p is 0 / p is above 0" for
+ADA, whose pipeline is skipped entirely while p is 0); before each step the schedule picks the
+due phases from the step counter, as the official ``training_loop.py`` does. An optimizer update
+under ``tf.distribute`` cannot sit inside ``tf.cond``, which is why the choice is made in Python.
 
 References:
     Karras, Laine, Aittala, Hellsten, Lehtinen & Aila 2020, "Analyzing and Improving the Image
@@ -26,205 +34,75 @@ References:
 
 from __future__ import annotations
 
-import math
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from ragan._tf import import_keras, import_tf
-from ragan.config import Choice, Config, Float, hparam
 from ragan.errors import RaganError
-from ragan.losses.penalties import path_length_penalty, r1_penalty
 from ragan.models.gan import GAN
+from ragan.models.stylegan2.config import StyleGAN2Config, StyleGAN2Options, resolve_preset
+from ragan.models.stylegan2.loss import StyleGAN2Loss
 from ragan.models.stylegan2.networks import NOISE_MODES, Discriminator, Generator
+from ragan.models.stylegan2.presets import PRESETS
 from ragan.registry import register_gan
 
 tf = import_tf()
 keras = import_keras()
 
-__all__ = ["PRESETS", "STYLEGAN2_IMAGE_SIZES", "StyleGAN2", "StyleGAN2Config", "resolve_preset"]
+__all__ = [
+    "PRESETS",
+    "STYLEGAN2_IMAGE_SIZES",
+    "Phase",
+    "StyleGAN2",
+    "StyleGAN2Config",
+    "StyleGAN2Options",
+    "resolve_preset",
+    "training_phases",
+]
 
 STYLEGAN2_IMAGE_SIZES = (16, 32, 64, 128, 256, 512, 1024)
 
-#: The official ``--cfg`` presets of stylegan2-ada-pytorch's train.py (for one GPU), plus
-#: ``small``, a narrow network for CPUs. ``batch`` is the reference batch size the formulas use
-#: (and the default ``--batch-size``); ``fmaps`` multiplies the channel base 32768.
-PRESETS = {
-    "auto": dict(batch=None, mbstd=None, fmaps=None, lrate=None, gamma=None, ema=None, ramp=0.05, map=2),
-    "stylegan2": dict(batch=32, mbstd=4, fmaps=1, lrate=0.002, gamma=10, ema=10, ramp=None, map=8),
-    "paper256": dict(batch=64, mbstd=8, fmaps=0.5, lrate=0.0025, gamma=1, ema=20, ramp=None, map=8),
-    "paper512": dict(batch=64, mbstd=8, fmaps=1, lrate=0.0025, gamma=0.5, ema=20, ramp=None, map=8),
-    "paper1024": dict(batch=32, mbstd=4, fmaps=1, lrate=0.002, gamma=2, ema=10, ramp=None, map=8),
-    "cifar": dict(batch=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.01, ema=500, ramp=0.05, map=2),
-    "small": dict(batch=32, mbstd=4, fmaps=None, lrate=0.0025, gamma=None, ema=None, ramp=0.05, map=2),
-}
 
-_SMALL = dict(latent_dim=128, w_dim=128, channel_base=2048, channel_max=128, ada_kimg=100.0)
+@dataclass(frozen=True)
+class Phase:
+    """One optimizer step of a training step: ``G main``, ``G reg``, ``D main`` or ``D reg``.
 
-
-@dataclass
-class StyleGAN2Config(Config):
-    """StyleGAN2-ADA hyperparameters. ``cfg`` picks a preset; every value it sets can be given
-    explicitly (``None`` = take it from the preset), as ``--cfg`` and its overrides do in the
-    official train.py.
-
-    Example:
-        >>> resolve_preset(StyleGAN2Config(cfg="auto"), 64)["r1_gamma"]   # 0.0002 * 64**2 / 32
-        0.0256
+    It runs on the steps where ``step % interval == 0``, and its loss is multiplied by
+    ``interval`` (lazy regularisation).
     """
 
-    cfg: str = hparam(
-        "auto",
-        help="Preset: auto (from the resolution, as the official --cfg auto), stylegan2, paper256, paper512, "
-        "paper1024, cifar, or small (a narrow network that trains on a CPU).",
-        choices=tuple(PRESETS),
-    )
-    latent_dim: int | None = hparam(None, help="Length of z (official z_dim; preset: 512, small 128).", min=1)
-    w_dim: int | None = hparam(None, help="Length of w, the intermediate latent (preset: 512, small 128).", min=1)
-    mapping_layers: int | None = hparam(
-        None,
-        help="Dense layers in the mapping network (preset: 2 for auto/cifar/small, else 8).",
-        min=1,
-        tune=Choice(2, 4, 8),
-    )
-    channel_base: int | None = hparam(
-        None,
-        help="Width multiplier: a resolution r gets min(channel_base // r, channel_max) channels "
-        "(preset: fmaps x 32768; auto: 16384 below 512 px; small 2048).",
-        min=1,
-    )
-    channel_max: int | None = hparam(None, help="Most channels in any layer (preset: 512, small 128).", min=1)
-    conditional: bool = hparam(False, help="Condition G (label embedding) and D (projection) on class labels.")
-    g_learning_rate: float | None = hparam(
-        None,
-        help="Generator Adam learning rate (preset: 0.0025, 0.002 at 1024 px).",
-        min=0,
-        tune=Float(5e-4, 5e-3, sampling="log"),
-    )
-    d_learning_rate: float | None = hparam(
-        None,
-        help="Discriminator Adam learning rate (preset: as the generator's).",
-        min=0,
-        tune=Float(5e-4, 5e-3, sampling="log"),
-    )
-    beta_1: float = hparam(0.0, help="Adam beta_1 of both optimizers.", min=0, max=1)
-    beta_2: float = hparam(0.99, help="Adam beta_2 of both optimizers.", min=0, max=1)
-    r1_gamma: float | None = hparam(
-        None,
-        help="R1 regularisation weight (preset; auto: 0.0002 * resolution^2 / batch).",
-        min=0,
-        tune=Float(1e-3, 10.0, sampling="log"),
-    )
-    r1_interval: int = hparam(16, help="Lazy R1: regularise D every this many D steps (0 turns R1 off).", min=0)
-    pl_weight: float | None = hparam(None, help="Path-length regularisation weight (preset: 2, cifar 0).", min=0)
-    pl_interval: int = hparam(4, help="Lazy path-length regularisation every this many G steps.", min=1)
-    pl_batch_shrink: int = hparam(2, help="Path-length regularisation runs on batch / this many images.", min=1)
-    pl_decay: float = hparam(0.01, help="Decay of the running mean of path lengths.", min=0, max=1)
-    style_mixing: float | None = hparam(
-        None,
-        help="Probability of mixing two latents' styles in a training image (preset: 0.9, cifar 0).",
-        min=0,
-        max=1,
-    )
-    ema_kimg: float | None = hparam(
-        None,
-        help="Half-life of the generator EMA in thousands of images (preset; auto: batch * 10 / 32); 0 turns EMA off.",
-        min=0,
-    )
-    ema_rampup: float | None = hparam(
-        None,
-        help="EMA ramp-up: the half-life is at most this fraction of the images seen so far "
-        "(preset: 0.05 for auto/cifar/small; 0 = none).",
-        min=0,
-    )
-    mbstd_group: int | None = hparam(
-        None,
-        help="Minibatch standard deviation group size (preset; auto: min(batch, 4)).",
-        min=1,
-    )
-    d_architecture: str | None = hparam(
-        None,
-        help="Discriminator architecture: resnet (preset) or orig (cifar).",
-        choices=("resnet", "orig"),
-    )
-    conv_clamp: float | None = hparam(256.0, help="Clamp of convolution outputs (None = off).", min=0)
-    num_fp16_res: int = hparam(
-        4,
-        help="Under --mixed-precision, the N highest resolutions compute in float16 (bfloat16 on newer GPUs).",
-        min=0,
-    )
-    augment: str = hparam(
-        "ada",
-        help="Augmentation of every image D sees: ada (adaptive p), fixed (p = augment_p), none.",
-        choices=("ada", "fixed", "none"),
-    )
-    augment_p: float = hparam(
-        0.0, help="Augmentation probability: the start for ada, the value for fixed.", min=0, max=1
-    )
-    augment_pipeline: str = hparam(
-        "bgc",
-        help="ADA pipeline: bgc (blit, geometric, colour), bg, or c.",
-        choices=("bgc", "bg", "c"),
-    )
-    ada_target: float = hparam(0.6, help="ADA target for E[sign(D(real))].", min=0, max=1)
-    ada_interval: int = hparam(4, help="Adjust the ADA probability every this many steps.", min=1)
-    ada_kimg: float | None = hparam(
-        None,
-        help="ADA speed: thousands of images for p to move by 1 (preset: 500, small 100).",
-        min=0.001,
-    )
-    freeze_d: int = hparam(
-        0, help="Freeze-D: do not train the discriminator's first N layers (transfer learning).", min=0
-    )
+    name: str
+    interval: int = 1
+
+    def due(self, step: int) -> bool:
+        return step % self.interval == 0
 
 
-def resolve_preset(config: StyleGAN2Config, image_size: int) -> dict:
-    """Every value the model uses: the explicit ones in ``config``, the rest from ``config.cfg``.
+def training_phases(options: StyleGAN2Options) -> tuple[Phase, ...]:
+    """The phases of a training step, in the order they run (the official ``training_loop.py``).
 
     Example:
-        >>> resolve_preset(StyleGAN2Config(cfg="small"), 32)["channel_max"]
-        128
+        >>> options = resolve_preset(StyleGAN2Config(cfg="cifar"), 32)   # no path-length term
+        >>> [(phase.name, phase.interval) for phase in training_phases(options)]
+        [('G main', 1), ('D main', 1), ('D reg', 16)]
     """
-    spec = dict(PRESETS[config.cfg])
-    res = int(image_size)
-    if config.cfg == "auto":
-        spec["batch"] = max(min(min(4096 // res, 32), 64), 1)
-        spec["mbstd"] = min(spec["batch"], 4)
-        spec["fmaps"] = 1 if res >= 512 else 0.5
-        spec["lrate"] = 0.002 if res >= 1024 else 0.0025
-        spec["gamma"] = 0.0002 * res**2 / spec["batch"]
-        spec["ema"] = spec["batch"] * 10 / 32
-    elif config.cfg == "small":
-        spec["gamma"] = 0.0002 * res**2 / spec["batch"]
-        spec["ema"] = spec["batch"] * 10 / 32
-    small = config.cfg == "small"
-    derived = {
-        "batch_size": spec["batch"],
-        "latent_dim": _SMALL["latent_dim"] if small else 512,
-        "w_dim": _SMALL["w_dim"] if small else 512,
-        "mapping_layers": spec["map"],
-        "channel_base": _SMALL["channel_base"] if small else int(spec["fmaps"] * 32768),
-        "channel_max": _SMALL["channel_max"] if small else 512,
-        "g_learning_rate": spec["lrate"],
-        "r1_gamma": round(float(spec["gamma"]), 10),
-        "pl_weight": 0.0 if config.cfg == "cifar" else 2.0,
-        "style_mixing": 0.0 if config.cfg == "cifar" else 0.9,
-        "ema_kimg": float(spec["ema"]),
-        "ema_rampup": float(spec["ramp"] or 0.0),
-        "mbstd_group": spec["mbstd"],
-        "d_architecture": "orig" if config.cfg == "cifar" else "resnet",
-        "ada_kimg": _SMALL["ada_kimg"] if small else 500.0,
-    }
-    resolved = config.to_dict()
-    for name, value in derived.items():
-        if resolved.get(name) is None:
-            resolved[name] = value
-    if resolved["d_learning_rate"] is None:
-        resolved["d_learning_rate"] = resolved["g_learning_rate"]
-    resolved["batch_size"] = derived["batch_size"]
-    resolved["image_size"] = res
-    return resolved
+    phases = [Phase("G main")]
+    if options.pl_on:
+        phases.append(Phase("G reg", options.pl_interval))
+    phases.append(Phase("D main"))
+    if options.r1_on:
+        phases.append(Phase("D reg", options.r1_interval))
+    return tuple(phases)
+
+
+def _first_replica(strategy, outputs):
+    # What Keras' fit does with a step's logs ("auto" reduction of a mirrored step): every
+    # replica holds the same synchronised state, so the first replica's values are the logs.
+    if outputs is None:
+        return None
+    return tf.nest.map_structure(lambda value: strategy.experimental_local_results(value)[0], outputs)
 
 
 # (network, psi, noise_mode) -> compiled call; outside the model so Keras does not track it.
@@ -279,6 +157,14 @@ class StyleGAN2(GAN):
     # Loss/signs/real): near 1 = D separates every real image, overfitting; ADA steers it to ada_target.
     log_names = ("d_loss", "g_loss", "real_sign")
 
+    #: The method that runs each phase on one replica (see :meth:`make_train_function`).
+    phase_methods = {
+        "G main": "generator_main_step",
+        "G reg": "generator_reg_step",
+        "D main": "discriminator_main_step",
+        "D reg": "discriminator_reg_step",
+    }
+
     def __init__(
         self, config=None, *, image_size: int = 32, channels: int = 1, num_classes: int = 0, seed: int = 0, **kwargs
     ):
@@ -297,11 +183,19 @@ class StyleGAN2(GAN):
         # The regularisers run every few steps: logs show their latest value.
         self.last_r1_penalty = state("last_r1_penalty")
         self.last_pl_penalty = state("last_pl_penalty")
+        #: The losses of the four phases; the schedule of phases, decided once.
+        self.phase_losses = StyleGAN2Loss(self)
+        self.phases = training_phases(self.options)
 
     @property
-    def resolved(self) -> dict:
-        """Every hyperparameter's value, the preset's where the config leaves it ``None``."""
-        return resolve_preset(self.config, self.image_size)
+    def options(self) -> StyleGAN2Options:
+        """Every hyperparameter's value, typed: the config's, or the preset's where it says ``None``
+        (resolved once per config)."""
+        cached = self.__dict__.get("_resolved_options")
+        if cached is None or cached[0] is not self.config:
+            cached = (self.config, resolve_preset(self.config, self.image_size))
+            self.__dict__["_resolved_options"] = cached  # not an attribute Keras should track
+        return cached[1]
 
     # ------------------------------------------------------------------------------------------
     # Hooks of the base class
@@ -311,20 +205,20 @@ class StyleGAN2(GAN):
         """The preset's batch size is the default ``--batch-size``."""
         if image_size not in STYLEGAN2_IMAGE_SIZES:
             return {}
-        return {"batch_size": resolve_preset(cls._resolve_config(config), image_size)["batch_size"]}
+        return {"batch_size": resolve_preset(cls._resolve_config(config), image_size).batch_size}
 
     def resolve_augment_policy(self):
-        return (self.config.augment_pipeline,) if self.config.augment != "none" else ()
+        return (self.options.augment_pipeline,) if self.options.augment != "none" else ()
 
     def uses_ema(self) -> bool:
-        return self.resolved["ema_kimg"] > 0
+        return self.options.ema_kimg > 0
 
     def initial_augment_probability(self) -> float:
-        return float(self.config.augment_p) if self.config.augment != "none" else 0.0
+        return float(self.options.augment_p) if self.options.augment != "none" else 0.0
 
     @property
     def latent_dim(self) -> int:
-        return int(self.resolved["latent_dim"])
+        return self.options.latent_dim
 
     @property
     def generator_takes_labels(self) -> bool:
@@ -335,43 +229,43 @@ class StyleGAN2(GAN):
         return self.conditional
 
     def build_generator(self):
-        r = self.resolved
+        o = self.options
         return Generator(
-            r["latent_dim"],
-            r["w_dim"],
+            o.latent_dim,
+            o.w_dim,
             self.image_size,
             self.channels,
             self.num_classes if self.conditional else 0,
-            mapping_layers=r["mapping_layers"],
-            channel_base=r["channel_base"],
-            channel_max=r["channel_max"],
-            conv_clamp=r["conv_clamp"],
-            num_fp16_res=r["num_fp16_res"],
+            mapping_layers=o.mapping_layers,
+            channel_base=o.channel_base,
+            channel_max=o.channel_max,
+            conv_clamp=o.conv_clamp,
+            num_fp16_res=o.num_fp16_res,
             seed=self.seed,
             name="generator",
         )
 
     def build_discriminator(self, freeze_layers=None):
-        r = self.resolved
+        o = self.options
         return Discriminator(
             self.image_size,
             self.channels,
             self.num_classes if self.conditional else 0,
-            architecture=r["d_architecture"],
-            channel_base=r["channel_base"],
-            channel_max=r["channel_max"],
-            conv_clamp=r["conv_clamp"],
-            num_fp16_res=r["num_fp16_res"],
-            mbstd_group_size=r["mbstd_group"],
-            freeze_layers=r["freeze_d"] if freeze_layers is None else freeze_layers,
+            architecture=o.d_architecture,
+            channel_base=o.channel_base,
+            channel_max=o.channel_max,
+            conv_clamp=o.conv_clamp,
+            num_fp16_res=o.num_fp16_res,
+            mbstd_group_size=o.mbstd_group,
+            freeze_layers=o.freeze_d if freeze_layers is None else freeze_layers,
             seed=self.seed + 1,
             name="discriminator",
         )
 
     def _build_ema_generator(self):
-        from ragan.models.gan import _first_replica_variables
+        from ragan.models.gan import first_replica_variables
 
-        with tf.variable_creator_scope(_first_replica_variables):
+        with tf.variable_creator_scope(first_replica_variables):
             ema = self.build_generator()
         ema.name = "ema_generator"
         ema.trainable = False
@@ -382,28 +276,22 @@ class StyleGAN2(GAN):
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
         """Adam(beta_1 = 0, beta_2 = 0.99, epsilon = 1e-8) for both networks, with the learning
         rate and betas corrected for the lazy regularisation steps (see the module docstring)."""
-        r = self.resolved
+        o = self.options
 
         def adam(rate, interval, name):
             ratio = interval / (interval + 1) if interval else 1.0
             return keras.optimizers.Adam(
-                rate * ratio,
-                beta_1=self.config.beta_1**ratio,
-                beta_2=self.config.beta_2**ratio,
-                epsilon=1e-8,
-                name=name,
+                rate * ratio, beta_1=o.beta_1**ratio, beta_2=o.beta_2**ratio, epsilon=1e-8, name=name
             )
 
-        pl_on = r["pl_weight"] > 0
-        r1_on = r["r1_gamma"] > 0 and r["r1_interval"] > 0
         if g_optimizer is None:
-            g_optimizer = adam(r["g_learning_rate"], r["pl_interval"] if pl_on else 0, "g_adam")
+            g_optimizer = adam(o.g_learning_rate, o.pl_interval if o.pl_on else 0, "g_adam")
         if d_optimizer is None:
-            d_optimizer = adam(r["d_learning_rate"], r["r1_interval"] if r1_on else 0, "d_adam")
+            d_optimizer = adam(o.d_learning_rate, o.r1_interval if o.r1_on else 0, "d_adam")
         super().compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer, **kwargs)
 
     # ------------------------------------------------------------------------------------------
-    # Training
+    # Pieces the losses use
     # ------------------------------------------------------------------------------------------
     def sample_latents(self, n, seed: int | None = None):
         if seed is not None:
@@ -420,97 +308,15 @@ class StyleGAN2(GAN):
             return images
         from ragan.layers.ada import ada_augment
 
-        return ada_augment(images, self.augment_probability, self.next_seed(), pipeline=self.config.augment_pipeline)
+        return ada_augment(images, self.augment_probability, self.next_seed(), pipeline=self.options.augment_pipeline)
 
-    def _mapped(self, latents, labels):
-        """ws for training images, with style mixing (one crossover point per batch)."""
-        generator = self.generator
-        one_hot = generator.one_hot(labels) if self.conditional else None
-        w = generator.mapping(latents, c=one_hot)
-        self._track_w_avg(w)
-        ws = tf.tile(w[:, None, :], [1, generator.num_ws, 1])
-        probability = self.resolved["style_mixing"]
-        if probability > 0:
-            seed = self.next_seed()
-            cutoff = tf.random.stateless_uniform([], seed=seed, minval=1, maxval=generator.num_ws, dtype=tf.int32)
-            mix = tf.random.stateless_uniform([], seed=seed + 1) < probability
-            cutoff = tf.where(mix, cutoff, generator.num_ws)
-            other = generator.mapping(self.sample_latents(tf.shape(latents)[0]), c=one_hot)
-            keep = tf.range(generator.num_ws)[None, :, None] < cutoff
-            ws = tf.where(keep, ws, other[:, None, :])
-        return ws
-
-    def _track_w_avg(self, w):
+    def track_w_avg(self, w) -> None:
+        """Move the generator's ``w_avg`` (the truncation centre) toward the batch mean of ``w``."""
         mean = tf.reduce_mean(tf.stop_gradient(w), axis=0)
-        replicas = self.num_replicas()
-        if replicas > 1:
+        if self.num_replicas() > 1:
             mean = tf.distribute.get_replica_context().all_reduce("mean", mean)
         w_avg = self.generator.mapping.w_avg
         w_avg.assign(mean + (w_avg - mean) * self.generator.w_avg_beta)
-
-    def _fakes(self, batch_size, labels):
-        latents = self.sample_latents(batch_size)
-        ws = self._mapped(latents, labels)
-        return self.generator.synthesis(ws, noise_mode="random", noise_seed=self.next_seed()), ws
-
-    def _discriminate(self, images, labels):
-        return self.discriminator(self.discriminator_inputs(self.augment(images), labels), training=True)
-
-    def _g_main(self, batch_size, labels):
-        with tf.GradientTape() as tape:
-            fakes, _ = self._fakes(batch_size, labels)
-            logits = self._discriminate(fakes, labels)
-            loss, for_gradients = self.reduce_loss(tf.nn.softplus(-tf.reshape(tf.cast(logits, tf.float32), [-1])))
-            scaled = self.g_optimizer.scale_loss(for_gradients)
-        self.apply_gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
-        return loss
-
-    def _g_path_length(self, batch_size, labels):
-        r = self.resolved
-        shrunk = tf.maximum(batch_size // r["pl_batch_shrink"], 1)
-        labels = labels[:shrunk] if labels is not None else None
-        with tf.GradientTape() as tape:
-            latents = self.sample_latents(shrunk)
-            ws = self._mapped(latents, labels)
-            with tf.GradientTape() as inner:
-                inner.watch(ws)
-                images = self.generator.synthesis(ws, noise_mode="random", noise_seed=self.next_seed())
-                shape = tf.shape(images)
-                noise = tf.random.stateless_normal(shape, seed=self.next_seed()) / math.sqrt(self.image_size**2)
-                total = tf.reduce_sum(tf.cast(images, tf.float32) * noise)
-            gradients = inner.gradient(total, ws)
-            pl_mean = self.pl_mean
-            replicas = self.num_replicas()
-            penalty, new_mean = path_length_penalty(gradients, pl_mean, decay=r["pl_decay"])
-            if replicas > 1:
-                new_mean = tf.distribute.get_replica_context().all_reduce("mean", new_mean)
-            loss, for_gradients = self.reduce_loss(penalty * r["pl_weight"] * r["pl_interval"])
-            scaled = self.g_optimizer.scale_loss(for_gradients)
-        self.apply_gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
-        self.pl_mean.assign(tf.stop_gradient(new_mean))
-        self.last_pl_penalty.assign(tf.reduce_mean(penalty))
-
-    def _d_main(self, real, labels):
-        batch_size = tf.shape(real)[0]
-        fakes, _ = self._fakes(batch_size, labels)
-        fakes = tf.stop_gradient(fakes)
-        with tf.GradientTape() as tape:
-            fake_logits = tf.reshape(tf.cast(self._discriminate(fakes, labels), tf.float32), [-1])
-            real_logits = tf.reshape(tf.cast(self._discriminate(real, labels), tf.float32), [-1])
-            per_example = tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits)
-            loss, for_gradients = self.reduce_loss(per_example)
-            scaled = self.d_optimizer.scale_loss(for_gradients)
-        self.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
-        return loss, real_logits
-
-    def _d_r1(self, real, labels):
-        r = self.resolved
-        with tf.GradientTape() as tape:
-            penalty = r1_penalty(lambda images: self._discriminate(images, labels), real)
-            loss, for_gradients = self.reduce_loss(penalty * (r["r1_gamma"] / 2) * r["r1_interval"])
-            scaled = self.d_optimizer.scale_loss(for_gradients)
-        self.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
-        self.last_r1_penalty.assign(tf.reduce_mean(penalty))
 
     def apply_gradients(self, optimizer, tape, loss, variables) -> None:
         # A regulariser does not reach every weight (R1 never reaches D's last bias); those get a
@@ -519,24 +325,111 @@ class StyleGAN2(GAN):
         gradients = [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(gradients, variables)]
         optimizer.apply_gradients(zip(gradients, variables))
 
-    def _every(self, interval: int):
-        return tf.equal(self.step_counter % interval, 0)
+    def _minimise(self, optimizer, variables, compute, gain: int):
+        """One optimizer step on ``gain`` times the loss ``compute()`` returns (per example,
+        first of a tuple); returns the logged mean loss and the rest of the tuple."""
+        with tf.GradientTape() as tape:
+            per_example, *rest = compute()
+            loss, for_gradients = self.reduce_loss(per_example)
+            scaled = optimizer.scale_loss(for_gradients * gain if gain != 1 else for_gradients)
+        self.apply_gradients(optimizer, tape, scaled, variables)
+        return loss, rest
 
-    def _due_regularisers(self) -> tuple[bool, bool]:
-        """Whether this step runs the path-length and the R1 regularisation step."""
-        r = self.resolved
-        step = int(self.step_counter.numpy())
-        return (
-            r["pl_weight"] > 0 and step % r["pl_interval"] == 0,
-            r["r1_gamma"] > 0 and r["r1_interval"] > 0 and step % r["r1_interval"] == 0,
+    # ------------------------------------------------------------------------------------------
+    # The phases, each one optimizer step on one replica
+    # ------------------------------------------------------------------------------------------
+    def generator_main_step(self, data, *, gain: int = 1, augment: bool = True):
+        real, labels = self.unpack_batch(data)
+        loss, _ = self._minimise(
+            self.g_optimizer,
+            self.generator.trainable_variables,
+            lambda: (self.phase_losses.generator_main(tf.shape(real)[0], labels, augment=augment),),
+            gain,
         )
+        self._track({"g_loss": loss})
+
+    def generator_reg_step(self, data, *, gain: int = 1, augment: bool = True):
+        real, labels = self.unpack_batch(data)
+        _, (penalty, new_mean) = self._minimise(
+            self.g_optimizer,
+            self.generator.trainable_variables,
+            lambda: self.phase_losses.generator_path_length(tf.shape(real)[0], labels, self.pl_mean),
+            gain,
+        )
+        if self.num_replicas() > 1:
+            new_mean = tf.distribute.get_replica_context().all_reduce("mean", new_mean)
+        self.pl_mean.assign(tf.stop_gradient(new_mean))
+        self.last_pl_penalty.assign(tf.reduce_mean(penalty))
+
+    def discriminator_main_step(self, data, *, gain: int = 1, augment: bool = True):
+        """``D main``, then the end of the training step: EMA, ADA, counters; returns the logs."""
+        real, labels = self.unpack_batch(data)
+        loss, (real_logits,) = self._minimise(
+            self.d_optimizer,
+            self.discriminator.trainable_variables,
+            lambda: self.phase_losses.discriminator_main(real, labels, augment=augment),
+            gain,
+        )
+        self._track({"d_loss": loss, "real_sign": tf.reduce_mean(tf.sign(real_logits))})
+        global_batch = tf.cast(tf.shape(real)[0] * self.num_replicas(), tf.float32)
+        self._update_ema(global_batch)
+        self.update_augment_probability(real_logits)
+        self.images_seen.assign_add(global_batch)
+        self.step_counter.assign_add(1)
+        return self.training_logs()
+
+    def discriminator_reg_step(self, data, *, gain: int = 1, augment: bool = True):
+        real, labels = self.unpack_batch(data)
+        _, (penalty,) = self._minimise(
+            self.d_optimizer,
+            self.discriminator.trainable_variables,
+            lambda: self.phase_losses.discriminator_r1(real, labels, augment=augment),
+            gain,
+        )
+        self.last_r1_penalty.assign(tf.reduce_mean(penalty))
+        return self.training_logs()
+
+    # ------------------------------------------------------------------------------------------
+    # The schedule
+    # ------------------------------------------------------------------------------------------
+    def augments_now(self) -> bool:
+        """Whether this step's phases run ADA: an augmenting model with ``p > 0`` (at p = 0 the
+        pipeline is the identity, and the compiled phases without it are used)."""
+        return bool(self.augment_policy) and float(self.augment_probability.numpy()) > 0
+
+    def phase_function(self, phase: Phase, augment: bool):
+        """``phase`` as one compiled call on a (distributed) batch, made on first use; returns the
+        first replica's logs, or ``None`` for the generator phases."""
+        functions = self.__dict__.setdefault("_phase_functions", {})
+        key = (phase.name, augment)
+        if key not in functions:
+            replica_step = getattr(self, self.phase_methods[phase.name])
+
+            def run(data):
+                strategy = self.distribute_strategy
+                outputs = strategy.run(
+                    lambda batch: replica_step(batch, gain=phase.interval, augment=augment), args=(data,)
+                )
+                return _first_replica(strategy, outputs)
+
+            if not self.run_eagerly:
+                # No autograph: the phases branch on Python values only (tf.cond/tf.where in the graph).
+                run = tf.function(run, autograph=False, reduce_retracing=True, jit_compile=bool(self.jit_compile))
+            functions[key] = run
+        return functions[key]
+
+    @property
+    def compiled_phases(self) -> list[tuple[str, bool]]:
+        """The ``(phase name, with ADA)`` pairs compiled so far by :meth:`phase_function`."""
+        return sorted(self.__dict__.get("_phase_functions", {}))
 
     def make_train_function(self, force=False):
-        """One compiled step per combination of due regularisers, chosen before each step.
+        """A training step as its due phases, each a compiled call of its own.
 
-        Lazy regularisation is a separate optimizer step every few steps; an optimizer update (a
-        synchronisation point under ``tf.distribute``) cannot sit inside ``tf.cond``, so the step
-        to run is chosen in Python, as the official training loop does, from the step counter.
+        Which phases are due is decided in Python before each step from the step counter (the
+        schedule of :func:`training_phases`, fixed at construction): each phase is traced once,
+        not once per combination of due regularisers, and a regularisation step, an optimizer
+        update, never sits inside ``tf.cond`` (refused under ``tf.distribute``).
         """
         if self.train_function is not None and not force:
             return self.train_function
@@ -545,51 +438,39 @@ class StyleGAN2(GAN):
                 "stylegan2 trains one step per execution (steps_per_execution=1): "
                 "its regularisation steps are chosen step by step."
             )
-        compiled = {}
+        self.__dict__["_phase_functions"] = {}
 
         def train_function(iterator):
-            due = self._due_regularisers()
-            if due not in compiled:
-                compiled[due] = self._make_function(lambda data, due=due: self._train_step(data, *due))
-            return compiled[due](iterator)
+            data = next(iterator)
+            step = int(self.step_counter.numpy())
+            augment = self.augments_now()
+            logs = None
+            for phase in self.phases:
+                if phase.due(step):
+                    outputs = self.phase_function(phase, augment)(data)
+                    logs = outputs if outputs is not None else logs
+            return logs
 
         self.train_function = train_function
         return train_function
 
     def train_step(self, data):
-        """One training step (the due regularisers decided in the graph; ``fit`` uses
-        :meth:`make_train_function`'s per-step choice instead)."""
-        return self._train_step(data, None, None)
+        """One training step in a single graph, each regulariser's turn decided by ``tf.cond`` on
+        the step counter (for custom loops on one device; ``fit`` runs the compiled phases of
+        :meth:`make_train_function` instead)."""
+        augment = bool(self.augment_policy)
+        step_number = tf.convert_to_tensor(self.step_counter)  # D main advances the counter
+        for phase in self.phases:
+            step = getattr(self, self.phase_methods[phase.name])
+            if phase.interval == 1:
+                step(data, augment=augment)
+                continue
 
-    def _train_step(self, data, pl_due, r1_due):
-        r = self.resolved
-        real, labels = self.unpack_batch(data)
-        batch_size = tf.shape(real)[0]
-        global_batch = tf.cast(batch_size * self.num_replicas(), tf.float32)
+            def run(step=step, phase=phase):
+                step(data, gain=phase.interval, augment=augment)
+                return tf.constant(0)
 
-        def maybe(due, interval, step):
-            if due is None:  # decided in the graph
-
-                def run():
-                    step()
-                    return tf.constant(0)
-
-                tf.cond(self._every(interval), run, lambda: tf.constant(0))
-            elif due:
-                step()
-
-        g_loss = self._g_main(batch_size, labels)
-        if r["pl_weight"] > 0:
-            maybe(pl_due, r["pl_interval"], lambda: self._g_path_length(batch_size, labels))
-        d_loss, real_logits = self._d_main(real, labels)
-        if r["r1_gamma"] > 0 and r["r1_interval"] > 0:
-            maybe(r1_due, r["r1_interval"], lambda: self._d_r1(real, labels))
-
-        self._update_ema(global_batch)
-        self.update_augment_probability(real_logits)
-        self.images_seen.assign_add(global_batch)
-        self.step_counter.assign_add(1)
-        self._track({"g_loss": g_loss, "d_loss": d_loss, "real_sign": tf.reduce_mean(tf.sign(real_logits))})
+            tf.cond(tf.equal(step_number % phase.interval, 0), run, lambda: tf.constant(0))
         return self.training_logs()
 
     def _update_ema(self, global_batch):
@@ -597,10 +478,10 @@ class StyleGAN2(GAN):
         thousand images, at most ``ema_rampup`` times the images seen so far; buffers copied."""
         if self.ema_generator is None:
             return
-        r = self.resolved
-        ema_images = tf.constant(r["ema_kimg"] * 1000.0)
-        if r["ema_rampup"] > 0:
-            ema_images = tf.minimum(ema_images, self.images_seen * r["ema_rampup"])
+        o = self.options
+        ema_images = tf.constant(o.ema_kimg * 1000.0)
+        if o.ema_rampup > 0:
+            ema_images = tf.minimum(ema_images, self.images_seen * o.ema_rampup)
         beta = tf.pow(0.5, global_batch / tf.maximum(ema_images, 1e-8))
         for source, average in zip(self.generator.weights, self.ema_generator.weights):
             if source.trainable:
@@ -611,7 +492,7 @@ class StyleGAN2(GAN):
     def update_augment_probability(self, real_logits) -> None:
         """ADA: every ``ada_interval`` steps, ``p += sign(mean sign(D(real)) - target) * images /
         (ada_kimg * 1000)``, clipped to [0, 1]."""
-        if self.config.augment != "ada":
+        if self.options.augment != "ada":
             return
         from ragan.layers.ada import ada_adjust
 
@@ -622,13 +503,13 @@ class StyleGAN2(GAN):
             signs, count = context.all_reduce("sum", signs), context.all_reduce("sum", count)
         total, count = self.ada_sign_sum + signs, self.ada_sign_count + count
         # No tf.cond: assigning a mirrored variable inside one is refused under tf.distribute.
-        due = tf.equal((self.step_counter + 1) % self.config.ada_interval, 0)
+        due = tf.equal((self.step_counter + 1) % self.options.ada_interval, 0)
         adjusted = ada_adjust(
             self.augment_probability,
             total / tf.maximum(count, 1.0),
-            target=self.config.ada_target,
+            target=self.options.ada_target,
             images_since_last=count,
-            ada_kimg=self.resolved["ada_kimg"],
+            ada_kimg=self.options.ada_kimg,
         )
         self.augment_probability.assign(tf.where(due, adjusted, self.augment_probability))
         self.ada_sign_sum.assign(tf.where(due, 0.0, total))
@@ -640,9 +521,9 @@ class StyleGAN2(GAN):
     def training_logs(self) -> dict:
         logs = super().training_logs()
         extra = {}
-        if self.resolved["r1_gamma"] > 0 and self.resolved["r1_interval"] > 0:
+        if self.options.r1_on:
             extra["r1_penalty"] = tf.identity(self.last_r1_penalty.value)
-        if self.resolved["pl_weight"] > 0:
+        if self.options.pl_on:
             extra["pl_penalty"] = tf.identity(self.last_pl_penalty.value)
         if self.reshape_logs:
             extra = {name: tf.reshape(value, [1]) for name, value in extra.items()}

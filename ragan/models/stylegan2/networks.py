@@ -54,7 +54,11 @@ class _Seeds:
 
 
 def _compute_dtype(use_fp16: bool):
-    """float16/bfloat16 for the blocks marked ``use_fp16`` under a mixed-precision policy."""
+    """float16/bfloat16 for the blocks marked ``use_fp16`` under a mixed-precision policy.
+
+    Read when a block is built: the policy in force then (``ragan.train`` sets it only while it
+    builds the model) decides how the block computes for its whole life.
+    """
     if not use_fp16:
         return tf.float32
     policy = keras.config.dtype_policy()
@@ -147,11 +151,14 @@ class Conv2dLayer(keras.layers.Layer):
         )
 
     def call(self, x, gain=1.0):
-        weight = tf.cast(self.weight * self.weight_gain, x.dtype)
+        # The activation's gain is folded into the weight and bias (lrelu(g * z) = g * lrelu(z)
+        # for g > 0): one multiplication of a small tensor instead of the whole output.
+        act_gain = (ops.SQRT2 if self.activation == "lrelu" else 1.0) * gain
+        weight = tf.cast(self.weight * (self.weight_gain * act_gain), x.dtype)
         x = ops.conv2d_resample(x, weight, self.filter, up=self.up, down=self.down, padding=self.padding)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        act_gain = (ops.SQRT2 if self.activation == "lrelu" else 1.0) * gain
-        return ops.bias_act(x, self.bias, act=self.activation, gain=act_gain, clamp=clamp)
+        bias = self.bias * act_gain if self.bias is not None and act_gain != 1 else self.bias
+        return ops.bias_act(x, bias, act=self.activation, gain=1.0, clamp=clamp)
 
 
 class SynthesisLayer(keras.layers.Layer):
@@ -188,9 +195,12 @@ class SynthesisLayer(keras.layers.Layer):
             noise = tf.random.stateless_normal(shape, seed=seed) * self.noise_strength
         elif noise_mode == "const":
             noise = (self.noise_const * self.noise_strength)[None, :, :, None]
-        x = ops.modulated_conv2d(x, self.weight, styles, up=self.up, kernel=self.filter, padding=1, noise=noise)
+        act_gain = ops.SQRT2 * gain  # folded into the demodulation (see Conv2dLayer.call)
+        x = ops.modulated_conv2d(
+            x, self.weight, styles, up=self.up, kernel=self.filter, padding=1, noise=noise, gain=act_gain
+        )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return ops.bias_act(x, self.bias, act="lrelu", gain=ops.SQRT2 * gain, clamp=clamp)
+        return ops.bias_act(x, self.bias * act_gain, act="lrelu", gain=1.0, clamp=clamp)
 
 
 class ToRGB(keras.layers.Layer):
@@ -275,6 +285,7 @@ class SynthesisBlock(keras.layers.Layer):
     ):
         super().__init__(dtype="float32", **kwargs)
         self.in_channels, self.resolution, self.use_fp16 = in_channels, resolution, use_fp16
+        self.block_dtype = _compute_dtype(use_fp16)
         self.filter = ops.setup_filter()
         seeds = _Seeds(seed)
         common = dict(w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp)
@@ -296,7 +307,7 @@ class SynthesisBlock(keras.layers.Layer):
         self.num_conv = 1 if in_channels == 0 else 2
 
     def call(self, x, img, ws, noise_mode="random", noise_seed=None):
-        dtype = _compute_dtype(self.use_fp16)
+        dtype = self.block_dtype
         if self.conv0 is None:
             x = tf.tile(tf.cast(self.const, dtype)[None], [tf.shape(ws)[0], 1, 1, 1])
             x = self.conv1(x, ws[:, 0], noise_mode=noise_mode, noise_seed=noise_seed)
@@ -472,6 +483,7 @@ class DiscriminatorBlock(keras.layers.Layer):
             architecture,
             use_fp16,
         )
+        self.block_dtype = _compute_dtype(use_fp16)
         seeds = _Seeds(seed)
         index = first_layer_index
         self.num_layers = 0
@@ -527,7 +539,7 @@ class DiscriminatorBlock(keras.layers.Layer):
         )
 
     def call(self, x, img):
-        dtype = _compute_dtype(self.use_fp16)
+        dtype = self.block_dtype
         if x is not None:
             x = tf.cast(x, dtype)
         if self.fromrgb is not None:

@@ -150,24 +150,39 @@ def conv2d_resample(x, weight, kernel=None, *, up: int = 1, down: int = 1, paddi
 
 
 def modulated_conv2d(
-    x, weight, styles, *, demodulate: bool = True, up: int = 1, kernel=None, padding: int = 0, noise=None
+    x, weight, styles, *, demodulate: bool = True, up: int = 1, kernel=None, padding: int = 0, noise=None, gain=1.0
 ):
     """Style-modulated convolution: ``x`` ``(N, H, W, I)``, ``weight`` ``(kh, kw, I, O)``,
     ``styles`` ``(N, I)``.
 
     Equals convolving each sample with its own weight ``w[n] = weight * styles[n]`` (scaled over
     the input channels), demodulated to unit L2 norm per output channel when ``demodulate``:
-    ``w[n] /= sqrt(sum_{kh,kw,I} w[n]^2 + 1e-8)``, then adding ``noise`` (broadcast).
+    ``w[n] /= sqrt(sum_{kh,kw,I} w[n]^2 + 1e-8)``, then adding ``noise`` (broadcast), all times
+    ``gain`` (folded into the demodulation coefficients, which are small, rather than applied to
+    the output).
     """
+    if x.dtype == tf.float16 and demodulate:
+        # Demodulation makes the result independent of the scale of the weight and the styles;
+        # bring both to at most 1 first so that x * styles cannot overflow float16 (as the
+        # official code does).
+        in_channels, kh, kw = weight.shape[2], weight.shape[0], weight.shape[1]
+        weight = weight * (
+            1 / math.sqrt(in_channels * kh * kw) / tf.reduce_max(tf.abs(weight), axis=[0, 1, 2], keepdims=True)
+        )
+        styles = styles / tf.reduce_max(tf.abs(styles), axis=1, keepdims=True)
     x = x * tf.cast(styles[:, None, None, :], x.dtype)
     x = conv2d_resample(x, tf.cast(weight, x.dtype), kernel, up=up, padding=padding)
     if demodulate:
         # sum over kh, kw, I of (weight * s)^2 = (s^2) @ (sum over kh, kw of weight^2).
         squared = tf.reduce_sum(tf.square(weight), axis=[0, 1])  # (I, O)
         dcoefs = tf.math.rsqrt(tf.matmul(tf.square(styles), squared) + 1e-8)  # (N, O)
+        if gain != 1:
+            dcoefs = dcoefs * gain
         x = x * tf.cast(dcoefs[:, None, None, :], x.dtype)
+    elif gain != 1:
+        x = x * tf.cast(gain, x.dtype)
     if noise is not None:
-        x = x + tf.cast(noise, x.dtype)
+        x = x + tf.cast(noise * gain if gain != 1 else noise, x.dtype)
     return x
 
 
@@ -175,7 +190,9 @@ def bias_act(x, bias=None, *, act: str = "linear", gain: float | None = None, cl
     """``x + bias``, then the activation (``linear`` or ``lrelu`` with slope 0.2), times ``gain``
     (default: sqrt(2) for lrelu, 1 for linear), clamped to ``[-clamp, clamp]`` when given."""
     if bias is not None:
-        x = x + tf.cast(bias, x.dtype)
+        # BiasAdd rather than a broadcasting add: one op for its gradient instead of a reduction
+        # chain, and a pattern the graph optimiser can fuse into the convolution before it.
+        x = tf.nn.bias_add(x, tf.cast(bias, x.dtype))
     if act == "lrelu":
         x = tf.nn.leaky_relu(x, alpha=LRELU_SLOPE)
         default_gain = SQRT2
@@ -187,7 +204,11 @@ def bias_act(x, bias=None, *, act: str = "linear", gain: float | None = None, cl
     if gain != 1:
         x = x * tf.cast(gain, x.dtype)
     if clamp is not None and clamp >= 0:
-        x = tf.clip_by_value(x, -tf.cast(clamp, x.dtype), tf.cast(clamp, x.dtype))
+        # One ClipByValue op (tf.clip_by_value builds Minimum and Maximum, whose gradients cost
+        # two selects over the whole tensor).
+        x = tf.raw_ops.ClipByValue(
+            t=x, clip_value_min=tf.constant(-clamp, x.dtype), clip_value_max=tf.constant(clamp, x.dtype)
+        )
     return x
 
 

@@ -190,7 +190,7 @@ def write_imported_run(gan, info: dict, out, *, class_names=None, overwrite: boo
 
     from ragan._files import PartialLock, publish_directory
     from ragan._untrusted import check_class_names
-    from ragan.training.loop import CONFIG_FILE, MODEL_FILE, RUN_FILE
+    from ragan.training.run_files import CONFIG_FILE, MODEL_FILE, RUN_FILE
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
