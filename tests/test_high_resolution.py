@@ -315,7 +315,7 @@ def test_1024px_evaluate_quick_on_images_of_a_tiny_network(tmp_path):
         "evaluate", "--real", prepared, "--synthetic", synthetic, "--out", report, "--quick", "--synthetic-class", "a"
     )
     assert result.returncode == 0, result.stderr
-    assert "evaluating 1024-px images at 256 px" in result.stderr
+    assert "evaluating 1024-px images at 256 px" in result.stdout
     data = json.loads((report / "report.json").read_text())
     assert data["settings"]["eval_size"] == 256 and data["resolution"]["image_size"] == 1024
     assert data["similarity"]["image_size"] == 1024
