@@ -134,7 +134,10 @@ GENERATOR_TITLES = {
 # the estimate then uses instead).
 COSTS = {
     # seconds per kimg of steady training (after the first tick), by model@image size
-    "gan_s_per_kimg": {"stylegan2@32": 55.0, "stylegan2@64": 90.0, "dcgan@32": 6.2, "dcgan@64": 18.6},
+    # StyleGAN2: measured again in the table's own run on the idle machine (2026-12-06, pretraining at
+    # 32 px: 48 img/s = 21 s/kimg in steady state, as issue #20 measured), not the scaled 55 and 90
+    # (64 px keeps the measured 64/32 ratio, 282/172).
+    "gan_s_per_kimg": {"stylegan2@32": 21.0, "stylegan2@64": 34.4, "dcgan@32": 6.2, "dcgan@64": 18.6},
     # seconds per run outside the steady ticks: building, tracing (the first tick), saving
     "gan_start_s": {"stylegan2@32": 144.0, "stylegan2@64": 140.0, "dcgan@32": 16.0, "dcgan@64": 62.0},
     # classifier run: epochs * (per_epoch + per_kimg_epoch * training images / 1000), by image size

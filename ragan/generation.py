@@ -190,9 +190,12 @@ def _to_pixels(images: np.ndarray, dtype: str) -> np.ndarray:
     return np.clip(np.rint((images + 1.0) * (top / 2.0)), 0, top).astype(dtype)
 
 
-def _pixel_dtype(model) -> str:
-    """The training data's pixel type, from the run's ``run.json``: a GAN trained on 16-bit images
-    writes 16-bit images (no silent truncation to 8 bits); without run metadata, ``uint8``."""
+def _pixel_dtype(model, bit_depth: int | None = None) -> str:
+    """The pixel type to write: ``bit_depth`` when given, else the training data's, from the run's
+    ``run.json``: a GAN trained on 16-bit images writes 16-bit images (no silent truncation to 8 bits);
+    without run metadata (an imported network, a bare ``.keras`` file), ``uint8``."""
+    if bit_depth is not None:
+        return "uint16" if bit_depth == 16 else "uint8"
     meta = getattr(model, "run_metadata", None) or {}
     dtype = meta.get("dtype", "uint8") if isinstance(meta, dict) else "uint8"
     return dtype if dtype in ("uint8", "uint16") else "uint8"
@@ -249,6 +252,12 @@ class GenerateConfig(StageConfig):
         metavar="CLASS,...",
     )
     seed: int = hparam(0, help="Random seed; the same seed gives the same images.")
+    bit_depth: int | None = hparam(
+        None,
+        help="Bits per sample of the written images: 8 or 16 (16-bit PNG for greyscale; TFRecords either way); "
+        "default: the training data's, from the run (8 for an imported network).",
+        choices=(None, 8, 16),
+    )
     truncation: float | None = hparam(
         None,
         help="Truncation psi: StyleGAN2 pulls w toward its average (e.g. 0.7), the other GANs redraw latent values "
@@ -337,11 +346,12 @@ def generate(run_or_model, n: int, out: str | os.PathLike, *, config=None, progr
         options["noise_mode"] = noise_mode
     wanted = _resolve_labels(config.labels, int(n), model)
     class_names = list(getattr(model, "class_names", []) or [])
-    dtype = _pixel_dtype(model)
+    dtype = _pixel_dtype(model, config.bit_depth)
     if format == "png" and dtype == "uint16" and getattr(model, "channels", 1) == 3:
+        why = "bit_depth=16 asks for" if config.bit_depth == 16 else "this model was trained on"
         raise RaganError(
-            "format='png': this model was trained on 16-bit RGB images, which PNG files from "
-            "ragan cannot hold (16-bit PNG is greyscale here); use format='tfrecord' (--format tfrecord)."
+            f"format='png': {why} 16-bit RGB images, which PNG files from ragan cannot hold (16-bit PNG is "
+            "greyscale here); use format='tfrecord' (--format tfrecord) or bit_depth=8."
         )
 
     partial = _partial_dir(out)

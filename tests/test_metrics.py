@@ -401,7 +401,8 @@ def test_ms_ssim_two_scales_matches_numpy_reference_at_32px():
 def test_ms_ssim_single_scale_equals_ssim_and_full_scale_runs():
     a = smooth_images(2, 16, seed=17)
     b = np.clip(a + 0.05, 0, 1)
-    np.testing.assert_allclose(ms_ssim(a, b, max_value=1.0), ssim(a, b, max_value=1.0), atol=1e-6)
+    # ssim filters separably, tf.image.ssim_multiscale in 2-D: float32 round-off apart (1.5e-6 here).
+    np.testing.assert_allclose(ms_ssim(a, b, max_value=1.0), ssim(a, b, max_value=1.0), atol=5e-6)
     big = smooth_images(1, 176, seed=18)
     noisy = np.clip(big + np.random.default_rng(19).normal(0, 0.05, big.shape), 0, 1)
     value = ms_ssim(big, noisy, max_value=1.0)

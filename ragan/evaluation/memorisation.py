@@ -69,6 +69,8 @@ class NearestNeighbours:
         nearest_distance: ``(num_synthetic,)`` distance to it (``1 - SSIM`` for the ssim search).
         baseline: Nearest-training distances of the held-out real images (duplicates left out).
         threshold: Distances strictly below it are flagged.
+        baseline_query, baseline_index: The ssim search only: the held-out image of every
+            ``baseline`` entry and its nearest training image (to confirm them at full resolution).
     """
 
     space: str
@@ -76,6 +78,8 @@ class NearestNeighbours:
     nearest_distance: np.ndarray
     baseline: np.ndarray
     threshold: float
+    baseline_query: np.ndarray | None = None
+    baseline_index: np.ndarray | None = None
 
     @property
     def flagged(self) -> np.ndarray:
@@ -340,7 +344,8 @@ def _best_ssim(
     count, per_query = candidates.shape
     flat = candidates.reshape(-1)
     values = np.empty(flat.shape[0])
-    pair_block = 512
+    # Pairs per SSIM call, fewer for larger images: 512 pairs of 256-px images took ~1.5 GB in float64 copies.
+    pair_block = max(1, min(512, BLOCK_ENTRIES // int(np.prod(queries.shape[1:]))))
     for start in range(0, flat.shape[0], pair_block):
         stop = min(start + pair_block, flat.shape[0])
         query_rows = np.arange(start, stop) // per_query
@@ -483,7 +488,7 @@ def _ssim_search(images, candidates, independent, value_range, ssim_candidates, 
     train, synthetic, test = images
     value_low_high = _value_range([train, synthetic, test], value_range)
     synthetic_idx, synthetic_dist = _best_ssim(synthetic, train, _merge_candidates(*candidates[0]), value_low_high)
-    _, test_dist = _best_ssim(test, train, _merge_candidates(*candidates[1]), value_low_high)
+    test_idx, test_dist = _best_ssim(test, train, _merge_candidates(*candidates[1]), value_low_high)
     baseline = test_dist[independent]
     if ssim_threshold is not None:
         if not isinstance(ssim_threshold, (int, float)) or not -1 <= ssim_threshold <= 1:
@@ -498,6 +503,8 @@ def _ssim_search(images, candidates, independent, value_range, ssim_candidates, 
         nearest_distance=synthetic_dist,
         baseline=baseline,
         threshold=distance_threshold,
+        baseline_query=np.flatnonzero(independent),
+        baseline_index=test_idx[independent],
     )
 
 

@@ -79,18 +79,32 @@ def discriminator_scores(gan, images: np.ndarray, labels=None, *, seed: int = 0)
 
     Args:
         gan: A :class:`ragan.models.GAN`.
-        images: ``(N, H, W, C)`` floats in [-1, 1] at the GAN's size.
+        images: ``(N, H, W, C)`` floats in [-1, 1] at the GAN's size, or a set read at full resolution
+            (:class:`~ragan.evaluation.full_resolution.UnitImages`, ``ConcatenatedImages``), scored
+            a group at a time.
         labels: ``(N,)`` class indices in the GAN's class order (conditional discriminators).
         seed: Seed of the order.
 
     Returns:
         ``(N,)`` logits, higher = "more real".
     """
-    count = images.shape[0]
+    count = len(images)
     order = np.random.default_rng(seed).permutation(count)
     padded = int(np.ceil(count / _D_GROUP_MULTIPLE) * _D_GROUP_MULTIPLE)
     order = np.concatenate([order, order[: padded - count]]) if padded > count else order
-    scores = gan.discriminate(images[order], None if labels is None else np.asarray(labels)[order])
+    labels = None if labels is None else np.asarray(labels)
+    if hasattr(images, "full"):
+        # Read at full resolution a group at a time: 1,000 images of 1024 px would be 4 GB as float32.
+        scores = np.concatenate(
+            [
+                gan.discriminate(
+                    images.full(rows), None if labels is None else labels[rows], batch_size=_D_GROUP_MULTIPLE
+                )
+                for rows in np.split(order, len(order) // _D_GROUP_MULTIPLE)
+            ]
+        )
+    else:
+        scores = gan.discriminate(images[order], None if labels is None else labels[order])
     result = np.empty(count, np.float64)
     result[order[:count]] = scores[:count]
     return result
@@ -127,7 +141,8 @@ def discriminator_scores_of_run(
 
     Args:
         generator_run: The run directory (or ``.keras`` file) given to ``ragan evaluate --run``.
-        members, nonmembers: Float images in [-1, 1].
+        members, nonmembers: Float images in [-1, 1], or sets read at full resolution
+            (:class:`~ragan.evaluation.full_resolution.UnitImages`).
         member_labels, nonmember_labels: Their class indices in ``class_names`` order.
         class_names: The real dataset's class names.
         seed: Seed of the scoring order.
@@ -149,10 +164,11 @@ def discriminator_scores_of_run(
     except RaganError as error:
         return {}, [f"white-box attack skipped: {error}"]
     shape = (gan.image_size, gan.image_size, gan.channels)
-    if tuple(members.shape[1:]) != shape:
+    given = tuple(members.full_shape if hasattr(members, "full") else members.shape[1:])
+    if given != shape:
         return {}, [
             f"white-box attack skipped: the GAN's discriminator takes {'x'.join(map(str, shape))} images, the real "
-            f"dataset holds {'x'.join(map(str, members.shape[1:]))}"
+            f"dataset holds {'x'.join(map(str, given))}"
         ]
     labels = None
     if gan.discriminator_takes_labels:
@@ -163,7 +179,13 @@ def discriminator_scores_of_run(
         mapping = np.array([gan_names.index(name) for name in class_names])
         parts = [member_labels, nonmember_labels] + ([unseen_labels] if unseen is not None else [])
         labels = mapping[np.concatenate(parts).astype(np.int64)]
-    images = np.concatenate([members, nonmembers] + ([unseen] if unseen is not None else [])).astype(np.float32)
+    image_sets = [members, nonmembers] + ([unseen] if unseen is not None else [])
+    if hasattr(members, "full"):
+        from ragan.evaluation.full_resolution import ConcatenatedImages
+
+        images = ConcatenatedImages(image_sets)
+    else:
+        images = np.concatenate(image_sets).astype(np.float32)
     ends = np.cumsum([len(members), len(nonmembers)])
     meta = getattr(gan, "run_metadata", {}) or {}
     step = meta.get("step")

@@ -115,8 +115,6 @@ def diversity(sets: dict, num_pairs: int, seed: int) -> dict:
     }
 
 
-# Images of each set the similarity table pairs with their nearest training image (a random subset).
-SIMILARITY_IMAGES = 1000
 # metric -> (function name in ragan.evaluation.metrics, smallest image side, which way is better)
 SIMILARITY_METRICS = {
     "PSNR": ("psnr", 1, "higher"),
@@ -139,45 +137,87 @@ SIMILARITY_WHY = (
 )
 
 
-def similarity_table(sets: dict, train_all: np.ndarray, seed: int) -> dict:
+def similarity_table(sets: dict, train_all, seed: int) -> dict:
     """PSNR, SSIM, MS-GMSD, MDSI and HaarPSI of synthetic and held-out real images against their
-    nearest real training image."""
-    from ragan.evaluation import metrics as pixel_metrics
+    nearest real training image.
 
+    Args:
+        sets: ``{"synthetic": ..., "real test": ...}``: float arrays in ``[-1, 1]`` or
+            :class:`~ragan.evaluation.full_resolution.UnitImages` (at the evaluation size, with their
+            full-resolution images).
+        train_all: Every real training image, the same way.
+        seed: Seed of the subsets scored.
+
+    The nearest training image is searched at the given size
+    (:func:`~ragan.evaluation.full_resolution.nearest_training`); the scores are computed at full
+    resolution on at most :func:`~ragan.evaluation.full_resolution.similarity_images` images per set.
+    """
+    from ragan.evaluation import full_resolution
+    from ragan.evaluation import metrics as pixel_metrics
+    from ragan.evaluation.full_resolution import UnitImages
+
+    def units(images):
+        return images if isinstance(images, UnitImages) else UnitImages(images, None)
+
+    train = units(train_all)
     rng = np.random.default_rng(seed)
-    side = min(train_all.shape[1:3])
+    side = train.full_size
+    limit = full_resolution.similarity_images(side)
     rows, skipped, counts = [], [], {}
     pairs = {}
     for name in ("synthetic", "real test"):
-        images, _ = subsample(sets[name], None, SIMILARITY_IMAGES, rng)
-        indices, _ = pixel_metrics.nearest_images(images, train_all)
-        pairs[name] = (images, train_all[indices])
-        counts[name] = int(images.shape[0])
-    for metric, (function_name, minimum, better) in SIMILARITY_METRICS.items():
+        images = units(sets[name])
+        chosen = np.arange(len(images))
+        if len(images) > limit:
+            chosen = np.sort(rng.choice(len(images), size=limit, replace=False))
+        indices, _ = full_resolution.nearest_training(images[chosen], train)
+        pairs[name] = (images, chosen, indices)
+        counts[name] = int(chosen.size)
+    values = {metric: {name: [] for name in pairs} for metric in SIMILARITY_METRICS}
+    for metric, (_, minimum, _) in SIMILARITY_METRICS.items():
         if side < minimum:
             skipped.append(f"{metric} skipped: {side}x{side} images are smaller than its {minimum}x{minimum} minimum")
-            continue
-        function = getattr(pixel_metrics, function_name)
-        row = {"metric": metric, "better": better}
-        for name, (images, nearest) in pairs.items():
-            # MDSI is not symmetric: the compared image first, the training image as the reference.
-            values = np.asarray(function(images, nearest, min_value=-1.0, max_value=1.0), dtype=np.float64)
-            finite = values[np.isfinite(values)]
+            values.pop(metric)
+    for name, (images, chosen, indices) in pairs.items():
+        # Full-resolution pairs a batch at a time: 1,000 pairs of 1024-px images would be 8 GB as float32.
+        for part in full_resolution.pair_batches(chosen.size, side, train.shape[3]):
+            compared, nearest = images.full(chosen[part]), train.full(indices[part])
+            for metric in values:
+                function = getattr(pixel_metrics, SIMILARITY_METRICS[metric][0])
+                # MDSI is not symmetric: the compared image first, the training image as the reference.
+                values[metric][name].append(
+                    np.asarray(function(compared, nearest, min_value=-1.0, max_value=1.0), dtype=np.float64)
+                )
+    for metric, per_set in values.items():
+        row = {"metric": metric, "better": SIMILARITY_METRICS[metric][2]}
+        for name, parts in per_set.items():
+            scores = np.concatenate(parts)
+            finite = scores[np.isfinite(scores)]
             key = "synthetic" if name == "synthetic" else "real_test"
             row[key] = {
                 "mean": float(finite.mean()) if finite.size else None,
                 "std": float(finite.std(ddof=1)) if finite.size > 1 else None,
                 "median": float(np.median(finite)) if finite.size else None,
                 "n": int(finite.size),
-                "identical": int(np.sum(~np.isfinite(values))),
+                "identical": int(np.sum(~np.isfinite(scores))),
             }
         rows.append(row)
-    return {
+    table = {
         "pairing": SIMILARITY_PAIRING,
         "why_not_random_pairs": SIMILARITY_WHY,
         "rows": rows,
         "num_images": counts,
-        "num_train": int(train_all.shape[0]),
+        "num_train": int(len(train)),
         "skipped": skipped,
         "value_range": [-1.0, 1.0],
+        "image_size": side,
     }
+    search_side = train.shape[1]
+    if search_side != side or search_side > full_resolution.SHORTLIST_SIDE:
+        table["search"] = (
+            f"nearest image searched at {search_side}x{search_side} (a short-list of {full_resolution.SHORTLIST} "
+            f"by mean squared difference at {full_resolution.SHORTLIST_SIDE}x{full_resolution.SHORTLIST_SIDE}, "
+            f"area resize, then the exact nearest); scores at full resolution ({side}x{side})"
+            + (f", on at most {limit} images per set" if limit < full_resolution.SIMILARITY_MOST else "")
+        )
+    return table

@@ -3,8 +3,10 @@
 The page is the Jinja2 template ``templates/report.html`` (autoescaped: every value from the data is
 escaped by the template engine, not by hand); the classifier study's plots are drawn with matplotlib
 and embedded as inline SVG, the sample grids and memorisation pairs as PNG data URIs, and the CSS
-sits in the page, so the file opens anywhere without a network. Jinja2 and matplotlib are imported
-only when a report is rendered, so ``import ragan`` stays fast.
+sits in the page, so the file opens anywhere without a network. Images larger than
+:data:`THUMBNAIL_SIDE` are shown as area-downscaled thumbnails, each a link to its full-size PNG in
+``images/`` beside the page (:class:`ImageFiles`), so the report folder still copies as one piece.
+Jinja2 and matplotlib are imported only when a report is rendered, so ``import ragan`` stays fast.
 
 Example:
     >>> fmt(0.123456), fmt(12345.0), fmt(None), fmt(3)
@@ -22,10 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["arm_plot_svg", "fmt", "grid_rows", "png_data_uri", "render_html", "strip"]
+__all__ = ["ImageFiles", "arm_plot_svg", "fmt", "grid_rows", "png_data_uri", "render_html", "strip", "thumbnail"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 GRID_COLUMNS = 8
+# Images larger than this are shown as thumbnails of this side, linked to their full-size file.
+THUMBNAIL_SIDE = 96
+IMAGES_DIR = "images"
 # Quantiles (in %) of the nearest-training distances shown in the memorisation table (0 = minimum).
 DISTANCE_QUANTILES = (0, 1, 5, 25, 50)
 KIND_COLOURS = {
@@ -93,35 +98,119 @@ def strip(images: np.ndarray, scale: int, pad: int = 2) -> np.ndarray:
     return row
 
 
-def grid_rows(images: np.ndarray, labels, class_names, rng, columns: int = GRID_COLUMNS) -> list[dict]:
-    """Per class (or one row for unlabelled images): a random strip of ``columns`` images.
+def thumbnail(image: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """An image for the page: area-downscaled to ``side`` when larger, else upscaled by :func:`display_scale`.
 
     Example:
-        >>> rows = grid_rows(np.zeros((5, 8, 8, 1), np.uint8), np.array([0, 0, 1, 1, 1]), ["a", "b"],
-        ...                  np.random.default_rng(0))
-        >>> [(row["label"], row["count"]) for row in rows]
-        [('a', 2), ('b', 3)]
+        >>> thumbnail(np.zeros((512, 512, 1), np.uint16)).shape, thumbnail(np.zeros((28, 28, 1), np.uint8)).shape
+        ((96, 96, 1), (56, 56, 1))
     """
-    scale = display_scale(images.shape[1])
+    from PIL import Image
+
+    image = to_uint8(image)
+    height = image.shape[0]
+    if height <= side:
+        return strip(image[None], display_scale(height))
+    picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    small = np.asarray(picture.resize((side, round(side * image.shape[1] / height)), Image.Resampling.BOX))
+    return small[..., None] if small.ndim == 2 else small
+
+
+class ImageFiles:
+    """Pictures of the report: a thumbnail data URI for the page, and the full-size PNG beside it when larger.
+
+    Args:
+        folder: The report folder (full-size files go to its ``images/``); None writes no files.
+        side: :data:`THUMBNAIL_SIDE`.
+
+    Example:
+        >>> import tempfile
+        >>> files = ImageFiles(Path(tempfile.mkdtemp()))
+        >>> entry = files.entry(np.zeros((256, 256, 1), np.uint16), "synthetic-3")
+        >>> entry["href"], entry["uri"][:22]
+        ('images/synthetic-3.png', 'data:image/png;base64,')
+    """
+
+    def __init__(self, folder: Path | None, side: int = THUMBNAIL_SIDE):
+        self.folder = None if folder is None else Path(folder)
+        self.side = side
+
+    def entry(self, image: np.ndarray, name: str) -> dict:
+        """``{"uri": thumbnail data URI, "href": "images/<name>.png" or None, "size": side}`` of one image."""
+        href = None
+        if self.folder is not None and image.shape[0] > self.side:
+            href = f"{IMAGES_DIR}/{name}.png"
+            path = self.folder / href
+            path.parent.mkdir(exist_ok=True)
+            _write_png(image, path)
+        return {"uri": png_data_uri(thumbnail(image, self.side)), "href": href, "size": int(image.shape[0])}
+
+
+def _write_png(image: np.ndarray, path: Path) -> None:
+    """The stored pixels as PNG: 16-bit grey stays 16-bit; 16-bit RGB becomes 8-bit (Pillow writes no 16-bit RGB)."""
+    from PIL import Image
+
+    if image.dtype == np.uint16 and image.shape[-1] == 1:
+        Image.fromarray(np.ascontiguousarray(image[..., 0])).save(path, format="PNG")
+        return
+    image = to_uint8(image)
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path, format="PNG")
+
+
+def grid_rows(labels, class_names, rng, load, *, count=None, files=None, prefix="", columns=GRID_COLUMNS) -> list[dict]:
+    """Per class (or one row for unlabelled images): ``columns`` random images, as :meth:`ImageFiles.entry`.
+
+    Args:
+        labels: Class index of every image, or None (unlabelled: one row).
+        class_names: The class names.
+        rng: The random generator choosing the images.
+        load: ``load(indices) -> images``: the chosen images (at full resolution).
+        count: The number of images when ``labels`` is None.
+        files: :class:`ImageFiles` (default: thumbnails only, no files).
+        prefix: File name prefix, e.g. ``"synthetic"``: files are ``<prefix>-<index>.png``.
+
+    Example:
+        >>> images = np.zeros((5, 8, 8, 1), np.uint8)
+        >>> rows = grid_rows(np.array([0, 0, 1, 1, 1]), ["a", "b"], np.random.default_rng(0), images.__getitem__)
+        >>> [(row["label"], row["count"], len(row["images"])) for row in rows]
+        [('a', 2, 2), ('b', 3, 3)]
+    """
+    files = files or ImageFiles(None)
     rows = []
     if labels is None:
-        groups = [("all", np.arange(images.shape[0]))]
+        groups = [("all", np.arange(count))]
     else:
         groups = [(name, np.flatnonzero(labels == c)) for c, name in enumerate(class_names)]
     for name, indices in groups:
         if indices.size == 0:
             continue
         chosen = np.sort(rng.choice(indices, size=min(columns, indices.size), replace=False))
-        rows.append({"label": name, "count": int(indices.size), "uri": png_data_uri(strip(images[chosen], scale))})
+        images = load(chosen)
+        entries = [files.entry(image, f"{prefix}-{int(index)}") for index, image in zip(chosen, images)]
+        rows.append({"label": name, "count": int(indices.size), "images": entries})
     return rows
 
 
-def gallery_pair(pair: dict, synthetic_image: np.ndarray, train_image: np.ndarray, scale: int) -> dict:
-    """A memorisation pair for the gallery: the audit's entry plus both images as data URIs."""
+def gallery_pair(pair: dict, files: ImageFiles | None = None) -> dict:
+    """A gallery pair: the audit's entry plus both pictures (from ``synthetic_pixels`` and ``train_pixels``).
+
+    Example:
+        >>> pair = {"synthetic_index": 0, "synthetic_record": 4, "train_index": 2,
+        ...         "synthetic_pixels": np.zeros((8, 8, 1), np.uint8), "train_pixels": np.zeros((8, 8, 1), np.uint8)}
+        >>> sorted(key for key in gallery_pair(pair) if key.endswith("uri"))
+        ['synthetic_uri', 'train_uri']
+    """
+    files = files or ImageFiles(None)
+    entry = {key: value for key, value in pair.items() if not key.endswith("_pixels")}
+    record = pair.get("synthetic_record", pair["synthetic_index"])
+    synthetic = files.entry(pair["synthetic_pixels"], f"synthetic-{record}")
+    train = files.entry(pair["train_pixels"], f"real-train-{pair['train_index']}")
     return dict(
-        pair,
-        synthetic_uri=png_data_uri(strip(synthetic_image[None], scale)),
-        train_uri=png_data_uri(strip(train_image[None], scale)),
+        entry,
+        synthetic_uri=synthetic["uri"],
+        synthetic_href=synthetic["href"],
+        train_uri=train["uri"],
+        train_href=train["href"],
     )
 
 

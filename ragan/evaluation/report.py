@@ -80,6 +80,7 @@ from ragan.errors import RaganError
 from ragan.evaluation.config import EXTRACTORS, MIN_IMAGES, QUICK, EvaluateConfig
 
 # Private names as before the split: tests/test_tuning.py and benchmarks/gan_quality.py import them from here.
+from ragan.evaluation.render import IMAGES_DIR
 from ragan.evaluation.report_mlflow import describe_target as describe_mlflow_target
 from ragan.evaluation.report_mlflow import log_to_mlflow as _log_to_mlflow
 from ragan.evaluation.report_mlflow import mlflow_target as _mlflow_target
@@ -135,7 +136,9 @@ class _Evaluation:
         study: The :class:`~ragan.evaluation.study.StudyResult`, or None without the study.
         domain_model: The classifier whose penultimate layer is the domain extractor.
         domain: The domain extractor.
-        images: The compared sets' images as stored (random subsets of at most ``max_images``).
+        images: The compared sets' images as stored (random subsets of at most ``max_images``), at the
+            evaluation size.
+        indices: The record index of every image of ``images`` in its split.
         sets: The same images as floats in [-1, 1].
         features: The domain extractor's features of ``sets``.
         quality, diversity, similarity: The report's sections.
@@ -154,6 +157,7 @@ class _Evaluation:
     domain_model: object = None
     domain: object = None
     images: dict = field(default_factory=dict)
+    indices: dict = field(default_factory=dict)
     sets: dict = field(default_factory=dict)
     features: dict = field(default_factory=dict)
     quality: dict = field(default_factory=dict)
@@ -178,14 +182,29 @@ class _Evaluation:
             if subset is not None and len(self.images[subset]) == len(images):
                 self.splits[name] = (self.sets[subset], self.features[subset])
             else:
+                from ragan.evaluation.classifier import inference_batch_size
+
                 scaled = images.astype(np.float32) * self.real_scale - 1.0
-                self.splits[name] = (scaled, self.domain(scaled))
+                batch = inference_batch_size(scaled.shape[1], most=64)
+                self.splits[name] = (scaled, self.domain(scaled, batch_size=batch))
         return self.splits[name]
 
     @property
     def real_scale(self) -> float:
         """Factor taking the real images' stored values to [0, 2] (subtract 1 for [-1, 1])."""
         return 2.0 / self.data.train.manifest.max_value
+
+    def units(self, name: str):
+        """A compared set (``"real train"``, ``"synthetic"``, ``"real test"``) or a whole real split (``"train"``,
+        ``"val"``, ``"test"``) as :class:`~ragan.evaluation.full_resolution.UnitImages`: in [-1, 1], with its
+        full-resolution images."""
+        from ragan.evaluation.full_resolution import UnitImages
+
+        if name in ("train", "val", "test"):
+            split = getattr(self.data, name)
+            return UnitImages(split.images, split.manifest.max_value, split=split)
+        split = {"real train": self.data.train, "synthetic": self.data.synthetic, "real test": self.data.test}[name]
+        return UnitImages(self.sets[name], None, split=split, positions=self.indices[name])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,9 +281,17 @@ def _check_output(out: Path, real, synthetic, overwrite: bool) -> None:
 
 def _load(real, synthetic, options: EvaluateConfig) -> _Evaluation:
     """Read and check both datasets (and build the Inception extractor), so that bad input is one line."""
+    from ragan.data.manifest import read_manifest
+    from ragan.evaluation.config import eval_size_for
     from ragan.evaluation.study import load_study_data
 
-    data = load_study_data(real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False)
+    eval_size = eval_size_for(read_manifest(real).image_size, options.eval_size, name=f"real dataset '{real}'")
+    options = options.replace(eval_size=eval_size)
+    data = load_study_data(
+        real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False, image_size=eval_size
+    )
+    if data.train.resized:
+        logger.info(f"evaluating {data.train.full_size}-px images at {eval_size} px (--eval-size), resized once")
     logger.info(f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
     for label, path, split, count in (
         ("real", real, "train", len(data.train)),
@@ -311,7 +338,7 @@ def _train_domain_classifier(data, options: EvaluateConfig):
     from ragan.evaluation import classifier as classifiers
 
     import_keras().utils.set_random_seed(options.seed)
-    size, _, channels = data.train.manifest.image_shape
+    size, _, channels = data.train.images.shape[1:]
     model = classifiers.build_classifier(
         options.classifier,
         image_size=size,
@@ -322,7 +349,9 @@ def _train_domain_classifier(data, options: EvaluateConfig):
     train = classifiers.array_dataset(
         data.train.images, data.train.labels, batch_size=options.batch_size, shuffle=True, seed=options.seed
     )
-    val = classifiers.array_dataset(data.val.images, data.val.labels, batch_size=256)
+    val = classifiers.array_dataset(
+        data.val.images, data.val.labels, batch_size=classifiers.inference_batch_size(data.train.image_size)
+    )
     return classifiers.train_classifier(
         train, val, model=model, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed
     ).model
@@ -330,18 +359,19 @@ def _train_domain_classifier(data, options: EvaluateConfig):
 
 def _extract_features(run: _Evaluation) -> None:
     """The compared sets (random subsets of at most ``max_images``) and their domain features."""
-    from ragan.evaluation.classifier import classifier_input_resize
+    from ragan.evaluation.classifier import classifier_input_resize, inference_batch_size
     from ragan.evaluation.features import model_extractor
     from ragan.evaluation.quality import subsample
 
     options, data = run.options, run.data
     rng = np.random.default_rng(options.seed)
-    for name, images, labels in (
-        ("real train", data.train.images, data.train.labels),
-        ("synthetic", data.synthetic.images, data.synthetic_labels),
-        ("real test", data.test.images, data.test.labels),
+    for name, split, labels in (
+        ("real train", data.train, data.train.labels),
+        ("synthetic", data.synthetic, data.synthetic_labels),
+        ("real test", data.test, data.test.labels),
     ):
-        run.images[name], run.labels[name] = subsample(images, labels, options.max_images, rng)
+        run.images[name], run.indices[name] = subsample(split.images, np.arange(len(split)), options.max_images, rng)
+        run.labels[name] = None if labels is None else labels[run.indices[name]]
     synthetic_scale = 2.0 / data.synthetic.manifest.max_value
     run.sets = {
         name: images.astype(np.float32) * (synthetic_scale if name == "synthetic" else run.real_scale) - 1.0
@@ -353,9 +383,13 @@ def _extract_features(run: _Evaluation) -> None:
     )
     run.domain = model_extractor(run.domain_model, name=name)
     # The images enter at the classifier's own input size; any resize happens inside it.
-    run.domain.resize = classifier_input_resize(options.classifier, data.train.manifest.image_size)
+    run.domain.resize = classifier_input_resize(options.classifier, data.train.image_size)
+    if data.train.resized:
+        inside = "" if run.domain.resize.startswith("none") else f"; then {run.domain.resize}"
+        run.domain.resize = f"{_eval_resize(data.train)}{inside}"
     logger.info(f"features ({run.domain.name})")
-    run.features = {name: run.domain(images) for name, images in run.sets.items()}
+    batch = inference_batch_size(data.train.image_size, most=64)
+    run.features = {name: run.domain(images, batch_size=batch) for name, images in run.sets.items()}
 
 
 def _measure(run: _Evaluation) -> None:
@@ -378,6 +412,8 @@ def _measure(run: _Evaluation) -> None:
     ]
     if run.inception is not None:
         logger.info(f"features ({run.inception.name})")
+        if run.data.train.resized and not run.inception.resize.startswith("area"):
+            run.inception.resize = f"{_eval_resize(run.data.train)}; then {run.inception.resize}"
         inception = {name: run.inception(images) for name, images in run.sets.items()}
         rows += quality.quality_rows(run.inception, run.sets, options.kid_subsets, options.seed, features=inception)
         floors += [
@@ -407,19 +443,18 @@ def _measure(run: _Evaluation) -> None:
     if run.diversity.get("skipped"):
         logger.info(f"note: {run.diversity['skipped']}")
     logger.info("similarity to the nearest real training image (PSNR, SSIM, MS-GMSD, MDSI, HaarPSI)")
-    train_all = run.data.train.images.astype(np.float32) * run.real_scale - 1.0
-    run.similarity = quality.similarity_table(run.sets, train_all, options.seed)
+    sets = {name: run.units(name) for name in ("synthetic", "real test")}
+    run.similarity = quality.similarity_table(sets, run.units("train"), options.seed)
 
 
 def _audit_memorisation(run: _Evaluation) -> None:
     """The memorisation audit against every training image, and the gallery of its closest pairs."""
+    from ragan.evaluation.full_resolution import confirm_ssim
     from ragan.evaluation.memorisation import memorisation_audit
-    from ragan.evaluation.render import display_scale, gallery_pair
 
     logger.info("memorisation audit")
     # Against every training image, not the metrics' subsample: a copy of an image left out
     # of the subsample must be found too. The synthetic queries may stay subsampled.
-    train_images = run.data.train.images
     train, train_features = run.split("train")
     audit = memorisation_audit(
         train,
@@ -429,10 +464,19 @@ def _audit_memorisation(run: _Evaluation) -> None:
         feature_name=run.domain.name,
         value_range=(-1.0, 1.0),
     )
+    synthetic_units, train_units = run.units("synthetic"), run.units("train")
+    if run.data.train.resized:
+        logger.info(f"memorisation audit: confirming at full resolution ({run.data.train.full_size} px)")
+        confirm_ssim(audit, synthetic_units, run.units("real test"), train_units)
     run.memorisation = audit.to_dict()
-    scale = display_scale(run.data.train.manifest.image_size)
+    # The pictures are drawn when the report is written (they need its folder).
     run.gallery = [
-        gallery_pair(pair, run.images["synthetic"][pair["synthetic_index"]], train_images[pair["train_index"]], scale)
+        dict(
+            pair,
+            synthetic_pixels=synthetic_units.full_pixels([pair["synthetic_index"]])[0],
+            train_pixels=train_units.full_pixels([pair["train_index"]])[0],
+            synthetic_record=int(run.indices["synthetic"][pair["synthetic_index"]]),
+        )
         for pair in audit.closest_pairs(GALLERY_PAIRS)
     ]
 
@@ -461,15 +505,17 @@ def _audit_privacy(run: _Evaluation) -> None:
             spaces[space]["unseen"] = run.split("val")[val]
     discriminators = {}
     if run.options.generator_run is not None:
+        # The discriminator takes the images at the GAN's size: at full resolution, read a group at a time.
+        full = data.train.resized
         discriminators, found_notes = discriminator_scores_of_run(
             run.options.generator_run,
-            train,
+            run.units("train") if full else train,
             data.train.labels,
-            test,
+            run.units("test") if full else test,
             data.test.labels,
             data.class_names,
             seed=run.options.seed,
-            unseen=run.split("val")[0] if unseen else None,
+            unseen=(run.units("val") if full else run.split("val")[0]) if unseen else None,
             unseen_labels=data.val.labels if unseen else None,
         )
         notes += found_notes
@@ -531,6 +577,50 @@ def _per_class_table(run: _Evaluation) -> None:
     run.per_class = {"rows": rows, "notes": notes}
 
 
+def _eval_resize(split) -> str:
+    """How the evaluation-size copies were made, for the report."""
+    return f"area {split.full_size}x{split.full_size} -> {split.image_size}x{split.image_size} (tf.image.resize, once)"
+
+
+def _resolution(run: _Evaluation) -> dict:
+    """``report.json``'s ``resolution``: the images' size, the evaluation size and what runs at which."""
+
+    def listed(items):
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+    train = run.data.train
+    size, eval_size = train.full_size or train.image_size, train.image_size
+    at_eval = [
+        "classifier study" if run.study is not None else "domain classifier",
+        "feature extractors (FID, KID, precision/recall)",
+        "MS-SSIM diversity",
+    ]
+    at_full = ["sample grids", "similarity table's scores"]
+    if run.memorisation is not None:
+        at_eval.append("memorisation searches")
+        at_full.append("memorisation audit's SSIM confirmation and gallery")
+    if run.privacy is not None:
+        at_eval.append("black-box membership attacks")
+        if run.options.generator_run is not None:
+            at_full.append("discriminator's (white-box) membership attack")
+    resolution = {
+        "image_size": size,
+        "eval_size": eval_size,
+        "resize": _eval_resize(train) if train.resized else "none",
+        "at_eval_size": at_eval,
+        "at_full_resolution": at_full,
+    }
+    if train.resized:
+        resolution["sentence"] = (
+            f"Images are {size}x{size}. The {listed(at_eval)} ran at {eval_size}x{eval_size} (--eval-size) on "
+            f"area-resized copies made once; the {listed(at_full)} use the images at full resolution "
+            f"({size}x{size}), shown as thumbnails linked to the full-size files in images/."
+        )
+    else:
+        resolution["sentence"] = f"Images are {size}x{size}; everything ran at that size (--eval-size {eval_size})."
+    return resolution
+
+
 def _report_data(run: _Evaluation) -> dict:
     """The content of ``report.json``."""
     from ragan.evaluation.verdict import plain_verdict, summary_lines
@@ -547,6 +637,7 @@ def _report_data(run: _Evaluation) -> dict:
         "settings": run.options.settings(),
         "quality": run.quality,
         "diversity": run.diversity,
+        "resolution": _resolution(run),
         "similarity": run.similarity,
         "memorisation": run.memorisation,
         "privacy": run.privacy,
@@ -564,20 +655,26 @@ def _report_data(run: _Evaluation) -> dict:
     return report
 
 
-def _render(run: _Evaluation, report: dict) -> str:
-    """``report.html``: sample grids, the study's plots and the memorisation gallery around the data."""
-    from ragan.evaluation.render import arm_plot_svg, grid_rows, render_html
+def _render(run: _Evaluation, report: dict, folder: Path) -> str:
+    """``report.html``: sample grids, the study's plots and the memorisation gallery around the data.
+
+    The pictures are full-resolution images: above the thumbnail size, thumbnails in the page linked to
+    full-size PNG files in ``folder/images``.
+    """
+    from ragan.evaluation.render import ImageFiles, arm_plot_svg, gallery_pair, grid_rows, render_html
 
     data = run.data
     rng = np.random.default_rng(run.options.seed)
-    visuals = {
-        "grids": {
-            "real": grid_rows(data.train.images, data.train.labels, data.class_names, rng),
-            "synthetic": grid_rows(data.synthetic.images, data.synthetic_labels, data.class_names, rng),
-        },
-        "gallery": run.gallery,
-        "plots": {},
-    }
+    files = ImageFiles(folder)
+    grids = {}
+    for key, split, labels, prefix in (
+        ("real", data.train, data.train.labels, "real-train"),
+        ("synthetic", data.synthetic, data.synthetic_labels, "synthetic"),
+    ):
+        grids[key] = grid_rows(
+            labels, data.class_names, rng, split.full_images, count=len(split), files=files, prefix=prefix
+        )
+    visuals = {"grids": grids, "gallery": [gallery_pair(pair, files) for pair in run.gallery], "plots": {}}
     if report["study"] is not None:
         visuals["plots"] = {
             "auc": arm_plot_svg(report["study"], "auc", title="Test ROC AUC per arm (mean ± std over seeds)"),
@@ -593,7 +690,7 @@ def _write(run: _Evaluation, folder: Path) -> dict:
     logger.info("writing the report")
     report = _report_data(run)
     (folder / REPORT_JSON).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    (folder / REPORT_HTML).write_text(_render(run, report), encoding="utf-8")
+    (folder / REPORT_HTML).write_text(_render(run, report, folder), encoding="utf-8")
     return report
 
 
@@ -657,6 +754,6 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
         if mlflow_target is not None:
             for line in describe_mlflow_target(mlflow_target):  # always: where patient image grids go
                 logger.warning(line)
-            files = [out / REPORT_JSON, out / REPORT_HTML]
+            files = [out / REPORT_JSON, out / REPORT_HTML] + ([out / IMAGES_DIR] if (out / IMAGES_DIR).is_dir() else [])
             mlflow_result = _log_to_mlflow(mlflow_target, files, _headline_metrics(report))
     return EvaluationReport(out=out, data=report, summary=report["summary"], study=run.study, mlflow=mlflow_result)

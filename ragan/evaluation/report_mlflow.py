@@ -110,7 +110,8 @@ def metric_key(text: str) -> str:
 
 
 def log_to_mlflow(target: dict, files: Sequence[Path], metrics: dict) -> dict:
-    """Log files as artifacts under ``evaluation/`` and metrics to an existing run; never raises."""
+    """Log files (and folders, as ``evaluation/<name>/``) as artifacts under ``evaluation/`` and metrics to an
+    existing run; never raises."""
     from ragan.tracking import HTTP_ENVIRONMENT
 
     result = dict(target, logged=False, error=None)
@@ -168,7 +169,10 @@ def _log_files_and_metrics(target: dict, files: Sequence[Path], metrics: dict) -
         # That store came with the run folder: its artifact location must not send the files elsewhere.
         _check_local_artifacts(run.info.artifact_uri, target["run_dir"])
     for path in files:
-        client.log_artifact(target["run_id"], str(path), "evaluation")
+        if Path(path).is_dir():  # the report's full-size pictures, which report.html links to
+            client.log_artifacts(target["run_id"], str(path), f"evaluation/{Path(path).name}")
+        else:
+            client.log_artifact(target["run_id"], str(path), "evaluation")
     timestamp = int(time.time() * 1000)
     entries = [
         Metric(metric_key(k), float(v), timestamp, 0)

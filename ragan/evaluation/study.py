@@ -112,6 +112,7 @@ class StudyData:
         data = {
             "class_names": list(self.class_names),
             "image_shape": list(self.train.manifest.image_shape),
+            "eval_size": self.train.image_size,
             **{
                 name: {"num_examples": len(split), "class_counts": counts(split.labels)}
                 for name, split in (("train", self.train), ("val", self.val), ("test", self.test))
@@ -136,8 +137,13 @@ def load_study_data(
     require_synthetic_labels: bool = True,
     val_split: str = "val",
     test_split: str = "test",
+    image_size: int | None = None,
 ) -> StudyData:
     """Read and check the real splits and the synthetic set for the study and the report.
+
+    Every split is read once, in batches; with ``image_size`` smaller than the stored images, what
+    is kept in memory is a copy area-resized to it (see :func:`~ragan.data.arrays.read_split`), and
+    the full-resolution images are read back by index when needed (``split.full_images``).
 
     Args:
         real: The real prepared dataset (labelled, with ``train``, ``val`` and ``test`` splits).
@@ -146,6 +152,8 @@ def load_study_data(
         require_synthetic_labels: Raise for an unlabelled synthetic set without ``synthetic_class``
             (otherwise ``synthetic_labels`` is None).
         val_split, test_split: Names of the real validation and test splits.
+        image_size: The side to keep the images at (None: as stored); see
+            :func:`~ragan.evaluation.config.eval_size_for`.
 
     Raises:
         RaganError: one line naming the dataset and the problem: not a prepared dataset, a
@@ -169,7 +177,7 @@ def load_study_data(
             f"real dataset '{real_path}' has {real_manifest.num_classes} class; a classifier needs 2 or more."
         )
     splits = {}
-    for role, name in (("train", "train"), ("val", val_split), ("test", test_split)):
+    for name in ("train", val_split, test_split):
         if name not in real_manifest.splits:
             available = ", ".join(repr(s) for s in real_manifest.splits) or "none"
             raise RaganError(
@@ -178,9 +186,9 @@ def load_study_data(
             )
         if real_manifest.splits[name].num_examples == 0:
             raise RaganError(f"real dataset '{real_path}': the {name!r} split is empty.")
-        splits[role] = read_split(real_path, name)
     synthetic_split = None
     synthetic_labels = None
+    label_map = None
     if synthetic is not None:
         synthetic_path = Path(synthetic)
         synthetic_manifest = read_manifest(synthetic_path)
@@ -197,9 +205,11 @@ def load_study_data(
             label_map = synthetic_label_map(
                 real_manifest, real_path, synthetic_manifest, synthetic_path, synthetic_class
             )
-        else:
-            label_map = None
-        synthetic_split = read_split(synthetic_path, "train")
+    # Read only once every manifest has been checked: at 1024 px reading takes minutes.
+    for role, name in (("train", "train"), ("val", val_split), ("test", test_split)):
+        splits[role] = read_split(real_path, name, image_size=image_size)
+    if synthetic is not None:
+        synthetic_split = read_split(synthetic_path, "train", image_size=image_size)
         if label_map is not None:
             synthetic_labels = real_labels_of_synthetic(synthetic_split, label_map)
     return StudyData(
@@ -513,12 +523,12 @@ class _ArmRunner:
     def __init__(
         self, data, *, classifier, weights, epochs, batch_size, learning_rate, patience, class_weight, positive_class
     ):
-        from ragan.evaluation.classifier import array_dataset, build_classifier
+        from ragan.evaluation.classifier import array_dataset, build_classifier, inference_batch_size
 
         self.data = data
         self.epochs, self.batch_size, self.learning_rate, self.patience = epochs, batch_size, learning_rate, patience
         self.class_weight, self.positive_class = class_weight, positive_class
-        size, _, channels = data.train.manifest.image_shape
+        size, _, channels = data.train.images.shape[1:]
         self.num_classes = len(data.class_names)
         self.reusable = _ReusableClassifier(
             lambda: build_classifier(
@@ -526,8 +536,9 @@ class _ArmRunner:
             ),
             learning_rate=learning_rate,
         )
-        self.val = array_dataset(data.val.images, data.val.labels, batch_size=256)
-        self.test = array_dataset(data.test.images, data.test.labels, batch_size=256)
+        batch = inference_batch_size(size)
+        self.val = array_dataset(data.val.images, data.val.labels, batch_size=batch)
+        self.test = array_dataset(data.test.images, data.test.labels, batch_size=batch)
         self.reference_model = None
 
     def run(self, plan: _ArmPlan, seed: int, images, labels, mask) -> dict:

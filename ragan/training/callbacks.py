@@ -54,6 +54,7 @@ __all__ = [
     "SampleGrids",
     "sample_grid",
     "save_sample_grid",
+    "grid_preview",
     "grid_labels",
 ]
 
@@ -372,3 +373,32 @@ def save_sample_grid(gan, path: str | Path, *, seed: int) -> Path:
     picture.save(temporary, format="PNG")
     temporary.replace(path)
     return path
+
+
+# Sample grids wider than this are logged to MLflow downsized (a 4x4 grid of 1024-px images is 4099 px).
+GRID_PREVIEW_SIDE = 1280
+PREVIEW_DIR = "preview"
+
+
+def grid_preview(path: str | Path, *, max_side: int = GRID_PREVIEW_SIDE) -> Path:
+    """The sample grid to log to MLflow: ``path`` itself when at most ``max_side`` px, else a copy
+    downsized by an integer factor (box filter) in ``preview/`` beside it; the full-size grid stays on disk.
+
+    Example (needs a grid on disk, hence skipped):
+        >>> grid_preview("runs/x/samples/grid-0002.000.png")   # a 4x4 grid of 1024-px images  # doctest: +SKIP
+        PosixPath('runs/x/samples/preview/grid-0002.000.png')
+    """
+    from PIL import Image
+
+    path = Path(path)
+    with Image.open(path) as picture:
+        factor = -(-max(picture.size) // max_side)
+        if factor <= 1:
+            return path
+        small = picture.reduce(factor)
+    preview = path.parent / PREVIEW_DIR / path.name
+    preview.parent.mkdir(exist_ok=True)
+    temporary = preview.with_name(preview.name + ".tmp.png")
+    small.save(temporary, format="PNG")
+    temporary.replace(preview)
+    return preview

@@ -6,7 +6,8 @@ One run directory holds everything a run produces::
       config.json            resolved model config, training options, data summary, versions
       run.json               status, step, the final model's file name, MLflow run id
       checkpoints/ckpt-<step>.npz   the last ``keep_checkpoints`` checkpoints (exact resume)
-      samples/grid-<kimg>.png       fixed-noise sample grids (EMA generator)
+      samples/grid-<kimg>.png       fixed-noise sample grids (EMA generator); MLflow gets grids over
+                                    1280 px downsized, from samples/preview/
       model.keras            the whole trained GAN (generator, EMA generator, discriminator)
       mlflow.db, mlartifacts/       the MLflow run (when no tracking URI is given)
 
@@ -374,13 +375,14 @@ class _Session:
         return path
 
     def write_grid(self, step: int) -> Path:
-        from ragan.training.callbacks import save_sample_grid
+        from ragan.training.callbacks import grid_preview, save_sample_grid
 
         path = self.work_dir / SAMPLES_DIR / grid_file_name(self.tc.kimg_at(step))
         path = save_sample_grid(self.gan, path, seed=self.tc.seed + GRID_SEED_OFFSET)
         if self.chief:
             update_run_file(self.run_dir, samples=str(path.relative_to(self.run_dir)))
-            self.tracker.log_artifact(path, SAMPLES_DIR)
+            # MLflow gets a downsized copy of grids of high-resolution images; the full-size one stays on disk.
+            self.tracker.log_artifact(grid_preview(path), SAMPLES_DIR)
         return path
 
 
