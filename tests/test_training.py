@@ -315,13 +315,31 @@ def test_unsupported_image_size_is_refused_before_the_run_folder_exists(tmp_path
     assert not out.exists()
 
 
-def test_mixed_precision_is_refused_on_cpu(tiny_prepared, tmp_path):
+def test_mixed_precision_runs_on_cpu_from_the_command_line_and_resumes(tiny_prepared, tmp_path, capsys):
+    """--mixed-precision true on a CPU: float16 emulated with loss scaling (warned about), finite losses,
+    a checkpoint, and a resumed run that continues it in mixed precision."""
     from ragan._tf import import_tf
 
     if import_tf().config.list_physical_devices("GPU"):
-        pytest.skip("this machine has a GPU")
-    with pytest.raises(RaganError, match="mixed_precision=true needs a GPU"):
-        ragan.train("dcgan", data=tiny_prepared, out=tmp_path / "r", mixed_precision=True, steps=1, progress=False)
+        pytest.skip("this machine has a GPU: the CPU path is not taken")
+    out = tmp_path / "run"
+    tiny = flags({"cfg": "small", "latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16})
+    common = ["train", "stylegan2", "--data", tiny_prepared, "--out", out, *tiny, *flags(TINY_RUN)]
+    common += ["--augment", "none", "--mixed-precision", "true"]
+    code = main([str(word) for word in [*common, "--steps", "2"]])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "mixed precision without a GPU: float16 is emulated" in captured.err
+    record = json.loads((out / "run.json").read_text())
+    losses = {k: v for k, v in record["last_tick"].items() if k.endswith("loss")}
+    assert {"d_loss", "g_loss"} <= set(losses) and all(np.isfinite(list(losses.values()))), record["last_tick"]
+    assert CheckpointManager(out / "checkpoints").latest().name == "ckpt-000000002.npz"
+    code = main([str(word) for word in [*common, "--steps", "4", "--resume", "auto"]])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "resum" in (captured.out + captured.err).lower()
+    assert CheckpointManager(out / "checkpoints").latest().name == "ckpt-000000004.npz"
+    assert json.loads((out / "run.json").read_text())["step"] == 4
 
 
 def test_train_config_units_and_validation():

@@ -104,8 +104,9 @@ class TrainConfig(Config):
     seed: int = hparam(0, help="Seed of weight initialisation, training noise and data order.")
     mixed_precision: bool = hparam(
         False,
-        help="Mixed precision on GPU: bfloat16 compute (compute capability >= 8.0), else float16 with "
-        "loss scaling; weights stay float32. Refused on CPU, where it does not pay.",
+        help="Mixed precision: bfloat16 compute on GPUs with compute capability >= 8.0, else float16 with "
+        "loss scaling; weights stay float32. On a CPU it runs float16 emulated, slower than float32, to "
+        "check a configuration before a GPU run (with a warning).",
     )
     jit_compile: bool = hparam(
         False,

@@ -99,7 +99,12 @@ class TrainingDiverged(RaganError):
 # ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _precision(mixed_precision: bool):
-    """The Keras dtype policy while the GAN is built: bfloat16 on GPUs that have it, else float16."""
+    """The Keras dtype policy while the GAN is built: bfloat16 on GPUs that have it, else float16.
+
+    Without a GPU it is float16 with loss scaling, the path of older GPUs, emulated on the CPU: slower
+    than float32 and said so, but it runs, so a mixed-precision configuration can be checked (and
+    tested) on a laptop before it goes to a GPU.
+    """
     if not mixed_precision:
         yield "float32"
         return
@@ -107,13 +112,16 @@ def _precision(mixed_precision: bool):
 
     tf, keras = import_tf(), import_keras()
     gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        raise RaganError(
-            "mixed_precision=true needs a GPU and TensorFlow sees none; train without --mixed-precision "
-            "(float32 is the right choice on CPU)."
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        capable = tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
+        policy = "mixed_bfloat16" if capable else "mixed_float16"
+    else:
+        policy = "mixed_float16"
+        logger.warning(
+            "mixed precision without a GPU: float16 is emulated on the CPU and slower than float32; "
+            "use it to check a configuration, train in float32 (without --mixed-precision) on a CPU"
         )
-    details = tf.config.experimental.get_device_details(gpus[0])
-    policy = "mixed_bfloat16" if tuple(details.get("compute_capability", (0, 0))) >= (8, 0) else "mixed_float16"
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
