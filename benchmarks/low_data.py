@@ -627,7 +627,7 @@ def train_gan(
     p, sign = run.final.get("augment_p"), run.final.get("real_sign")
     clock.say(
         f"  {name}: {info.get('kimg')} kimg; end state: "
-        + (f"ADA p {p:.3f}, " if p is not None else "")
+        + (f"augment p {p:.3f}, " if p is not None else "")
         + (f"E[sign(D(real))] {sign:+.3f}" if sign is not None else "E[sign(D(real))] not logged")
     )
     return run
