@@ -769,7 +769,6 @@ def run_arms(arms: list, data: Subset, settings: Settings, clock: Clock, synthet
 
     Arms of one call share the real subset and the synthetic set (one data load, one traced classifier).
     """
-    from ragan.evaluation.study import classifier_study
     from ragan.evaluation.study_result import ArmResult
 
     names = ", ".join(arm.name for arm in arms)
@@ -780,7 +779,7 @@ def run_arms(arms: list, data: Subset, settings: Settings, clock: Clock, synthet
             arm.error = error
         clock.say(f"{where} {names}: not run ({error})")
         return arms
-    files, missing = {}, {}
+    files, missing, refused = {}, {}, {}
     for arm in arms:
         spec = {
             "version": STAGE_VERSIONS["classifier"],
@@ -798,12 +797,46 @@ def run_arms(arms: list, data: Subset, settings: Settings, clock: Clock, synthet
             settings.cache / "classifier" / data.dataset / f"{fraction_tag(data.fraction)}-{readable}-{digest(spec)}"
         )
         files[arm.name] = {seed: directory / f"seed{seed}.json" for seed in settings.seeds}
+        refused[arm.name] = directory / "refused.json"
+        if refused[arm.name].is_file():  # ragan refused it before: the same inputs, the same answer
+            arm.error = read_json(refused[arm.name])["error"]
+            clock.say(f"{where} {arm.name}: cached refusal ({arm.error})")
         missing[arm.name] = [seed for seed, path in files[arm.name].items() if not path.is_file()]
-        if missing[arm.name]:
+        if missing[arm.name] and arm.error is None:
             write_json(directory / "spec.json", spec)
-    todo = [arm for arm in arms if missing[arm.name]]
+    arms_run = [arm for arm in arms if arm.error is None]
+    todo = [arm for arm in arms_run if missing[arm.name]]
     seeds = sorted({seed for arm in todo for seed in missing[arm.name]})
     label = f"{where} {names} ({len(settings.seeds)} seeds" + (f", {len(todo)} x {len(seeds)} runs)" if todo else ")")
+    from ragan.errors import RaganError
+
+    try:
+        _run_study(todo, seeds, missing, files, data, settings, clock, synthetic, label)
+    except RaganError as error:  # e.g. the filter kept too few images of a class: the arms are missing, not the table
+        message = f"RaganError: {str(error).splitlines()[0] if str(error) else ''}"
+        for arm in todo:
+            arm.error = message
+            write_json(refused[arm.name], {"error": message})
+        arms_run = [arm for arm in arms_run if arm.error is None]
+    for arm in arms_run:
+        records = [read_json(files[arm.name][seed]) for seed in settings.seeds]
+        fields = dict(records[0]["arm"])
+        runs = []
+        for record in records:
+            run = dict(record["run"])
+            # In the base test order, as every arm of every subset (the comparisons pair images).
+            run["test_probabilities"] = np.asarray(run["test_probabilities"], dtype=np.float64)[data.test_order]
+            runs.append(run)
+        fields.update(name=arm.name, control=arm.control, runs=runs)
+        arm.result = ArmResult(**fields)
+        arm.test_labels = np.asarray(records[0]["test_labels"])[data.test_order]
+    return arms
+
+
+def _run_study(todo, seeds, missing, files, data, settings, clock, synthetic, label) -> None:
+    """One classifier_study call for the arms' missing seeds; each run is written to its cache file."""
+    from ragan.evaluation.study import classifier_study
+
     with clock.stage(label, cached=not todo):
         if todo:
             options = settings.classifier_spec()
@@ -835,19 +868,6 @@ def run_arms(arms: list, data: Subset, settings: Settings, clock: Clock, synthet
                             files[arm.name][run["seed"]], {"arm": fields, "run": run, "test_labels": test_labels}
                         )
             _release_memory()
-    for arm in arms:
-        records = [read_json(files[arm.name][seed]) for seed in settings.seeds]
-        fields = dict(records[0]["arm"])
-        runs = []
-        for record in records:
-            run = dict(record["run"])
-            # In the base test order, as every arm of every subset (the comparisons pair images).
-            run["test_probabilities"] = np.asarray(run["test_probabilities"], dtype=np.float64)[data.test_order]
-            runs.append(run)
-        fields.update(name=arm.name, control=arm.control, runs=runs)
-        arm.result = ArmResult(**fields)
-        arm.test_labels = np.asarray(records[0]["test_labels"])[data.test_order]
-    return arms
 
 
 # ----------------------------------------------------------------------------------------------
