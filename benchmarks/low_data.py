@@ -1574,23 +1574,6 @@ def draw_figure(results: dict, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def _json_safe(value):
-    """NumPy values as plain JSON (and non-finite floats as null)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 # ----------------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------------
@@ -1721,7 +1704,9 @@ def main(argv=None) -> int:
         },
     )
     settings.out.mkdir(parents=True, exist_ok=True)
-    write_json(settings.out / "results.json", _json_safe(results))
+    from ragan._common import json_ready
+
+    write_json(settings.out / "results.json", json_ready(results))
     table = markdown_table(results)
     (settings.out / ".table.md.tmp").write_text(table, encoding="utf-8")
     os.replace(settings.out / ".table.md.tmp", settings.out / "table.md")

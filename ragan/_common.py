@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import numbers
 from collections.abc import Iterator
 from pathlib import Path
 
 from ragan.errors import RaganError
 
-__all__ = ["check_positive_int", "first_line", "muted_loggers", "read_json", "text_table"]
+__all__ = ["check_positive_int", "first_line", "json_ready", "muted_loggers", "read_json", "text_table"]
 
 
 def first_line(error: BaseException | str, limit: int = 200) -> str:
@@ -114,3 +115,31 @@ def text_table(rows: list[tuple[str, ...]]) -> str:
         if index == 0:
             lines.append("  ".join("-" * width for width in widths) + "  " + "-" * len(row[-1]))
     return "\n".join(lines)
+
+
+def json_ready(value):
+    """numpy scalars/arrays to Python, non-finite floats to None (report.json is strict JSON).
+
+    Example:
+        >>> import numpy as np
+        >>> json_ready({"a": np.float32(0.5), "b": [np.int64(2), float("nan")], "c": np.arange(2)})
+        {'a': 0.5, 'b': [2, None], 'c': [0, 1]}
+    """
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -63,8 +63,6 @@ import datetime
 import hashlib
 import json
 import logging
-import math
-import numbers
 import os
 import re
 from dataclasses import dataclass, field
@@ -72,6 +70,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragan._common import json_ready
 from ragan._files import build_then_publish
 from ragan._logging import stage_output
 from ragan._version import __version__
@@ -209,31 +208,6 @@ class _Evaluation:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _json_ready(value):
-    """numpy scalars/arrays to Python, non-finite floats to None (report.json is strict JSON).
-
-    Example:
-        >>> _json_ready({"a": np.float32(0.5), "b": [np.int64(2), float("nan")], "c": np.arange(2)})
-        {'a': 0.5, 'b': [2, None], 'c': [0, 1]}
-    """
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_ready(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def _weights_md5(model) -> str:
@@ -649,7 +623,7 @@ def _report_data(run: _Evaluation) -> dict:
             **({"study": "study.json"} if study else {}),
         },
     }
-    report = _json_ready(report)
+    report = json_ready(report)
     report["verdict"] = plain_verdict(report)
     report["summary"] = summary_lines(report)
     return report
