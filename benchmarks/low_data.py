@@ -276,6 +276,8 @@ class Settings:
     truncation: float = 0.7
     filter_threshold: float = 0.7
     freeze_d: int = 4
+    # Freeze-D as decided by an earlier run's first row: no first-row comparison, no fixed-augment variant.
+    freeze_d_choice: int | None = None
     fixed_augment_p: float = 0.2
     effect_size: float = 0.02
     subset_seed: int = 0
@@ -976,8 +978,9 @@ class Experiment:
 
     def __init__(self, settings: Settings, clock: Clock):
         self.settings, self.clock = settings, clock
-        self.freeze_choice: int | None = None  # decided on the first row of the first dataset
-        self.first_row_done = False
+        # decided on the first row of the first dataset, or given (--freeze-d-choice: an earlier run decided it)
+        self.freeze_choice: int | None = settings.freeze_d_choice
+        self.first_row_done = settings.freeze_d_choice is not None
         self.results: dict = {"datasets": {}}
 
     def image_size(self, dataset: str) -> int:
@@ -1054,6 +1057,11 @@ class Experiment:
             "choices": {},
             "notes": [],
         }
+        if settings.freeze_d_choice is not None:
+            row["notes"].append(
+                f"sg2_transfer with freeze_d={settings.freeze_d_choice}, chosen by an earlier run's first row "
+                "(--freeze-d-choice): Freeze-D and the fixed-augmentation variant were not trained again"
+            )
         arms: list = []
         # Real-image arms first: the yardsticks are on disk within minutes.
         arms += run_arms(
@@ -1252,7 +1260,7 @@ def estimate_dataset(dataset: str, image_size: int, settings: Settings) -> dict:
         upper = sum(min(c, max(2, round(next_fraction(fraction) * c))) for c in counts)
         # The first row of the first dataset also trains the Freeze-D variant and, when ADA's heuristic
         # stays below its target, the fixed-augmentation one (counted here: the worst case).
-        first = index == 0 and dataset == settings.datasets[0]
+        first = index == 0 and dataset == settings.datasets[0] and settings.freeze_d_choice is None
         sg2_runs = 2 + (1 if first else 0) + (1 if first and not settings.quick else 0)
         generators = 1 + sg2_runs
         where = f"{dataset} {percent(fraction)} (n={n})"
@@ -1594,6 +1602,12 @@ def parse_settings(argv=None) -> tuple[Settings, argparse.Namespace]:
     parser.add_argument("--seeds", default="0,1,2,3,4", help="classifier seeds")
     parser.add_argument("--epochs", type=int, default=20, help="most classifier epochs (early stopping on val)")
     parser.add_argument("--freeze-d", type=int, default=4, help="Freeze-D layers measured on the first row")
+    parser.add_argument(
+        "--freeze-d-choice",
+        type=int,
+        default=None,
+        help="Freeze-D chosen by an earlier run's first row: skip that comparison and the fixed-augment variant",
+    )
     parser.add_argument("--fixed-augment-p", type=float, default=0.2, help="p of the fixed-augmentation variant")
     parser.add_argument("--estimate", action="store_true", help="print the plan's estimated cost and exit")
     parser.add_argument(
@@ -1638,6 +1652,7 @@ def parse_settings(argv=None) -> tuple[Settings, argparse.Namespace]:
         patience=None,
         classifier="small_cnn",
         freeze_d=args.freeze_d,
+        freeze_d_choice=args.freeze_d_choice,
         fixed_augment_p=args.fixed_augment_p,
         pneumonia_npz=args.pneumonia_npz,
         mri_dir=args.mri_dir,
