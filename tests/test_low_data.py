@@ -66,6 +66,25 @@ def test_estimate_prints_every_stage_and_a_total_without_training(tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.skipif(not PNEUMONIA.is_file(), reason=f"{PNEUMONIA} (the shared test data) is absent")
+def test_a_freeze_d_choice_from_an_earlier_run_skips_the_first_row_variants(tmp_path):
+    def stylegan2_runs(*extra):
+        args = ("--cache", tmp_path / "cache", "--estimate", "--datasets", "pneumoniamnist", "--fractions", "0.1")
+        result = run_script(*args, *extra, timeout=120)
+        assert result.returncode == 0, result.stderr
+        (line,) = [line for line in result.stdout.splitlines() if "StyleGAN2 small, 30 kimg each" in line]
+        return int(line.split("each")[1].split("x")[0])
+
+    # The first row trains sg2, the transfer, the Freeze-D transfer and the fixed-augment variant ...
+    assert stylegan2_runs() == 4
+    # ... unless an earlier run's first row chose Freeze-D: then sg2 and the chosen transfer only.
+    assert stylegan2_runs("--freeze-d-choice", "0") == 2
+    low_data = load_script()
+    settings, _ = low_data.parse_settings(["--cache", str(tmp_path / "cache"), "--freeze-d-choice", "4"])
+    experiment = low_data.Experiment(settings, low_data.Clock())
+    assert experiment.freeze_choice == 4 and experiment.first_row_done
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not PNEUMONIA.is_file(), reason=f"{PNEUMONIA} (the shared test data) is absent")
 def test_quick_run_measures_every_arm_and_a_second_run_takes_everything_from_the_cache(tmp_path):
