@@ -32,6 +32,8 @@ without clearing TensorFlow's kernel cache, against the code before them (``--co
 run (1.63x), 1.91 s against 2.95 s per epoch (1.55x); median 9 epochs against 8, mean test AUC
 0.923 against 0.913 (5 seeds, twice each). Under that load a run takes 2.5x longer than on a nearly
 idle machine (main: 11.8 s median at load 1-3 the same day); the ratios are what carries over.
+On the idle machine that evening, version 2 alone: median 5.4 s per run (3.7-8.9 s, seeds 0..4),
+0.56 s per epoch, median 9 epochs, mean test AUC 0.923.
 Tried and not kept: one training iterator for all epochs (``repeat()`` and ``steps_per_epoch``),
 2.03x per epoch with the above, but a lower test AUC in benchmarks/classifier_baseline.py at 28 and
 32 px; bfloat16 (1.5x per step for version 1, nothing for version 2, and only on CPUs with
