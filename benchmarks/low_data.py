@@ -1634,6 +1634,9 @@ def parse_settings(argv=None) -> tuple[Settings, argparse.Namespace]:
         fail(f"--fractions/--seeds: {error}")
     if not all(0 < f < 1 for f in fractions) or not 0 < args.mri_fraction < 1:
         fail("--fractions and --mri-fraction must lie in (0, 1).")
+    for flag, value in (("--freeze-d", args.freeze_d), ("--freeze-d-choice", args.freeze_d_choice)):
+        if value is not None and value < 0:  # checked now, not when the transfer run starts an hour in
+            fail(f"{flag} {value}: a number of discriminator layers, 0 or more.")
     out = args.out or args.cache / "report"
     settings = Settings(
         cache=args.cache,

@@ -83,6 +83,10 @@ def test_a_freeze_d_choice_from_an_earlier_run_skips_the_first_row_variants(tmp_
     settings, _ = low_data.parse_settings(["--cache", str(tmp_path / "cache"), "--freeze-d-choice", "4"])
     experiment = low_data.Experiment(settings, low_data.Clock())
     assert experiment.freeze_choice == 4 and experiment.first_row_done
+    refused = run_script("--cache", tmp_path / "cache", "--estimate", "--freeze-d-choice", "-1", timeout=120)
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        "low_data.py: --freeze-d-choice -1: a number of discriminator layers, 0 or more."
+    )
 
 
 @pytest.mark.slow
