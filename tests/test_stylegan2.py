@@ -321,6 +321,21 @@ def test_training_steps_run_the_lazy_regularisers_and_move_the_ema(tmp_path):
     assert np.abs(gan.generator.mapping.w_avg.numpy()).max() > 0
 
 
+def test_each_phase_updates_its_network_with_one_fused_adam_kernel_per_weight():
+    # Keras's Adam builds about a dozen element-wise ops per weight into every traced phase; the
+    # fused update (ragan._keras_internals.fused_adam_update) one ResourceApplyAdam, a third fewer
+    # ops to trace and to run at the first call.
+    gan = tiny(r1_interval=2, pl_interval=2)
+    gan.compile()
+    gan.fit(dataset(), steps_per_epoch=1, epochs=1, verbose=0)
+    batch = next(iter(dataset()))
+    for phase in gan.phases:
+        graph = gan.phase_function(phase, False).get_concrete_function(batch).graph
+        kernels = [op.type for op in graph.get_operations()].count("ResourceApplyAdam")
+        network = gan.generator if phase.name.startswith("G") else gan.discriminator
+        assert kernels == len(network.trainable_variables), phase.name
+
+
 def test_logs_the_ada_heuristic_mean_sign_of_d_on_real_images_per_tick():
     # D's learning rate 0 keeps D fixed, so the tick's E[sign(D(real))] can be recomputed from
     # the batches it saw (the dataset is not shuffled: batches 0, 1, 0 of 8 images).

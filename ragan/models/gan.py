@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ragan._keras_internals import fused_adam_update
 from ragan._tf import import_keras, import_tf
 from ragan.config import Choice, Config, Float, hparam
 from ragan.errors import RaganError
@@ -439,7 +440,8 @@ class GAN(keras.Model):
     def apply_gradients(self, optimizer, tape, loss, variables) -> None:
         """Scale the loss (mixed precision), differentiate it and apply the update."""
         gradients = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables))
+        if not fused_adam_update(optimizer, gradients, variables):
+            optimizer.apply_gradients(zip(gradients, variables))
 
     def discriminator_loss(self, real_logits, fake_logits):
         """Per-example discriminator loss from logits; subclasses define it."""

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ragan._keras_internals import fused_adam_update
 from ragan._tf import import_keras, import_tf
 from ragan.errors import RaganError
 from ragan.models.gan import GAN
@@ -323,7 +324,8 @@ class StyleGAN2(GAN):
         # zero gradient, as in the official code, instead of a warning.
         gradients = tape.gradient(loss, variables)
         gradients = [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(gradients, variables)]
-        optimizer.apply_gradients(zip(gradients, variables))
+        if not fused_adam_update(optimizer, gradients, variables):
+            optimizer.apply_gradients(zip(gradients, variables))
 
     def _minimise(self, optimizer, variables, compute, gain: int):
         """One optimizer step on ``gain`` times the loss ``compute()`` returns (per example,
