@@ -49,6 +49,7 @@ import numpy as np
 
 from ragan._common import check_positive_int, first_line
 from ragan._tf_internals import set_random_seed
+from ragan.data.pipeline import no_autotune_thread
 from ragan.errors import RaganError, check_choice, did_you_mean
 from ragan.evaluation.classifier_metrics import classification_metrics, roc_auc, roc_auc_one_vs_rest
 
@@ -482,7 +483,7 @@ def array_dataset(
         dataset = dataset.map(
             lambda batch, batch_labels, _: (scale(batch), batch_labels), num_parallel_calls=tf.data.AUTOTUNE
         )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(no_autotune_thread(tf.data.Options()))
 
 
 def _as_dataset(data, name: str, batch_size: int):
@@ -494,7 +495,7 @@ def _as_dataset(data, name: str, batch_size: int):
             raise RaganError(f"{name}: the dataset must yield (images, labels) pairs; load it with with_labels=True.")
         if len(spec) > 2:
             data = data.map(lambda *parts: (parts[0], parts[1]))
-        return data
+        return data.with_options(no_autotune_thread(tf.data.Options()))
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return array_dataset(data[0], data[1], batch_size=batch_size)
     raise RaganError(
