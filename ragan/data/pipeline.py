@@ -298,8 +298,8 @@ def _batches(
     )
 
 
-def no_autotune_thread(options):
-    """``options`` (``tf.data.Options``) without tf.data's autotuning thread.
+def no_autotune_thread(options=None):
+    """``options`` (``tf.data.Options``; new ones by default) without tf.data's autotuning thread.
 
     With it, an iterator's destructor, run when ``fit``, ``evaluate`` or ``predict`` returns,
     waits for that thread to wake from its optimisation period: measured on TensorFlow 2.21 (gdb:
@@ -307,6 +307,7 @@ def no_autotune_thread(options):
     after a call that took 1 to 30 s. Without it, ``num_parallel_calls=AUTOTUNE`` runs at the
     default parallelism (the CPU count) and ``prefetch(AUTOTUNE)`` sizes its buffer itself.
     """
+    options = import_tf().data.Options() if options is None else options
     options.autotune.enabled = False
     return options
 

@@ -483,7 +483,7 @@ def array_dataset(
         dataset = dataset.map(
             lambda batch, batch_labels, _: (scale(batch), batch_labels), num_parallel_calls=tf.data.AUTOTUNE
         )
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(no_autotune_thread(tf.data.Options()))
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(no_autotune_thread())
 
 
 def _as_dataset(data, name: str, batch_size: int):
@@ -495,7 +495,7 @@ def _as_dataset(data, name: str, batch_size: int):
             raise RaganError(f"{name}: the dataset must yield (images, labels) pairs; load it with with_labels=True.")
         if len(spec) > 2:
             data = data.map(lambda *parts: (parts[0], parts[1]))
-        return data.with_options(no_autotune_thread(tf.data.Options()))
+        return data.with_options(no_autotune_thread())
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return array_dataset(data[0], data[1], batch_size=batch_size)
     raise RaganError(
