@@ -534,3 +534,27 @@ def test_nearest_images_is_the_highest_psnr_match():
     for query, index, error in zip(queries, indices, errors):
         values = psnr(np.repeat(query[None], 50, axis=0), references, max_value=1.0)
         assert index == int(np.argmax(values)) and error == pytest.approx(np.mean((query - references[index]) ** 2))
+
+
+def test_nearest_images_searches_float32_sets_without_float64_copies():
+    import tracemalloc
+
+    from ragan.evaluation.metrics import nearest_images
+
+    rng = np.random.default_rng(5)
+    references = rng.uniform(-1, 1, size=(120, 64, 64, 1)).astype(np.float32)
+    queries = references[[5, 77, 119]] + np.float32(1e-4)  # near-copies: the exact recomputation matters
+    queries = np.concatenate([queries, rng.uniform(-1, 1, size=(117, 64, 64, 1)).astype(np.float32)])
+    exact_indices, exact_errors = nearest_images(queries.astype(np.float64), references.astype(np.float64))
+    tracemalloc.start()
+    try:
+        indices, errors = nearest_images(queries, references, block_size=16)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # A float64 copy of either set would be 3.9 MB.
+    assert peak < queries.nbytes, peak
+    assert indices[:3].tolist() == [5, 77, 119]
+    np.testing.assert_array_equal(indices, exact_indices)
+    np.testing.assert_allclose(errors, exact_errors, rtol=1e-6, atol=0)
+    assert errors[:3] == pytest.approx(1e-8, rel=1e-3)
