@@ -421,6 +421,26 @@ def test_mean_pairwise_ms_ssim_detects_mode_collapse():
         mean_pairwise_ms_ssim(diverse[:1], max_value=1.0)
 
 
+def test_mean_pairwise_ms_ssim_converts_only_the_drawn_images():
+    import tracemalloc
+
+    images = smooth_images(400, 64, seed=22).astype(np.float32)
+    ms_ssim(images[:2], images[2:4], max_value=1.0)  # TensorFlow's first call, outside the measurement
+    tracemalloc.start()
+    try:
+        value = mean_pairwise_ms_ssim(images, max_value=1.0, num_pairs=8, seed=3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # A float64 copy of the set would be 13 MB; the 16 drawn images are 0.5 MB.
+    assert peak < images.nbytes / 2, peak
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, 400, 8)
+    second = (first + rng.integers(1, 400, 8)) % 400
+    expected = np.mean(ms_ssim(images[first].astype(np.float64), images[second].astype(np.float64), max_value=1.0))
+    assert value == pytest.approx(expected, abs=1e-9)
+
+
 # ---------------------------------------------------------------------------------------------
 # MS-GMSD, MDSI, HaarPSI
 

@@ -572,15 +572,20 @@ def mean_pairwise_ms_ssim(
         1.0
     """
     check_value_range(min_value, max_value)
-    batch, single = as_image_batch("images", images, min_value, max_value)
-    if single or batch.shape[0] < 2:
-        raise RaganError(f"images: pairwise MS-SSIM needs at least 2 images, got {1 if single else batch.shape[0]}")
+    array = np.asarray(images)
+    if array.ndim != 4 or array.shape[0] < 2:
+        _, single = as_image_batch("images", array, min_value, max_value)
+        raise RaganError(f"images: pairwise MS-SSIM needs at least 2 images, got {1 if single else array.shape[0]}")
     check_positive_int("num_pairs", num_pairs)
     rng = np.random.default_rng(seed)
-    first = rng.integers(0, batch.shape[0], num_pairs)
+    first = rng.integers(0, array.shape[0], num_pairs)
     # Drawing the second index from the other N-1 images keeps every pair distinct.
-    second = (first + rng.integers(1, batch.shape[0], num_pairs)) % batch.shape[0]
-    values = ms_ssim(batch[first], batch[second], max_value=max_value, min_value=min_value)
+    second = (first + rng.integers(1, array.shape[0], num_pairs)) % array.shape[0]
+    # Only the drawn images are checked and made float64: a float64 copy of the whole set was 0.5 GB
+    # at 1,000 images of 256 px, for 50 pairs.
+    drawn, position = np.unique(np.concatenate([first, second]), return_inverse=True)
+    batch, _ = as_image_batch("images", array[drawn], min_value, max_value)
+    values = ms_ssim(batch[position[:num_pairs]], batch[position[num_pairs:]], max_value=max_value, min_value=min_value)
     return float(np.mean(values))
 
 
