@@ -178,3 +178,28 @@ def test_pixel_descriptors_are_shift_tolerant_correlations():
     query = pixel_descriptors(shifted, shifts=(-1, 0, 1))
     best = (query @ train.T).max(axis=0)
     np.testing.assert_allclose(np.diag(best), 1.0, atol=1e-5)
+
+
+def test_ssim_confirmation_scores_large_images_in_small_blocks():
+    import tracemalloc
+
+    from ragan.evaluation.memorisation import _best_ssim
+    from ragan.evaluation.metrics import ssim
+
+    rng = np.random.default_rng(7)
+    train = rng.uniform(-1, 1, size=(60, 128, 128, 1)).astype(np.float32)
+    queries = np.clip(train[:40] + rng.normal(0, 0.1, size=(40, 128, 128, 1)).astype(np.float32), -1, 1)
+    candidates = np.stack([rng.permutation(60)[:8] for _ in range(40)])
+    candidates[:, 3] = np.arange(40)  # each query's own source among its candidates
+    ssim(queries[:2].astype(np.float64), train[:2].astype(np.float64), min_value=-1.0, max_value=1.0)
+    tracemalloc.start()
+    try:
+        best, distance = _best_ssim(queries, train, candidates, (-1.0, 1.0))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The 320 pairs in one block peaked at 235 MB (four float64 copies of 42 MB each and SSIM's own).
+    assert peak < 150e6, peak
+    assert best.tolist() == list(range(40))
+    expected = ssim(queries.astype(np.float64), train[:40].astype(np.float64), min_value=-1.0, max_value=1.0)
+    np.testing.assert_allclose(distance, 1.0 - expected, atol=1e-6)  # SSIM runs in float32

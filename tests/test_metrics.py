@@ -578,3 +578,23 @@ def test_nearest_images_searches_float32_sets_without_float64_copies():
     np.testing.assert_array_equal(indices, exact_indices)
     np.testing.assert_allclose(errors, exact_errors, rtol=1e-6, atol=0)
     assert errors[:3] == pytest.approx(1e-8, rel=1e-3)
+
+
+def test_nearest_images_bounds_its_exact_recomputation_at_large_image_sizes():
+    import tracemalloc
+
+    from ragan.evaluation.metrics import nearest_images
+
+    rng = np.random.default_rng(6)
+    references = rng.uniform(-1, 1, size=(48, 256, 256, 1)).astype(np.float32)
+    queries = references[::-1] + np.float32(1e-3)
+    tracemalloc.start()
+    try:
+        indices, errors = nearest_images(queries, references)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # All 48 queries in one float64 block, with its temporaries, were 4 x 25 MB.
+    assert peak < 40e6, peak
+    assert indices.tolist() == list(range(47, -1, -1))
+    np.testing.assert_allclose(errors, 1e-6, rtol=1e-3)

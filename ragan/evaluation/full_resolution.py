@@ -49,8 +49,9 @@ SIMILARITY_MOST = 1000
 # difference at SHORTLIST_SIDE px (area resize), then the exact nearest among them at the evaluation size.
 SHORTLIST_SIDE = 64
 SHORTLIST = 16
-# Full-resolution pixels per batch of image pairs scored at once (4 pairs of 1024 px).
-PAIR_BATCH_PIXELS = 1 << 22
+# Full-resolution pixels per batch of image pairs scored at once (2 pairs of 1024 px; the metrics'
+# float64 temporaries of 4 pairs rose 0.2 GB above the report's resident memory at 512 px).
+PAIR_BATCH_PIXELS = 1 << 21
 # Queries per block of the short-list search (x the training images' count of float32 distances).
 _QUERY_BLOCK = 256
 
@@ -222,7 +223,7 @@ def pair_batches(count: int, side: int, channels: int = 1):
 
     Example:
         >>> [(s.start, s.stop) for s in pair_batches(10, 1024)]
-        [(0, 4), (4, 8), (8, 10)]
+        [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
     """
     step = max(1, PAIR_BATCH_PIXELS // (int(side) * int(side) * int(channels)))
     for start in range(0, count, step):

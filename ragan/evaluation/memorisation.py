@@ -344,8 +344,9 @@ def _best_ssim(
     count, per_query = candidates.shape
     flat = candidates.reshape(-1)
     values = np.empty(flat.shape[0])
-    # Pairs per SSIM call, fewer for larger images: 512 pairs of 256-px images took ~1.5 GB in float64 copies.
-    pair_block = max(1, min(512, BLOCK_ENTRIES // int(np.prod(queries.shape[1:]))))
+    # Pairs per SSIM call, fewer for larger images: 512 pairs of 256-px images took ~1.5 GB in float64
+    # copies, 128 pairs still 0.3 GB over the report's resident memory at 512 px.
+    pair_block = max(1, min(512, BLOCK_ENTRIES // (4 * int(np.prod(queries.shape[1:])))))
     for start in range(0, flat.shape[0], pair_block):
         stop = min(start + pair_block, flat.shape[0])
         query_rows = np.arange(start, stop) // per_query

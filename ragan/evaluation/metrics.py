@@ -57,7 +57,8 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 SSIM_FILTER_SIZE = 11
 SSIM_FILTER_SIGMA = 1.5
 
-# Distance blocks are kept near this many float64 entries (64 MiB) whatever the set sizes.
+# Float64 values per array of nearest_images' exact recomputation (16 MiB each, whatever the image size).
+_EXACT_BLOCK_VALUES = 1 << 21
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,8 +598,8 @@ def nearest_images(queries, references, *, block_size: int = 256) -> tuple[np.nd
     Args:
         queries: ``(N, H, W, C)`` images.
         references: ``(M, H, W, C)`` images in the same range.
-        block_size: Queries per block of the exact error (the search itself is blocked by
-            :mod:`~ragan.evaluation.neighbours`).
+        block_size: Most queries per block of the exact error (fewer for large images; the search
+            itself is blocked by :mod:`~ragan.evaluation.neighbours`).
 
     Returns:
         ``(indices (N,), mse (N,))``.
@@ -620,9 +621,11 @@ def nearest_images(queries, references, *, block_size: int = 256) -> tuple[np.nd
         )
     indices = nearest_neighbours(queries, references, 1, metric="sqeuclidean")[0][:, 0]
     # Recomputed exactly, in float64: the expansion in the search loses precision for near-identical images.
+    # At most _EXACT_BLOCK_VALUES per array: 256 queries of 256 px were four 134 MB temporaries.
+    rows = max(1, min(int(block_size), _EXACT_BLOCK_VALUES // max(queries.shape[1], 1)))
     errors = np.empty(queries.shape[0])
-    for start in range(0, queries.shape[0], block_size):
-        block = queries[start : start + block_size].astype(np.float64)
-        nearest = references[indices[start : start + block_size]].astype(np.float64)
-        errors[start : start + block.shape[0]] = np.mean((block - nearest) ** 2, axis=1)
+    for start in range(0, queries.shape[0], rows):
+        block = queries[start : start + rows].astype(np.float64)
+        block -= references[indices[start : start + rows]]
+        errors[start : start + block.shape[0]] = np.mean(np.square(block, out=block), axis=1)
     return indices, errors
