@@ -29,7 +29,7 @@ from ragan.evaluation._metric_inputs import (
     check_value_range,
 )
 from ragan.evaluation.gradient_metrics import MS_GMSD_WEIGHTS, haarpsi, mdsi, ms_gmsd
-from ragan.evaluation.neighbours import distance_blocks, nearest_neighbours
+from ragan.evaluation.neighbours import BLOCK_ENTRIES, distance_blocks, nearest_neighbours
 
 __all__ = [
     "fid_from_features",
@@ -57,8 +57,9 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 SSIM_FILTER_SIZE = 11
 SSIM_FILTER_SIGMA = 1.5
 
-# Float64 values per array of nearest_images' exact recomputation (16 MiB each, whatever the image size).
-_EXACT_BLOCK_VALUES = 1 << 21
+# Float64 values per array of nearest_images' exact recomputation: a quarter of the search's distance
+# block (16 MiB each, whatever the image size), as the memorisation audit's SSIM confirmation.
+_EXACT_BLOCK_VALUES = BLOCK_ENTRIES // 4
 
 
 # ---------------------------------------------------------------------------------------------
