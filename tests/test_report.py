@@ -562,3 +562,31 @@ def test_every_evaluate_flag_reaches_the_library_and_defaults_match(monkeypatch,
         assert captured[name] == library_defaults[name], name
     assert tuple(captured["seeds"]) == tuple(library_defaults["seeds"])
     assert tuple(captured["synthetic_fractions"]) == tuple(library_defaults["synthetic_fractions"])
+
+
+def test_classifiers_trained_in_a_child_process_give_the_same_report(report, pair, tmp_path, monkeypatch):
+    """From TRAIN_IN_CHILD_MIN_SIZE px up the study trains in a child process, whose memory goes back to the
+    system when it ends. Forced here at 28 px: this process trains nothing, and the study, the domain
+    features and every number built on them are the in-process run's."""
+    from ragan.evaluation import report as reports
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("the classifiers trained in the parent process")
+
+    monkeypatch.setattr(reports, "TRAIN_IN_CHILD_MIN_SIZE", 1)
+    monkeypatch.setattr(reports, "_run_study", not_here)
+    real, synthetic = pair
+    child = reports.evaluate(real, synthetic, out=tmp_path / "child", **FAST)
+
+    def numbers(data):
+        arms = {arm["name"]: [run["metrics"] for run in arm["runs"]] for arm in data["study"]["arms"]}
+        return arms, data["quality"]["rows"], data["similarity"], data["memorisation"]["flagged"]
+
+    assert numbers(child.data) == numbers(report.data)
+    assert child.study.reference_model is not None and (child.out / "domain_classifier.keras").is_file()
+    assert (child.out / "study.json").is_file() and not list(tmp_path.glob(".child*"))
+    # Bad input found by the child (it reads the datasets first) is the same one line, and nothing is left behind.
+    with pytest.raises(RaganError, match=r"^synthetic_class='nope'") as caught:
+        reports.evaluate(real, synthetic, out=tmp_path / "bad", synthetic_class="nope", **FAST)
+    assert "\n" not in str(caught.value) and not getattr(caught.value, "__notes__", None)
+    assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad*"))

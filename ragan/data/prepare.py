@@ -41,8 +41,6 @@ import logging
 import multiprocessing
 import os
 import shutil
-import sys
-import types
 import zipfile
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -50,6 +48,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from ragan._child import HiddenMainModule
 from ragan._common import read_json
 from ragan._files import PartialLock, publish_directory
 from ragan._logging import progress_bar, stage_output
@@ -339,7 +338,7 @@ class _Decoder:
             chunk = next(chunks, None)
             if chunk is None:
                 return False
-            with _HiddenMainModule():  # the executor starts its worker processes inside submit()
+            with HiddenMainModule():  # the executor starts its worker processes inside submit()
                 pending.append((self.executor.submit(decode_chunk, self.options, chunk), chunk))
             return True
 
@@ -359,28 +358,6 @@ class _Decoder:
                 ) from None
             submit()
             yield from finished
-
-
-class _HiddenMainModule:
-    """Hide the caller's ``__main__`` module while worker processes start (a few microseconds).
-
-    ``spawn`` and ``forkserver`` workers normally re-import the parent's main script. The workers
-    need nothing from it (they run :func:`ragan.data.decoding.decode_chunk`), and a script that
-    calls ``prepare_dataset`` without an ``if __name__ == "__main__":`` guard would otherwise run
-    again in every worker (and hang the pool). A stand-in module without a file or spec makes
-    multiprocessing skip that step.
-    """
-
-    def __enter__(self):
-        self._saved = sys.modules.get("__main__")
-        stand_in = types.ModuleType("__main__")
-        sys.modules["__main__"] = stand_in
-        return self
-
-    def __exit__(self, *exc):
-        if self._saved is not None:
-            sys.modules["__main__"] = self._saved
-        return False
 
 
 def _worker_pool(num_workers: int) -> ProcessPoolExecutor:

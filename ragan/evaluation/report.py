@@ -46,10 +46,14 @@ failure is a warning, not an error.
 The stage is a straight sequence of named steps, each adding its results to one :class:`_Evaluation`:
 check the options -> load the data -> classifier study (and the domain classifier) -> features ->
 metrics (quality, floors, diversity, similarity) -> memorisation audit -> privacy audit -> per-class
-table -> write ``report.json`` and ``report.html`` -> log to MLflow. The measurements are in
-:mod:`~ragan.evaluation.quality` (and :mod:`~ragan.evaluation.floors`, :mod:`~ragan.evaluation.privacy_audit`),
-the words in :mod:`~ragan.evaluation.verdict`, the page in :mod:`~ragan.evaluation.render` and the
-tracking in :mod:`~ragan.evaluation.report_mlflow`.
+table -> write ``report.json`` and ``report.html`` -> log to MLflow. From an evaluation size of
+:data:`TRAIN_IN_CHILD_MIN_SIZE` px up, the loading and the classifiers run first in a child process
+that ends when they are trained (:mod:`ragan._child`), so the memory TensorFlow keeps after
+training (about 2 GB at 256 px) is back with the system before the later stages start.
+
+The measurements are in :mod:`~ragan.evaluation.quality` (and :mod:`~ragan.evaluation.floors`,
+:mod:`~ragan.evaluation.privacy_audit`), the words in :mod:`~ragan.evaluation.verdict`, the page in
+:mod:`~ragan.evaluation.render` and the tracking in :mod:`~ragan.evaluation.report_mlflow`.
 
 Example (needs two prepared datasets on disk and trains classifiers for minutes, hence skipped):
     >>> import ragan
@@ -93,6 +97,11 @@ _DECLARED = (EXTRACTORS, MIN_IMAGES, QUICK)  # re-exported from ragan.evaluation
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 DOMAIN_MODEL_FILE = "domain_classifier.keras"
+# From this evaluation size (px) up, the classifiers train in a child process (see _run_steps): at
+# 256 px the study's training leaves about 2 GB in TensorFlow's allocator that the later stages
+# would otherwise sit on. Below it, the child's start (a second TensorFlow import, seconds) costs
+# more than the memory it returns.
+TRAIN_IN_CHILD_MIN_SIZE = 128
 GALLERY_PAIRS = 8
 
 
@@ -253,8 +262,12 @@ def _check_output(out: Path, real, synthetic, overwrite: bool) -> None:
         raise RaganError("synthetic: a synthetic prepared dataset is required (--synthetic DIR).")
 
 
-def _load(real, synthetic, options: EvaluateConfig) -> _Evaluation:
-    """Read and check both datasets (and build the Inception extractor), so that bad input is one line."""
+def _load(real, synthetic, options: EvaluateConfig, *, announce: bool = True) -> _Evaluation:
+    """Read and check both datasets (and build the Inception extractor), so that bad input is one line.
+
+    ``announce=False``: no progress lines (the datasets were read and announced before, in the
+    classifiers' child process).
+    """
     from ragan.data.manifest import read_manifest
     from ragan.evaluation.config import eval_size_for
     from ragan.evaluation.study import load_study_data
@@ -264,9 +277,10 @@ def _load(real, synthetic, options: EvaluateConfig) -> _Evaluation:
     data = load_study_data(
         real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False, image_size=eval_size
     )
-    if data.train.resized:
+    if announce and data.train.resized:
         logger.info(f"evaluating {data.train.full_size}-px images at {eval_size} px (--eval-size), resized once")
-    logger.info(f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
+    if announce:
+        logger.info(f"read {len(data.train)} real training and {len(data.synthetic)} synthetic images")
     for label, path, split, count in (
         ("real", real, "train", len(data.train)),
         ("real", real, "test", len(data.test)),
@@ -304,6 +318,36 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
         logger.info(f"training the domain classifier ({options.classifier}, seed {options.seed})")
         run.domain_model = _train_domain_classifier(run.data, options)
     run.domain_model.save(folder / DOMAIN_MODEL_FILE)
+
+
+def _trains_in_child(real, options: EvaluateConfig) -> bool:
+    """Whether the classifiers train in a child process: from :data:`TRAIN_IN_CHILD_MIN_SIZE` px up."""
+    from ragan.data.manifest import read_manifest
+    from ragan.evaluation.config import eval_size_for
+
+    size = eval_size_for(read_manifest(real).image_size, options.eval_size, name=f"real dataset '{real}'")
+    return size >= TRAIN_IN_CHILD_MIN_SIZE
+
+
+def _train_in_child(real, synthetic, options: EvaluateConfig, folder: Path):
+    """The child's part (see :func:`ragan._child.run_in_child`): read the datasets, then :func:`_run_study`
+    into ``folder``. Returns the study result without its model (the parent loads the saved domain model)."""
+    run = _load(real, synthetic, options)
+    run.inception = None  # built only to fail early; the parent builds its own
+    _run_study(run, folder)
+    if run.study is not None:
+        run.study.reference_model = None
+    return run.study
+
+
+def _adopt_trained(run: _Evaluation, study, folder: Path) -> None:
+    """Take over what the child trained: its study result and the domain classifier it saved in ``folder``."""
+    from ragan._tf import import_keras
+
+    run.domain_model = import_keras().saving.load_model(str(folder / DOMAIN_MODEL_FILE), compile=False, safe_mode=True)
+    run.study = study
+    if study is not None:
+        study.reference_model = run.domain_model
 
 
 def _train_domain_classifier(data, options: EvaluateConfig):
@@ -668,11 +712,26 @@ def _write(run: _Evaluation, folder: Path) -> dict:
     return report
 
 
-def _run_steps(run: _Evaluation, out: Path) -> dict:
-    """The steps after loading, into a partial folder published as ``out`` when complete."""
+def _run_steps(real, synthetic, options: EvaluateConfig, out: Path) -> tuple[_Evaluation, dict]:
+    """Load, then the steps, into a partial folder published as ``out`` when complete.
+
+    From :data:`TRAIN_IN_CHILD_MIN_SIZE` px up the classifiers train in a child process that reads
+    the datasets itself; this process reads them afterwards and starts the later stages without
+    TensorFlow's training memory (see :mod:`ragan._child`).
+    """
+    from ragan._child import run_in_child
+
+    in_child = _trains_in_child(real, options)
+    run = None if in_child else _load(real, synthetic, options)
     # One evaluate at a time into `out`: a second one stops instead of deleting this one's work.
     with build_then_publish(out.parent / f".{out.name}.ragan-partial", out, "evaluate") as partial:
-        _run_study(run, partial)
+        if in_child:
+            what = "the classifier study" if options.study else "the domain classifier's training"
+            study = run_in_child(_train_in_child, real, synthetic, options, partial, what=what)
+            run = _load(real, synthetic, options, announce=False)
+            _adopt_trained(run, study, partial)
+        else:
+            _run_study(run, partial)
         _extract_features(run)
         _measure(run)
         if run.options.memorisation:
@@ -681,7 +740,7 @@ def _run_steps(run: _Evaluation, out: Path) -> dict:
             _audit_privacy(run)
         _per_class_table(run)
         report = _write(run, partial)
-    return report
+    return run, report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -722,8 +781,7 @@ def evaluate(real, synthetic, *, out, config=None, progress: bool = True, **opti
     generator_run = options.generator_run
     mlflow_target = _mlflow_target(generator_run, options.tracking_uri) if generator_run is not None else None
     with stage_output(progress):
-        run = _load(real, synthetic, options)
-        report = _run_steps(run, out)
+        run, report = _run_steps(real, synthetic, options, out)
         mlflow_result = None
         if mlflow_target is not None:
             for line in describe_mlflow_target(mlflow_target):  # always: where patient image grids go
