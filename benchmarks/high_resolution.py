@@ -10,9 +10,13 @@ real 1024-px images would downstream. Run by hand, not in CI::
     python benchmarks/high_resolution.py                                   # 256/512/1024, 200 real, 100 synthetic
     python benchmarks/high_resolution.py --sizes 512 --real 1250 --synthetic 1000 --full   # the README's figure
 
-Each command runs in its own process; its peak memory is the sum, over the command's process and
-its children (prepare's decoding workers), of each one's own peak resident set (``VmHWM``, kept by
-the kernel, sampled every 50 ms from ``/proc``): an upper bound of the simultaneous peak. Linux only.
+Each command runs in its own process; its children are prepare's decoding workers and evaluate's
+classifier process (which trains at 128 px and up). Its peak memory, the ``peak RSS GB`` column,
+is the largest resident set the command's processes held at one time: the larger of the sum of
+their current resident sets (``VmRSS``, sampled every 50 ms from ``/proc``) and the largest one
+process's own peak (``VmHWM``, kept by the kernel, so no spike of a single process is missed). The
+``bound GB`` column is the sum of every process's own peak, an upper bound that counts a child and
+its parent at their highest even when they were not at the same time. Linux only.
 The images are taken in name order, the same number from each class (``--real`` in all; the
 prepared splits are 80/10/10 %).
 """
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,23 +54,26 @@ def _children() -> dict[int, list[int]]:
     return children
 
 
-def _peak_rss(pid: int) -> int:
+def _resident(pid: int) -> tuple[int, int]:
+    """``(VmRSS, VmHWM)`` of ``pid`` in bytes; zeros once it is gone."""
+    found = {}
     try:
         with open(f"/proc/{pid}/status") as handle:
             for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    found[line[:5]] = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return found.get("VmRSS", 0), found.get("VmHWM", 0)
 
 
 def measured(command: list[str], log: Path) -> dict:
-    """Run ``command``; its wall time and the summed peak RSS of its process tree (``timeout`` excluded)."""
+    """Run ``command``; its wall time and the peak RSS of its process tree (``timeout`` excluded)."""
     start = time.perf_counter()
     with open(log, "w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         peaks: dict[int, int] = {}
+        together = [0]  # the largest sum of the processes' current resident sets
         stop = threading.Event()
 
         def sample():
@@ -76,8 +84,12 @@ def measured(command: list[str], log: Path) -> dict:
                     pid = stack.pop()
                     found.append(pid)
                     stack.extend(tree.get(pid, []))
+                now = 0
                 for pid in found:
-                    peaks[pid] = max(peaks.get(pid, 0), _peak_rss(pid))
+                    resident, peak = _resident(pid)
+                    now += resident
+                    peaks[pid] = max(peaks.get(pid, 0), peak)
+                together[0] = max(together[0], now)
                 time.sleep(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -86,13 +98,22 @@ def measured(command: list[str], log: Path) -> dict:
         stop.set()
         sampler.join()
     seconds = time.perf_counter() - start
-    return {"seconds": round(seconds, 1), "peak_rss_gb": round(sum(peaks.values()) / 1e9, 2), "returncode": returncode}
+    peak = max([together[0], *peaks.values()])
+    return {
+        "seconds": round(seconds, 1),
+        "peak_rss_gb": round(peak / 1e9, 2),
+        "bound_rss_gb": round(sum(peaks.values()) / 1e9, 2),
+        "processes": len(peaks),
+        "returncode": returncode,
+    }
 
 
 def linked_source(data: Path, target: Path, count: int) -> tuple[Path, list[str]]:
     """Hard-link ``count`` images (the same number per class, by name) into ``target``; the class names."""
     classes = sorted(p for p in data.iterdir() if p.is_dir())
     per_class = -(-count // len(classes))
+    if target.is_dir():  # kept from an earlier run on this --work folder
+        return target, [c.name for c in classes]
     for class_dir in classes:
         (target / class_dir.name).mkdir(parents=True)
         for image in sorted(class_dir.iterdir())[:per_class]:
@@ -139,6 +160,8 @@ def run_size(args, size: int, work: Path) -> list[dict]:
         evaluations["evaluate"] = []
     for name, flags in evaluations.items():
         out = work / ("report_" + ("quick" if flags else "full"))
+        if out.is_dir() and "evaluate" in args.stages:
+            shutil.rmtree(out)  # the benchmark's own report of an earlier run on this --work folder
         commands[name] = ragan(
             "evaluate", "--real", data, "--synthetic", synthetic, "--out", out, "--synthetic-class", classes[0], *flags
         )
@@ -186,13 +209,13 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as temporary:
         for size in args.sizes:
             work = (args.work or Path(temporary)) / f"{size}px"
-            work.mkdir(parents=True)
+            work.mkdir(parents=True, exist_ok=True)  # --stages evaluate: again on a kept --work folder
             rows += run_size(args, size, work)
-    print(f"\n{'size':>5}  {'stage':<17} {'images':<14} {'wall s':>8} {'peak RSS GB':>12}  eval size")
+    print(f"\n{'size':>5}  {'stage':<17} {'images':<14} {'wall s':>8} {'peak RSS GB':>12} {'bound GB':>9}  eval size")
     for row in rows:
         print(
             f"{row['size']:>5}  {row['stage']:<17} {str(row['images']):<14} {row['seconds']:>8.0f} "
-            f"{row['peak_rss_gb']:>12.2f}  {row.get('eval_size', '')}"
+            f"{row['peak_rss_gb']:>12.2f} {row['bound_rss_gb']:>9.2f}  {row.get('eval_size', '')}"
         )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     if args.out is not None:
