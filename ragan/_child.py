@@ -34,7 +34,9 @@ from ragan.errors import RaganError
 
 __all__ = ["HiddenMainModule", "run_in_child"]
 
-# How long an interrupted child may take to exit after SIGTERM before it is killed.
+# How long a child that has answered may take to exit, and an interrupted one after SIGTERM,
+# before it is ended (SIGTERM) or killed.
+_EXIT_SECONDS = 60.0
 _TERMINATE_SECONDS = 10.0
 
 
@@ -78,7 +80,8 @@ def _child_main(connection, parent_pid: int, level: int, function, args, kwargs)
     from ragan.data.decoding import watch_parent
 
     watch_parent(parent_pid)
-    LOGGER.handlers[:] = [_SendHandler(connection)]
+    handler = _SendHandler(connection)
+    LOGGER.handlers[:] = [handler]
     LOGGER.propagate = False
     LOGGER.setLevel(level)
     try:
@@ -87,11 +90,13 @@ def _child_main(connection, parent_pid: int, level: int, function, args, kwargs)
         if not isinstance(error, (RaganError, KeyboardInterrupt)):
             error.add_note("".join(traceback.format_exception(error)).rstrip())
         message = ("error", error)
-    try:
-        connection.send(message)
-    except Exception as error:  # noqa: BLE001 - a result or an error that does not pickle
-        connection.send(("error", RaganError(f"the child process's answer could not be sent back: {error}")))
-    connection.close()
+    with handler.lock:  # not in the middle of a record another thread is sending
+        LOGGER.handlers[:] = []
+        try:
+            connection.send(message)
+        except Exception as error:  # noqa: BLE001 - a result or an error that does not pickle
+            connection.send(("error", RaganError(f"the child process's answer could not be sent back: {error}")))
+        connection.close()
 
 
 def run_in_child(function, /, *args, what: str, **kwargs):
@@ -110,6 +115,7 @@ def run_in_child(function, /, *args, what: str, **kwargs):
     with HiddenMainModule():
         process.start()
     sender.close()
+    answered = False
     try:
         while True:
             try:
@@ -122,12 +128,15 @@ def run_in_child(function, /, *args, what: str, **kwargs):
                 raise RaganError(f"{what}: its process ended without an answer ({cause}{hint})") from None
             if kind == "log":
                 logging.getLogger(value.name).handle(value)
-            elif kind == "error":
+                continue
+            answered = True
+            if kind == "error":
                 raise value
-            else:
-                return value
+            return value
     finally:
         receiver.close()
+        if answered:
+            process.join(_EXIT_SECONDS)  # a child that answered is exiting; it may not hang this one
         if process.is_alive():
             process.terminate()
             process.join(_TERMINATE_SECONDS)
