@@ -268,11 +268,9 @@ def _load(real, synthetic, options: EvaluateConfig, *, announce: bool = True) ->
     ``announce=False``: no progress lines (the datasets were read and announced before, in the
     classifiers' child process).
     """
-    from ragan.data.manifest import read_manifest
-    from ragan.evaluation.config import eval_size_for
     from ragan.evaluation.study import load_study_data
 
-    eval_size = eval_size_for(read_manifest(real).image_size, options.eval_size, name=f"real dataset '{real}'")
+    eval_size = _eval_size(real, options)
     options = options.replace(eval_size=eval_size)
     data = load_study_data(
         real, synthetic, synthetic_class=options.synthetic_class, require_synthetic_labels=False, image_size=eval_size
@@ -320,13 +318,17 @@ def _run_study(run: _Evaluation, folder: Path) -> None:
     run.domain_model.save(folder / DOMAIN_MODEL_FILE)
 
 
-def _trains_in_child(real, options: EvaluateConfig) -> bool:
-    """Whether the classifiers train in a child process: from :data:`TRAIN_IN_CHILD_MIN_SIZE` px up."""
+def _eval_size(real, options: EvaluateConfig) -> int:
+    """The side the classifiers and extractors run at (see :func:`~ragan.evaluation.config.eval_size_for`)."""
     from ragan.data.manifest import read_manifest
     from ragan.evaluation.config import eval_size_for
 
-    size = eval_size_for(read_manifest(real).image_size, options.eval_size, name=f"real dataset '{real}'")
-    return size >= TRAIN_IN_CHILD_MIN_SIZE
+    return eval_size_for(read_manifest(real).image_size, options.eval_size, name=f"real dataset '{real}'")
+
+
+def _trains_in_child(real, options: EvaluateConfig) -> bool:
+    """Whether the classifiers train in a child process: from :data:`TRAIN_IN_CHILD_MIN_SIZE` px up."""
+    return _eval_size(real, options) >= TRAIN_IN_CHILD_MIN_SIZE
 
 
 def _train_in_child(real, synthetic, options: EvaluateConfig, folder: Path):
