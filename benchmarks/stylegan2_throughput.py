@@ -5,6 +5,7 @@ Run by hand (not in CI)::
     python benchmarks/stylegan2_throughput.py --reference /path/to/stylegan2-ada-pytorch \\
         --torch-python /path/to/torch-venv/bin/python            # 32 px, small and auto
     python benchmarks/stylegan2_throughput.py --cfgs small --ada --profile --reference ...
+    python benchmarks/stylegan2_throughput.py --cfgs small --roofline --reference ...
 
 Each implementation runs in a process of its own (``--rounds`` alternates them, so that both see
 the same load), 1 channel, unconditional, fp32, ``--threads`` threads, the same in-memory batch of
@@ -23,6 +24,11 @@ every 4 steps), ``D main``, ``D reg`` (R1, every 16 steps), then the generator E
   / 4 + D main + D reg / 16) / batch * 1000``; the phase times are printed (and with
   ``--profile`` the ten most expensive ops of each: TensorFlow's profiler for ragan, torch's for
   the official code, self time summed per op type over the calls);
+* with ``--roofline``, ragan's **arithmetic floor**: the floating-point work of each phase (the
+  convolutions, their gradients and the matrix products its compiled graph runs, counted from
+  their shapes) and the time those kernels take when each is run alone, summed. A phase cannot
+  beat that floor without faster kernels or less arithmetic; with the official code measured
+  beside it, the floor bounds the ratio that any change to the rest of ragan's step could reach;
 * with ``--ada``, ragan ``--augment ada`` at p = 0 (target 1, so p stays 0) against ``--augment
   none``: ticks of the two models alternate in one process.
 
@@ -160,7 +166,7 @@ def ragan_worker(args, checkout: Path = REPO) -> dict:
         # Whole phases, each compiled (traced on its first call, timed apart) then called --calls times.
         inputs = tf.constant(real)
         phases = {phase.name: phase for phase in gan.phases}
-        times, tracing, profiles = {}, {}, {}
+        times, tracing, profiles, roofline = {}, {}, {}, {}
         for name in PHASES:
             function = gan.phase_function(phases[name], False)
             tracing[name] = _timed(lambda: function(inputs))
@@ -168,12 +174,16 @@ def ragan_worker(args, checkout: Path = REPO) -> dict:
             times[name] = statistics.mean(calls)
             if args.profile:
                 profiles[name] = _tf_profile(tf, lambda: function(inputs), args.calls)
+            if args.roofline:
+                roofline[name] = kernel_floor(tf, function.get_concrete_function(inputs).graph, args.calls)
         result.update(
             phase_s=times,
             phase_first_call_s=tracing,
             phase_s_per_kimg=sec_per_kimg(times, batch),
             profile=profiles,
         )
+        if args.roofline:
+            result["roofline"] = roofline
         out[cfg] = result
         del gan
     return out
@@ -205,6 +215,119 @@ def _tf_profile(tf, call, calls: int) -> list:
                 if ":" in name and "::" not in name:  # "op name:OpType": one kernel (not an executor span)
                     totals[name.rsplit(":", 1)[1]] += event.duration_ps / 1e12
     return _top_ops(totals, calls)
+
+
+# The arithmetic floor of a phase (--roofline)
+# ----------------------------------------------------------------------------------------------
+#: The kernels that do a phase's arithmetic (convolutions, their gradients, matrix products).
+ARITHMETIC_OPS = (
+    "Conv2D",
+    "Conv2DBackpropInput",
+    "Conv2DBackpropFilter",
+    "DepthwiseConv2dNative",
+    "DepthwiseConv2dNativeBackpropInput",
+    "DepthwiseConv2dNativeBackpropFilter",
+    "MatMul",
+)
+
+
+def live_ops(graph) -> list:
+    """The ops of a traced function that run: those its outputs, its control outputs or a stateful
+    op (an optimizer update, a variable assignment) depend on. The function runtime prunes the
+    rest, e.g. the weight gradients of the network a phase does not train, which the tape builds
+    because a convolution's gradient function makes both of its gradients."""
+    roots = [tensor.op for tensor in graph.outputs] + list(graph.control_outputs)
+    roots += [op for op in graph.get_operations() if op.op_def.is_stateful]
+    live, stack = set(), roots
+    while stack:
+        op = stack.pop()
+        if op not in live:
+            live.add(op)
+            stack.extend(tensor.op for tensor in op.inputs)
+            stack.extend(op.control_inputs)
+    return [op for op in graph.get_operations() if op in live]
+
+
+def _dims(tensor) -> list:
+    dims = tensor.shape.as_list()
+    if None in dims:
+        raise ValueError(f"{tensor.name} has an unknown dimension")
+    return dims
+
+
+def op_flops(op) -> int:
+    """Floating-point operations (2 per multiply-add) of one arithmetic op, from its static shapes."""
+    kind = op.type
+    if kind == "MatMul":
+        a, b = _dims(op.inputs[0]), _dims(op.inputs[1])
+        m, k = (a[1], a[0]) if op.get_attr("transpose_a") else (a[0], a[1])
+        n = b[0] if op.get_attr("transpose_b") else b[1]
+        return 2 * m * n * k
+    # Every convolution op costs what its forward convolution costs: output pixels x taps x the
+    # channels each tap multiplies. The forward output is this op's output (Conv2D), its
+    # out_backprop input (the input gradients) or its out_backprop (the filter gradient).
+    out = _dims(op.outputs[0]) if kind in ("Conv2D", "DepthwiseConv2dNative") else _dims(op.inputs[2])
+    kernel = _dims(op.outputs[0]) if kind.endswith("BackpropFilter") else _dims(op.inputs[1])
+    if kind.startswith("Depthwise"):
+        kh, kw, channels, multiplier = kernel
+        return 2 * out[0] * out[1] * out[2] * kh * kw * channels * multiplier
+    kh, kw, in_channels, _ = kernel
+    return 2 * out[0] * out[1] * out[2] * out[3] * kh * kw * in_channels
+
+
+def _replay(tf, op):
+    """``op`` alone, compiled, on random inputs of its shapes and with its attributes."""
+    kwargs = {}
+    for arg, tensor in zip(op.op_def.input_arg, op.inputs):
+        if tensor.dtype == tf.int32:  # input_sizes / filter_sizes: the shape of the op's output
+            kwargs[arg.name] = tf.constant(_dims(op.outputs[0]), tf.int32)
+        else:
+            kwargs[arg.name] = tf.random.normal(_dims(tensor), dtype=tensor.dtype)
+    for name in op.node_def.attr:
+        if name != "T" and not name.startswith("_"):  # "_...": the graph's own bookkeeping
+            value = op.get_attr(name)
+            kwargs[name] = value.decode() if isinstance(value, bytes) else value
+    kernel = getattr(tf.raw_ops, op.type)
+    return tf.function(lambda: kernel(**kwargs), autograph=False)
+
+
+def kernel_floor(tf, graph, calls: int) -> dict:
+    """A phase's arithmetic and the time its kernels take alone.
+
+    Each live convolution and matrix product of the phase's graph is run by itself (the same op,
+    shapes and attributes; each distinct one compiled once, best of ``calls`` + 2 calls less the
+    cost of calling an empty compiled function, times the number of times the phase runs it).
+    Their sum is a floor for the phase on this machine with these kernels: it leaves out
+    everything else the phase runs (activations, modulation, the optimizer, the graph executor),
+    and fusing a bias or an activation into a convolution, as oneDNN does, only adds to a
+    kernel's own time.
+    """
+    count, example = collections.Counter(), {}
+    flops = collections.Counter()
+    for op in live_ops(graph):
+        if op.type in ARITHMETIC_OPS:
+            key = (op.type, tuple(tuple(t.shape.as_list()) for t in op.inputs), str(sorted(op.node_def.attr.items())))
+            count[key] += 1
+            example.setdefault(key, op)
+            flops[op.type] += op_flops(op)
+    # What a call of a compiled function costs with nothing in it, taken off each kernel's time.
+    empty = tf.function(lambda: tf.constant(0.0), autograph=False)
+    empty().numpy()
+    overhead = min(_timed(lambda: empty().numpy()) for _ in range(20))
+    seconds = collections.Counter()
+    for key, times in count.items():
+        replay = _replay(tf, example[key])
+        replay().numpy()
+        best = min(_timed(lambda: replay().numpy()) for _ in range(calls + 2))
+        seconds[key[0]] += max(best - overhead, 0.0) * times
+    return {
+        "gflop": sum(flops.values()) / 1e9,
+        "gflop_by_op": {kind: value / 1e9 for kind, value in flops.most_common()},
+        "floor_s": sum(seconds.values()),
+        "floor_s_by_op": dict(seconds.most_common()),
+        "ops": sum(count.values()),
+        "call_overhead_s": overhead,
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -358,6 +481,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternate the two implementations this many times")
     parser.add_argument("--ada", action="store_true", help="also time ragan --augment ada at p = 0")
     parser.add_argument("--profile", action="store_true", help="the ten most expensive ops of each phase")
+    parser.add_argument(
+        "--roofline",
+        action="store_true",
+        help="ragan's arithmetic per phase and the time its convolutions and matrix products take alone",
+    )
     parser.add_argument("--reference", help="checkout of NVlabs/stylegan2-ada-pytorch (the baseline)")
     parser.add_argument("--torch-python", default=sys.executable, help="Python with torch for the baseline")
     parser.add_argument("--baseline", help="another ragan checkout to time beside this one (before/after a change)")
@@ -446,11 +574,44 @@ def print_round(args, measured: dict) -> None:
                     f"(tick pairs {', '.join(f'{p:.3f}' for p in pairs)}); its first tick "
                     f"{row['ada_first_tick_s']:.1f} s"
                 )
+        if "roofline" in rows["ragan"]:
+            print_roofline(rows)
         for impl, row in rows.items():
             for phase, ops in row.get("profile", {}).items():
                 print(f"  {impl} {phase}: top ops, ms per call")
                 for name, seconds in ops:
                     print(f"    {1000 * seconds:9.1f}  {name}")
+
+
+def print_roofline(rows: dict) -> None:
+    """ragan's phases against the time their arithmetic kernels take alone, and what that floor
+    allows against the official code."""
+    ragan = rows["ragan"]
+    floors = {phase: ragan["roofline"][phase]["floor_s"] for phase in PHASES}
+    print("ragan's arithmetic (live convolutions and matrix products) and its floor (each run alone, summed):")
+    print(f"{'phase':<8}{'ops':>5}{'GFLOP':>8}{'measured s':>12}{'GFLOP/s':>9}{'floor s':>9}{'measured/floor':>16}")
+    for phase in PHASES:
+        line = ragan["roofline"][phase]
+        gflop, measured = line["gflop"], ragan["phase_s"][phase]
+        ratio = measured / floors[phase]
+        print(
+            f"{phase:<8}{line['ops']:>5}{gflop:>8.2f}{measured:>12.3f}{gflop / measured:>9.0f}"
+            f"{floors[phase]:>9.3f}{ratio:>16.2f}"
+        )
+    floor = sec_per_kimg(floors, ragan["batch"])
+    print(f"phases at the floor: {floor:.1f} s/kimg (measured {ragan['phase_s_per_kimg']:.1f})")
+    for kind in ("G main", "D main"):
+        shares = ragan["roofline"][kind]["floor_s_by_op"]
+        print(f"  {kind} floor by op: " + ", ".join(f"{op} {1000 * value:.0f} ms" for op, value in shares.items()))
+    if "official" in rows:
+        official = rows["official"]["phase_s_per_kimg"]
+        print(
+            f"the official phases take {official:.1f} s/kimg: with these kernels and nothing else, ragan's phases "
+            f"could reach at most {official / floor:.2f}x the official speed"
+        )
+        if "tick_s_per_kimg" in rows["official"]:
+            ticks = statistics.mean(rows["official"]["tick_s_per_kimg"])
+            print(f"  (against the official steady ticks, {ticks:.1f} s/kimg: at most {ticks / floor:.2f}x)")
 
 
 if __name__ == "__main__":
